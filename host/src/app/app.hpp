@@ -1,0 +1,56 @@
+// Start-up as an ordered list of small steps, each returning proceed / exit / fatal, and a
+// teardown that always runs (plugins destroyed newest first). The CLI fills `options`.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "plugins/host_services.hpp"
+#include "plugins/registry.hpp"
+#include "plugins/state_store_client.hpp"
+
+namespace tunnelmgr::app {
+
+struct options {
+    std::string config_path;  // empty: /etc/tunnelmgr/config.yml if present, else the embedded default
+    std::vector<std::string> plugin_dirs;  // --plugin-dir, overriding the config's
+    std::string log_level;
+    std::string command;
+    std::vector<std::string> args;  // the command's own arguments
+};
+
+struct run_result {
+    enum class kind { proceed, exit, fatal } what = kind::proceed;
+    int exit_code = 0;
+    std::string message;
+
+    static run_result proceed() { return {}; }
+    static run_result exit(int code) { return {kind::exit, code, {}}; }
+    static run_result fatal(std::string msg, int code = 1) { return {kind::fatal, code, std::move(msg)}; }
+};
+
+struct app_state {
+    options opts;
+    config::config cfg;
+    host::host_services services;
+    std::unique_ptr<host::registry> plugins;
+    std::unique_ptr<host::state_store_client> state;
+    std::vector<std::string> needed_slots;  // what the command needs; decided by select_command
+    int exit_code = 0;
+};
+
+// The steps, in order (one file each).
+run_result load_config(app_state& s);
+run_result configure_logging(app_state& s);
+run_result select_command(app_state& s);
+run_result start_plugins(app_state& s);
+run_result open_state(app_state& s);
+run_result run_command(app_state& s);
+// Always runs, whatever happened before.
+void teardown(app_state& s);
+
+int run(options opts);
+
+}  // namespace tunnelmgr::app

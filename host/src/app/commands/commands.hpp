@@ -1,0 +1,28 @@
+// The subcommands: what each needs started, and the function that runs it.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "app/app.hpp"
+
+namespace tunnelmgr::app {
+
+struct command {
+    const char* name;
+    const char* summary;
+    std::vector<std::string> needs;  // slots to start before running
+    run_result (*fn)(app_state&);
+};
+
+const std::vector<command>& commands();
+const command* find_command(const std::string& name);
+
+run_result cmd_plugins(app_state& s);
+run_result cmd_state(app_state& s);
+run_result cmd_check(app_state& s);
+
+// True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
+bool wants_json(const app_state& s, std::string& bad_arg);
+
+}  // namespace tunnelmgr::app

@@ -1,0 +1,27 @@
+// Step: read the config file (or the embedded default) and apply --plugin-dir.
+#include <filesystem>
+
+#include "app/app.hpp"
+
+namespace tunnelmgr::app {
+
+namespace {
+constexpr const char* system_config = "/etc/tunnelmgr/config.yml";
+}
+
+run_result load_config(app_state& s) {
+    std::string path = s.opts.config_path;
+    std::error_code ec;
+    if (path.empty() && std::filesystem::exists(system_config, ec)) path = system_config;
+    if (path.empty()) {
+        s.cfg = config::embedded_default();
+    } else {
+        auto cfg = config::load_file(path);
+        if (!cfg) return run_result::fatal(cfg.error(), 2);
+        s.cfg = std::move(*cfg);
+    }
+    if (!s.opts.plugin_dirs.empty()) s.cfg.plugin_dirs = s.opts.plugin_dirs;
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app

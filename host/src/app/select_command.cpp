@@ -1,0 +1,53 @@
+// Step: find the subcommand and the slots it needs; and the dispatch step that runs it.
+#include "app/commands/commands.hpp"
+
+namespace tunnelmgr::app {
+
+const std::vector<command>& commands() {
+    static const std::vector<command> list{
+        {"plugins", "list every plugin in the plugin folders: name, version, ABI, capabilities, or why it was refused",
+         {}, cmd_plugins},
+        {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
+        {"check", "start every plugin the config names and report each slot", {}, cmd_check},
+    };
+    return list;
+}
+
+const command* find_command(const std::string& name) {
+    for (const auto& c : commands()) {
+        if (name == c.name) return &c;
+    }
+    return nullptr;
+}
+
+bool wants_json(const app_state& s, std::string& bad_arg) {
+    bool json = false;
+    for (const auto& a : s.opts.args) {
+        if (a == "--json") {
+            json = true;
+        } else {
+            bad_arg = a;
+        }
+    }
+    return json;
+}
+
+run_result select_command(app_state& s) {
+    const command* c = find_command(s.opts.command);
+    if (c == nullptr) {
+        std::string names;
+        for (const auto& cmd : commands()) names += (names.empty() ? "" : ", ") + std::string(cmd.name);
+        return run_result::fatal("unknown command '" + s.opts.command + "': the commands are " + names +
+                                     " (see tunnelmgr --help)",
+                                 2);
+    }
+    s.needed_slots = c->needs;
+    return run_result::proceed();
+}
+
+run_result run_command(app_state& s) {
+    const command* c = find_command(s.opts.command);
+    return c->fn(s);
+}
+
+}  // namespace tunnelmgr::app

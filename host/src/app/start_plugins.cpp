@@ -1,0 +1,28 @@
+// Step: load and start the plugin of every slot the command needs. A plugin that is refused fails
+// start-up only when its slot is needed; other slots are not even loaded.
+#include "app/app.hpp"
+#include "log/logger.hpp"
+
+namespace tunnelmgr::app {
+
+run_result start_plugins(app_state& s) {
+    s.plugins = std::make_unique<host::registry>(s.services);
+    for (const auto& slot : config::slot_names()) {
+        bool needed = false;
+        for (const auto& n : s.needed_slots) needed = needed || n == slot;
+        if (!needed) continue;
+        const config::slot* cfg = s.cfg.find_slot(slot);
+        if (cfg == nullptr) {
+            return run_result::fatal("this command needs the '" + slot + "' slot but " + s.cfg.source +
+                                     " names no plugin for it: add a `" + slot + ": { plugin: NAME }` section", 2);
+        }
+        auto started = s.plugins->start_slot(slot, *cfg, s.cfg.plugin_dirs);
+        if (!started) return run_result::fatal(started.error(), 3);
+        auto* inst = s.plugins->find(slot);
+        log::info("plugins", "slot=" + slot + " plugin=" + inst->library().name + " version=" + inst->library().version +
+                                 " file=" + inst->library().path.string());
+    }
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app

@@ -1,0 +1,375 @@
+// Reads the YAML config into config::config; see config.hpp. yaml-cpp exceptions stop here.
+#include "config/config.hpp"
+
+#include <cctype>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <yaml-cpp/yaml.h>
+
+namespace tunnelmgr::config {
+namespace {
+
+std::string trim(const std::string& s) {
+    size_t b = s.find_first_not_of(" \t");
+    if (b == std::string::npos) return "";
+    size_t e = s.find_last_not_of(" \t");
+    return s.substr(b, e - b + 1);
+}
+
+bool all_digits(const std::string& s) {
+    if (s.empty()) return false;
+    for (char c : s) {
+        if (std::isdigit(static_cast<unsigned char>(c)) == 0) return false;
+    }
+    return true;
+}
+
+// Thrown inside this file only, turned into an error value by load_string.
+struct config_error {
+    std::string message;
+};
+
+class reader {
+public:
+    explicit reader(std::string source) : source_(std::move(source)) {}
+
+    [[noreturn]] void fail(const YAML::Node& node, const std::string& key, const std::string& problem) const {
+        std::ostringstream out;
+        out << source_;
+        if (node.IsDefined() && node.Mark().line >= 0) out << ":" << node.Mark().line + 1;
+        out << ": " << key << ": " << problem;
+        throw config_error{out.str()};
+    }
+
+    std::string scalar(const YAML::Node& node, const std::string& key) const {
+        if (!node.IsScalar()) fail(node, key, "must be a single value, not a list or a map");
+        return node.Scalar();
+    }
+
+    void only_keys(const YAML::Node& map, const std::string& where, const std::set<std::string>& allowed) const {
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            std::string k = it->first.Scalar();
+            if (allowed.count(k) == 0) {
+                std::string list;
+                for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+                fail(it->first, where.empty() ? k : where + "." + k,
+                     "unknown key; the keys allowed here are: " + list);
+            }
+        }
+    }
+
+    const std::string& source() const { return source_; }
+
+private:
+    std::string source_;
+};
+
+void to_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+    switch (node.Type()) {
+        case YAML::NodeType::Null:
+        case YAML::NodeType::Undefined: w.Null(); return;
+        case YAML::NodeType::Sequence:
+            w.StartArray();
+            for (const auto& item : node) to_json(item, w);
+            w.EndArray();
+            return;
+        case YAML::NodeType::Map:
+            w.StartObject();
+            for (auto it = node.begin(); it != node.end(); ++it) {
+                const std::string& k = it->first.Scalar();
+                w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+                to_json(it->second, w);
+            }
+            w.EndObject();
+            return;
+        case YAML::NodeType::Scalar: {
+            const std::string& s = node.Scalar();
+            // Quoted scalars ("!" tag) stay strings; plain ones become numbers, booleans or null.
+            if (node.Tag() != "!") {
+                if (s == "true" || s == "True" || s == "yes") return void(w.Bool(true));
+                if (s == "false" || s == "False" || s == "no") return void(w.Bool(false));
+                if (s == "~" || s == "null") return void(w.Null());
+                bool neg = !s.empty() && s[0] == '-';
+                std::string digits = neg ? s.substr(1) : s;
+                if (all_digits(digits) && digits.size() < 18 && (digits.size() == 1 || digits[0] != '0')) {
+                    return void(w.Int64(std::stoll(s)));
+                }
+            }
+            w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+            return;
+        }
+    }
+}
+
+std::string section_json(const YAML::Node& node) {
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        const std::string& k = it->first.Scalar();
+        if (k == "plugin") continue;
+        w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
+        to_json(it->second, w);
+    }
+    w.EndObject();
+    return buf.GetString();
+}
+
+bool is_hex64(const std::string& s) {
+    if (s.size() != 64) return false;
+    for (char c : s) {
+        if (std::isxdigit(static_cast<unsigned char>(c)) == 0) return false;
+    }
+    return true;
+}
+
+std::string lower(std::string s) {
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+}
+
+void read_slot(const reader& r, const YAML::Node& node, const std::string& name, config& cfg) {
+    if (node.IsNull()) return;  // "runtime:" with nothing: slot left empty on purpose
+    if (!node.IsMap()) r.fail(node, name, "must be a map with at least `plugin: NAME`");
+    const YAML::Node plugin = node["plugin"];
+    if (!plugin) r.fail(node, name + ".plugin", "is missing: name the plugin that fills this slot (for example sqlite-state)");
+    slot s;
+    s.plugin = r.scalar(plugin, name + ".plugin");
+    for (char c : s.plugin) {
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+            r.fail(plugin, name + ".plugin", "'" + s.plugin + "' is not a plugin name (lower-case letters, digits and '-')");
+        }
+    }
+    if (s.plugin.empty()) r.fail(plugin, name + ".plugin", "is empty: name a plugin or remove the section");
+    s.config_json = section_json(node);
+    s.line = node.Mark().line + 1;
+    cfg.slots[name] = std::move(s);
+}
+
+void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
+    if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
+    r.only_keys(node, "tunnel", {"id", "ingress", "config_file", "metrics"});
+    if (node["id"]) cfg.tunnel.id = r.scalar(node["id"], "tunnel.id");
+    if (node["ingress"]) {
+        cfg.tunnel.ingress = r.scalar(node["ingress"], "tunnel.ingress");
+        if (cfg.tunnel.ingress != "local" && cfg.tunnel.ingress != "remote") {
+            r.fail(node["ingress"], "tunnel.ingress",
+                   "'" + cfg.tunnel.ingress + "' is not a strategy: use `local` (cloudflared's config.yml) or `remote` (the Cloudflare API)");
+        }
+    }
+    if (node["config_file"]) cfg.tunnel.config_file = r.scalar(node["config_file"], "tunnel.config_file");
+    if (node["metrics"]) {
+        cfg.tunnel.metrics = r.scalar(node["metrics"], "tunnel.metrics");
+        auto colon = cfg.tunnel.metrics.rfind(':');
+        if (colon == std::string::npos || !all_digits(cfg.tunnel.metrics.substr(colon + 1))) {
+            r.fail(node["metrics"], "tunnel.metrics",
+                   "'" + cfg.tunnel.metrics + "' is not HOST:PORT; pin cloudflared's metrics address, e.g. 127.0.0.1:20241");
+        }
+    }
+}
+
+std::chrono::milliseconds duration_at(const reader& r, const YAML::Node& node, const std::string& key) {
+    auto d = parse_duration(r.scalar(node, key));
+    if (!d) r.fail(node, key, d.error());
+    return *d;
+}
+
+void read_health(const reader& r, const YAML::Node& node, config& cfg) {
+    if (!node.IsMap()) r.fail(node, "health", "must be a map (interval, strikes, backoff)");
+    r.only_keys(node, "health", {"interval", "strikes", "backoff"});
+    if (node["interval"]) {
+        cfg.health.interval = duration_at(r, node["interval"], "health.interval");
+        if (cfg.health.interval < std::chrono::seconds(1)) {
+            r.fail(node["interval"], "health.interval", "must be at least 1s");
+        }
+    }
+    if (node["strikes"]) {
+        std::string s = r.scalar(node["strikes"], "health.strikes");
+        if (!all_digits(s) || s.size() > 3 || std::stoi(s) < 1) {
+            r.fail(node["strikes"], "health.strikes", "'" + s + "' must be a whole number from 1 to 999");
+        }
+        cfg.health.strikes = std::stoi(s);
+    }
+    if (node["backoff"]) {
+        const YAML::Node b = node["backoff"];
+        if (!b.IsSequence() || b.size() == 0) {
+            r.fail(b, "health.backoff", "must be a non-empty list of durations, e.g. [5s, 15s, 30s, 1m, 5m]");
+        }
+        cfg.health.backoff.clear();
+        for (size_t i = 0; i < b.size(); ++i) {
+            cfg.health.backoff.push_back(duration_at(r, b[i], "health.backoff[" + std::to_string(i) + "]"));
+        }
+    }
+}
+
+void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
+    if (node.IsNull()) return;
+    if (!node.IsMap()) r.fail(node, "projects", "must be a map of project name → {ports, token_sha256}");
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        project p;
+        p.name = it->first.Scalar();
+        std::string key = "projects." + p.name;
+        for (char c : p.name) {
+            if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_')) {
+                r.fail(it->first, key, "a project name may hold letters, digits, '-' and '_' only");
+            }
+        }
+        const YAML::Node body = it->second;
+        if (!body.IsMap()) r.fail(body, key, "must be a map with `ports` and `token_sha256`");
+        r.only_keys(body, key, {"ports", "token_sha256"});
+        if (!body["ports"]) r.fail(body, key + ".ports", "is missing: give the ports this project may publish, e.g. \"3100-3199\"");
+        auto ranges = parse_port_ranges(r.scalar(body["ports"], key + ".ports"));
+        if (!ranges) r.fail(body["ports"], key + ".ports", ranges.error());
+        p.ports = *ranges;
+        if (body["token_sha256"]) {
+            p.token_sha256 = lower(r.scalar(body["token_sha256"], key + ".token_sha256"));
+            if (!is_hex64(p.token_sha256)) {
+                r.fail(body["token_sha256"], key + ".token_sha256",
+                       "must be the 64 hex digits of the token's SHA-256 (`printf %s TOKEN | sha256sum`), never the token itself");
+            }
+        }
+        cfg.projects[p.name] = std::move(p);
+    }
+}
+
+}  // namespace
+
+tl::expected<std::vector<port_range>, std::string> parse_port_ranges(const std::string& text) {
+    std::vector<port_range> out;
+    std::stringstream in(text);
+    std::string piece;
+    while (std::getline(in, piece, ',')) {
+        piece = trim(piece);
+        if (piece.empty()) continue;
+        auto dash = piece.find('-');
+        std::string a = trim(piece.substr(0, dash));
+        std::string b = dash == std::string::npos ? a : trim(piece.substr(dash + 1));
+        auto bad = [&] {
+            return "'" + piece + "' is not a port or a range: write ports 1-65535 like \"3100-3199, 8080\"";
+        };
+        if (!all_digits(a) || !all_digits(b) || a.size() > 5 || b.size() > 5) return tl::unexpected(bad());
+        long first = std::stol(a), last = std::stol(b);
+        if (first < 1 || last > 65535 || first > last) return tl::unexpected(bad());
+        out.push_back({static_cast<uint16_t>(first), static_cast<uint16_t>(last)});
+    }
+    if (out.empty()) return tl::unexpected(std::string("no ports given: write ports like \"3100-3199, 8080\""));
+    return out;
+}
+
+tl::expected<std::chrono::milliseconds, std::string> parse_duration(const std::string& raw) {
+    std::string text = trim(raw);
+    size_t i = 0;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])) != 0) ++i;
+    std::string number = text.substr(0, i), unit = text.substr(i);
+    auto bad = [&] {
+        return "'" + raw + "' is not a duration: write a whole number with a unit, e.g. 250ms, 30s, 1m, 2h";
+    };
+    if (number.empty() || number.size() > 9) return tl::unexpected(bad());
+    long long n = std::stoll(number);
+    if (unit == "ms") return std::chrono::milliseconds(n);
+    if (unit == "s" || unit.empty()) return std::chrono::milliseconds(n * 1000);
+    if (unit == "m") return std::chrono::milliseconds(n * 60'000);
+    if (unit == "h") return std::chrono::milliseconds(n * 3'600'000);
+    return tl::unexpected(bad());
+}
+
+std::string default_plugin_dir() {
+#ifdef TM_DEFAULT_PLUGIN_DIR
+    return TM_DEFAULT_PLUGIN_DIR;
+#else
+    return "/usr/lib/tunnelmgr/plugins";
+#endif
+}
+
+std::string default_state_path() {
+    if (const char* p = std::getenv("TUNNELMGR_STATE_DB"); p != nullptr && *p != '\0') return p;
+    if (const char* x = std::getenv("XDG_STATE_HOME"); x != nullptr && *x != '\0') {
+        return std::string(x) + "/tunnelmgr/state.db";
+    }
+    if (const char* h = std::getenv("HOME"); h != nullptr && *h != '\0') {
+        return std::string(h) + "/.local/state/tunnelmgr/state.db";
+    }
+    return "/var/lib/tunnelmgr/state.db";
+}
+
+config embedded_default() {
+    config cfg;
+    cfg.source = "<embedded default>";
+    cfg.plugin_dirs = {default_plugin_dir()};
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("path");
+    std::string path = default_state_path();
+    w.String(path.c_str(), static_cast<rapidjson::SizeType>(path.size()));
+    w.EndObject();
+    cfg.slots["state"] = slot{"sqlite-state", buf.GetString(), 0};
+    return cfg;
+}
+
+tl::expected<config, std::string> load_string(const std::string& yaml, const std::string& source_name) {
+    reader r(source_name);
+    try {
+        YAML::Node root = YAML::Load(yaml);
+        config cfg;
+        cfg.source = source_name;
+        if (root.IsNull()) return tl::unexpected(source_name + ": the file is empty; start from packaging/examples/config.yml");
+        if (!root.IsMap()) r.fail(root, "(top level)", "must be a map of sections (state, dns, tunnel, ...)");
+        r.only_keys(root, "", {"state", "dns", "runtime", "supervisor", "transport", "tunnel", "health", "projects",
+                               "admin", "plugin_dir", "log"});
+        for (const auto& name : slot_names()) {
+            if (root[name]) read_slot(r, root[name], name, cfg);
+        }
+        if (root["tunnel"]) read_tunnel(r, root["tunnel"], cfg);
+        if (root["health"]) read_health(r, root["health"], cfg);
+        if (root["projects"]) read_projects(r, root["projects"], cfg);
+        if (const YAML::Node admin = root["admin"]) {
+            if (!admin.IsMap()) r.fail(admin, "admin", "must be a map with `token_sha256`");
+            r.only_keys(admin, "admin", {"token_sha256"});
+            if (admin["token_sha256"]) {
+                cfg.admin_token_sha256 = lower(r.scalar(admin["token_sha256"], "admin.token_sha256"));
+                if (!is_hex64(cfg.admin_token_sha256)) {
+                    r.fail(admin["token_sha256"], "admin.token_sha256",
+                           "must be the 64 hex digits of the token's SHA-256 (`printf %s TOKEN | sha256sum`), never the token itself");
+                }
+            }
+        }
+        if (const YAML::Node dir = root["plugin_dir"]) {
+            if (dir.IsSequence()) {
+                for (size_t i = 0; i < dir.size(); ++i) cfg.plugin_dirs.push_back(r.scalar(dir[i], "plugin_dir"));
+            } else {
+                cfg.plugin_dirs.push_back(r.scalar(dir, "plugin_dir"));
+            }
+        }
+        if (cfg.plugin_dirs.empty()) cfg.plugin_dirs.push_back(default_plugin_dir());
+        if (const YAML::Node lg = root["log"]) {
+            if (!lg.IsMap()) r.fail(lg, "log", "must be a map with `level`");
+            r.only_keys(lg, "log", {"level"});
+            if (lg["level"]) cfg.log_level = r.scalar(lg["level"], "log.level");
+        }
+        return cfg;
+    } catch (const config_error& e) {
+        return tl::unexpected(e.message);
+    } catch (const YAML::Exception& e) {
+        std::string where = source_name;
+        if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1);
+        return tl::unexpected(where + ": not valid YAML: " + e.msg);
+    }
+}
+
+tl::expected<config, std::string> load_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return tl::unexpected(path + ": cannot read the config file (does it exist, and may this user read it?)");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return load_string(ss.str(), path);
+}
+
+}  // namespace tunnelmgr::config

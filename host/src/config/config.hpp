@@ -1,0 +1,88 @@
+// The operator's configuration: one YAML file, read once at start-up into plain values.
+// Errors name the file, the line and the key, and say what to write instead.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+namespace tunnelmgr::config {
+
+struct port_range {
+    uint16_t first = 0;
+    uint16_t last = 0;
+    bool contains(uint32_t port) const { return port >= first && port <= last; }
+};
+
+// "3100-3199, 8080" → [{3100,3199},{8080,8080}]. Fails with a sentence naming the bad piece.
+tl::expected<std::vector<port_range>, std::string> parse_port_ranges(const std::string& text);
+// "250ms", "30s", "1m", "2h" (or a bare number of seconds) → milliseconds.
+tl::expected<std::chrono::milliseconds, std::string> parse_duration(const std::string& text);
+
+struct project {
+    std::string name;
+    std::vector<port_range> ports;
+    std::string token_sha256;  // hex, lower-case; empty: the project cannot start a session
+};
+
+// A plugin slot: which plugin fills it and that plugin's section, as a JSON object without "plugin".
+struct slot {
+    std::string plugin;
+    std::string config_json = "{}";
+    int line = 0;
+};
+
+struct tunnel_settings {
+    std::string id;
+    std::string ingress = "local";  // local | remote
+    std::string config_file = "/etc/cloudflared/config.yml";
+    std::string metrics = "127.0.0.1:20241";
+};
+
+struct health_settings {
+    std::chrono::milliseconds interval{30000};
+    int strikes = 3;
+    std::vector<std::chrono::milliseconds> backoff{std::chrono::seconds(5), std::chrono::seconds(15),
+                                                   std::chrono::seconds(30), std::chrono::minutes(1),
+                                                   std::chrono::minutes(5)};
+};
+
+// Slot names, in the order plugins are started (and the reverse of teardown).
+inline const std::vector<std::string>& slot_names() {
+    static const std::vector<std::string> names{"state", "dns", "runtime", "supervisor", "transport"};
+    return names;
+}
+
+struct config {
+    std::string source;  // the file it came from, or "<embedded default>"
+    std::vector<std::string> plugin_dirs;
+    std::map<std::string, slot> slots;  // by slot name; absent = slot empty
+    tunnel_settings tunnel;
+    health_settings health;
+    std::map<std::string, project> projects;
+    std::string admin_token_sha256;
+    std::string log_level;  // empty: not set in the file
+
+    const slot* find_slot(const std::string& name) const {
+        auto it = slots.find(name);
+        return it == slots.end() ? nullptr : &it->second;
+    }
+};
+
+// The default plugin folder of an installed tunnelmgr.
+std::string default_plugin_dir();
+// Where the embedded default keeps its state: $TUNNELMGR_STATE_DB, else
+// $XDG_STATE_HOME/tunnelmgr/state.db, else ~/.local/state/tunnelmgr/state.db.
+std::string default_state_path();
+
+tl::expected<config, std::string> load_file(const std::string& path);
+tl::expected<config, std::string> load_string(const std::string& yaml, const std::string& source_name);
+// Used when no --config is given and /etc/tunnelmgr/config.yml does not exist: SQLite state only.
+config embedded_default();
+
+}  // namespace tunnelmgr::config

@@ -1,0 +1,144 @@
+// The real tunnelmgr binary, run as a process: listing plugins, refusing broken ones with one line,
+// failing start-up only when a needed slot's plugin is refused, and config errors with their line.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <rapidjson/document.h>
+#include <tunnelmgr/plugin_api.h>
+
+#include "process/run_process.hpp"
+
+using tunnelmgr::testing::run_process;
+
+namespace {
+
+const std::string binary = std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr";
+const std::string fixtures = std::string(TM_TEST_BINARY_DIR) + "/abi-fixtures";
+
+class cli : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() /
+               ("tm-cli-" + std::to_string(::getpid()) + "-" +
+                ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        std::filesystem::create_directories(dir_);
+    }
+    void TearDown() override { std::filesystem::remove_all(dir_); }
+    std::string write_config(const std::string& body) {
+        auto p = dir_ / "config.yml";
+        std::ofstream(p) << body;
+        return p.string();
+    }
+    std::filesystem::path dir_;
+};
+
+}  // namespace
+
+TEST_F(cli, plugins_lists_each_fixture_loaded_or_refused_with_its_reason) {
+    auto r = run_process({binary, "plugins", "--plugin-dir", fixtures, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    ASSERT_FALSE(d.HasParseError()) << r.out;
+    EXPECT_STREQ(d["host_api_version"].GetString(), TM_PLUGIN_API_VERSION_STRING);
+    std::vector<std::string> loaded;
+    for (const auto& p : d["plugins"].GetArray()) {
+        loaded.push_back(p["name"].GetString());
+        EXPECT_STREQ(p["required_api_version"].GetString(), "1.0.0");
+    }
+    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws"}));
+    std::map<std::string, std::string> refused;
+    for (const auto& p : d["refused"].GetArray()) {
+        refused[std::filesystem::path(p["file"].GetString()).stem().string()] = p["reason"].GetString();
+    }
+    EXPECT_EQ(refused.size(), 13u);
+    EXPECT_NE(refused["abi-major-2"].find("requires plugin API 2.0.0"), std::string::npos);
+    EXPECT_NE(refused["abi-no-entry"].find("no tm_plugin_entry"), std::string::npos);
+    EXPECT_NE(refused["abi-oversized"].find("newer plugin API"), std::string::npos);
+}
+
+TEST_F(cli, plugins_text_output_has_one_line_per_refusal) {
+    auto r = run_process({binary, "plugins", "--plugin-dir", fixtures});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("abi-good"), std::string::npos);
+    EXPECT_NE(r.out.find("abi-newer-minor.so: refused: requires plugin API 1.99.0"), std::string::npos) << r.out;
+}
+
+TEST_F(cli, stock_plugins_are_listed_with_their_abi_version) {
+    std::string plugin_dir = std::string(TM_TEST_BINARY_DIR) + "/plugins";
+    if (!std::filesystem::exists(plugin_dir + "/sqlite-state.so")) GTEST_SKIP() << "sqlite-state not built";
+    auto r = run_process({binary, "plugins", "--plugin-dir", plugin_dir, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    ASSERT_FALSE(d.HasParseError());
+    bool found = false;
+    for (const auto& p : d["plugins"].GetArray()) {
+        if (std::string(p["name"].GetString()) == "sqlite-state") {
+            found = true;
+            EXPECT_STREQ(p["required_api_version"].GetString(), "1.0.0");
+            EXPECT_STREQ(p["capabilities"][0].GetString(), "state_store_v1");
+        }
+    }
+    EXPECT_TRUE(found) << r.out;
+    EXPECT_EQ(d["refused"].Size(), 0u) << r.out;
+}
+
+TEST_F(cli, a_refused_plugin_in_a_needed_slot_fails_startup_with_one_line) {
+    auto cfg = write_config("state: { plugin: abi-init-fails }\nplugin_dir: " + fixtures + "\n");
+    auto r = run_process({binary, "--config", cfg, "state"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_EQ(r.signal, 0);
+    EXPECT_EQ(r.err, "tunnelmgr: " + fixtures +
+                         "/abi-init-fails.so: refused: init failed: the fixture refuses to start: its config lacks "
+                         "everything it needs\n");
+    // A supervisor whose init throws: caught at the host's edge, reported, no crash.
+    auto cfg2 = write_config("state: { plugin: abi-good }\nsupervisor: { plugin: abi-init-throws }\nplugin_dir: " +
+                             fixtures + "\n");
+    auto c = run_process({binary, "--config", cfg2, "check"});
+    EXPECT_EQ(c.exit_code, 3);
+    EXPECT_EQ(c.signal, 0);
+    EXPECT_NE(c.out.find("abi-init-throws.so: refused: init failed: it threw (fixture init exploded)"), std::string::npos)
+        << c.out;
+}
+
+TEST_F(cli, a_refused_plugin_in_an_unneeded_slot_does_not_stop_startup) {
+    auto cfg = write_config("state: { plugin: abi-good }\ndns: { plugin: abi-major-2 }\nplugin_dir: " + fixtures + "\n");
+    auto r = run_process({binary, "--config", cfg, "state"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("state store: abi-good 0.0.1"), std::string::npos) << r.out;
+    // ...but `check` starts every slot and reports the broken one.
+    auto c = run_process({binary, "--config", cfg, "check"});
+    EXPECT_EQ(c.exit_code, 3);
+    EXPECT_NE(c.out.find("state      ok"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("dns        FAILED"), std::string::npos) << c.out;
+    EXPECT_NE(c.out.find("requires plugin API 2.0.0"), std::string::npos) << c.out;
+}
+
+TEST_F(cli, each_broken_fixture_in_the_state_slot_is_refused_without_a_crash) {
+    for (const char* name : {"abi-no-entry", "abi-null-entry", "abi-major-2", "abi-newer-minor", "abi-oversized",
+                             "abi-missing-init", "abi-incomplete-table", "abi-init-fails", "abi-entry-throws"}) {
+        auto cfg = write_config(std::string("state: { plugin: ") + name + " }\nplugin_dir: " + fixtures + "\n");
+        auto r = run_process({binary, "--config", cfg, "state"});
+        EXPECT_EQ(r.signal, 0) << name;
+        EXPECT_EQ(r.exit_code, 3) << name << ": " << r.err;
+        EXPECT_NE(r.err.find(std::string(name) + ".so: refused: "), std::string::npos) << r.err;
+    }
+}
+
+TEST_F(cli, config_errors_name_the_line_and_exit_2) {
+    auto cfg = write_config("state: { plugin: sqlite-state }\nhealth:\n  interval: soon\n");
+    auto r = run_process({binary, "--config", cfg, "state"});
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.err.find(cfg + ":3: health.interval: 'soon' is not a duration"), std::string::npos) << r.err;
+}
+
+TEST_F(cli, unknown_command_and_bad_options_are_usage_errors) {
+    EXPECT_EQ(run_process({binary, "frobnicate"}).exit_code, 2);
+    EXPECT_EQ(run_process({binary, "--log-level"}).exit_code, 2);
+    auto v = run_process({binary, "--version"});
+    EXPECT_EQ(v.exit_code, 0);
+    EXPECT_NE(v.out.find("plugin API 1.0.0"), std::string::npos);
+}

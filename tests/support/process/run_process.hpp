@@ -1,0 +1,98 @@
+// Runs a program to completion for a test: argv in, exit status, stdout and stderr out.
+// No shell is involved; the child gets the parent's environment plus `extra_env`.
+#pragma once
+
+#include <cerrno>
+#include <map>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+extern char** environ;
+
+namespace tunnelmgr::testing {
+
+struct process_result {
+    int exit_code = -1;  // -1 when killed by a signal
+    int signal = 0;
+    std::string out;
+    std::string err;
+};
+
+inline process_result run_process(const std::vector<std::string>& argv,
+                                  const std::map<std::string, std::string>& extra_env = {},
+                                  const std::string& stdin_data = "") {
+    process_result r;
+    int out_pipe[2], err_pipe[2], in_pipe[2];
+    if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0 || pipe(in_pipe) != 0) return r;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+    for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
+        posix_spawn_file_actions_addclose(&fa, fd);
+    }
+    std::vector<std::string> env_store;
+    for (char** e = environ; *e != nullptr; ++e) {
+        std::string kv(*e);
+        if (extra_env.count(kv.substr(0, kv.find('='))) == 0) env_store.push_back(kv);
+    }
+    for (const auto& [k, v] : extra_env) env_store.push_back(k + "=" + v);
+    std::vector<char*> envp, args;
+    for (auto& e : env_store) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    std::vector<std::string> argv_copy = argv;
+    for (auto& a : argv_copy) args.push_back(a.data());
+    args.push_back(nullptr);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+    posix_spawn_file_actions_destroy(&fa);
+    close(in_pipe[0]);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    if (rc != 0) {
+        close(in_pipe[1]);
+        close(out_pipe[0]);
+        close(err_pipe[0]);
+        r.err = "posix_spawn failed: " + std::to_string(rc);
+        return r;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (!stdin_data.empty()) {
+        ssize_t ignored = write(in_pipe[1], stdin_data.data(), stdin_data.size());
+        (void)ignored;
+    }
+    close(in_pipe[1]);
+    pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+    int open_fds = 2;
+    char buf[4096];
+    while (open_fds > 0) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        for (int i = 0; i < 2; ++i) {
+            if (fds[i].fd < 0 || (fds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+            ssize_t n = read(fds[i].fd, buf, sizeof buf);
+            if (n <= 0) {
+                close(fds[i].fd);
+                fds[i].fd = -1;
+                --open_fds;
+            } else {
+                (i == 0 ? r.out : r.err).append(buf, static_cast<size_t>(n));
+            }
+        }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (WIFEXITED(status)) r.exit_code = WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) r.signal = WTERMSIG(status);
+    return r;
+}
+
+}  // namespace tunnelmgr::testing
