@@ -132,3 +132,10 @@ TEST(config, embedded_default_has_only_sqlite_state) {
     EXPECT_EQ(cfg.find_slot("state")->config_json, R"({"path":"/tmp/tm-default-test.db"})");
     EXPECT_EQ(cfg.slots.size(), 1u);
 }
+
+TEST(config, the_shipped_example_config_is_valid) {
+    auto cfg = load_file(std::string(TM_TEST_SOURCE_DIR) + "/packaging/examples/config.yml");
+    ASSERT_TRUE(cfg) << cfg.error();
+    for (const auto& slot : slot_names()) EXPECT_NE(cfg->find_slot(slot), nullptr) << slot;
+    EXPECT_EQ(cfg->projects.at("consilio").ports.front().first, 3100);
+}

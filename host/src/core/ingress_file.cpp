@@ -1,0 +1,277 @@
+// See ingress_file.hpp. yaml-cpp tells us where each rule sits (marks); the edit itself is done on
+// the text so comments and formatting survive, then re-parsed and compared with what we meant.
+#include "core/ingress_file.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+#include "sys/files.hpp"
+#include "sys/process.hpp"
+
+namespace tunnelmgr::core {
+namespace {
+
+std::string lower(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return s;
+}
+
+struct parsed {
+    YAML::Node root;
+    YAML::Node ingress;  // undefined when the file has no ingress section
+    std::vector<ingress_rule> rules;
+};
+
+std::string scalar_or_empty(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); }
+
+result<parsed> parse(const std::string& text, const std::string& path) {
+    parsed p;
+    try {
+        p.root = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+        return fail(errc::invalid, path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML (" + e.msg +
+                                       "); fix the file by hand — tunnelmgr leaves it untouched");
+    }
+    if (p.root.IsNull()) p.root = YAML::Node(YAML::NodeType::Map);
+    if (!p.root.IsMap()) {
+        return fail(errc::invalid, path + " is not a YAML map of settings; fix it by hand — tunnelmgr leaves it untouched");
+    }
+    p.ingress = p.root["ingress"];
+    if (!p.ingress) return p;
+    if (!p.ingress.IsSequence()) {
+        return fail(errc::invalid, path + ": `ingress` must be a list of rules; fix it by hand — tunnelmgr leaves it untouched");
+    }
+    for (size_t i = 0; i < p.ingress.size(); ++i) {
+        const YAML::Node r = p.ingress[i];
+        if (!r.IsMap()) {
+            return fail(errc::invalid, path + ": ingress rule #" + std::to_string(i + 1) +
+                                           " is not a map; fix it by hand — tunnelmgr leaves it untouched");
+        }
+        p.rules.push_back({scalar_or_empty(r["hostname"]), scalar_or_empty(r["path"]), scalar_or_empty(r["service"])});
+    }
+    return p;
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+    std::vector<std::string> lines;
+    std::string cur;
+    for (char c : text) {
+        cur += c;
+        if (c == '\n') {
+            lines.push_back(cur);
+            cur.clear();
+        }
+    }
+    if (!cur.empty()) lines.push_back(cur + "\n");
+    return lines;
+}
+
+std::string join(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& l : lines) out += l;
+    return out;
+}
+
+// The line holding the '-' that opens sequence item `item` (a block map whose mark is its first key).
+int dash_line(const std::vector<std::string>& lines, const YAML::Node& item) {
+    int line = item.Mark().line;
+    for (int l = std::min<int>(line, static_cast<int>(lines.size()) - 1); l >= 0; --l) {
+        const std::string& s = lines[static_cast<size_t>(l)];
+        size_t first = s.find_first_not_of(" \t");
+        if (first != std::string::npos && s[first] == '-') return l;
+    }
+    return -1;
+}
+
+bool same_rules(const std::vector<ingress_rule>& a, const std::vector<ingress_rule>& b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i].hostname != b[i].hostname || a[i].path != b[i].path || a[i].service != b[i].service) return false;
+    }
+    return true;
+}
+
+// The same document with `ingress` replaced, emitted by yaml-cpp: used only when the text edit is not
+// possible (flow-style lists, no ingress section); keeps every key, loses comments.
+std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules) {
+    YAML::Node seq(YAML::NodeType::Sequence);
+    YAML::Node old = root["ingress"];
+    for (const auto& r : rules) {
+        YAML::Node item(YAML::NodeType::Map);
+        // Keep every key of an existing rule (originRequest, ...), matched by hostname+path.
+        bool copied = false;
+        if (old && old.IsSequence()) {
+            for (const auto& o : old) {
+                if (scalar_or_empty(o["hostname"]) == r.hostname && scalar_or_empty(o["path"]) == r.path &&
+                    scalar_or_empty(o["service"]) == r.service) {
+                    item = YAML::Clone(o);
+                    copied = true;
+                    break;
+                }
+            }
+        }
+        if (!copied) {
+            if (!r.hostname.empty()) item["hostname"] = r.hostname;
+            if (!r.path.empty()) item["path"] = r.path;
+            item["service"] = r.service;
+        }
+        seq.push_back(item);
+    }
+    root["ingress"] = seq;
+    YAML::Emitter out;
+    out << root;
+    return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace
+
+ingress_file::ingress_file(std::string path, std::string backup_dir)
+    : path_(std::move(path)), backup_dir_(std::move(backup_dir)) {}
+
+result<std::vector<ingress_rule>> ingress_file::read_rules() const {
+    auto text = sys::read_file(path_);
+    if (!text) return tl::unexpected(text.error());
+    auto p = parse(*text, path_);
+    if (!p) return tl::unexpected(p.error());
+    if (auto v = validate_ingress(p->rules); !v) {
+        return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
+    }
+    return p->rules;
+}
+
+result<ingress_change> ingress_file::add_rule(const std::string& hostname, const std::string& service,
+                                              const std::string& why) {
+    if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
+    auto lock = sys::file_lock::acquire(path_ + ".lock");
+    if (!lock) return tl::unexpected(lock.error());
+    auto text = sys::read_file(path_);
+    if (!text) return tl::unexpected(text.error());
+    auto p = parse(*text, path_);
+    if (!p) return tl::unexpected(p.error());
+    bool had_ingress = static_cast<bool>(p->ingress);
+    if (had_ingress) {
+        if (auto v = validate_ingress(p->rules); !v) {
+            return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
+        }
+    }
+    std::string host = lower(hostname);
+    for (const auto& r : p->rules) {
+        if (lower(r.hostname) != host) continue;
+        if (r.path.empty() && r.service == service) return ingress_change{};
+        return fail(errc::conflict, path_ + " already routes " + hostname + " to " + r.service +
+                                        (r.path.empty() ? "" : " (path " + r.path + ")") +
+                                        "; that rule is not tunnelmgr's to change: remove it by hand or pick another name");
+    }
+    std::vector<ingress_rule> want = p->rules;
+    if (!had_ingress) want.push_back({"", "", "http_status:404"});
+    want.insert(want.end() - 1, ingress_rule{host, "", service});
+    if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
+
+    std::string out;
+    if (had_ingress && p->ingress.Style() == YAML::EmitterStyle::Block) {
+        auto lines = split_lines(*text);
+        int at = dash_line(lines, p->ingress[p->ingress.size() - 1]);
+        if (at >= 0) {
+            const std::string& catch_all = lines[static_cast<size_t>(at)];
+            std::string indent = catch_all.substr(0, catch_all.find('-'));
+            std::vector<std::string> add{indent + "- hostname: " + host + "\n", indent + "  service: " + service + "\n"};
+            lines.insert(lines.begin() + at, add.begin(), add.end());
+            out = join(lines);
+        }
+    }
+    auto check = out.empty() ? result<parsed>(fail(errc::error, "")) : parse(out, path_);
+    if (!check || !same_rules(check->rules, want)) out = reemit(YAML::Clone(p->root), want);
+    auto verify = parse(out, path_);
+    if (!verify || !same_rules(verify->rules, want)) {
+        return fail(errc::error, "could not produce a valid edit of " + path_ + "; it is left untouched (report this as a bug)");
+    }
+    return write_and_backup(out, why);
+}
+
+result<ingress_change> ingress_file::remove_rule(const std::string& hostname, const std::string& why) {
+    auto lock = sys::file_lock::acquire(path_ + ".lock");
+    if (!lock) return tl::unexpected(lock.error());
+    auto text = sys::read_file(path_);
+    if (!text) return tl::unexpected(text.error());
+    auto p = parse(*text, path_);
+    if (!p) return tl::unexpected(p.error());
+    if (auto v = validate_ingress(p->rules); !v) {
+        return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
+    }
+    std::string host = lower(hostname);
+    size_t index = p->rules.size();
+    for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
+        if (lower(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
+            index = i;
+            break;
+        }
+    }
+    if (index == p->rules.size()) return ingress_change{};
+    std::vector<ingress_rule> want = p->rules;
+    want.erase(want.begin() + static_cast<long>(index));
+
+    std::string out;
+    if (p->ingress.Style() == YAML::EmitterStyle::Block) {
+        auto lines = split_lines(*text);
+        int from = dash_line(lines, p->ingress[index]);
+        int to = dash_line(lines, p->ingress[index + 1]);
+        if (from >= 0 && to > from) {
+            lines.erase(lines.begin() + from, lines.begin() + to);
+            out = join(lines);
+        }
+    }
+    auto check = out.empty() ? result<parsed>(fail(errc::error, "")) : parse(out, path_);
+    if (!check || !same_rules(check->rules, want)) out = reemit(YAML::Clone(p->root), want);
+    auto verify = parse(out, path_);
+    if (!verify || !same_rules(verify->rules, want)) {
+        return fail(errc::error, "could not produce a valid edit of " + path_ + "; it is left untouched (report this as a bug)");
+    }
+    return write_and_backup(out, why);
+}
+
+result<ingress_change> ingress_file::write_and_backup(const std::string& text, const std::string& why) {
+    if (auto w = sys::write_file_atomic(path_, text); !w) return tl::unexpected(w.error());
+    ingress_change change;
+    change.changed = true;
+    if (backup_dir_.empty()) return change;
+    // The backup is a convenience: any failure is reported, never fatal.
+    std::error_code ec;
+    std::filesystem::create_directories(backup_dir_, ec);
+    if (ec) {
+        change.backup_error = "cannot create " + backup_dir_ + ": " + ec.message();
+        return change;
+    }
+    auto git = [&](std::vector<std::string> args) -> std::string {
+        std::vector<std::string> argv{"git", "-C", backup_dir_, "-c", "user.name=tunnelmgr", "-c",
+                                      "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false"};
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = sys::run(argv, std::chrono::seconds(20));
+        if (!r) return r.error().message;
+        if (r->exit_code != 0) return "git " + args.front() + " failed: " + r->err.substr(0, 300);
+        return "";
+    };
+    if (!std::filesystem::exists(std::filesystem::path(backup_dir_) / ".git", ec)) {
+        if (auto e = git({"init", "-q"}); !e.empty()) {
+            change.backup_error = e;
+            return change;
+        }
+    }
+    std::string name = std::filesystem::path(path_).filename().string();
+    if (auto w = sys::write_file_atomic(backup_dir_ + "/" + name, text); !w) {
+        change.backup_error = w.error().message;
+        return change;
+    }
+    if (auto e = git({"add", "--", name}); !e.empty()) {
+        change.backup_error = e;
+        return change;
+    }
+    if (auto e = git({"commit", "-q", "-m", why.empty() ? std::string("tunnelmgr change") : why}); !e.empty()) {
+        change.backup_error = e;
+    }
+    return change;
+}
+
+}  // namespace tunnelmgr::core
