@@ -1,0 +1,920 @@
+// The state store on SQLite. Every write runs in BEGIN IMMEDIATE so that, with WAL and a busy
+// timeout, processes sharing the file queue for the write lock instead of failing on upgrade.
+#include "sqlite_store.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "migrations.hpp"
+#include "sqlite_errors.hpp"
+#include "store_json.hpp"
+
+namespace tunnelmgr::plugins::sqlite_state {
+namespace {
+
+constexpr int64_t ms_per_day = 24LL * 60 * 60 * 1000;
+constexpr int64_t max_query_limit = 10000;
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
+}
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+bool is_finished(std::string_view state) { return state == "committed" || state == "rolled_back"; }
+
+std::optional<std::string> opt_text(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return c.getString();
+}
+std::optional<int64_t> opt_int(const SQLite::Column& c) {
+    if (c.isNull()) return std::nullopt;
+    return c.getInt64();
+}
+void bind_opt(SQLite::Statement& s, int index, const std::optional<std::string>& v) {
+    if (v) {
+        s.bind(index, *v);
+    } else {
+        s.bind(index);
+    }
+}
+void bind_opt(SQLite::Statement& s, int index, const std::optional<int64_t>& v) {
+    if (v) {
+        s.bind(index, *v);
+    } else {
+        s.bind(index);
+    }
+}
+
+// A DNS name as the store keeps it: lower-case, no spaces, within DNS's length limit.
+std::optional<std::string> check_name(std::string_view value, std::string_view field) {
+    if (value.empty()) return std::string(field) + " is required";
+    if (value.size() > 253) return std::string(field) + " is longer than the 253 characters DNS allows";
+    for (unsigned char c : value) {
+        if (std::isspace(c) != 0 || c < 0x20) return std::string(field) + " must not contain spaces or control characters";
+    }
+    return std::nullopt;
+}
+
+// Normalises and checks a CNAME row; the message names the field to fix.
+store_result<cname_row> checked_cname(cname_row row) {
+    row.hostname = lower(row.hostname);
+    row.subdomain = lower(row.subdomain);
+    row.domain = lower(row.domain);
+    if (auto e = check_name(row.hostname, "hostname")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
+    if (auto e = check_name(row.domain, "domain")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
+    const std::string expected = row.subdomain.empty() ? row.domain : row.subdomain + "." + row.domain;
+    if (row.hostname != expected) {
+        return store_fail(store_errc::invalid, "the CNAME row's hostname " + in_quotes(row.hostname) +
+                                                   " is not subdomain + \".\" + domain (" + in_quotes(expected) +
+                                                   "); send matching fields");
+    }
+    if (row.project.empty()) return store_fail(store_errc::invalid, "project is required in the CNAME row");
+    if (row.target.empty()) {
+        return store_fail(store_errc::invalid, "target is required in the CNAME row (e.g. http://localhost:3100)");
+    }
+    if (row.port < 1 || row.port > 65535) {
+        return store_fail(store_errc::invalid,
+                          "port in the CNAME row must be from 1 to 65535, not " + std::to_string(row.port));
+    }
+    return row;
+}
+
+store_result<void> check_limit(int64_t limit) {
+    if (limit < 1 || limit > max_query_limit) {
+        return store_fail(store_errc::invalid, "limit must be from 1 to " + std::to_string(max_query_limit) + ", not " +
+                                                   std::to_string(limit));
+    }
+    return {};
+}
+
+constexpr const char* cname_columns =
+    "id, hostname, subdomain, domain, project, port, target, target_type, container_name, docker_network, "
+    "dns_record_id, zone_id, created_at";
+
+cname_row read_cname(SQLite::Statement& q) {
+    cname_row r;
+    r.id = q.getColumn(0).getInt64();
+    r.hostname = q.getColumn(1).getString();
+    r.subdomain = q.getColumn(2).getString();
+    r.domain = q.getColumn(3).getString();
+    r.project = q.getColumn(4).getString();
+    r.port = q.getColumn(5).getInt64();
+    r.target = q.getColumn(6).getString();
+    r.target_type = opt_text(q.getColumn(7));
+    r.container_name = opt_text(q.getColumn(8));
+    r.docker_network = opt_text(q.getColumn(9));
+    r.dns_record_id = opt_text(q.getColumn(10));
+    r.zone_id = opt_text(q.getColumn(11));
+    r.created_at = q.getColumn(12).getInt64();
+    return r;
+}
+
+// Inserts a checked row; the caller holds the write lock, so the check-then-insert cannot race.
+store_result<int64_t> insert_cname(SQLite::Database& db, const cname_row& r, int64_t now) {
+    SQLite::Statement taken(db, "SELECT hostname, project FROM cnames WHERE hostname = ? OR (subdomain = ? AND domain = ?)");
+    taken.bind(1, r.hostname);
+    taken.bind(2, r.subdomain);
+    taken.bind(3, r.domain);
+    if (taken.executeStep()) {
+        return store_fail(store_errc::conflict, r.hostname + " is already published by project " +
+                                                    in_quotes(taken.getColumn(1).getString()) +
+                                                    "; delete that CNAME first or choose another name");
+    }
+    SQLite::Statement ins(db,
+                          "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
+                          "container_name, docker_network, dns_record_id, zone_id, created_at) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins.bind(1, r.hostname);
+    ins.bind(2, r.subdomain);
+    ins.bind(3, r.domain);
+    ins.bind(4, r.project);
+    ins.bind(5, r.port);
+    ins.bind(6, r.target);
+    bind_opt(ins, 7, r.target_type);
+    bind_opt(ins, 8, r.container_name);
+    bind_opt(ins, 9, r.docker_network);
+    bind_opt(ins, 10, r.dns_record_id);
+    bind_opt(ins, 11, r.zone_id);
+    ins.bind(12, now);
+    ins.exec();
+    return db.getLastInsertRowid();
+}
+
+constexpr const char* operation_columns = "id, kind, hostname, project, state, data, created_at, updated_at";
+
+operation_row read_operation(SQLite::Statement& q) {
+    operation_row r;
+    r.id = q.getColumn(0).getInt64();
+    r.kind = q.getColumn(1).getString() == "delete" ? operation_kind::remove : operation_kind::create;
+    r.hostname = q.getColumn(2).getString();
+    r.project = q.getColumn(3).getString();
+    r.state = q.getColumn(4).getString();
+    r.data_json = q.getColumn(5).getString();
+    r.created_at = q.getColumn(6).getInt64();
+    r.updated_at = q.getColumn(7).getInt64();
+    return r;
+}
+
+std::optional<operation_row> find_operation(SQLite::Database& db, int64_t id) {
+    SQLite::Statement q(db, std::string("SELECT ") + operation_columns + " FROM operations WHERE id = ?");
+    q.bind(1, id);
+    if (!q.executeStep()) return std::nullopt;
+    return read_operation(q);
+}
+
+tl::unexpected<store_error> no_operation(int64_t id) {
+    return store_fail(store_errc::not_found, "there is no operation " + std::to_string(id) +
+                                                 "; list unfinished ones with operation_list_unfinished");
+}
+
+int64_t count_rows(SQLite::Database& db, const char* sql) {
+    SQLite::Statement q(db, sql);
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+}
+
+int64_t file_size_or_zero(const std::string& path) {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    return ec ? 0 : static_cast<int64_t>(size);
+}
+
+// Serialises the opening sequence (create, switch to WAL, migrate) between processes. SQLite
+// answers a journal-mode change on a brand-new file racing another opener with SQLITE_BUSY (no
+// busy handler applies) or even SQLITE_IOERR, so first openers take turns on a side lock file.
+// flock, not fcntl: closing any descriptor of the database itself would drop SQLite's own locks.
+class open_lock {
+public:
+    // Waits up to timeout_ms. A lock file that cannot be created (read-only directory) is skipped:
+    // SQLite then reports the real problem when it opens the database.
+    static store_result<open_lock> take(const std::string& db_path, int64_t timeout_ms) {
+        open_lock lock;
+        lock.fd_ = ::open((db_path + "-open.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (lock.fd_ < 0) return lock;
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (::flock(lock.fd_, LOCK_EX | LOCK_NB) != 0) {
+            if (errno != EWOULDBLOCK && errno != EINTR) return lock;  // no flock here (some network filesystems)
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return store_fail(store_errc::busy, "another tunnelmgr process has been opening the state database " +
+                                                        db_path + " for longer than busy_timeout_ms; try again, or "
+                                                        "look for a stuck tunnelmgr process");
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        return lock;
+    }
+    open_lock(open_lock&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    open_lock& operator=(open_lock&&) = delete;
+    open_lock(const open_lock&) = delete;
+    ~open_lock() {
+        if (fd_ >= 0) ::close(fd_);  // also releases the flock
+    }
+
+private:
+    open_lock() = default;
+    int fd_ = -1;
+};
+
+}  // namespace
+
+int64_t system_clock_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+sqlite_store::sqlite_store(store_config config, clock_fn clock, std::unique_ptr<SQLite::Database> db)
+    : config_(std::move(config)), clock_(std::move(clock)), db_(std::move(db)) {}
+
+sqlite_store::~sqlite_store() = default;
+
+store_result<std::unique_ptr<sqlite_store>> sqlite_store::open(const store_config& config, clock_fn clock) {
+    if (config.path.empty()) {
+        return store_fail(store_errc::invalid, "state.path is empty; set it to the SQLite file to use");
+    }
+    if (!clock) clock = system_clock_ms;
+
+    const std::filesystem::path file(config.path);
+    if (file.has_parent_path()) {
+        std::error_code ec;
+        std::filesystem::create_directories(file.parent_path(), ec);
+        if (ec) {
+            return store_fail(store_errc::error, "cannot create the directory " + file.parent_path().string() +
+                                                     " for the state database (" + ec.message() +
+                                                     "); create it writable for tunnelmgr, or set state.path to a "
+                                                     "writable place");
+        }
+    }
+    auto serialised = open_lock::take(config.path, config.busy_timeout_ms);
+    if (!serialised) return tl::unexpected(serialised.error());
+    std::string doing = "opening the file";
+    try {
+        auto db = std::make_unique<SQLite::Database>(config.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
+                                                     static_cast<int>(config.busy_timeout_ms));
+        doing = "switching to WAL";
+        SQLite::Statement wal(*db, "PRAGMA journal_mode = WAL");
+        wal.executeStep();
+        const std::string mode = lower(wal.getColumn(0).getString());
+        wal.reset();
+        if (mode != "wal") {
+            return store_fail(store_errc::error,
+                              "the state database " + config.path + " cannot use write-ahead logging (journal mode " +
+                                  mode +
+                                  "), which processes sharing it need; put state.path on a local filesystem");
+        }
+        doing = "setting up the connection";
+        // FULL: operation_advance promises each step is durable before it returns.
+        db->exec("PRAGMA synchronous = FULL");
+        db->exec("PRAGMA foreign_keys = ON");
+
+        doing = "applying migrations";
+        auto version = apply_migrations(*db, embedded_migrations(), clock());
+        if (!version) return tl::unexpected(version.error());
+        return std::unique_ptr<sqlite_store>(new sqlite_store(config, std::move(clock), std::move(db)));
+    } catch (const SQLite::Exception& e) {
+        return tl::unexpected(from_sqlite(e, doing, config.path));
+    } catch (const std::exception& e) {
+        return store_fail(store_errc::error, "cannot open the state database " + config.path + " (" + e.what() +
+                                                 "); check state.path");
+    }
+}
+
+template <class T, class Body>
+store_result<T> sqlite_store::write(std::string_view what, Body&& body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        store_result<T> r = body(*db_);
+        if (r) txn.commit();
+        return r;  // on failure the transaction's destructor rolls back
+    } catch (const SQLite::Exception& e) {
+        return tl::unexpected(from_sqlite(e, what, config_.path));
+    } catch (const std::exception& e) {
+        return store_fail(store_errc::error, std::string("unexpected failure while ") + std::string(what) + ": " +
+                                                 e.what());
+    }
+}
+
+template <class T, class Body>
+store_result<T> sqlite_store::read(std::string_view what, Body&& body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        return body(*db_);
+    } catch (const SQLite::Exception& e) {
+        return tl::unexpected(from_sqlite(e, what, config_.path));
+    } catch (const std::exception& e) {
+        return store_fail(store_errc::error, std::string("unexpected failure while ") + std::string(what) + ": " +
+                                                 e.what());
+    }
+}
+
+store_result<int64_t> sqlite_store::schema_version() {
+    return read<int64_t>("reading the schema version", [](SQLite::Database& db) { return schema_version_of(db); });
+}
+
+store_result<store_stats> sqlite_store::stats() {
+    return read<store_stats>("counting rows", [this](SQLite::Database& db) -> store_result<store_stats> {
+        // One read transaction, so the counts agree with each other.
+        SQLite::Transaction txn(db, SQLite::TransactionBehavior::DEFERRED);
+        store_stats s;
+        auto version = schema_version_of(db);
+        if (!version) return tl::unexpected(version.error());
+        s.schema_version = *version;
+        s.path = config_.path;
+        s.cnames = count_rows(db, "SELECT COUNT(*) FROM cnames");
+        s.operations = count_rows(db, "SELECT COUNT(*) FROM operations");
+        s.operations_unfinished =
+            count_rows(db, "SELECT COUNT(*) FROM operations WHERE state NOT IN ('committed', 'rolled_back')");
+        s.audit_log = count_rows(db, "SELECT COUNT(*) FROM audit_log");
+        s.tunnel_health = count_rows(db, "SELECT COUNT(*) FROM tunnel_health");
+        s.domains = count_rows(db, "SELECT COUNT(*) FROM domains");
+        s.docker_networks = count_rows(db, "SELECT COUNT(*) FROM docker_networks");
+        s.docker_containers = count_rows(db, "SELECT COUNT(*) FROM docker_containers");
+        s.leases = count_rows(db, "SELECT COUNT(*) FROM leases");
+        s.page_size = count_rows(db, "PRAGMA page_size");
+        s.page_count = count_rows(db, "PRAGMA page_count");
+        s.freelist_count = count_rows(db, "PRAGMA freelist_count");
+        txn.commit();
+        s.file_bytes = file_size_or_zero(config_.path);
+        s.wal_bytes = file_size_or_zero(config_.path + "-wal");
+        return s;
+    });
+}
+
+// --- cnames ------------------------------------------------------------------------------------
+
+store_result<int64_t> sqlite_store::cname_insert(const cname_row& row) {
+    auto checked = checked_cname(row);
+    if (!checked) return tl::unexpected(checked.error());
+    return write<int64_t>("inserting a CNAME row",
+                          [&](SQLite::Database& db) { return insert_cname(db, *checked, clock_()); });
+}
+
+store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
+    const std::string host = lower(hostname);
+    if (host.empty()) return store_fail(store_errc::invalid, "give the hostname of the CNAME row to delete");
+    return write<void>("deleting a CNAME row", [&](SQLite::Database& db) -> store_result<void> {
+        SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");
+        del.bind(1, host);
+        if (del.exec() == 0) {
+            return store_fail(store_errc::not_found, "there is no CNAME row for " + host + "; nothing was deleted");
+        }
+        return {};
+    });
+}
+
+store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
+    const std::string host = lower(hostname);
+    return read<cname_row>("reading a CNAME row", [&](SQLite::Database& db) -> store_result<cname_row> {
+        SQLite::Statement q(db, std::string("SELECT ") + cname_columns + " FROM cnames WHERE hostname = ?");
+        q.bind(1, host);
+        if (!q.executeStep()) {
+            return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(host) +
+                                                         "; list the published names with cname_list");
+        }
+        return read_cname(q);
+    });
+}
+
+store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter& filter) {
+    return read<std::vector<cname_row>>("listing CNAME rows", [&](SQLite::Database& db) {
+        std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames";
+        if (filter.project) sql += " WHERE project = ?";
+        sql += " ORDER BY hostname";
+        SQLite::Statement q(db, sql);
+        if (filter.project) q.bind(1, *filter.project);
+        std::vector<cname_row> rows;
+        while (q.executeStep()) rows.push_back(read_cname(q));
+        return store_result<std::vector<cname_row>>(std::move(rows));
+    });
+}
+
+// --- operations --------------------------------------------------------------------------------
+
+store_result<int64_t> sqlite_store::operation_begin(const operation_request& request) {
+    const std::string host = lower(request.hostname);
+    if (auto e = check_name(host, "hostname")) return store_fail(store_errc::invalid, *e + " in the operation");
+    if (request.project.empty()) return store_fail(store_errc::invalid, "project is required in the operation");
+    if (!is_json_object(request.request_json)) {
+        return store_fail(store_errc::invalid, "the operation's request must be a JSON object");
+    }
+    return write<int64_t>("starting an operation", [&](SQLite::Database& db) -> store_result<int64_t> {
+        SQLite::Statement busy(db,
+                               "SELECT id, kind, state, project FROM operations "
+                               "WHERE hostname = ? AND state NOT IN ('committed', 'rolled_back')");
+        busy.bind(1, host);
+        if (busy.executeStep()) {
+            return store_fail(store_errc::conflict,
+                              host + " is being worked on by operation " + std::to_string(busy.getColumn(0).getInt64()) +
+                                  " (" + busy.getColumn(1).getString() + " for project " +
+                                  in_quotes(busy.getColumn(3).getString()) + ", state " + busy.getColumn(2).getString() +
+                                  "); wait for it to finish or roll back, then try again");
+        }
+        const int64_t now = clock_();
+        SQLite::Statement ins(db,
+                              "INSERT INTO operations (kind, hostname, project, state, data, created_at, updated_at) "
+                              "VALUES (?, ?, ?, 'validated', json_object('request', json(?)), ?, ?)");
+        ins.bind(1, request.kind == operation_kind::create ? "create" : "delete");
+        ins.bind(2, host);
+        ins.bind(3, request.project);
+        ins.bind(4, request.request_json);
+        ins.bind(5, now);
+        ins.bind(6, now);
+        ins.exec();
+        return db.getLastInsertRowid();
+    });
+}
+
+store_result<void> sqlite_store::operation_advance(int64_t id, std::string_view state, std::string_view patch_json) {
+    if (state.empty() || !std::all_of(state.begin(), state.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; })) {
+        return store_fail(store_errc::invalid,
+                          "an operation state is a lower-case word such as \"dns_created\", not " + in_quotes(state));
+    }
+    if (state == "committed") {
+        return store_fail(store_errc::invalid, "commit an operation with operation_commit, which changes the CNAME row "
+                                               "in the same transaction; operation_advance cannot set \"committed\"");
+    }
+    const std::string patch = patch_json.empty() ? std::string("{}") : std::string(patch_json);
+    if (!is_json_object(patch)) {
+        return store_fail(store_errc::invalid, "the patch for operation " + std::to_string(id) +
+                                                   " must be a JSON object (use {} for none)");
+    }
+    return write<void>("advancing an operation", [&](SQLite::Database& db) -> store_result<void> {
+        auto op = find_operation(db, id);
+        if (!op) return no_operation(id);
+        if (is_finished(op->state)) {
+            return store_fail(store_errc::conflict, "operation " + std::to_string(id) + " is already " + op->state +
+                                                        "; start a new operation instead");
+        }
+        SQLite::Statement upd(db, "UPDATE operations SET state = ?, data = json_patch(data, ?), updated_at = ? WHERE id = ?");
+        upd.bind(1, std::string(state));
+        upd.bind(2, patch);
+        upd.bind(3, clock_());
+        upd.bind(4, id);
+        upd.exec();
+        return {};
+    });
+}
+
+store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& row) {
+    return write<void>("committing an operation", [&](SQLite::Database& db) -> store_result<void> {
+        auto op = find_operation(db, id);
+        if (!op) return no_operation(id);
+        if (op->state == "committed") return {};  // a retried commit: the work is already done
+        if (op->state == "rolled_back") {
+            return store_fail(store_errc::conflict, "operation " + std::to_string(id) +
+                                                        " was rolled back and cannot be committed; start a new one");
+        }
+        const int64_t now = clock_();
+        const std::string row_host = lower(row.hostname);
+        if (!row_host.empty() && row_host != lower(op->hostname)) {
+            return store_fail(store_errc::invalid, "the CNAME row is for " + row_host + " but operation " +
+                                                       std::to_string(id) + " is for " + op->hostname +
+                                                       "; commit the operation with its own row");
+        }
+        std::string patch = "{}";
+        if (op->kind == operation_kind::create) {
+            auto checked = checked_cname(row);
+            if (!checked) return tl::unexpected(checked.error());
+            if (checked->project != op->project) {
+                return store_fail(store_errc::invalid, "the CNAME row belongs to project " + in_quotes(checked->project) +
+                                                           " but operation " + std::to_string(id) +
+                                                           " was started for " + in_quotes(op->project));
+            }
+            auto inserted = insert_cname(db, *checked, now);
+            if (!inserted) return tl::unexpected(inserted.error());
+            patch = "{\"cname_id\":" + std::to_string(*inserted) + "}";
+        } else {
+            // Deleting a row that is already gone leaves the state the operation wanted.
+            SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");
+            del.bind(1, op->hostname);
+            del.exec();
+        }
+        SQLite::Statement upd(db,
+                              "UPDATE operations SET state = 'committed', data = json_patch(data, ?), updated_at = ? "
+                              "WHERE id = ?");
+        upd.bind(1, patch);
+        upd.bind(2, now);
+        upd.bind(3, id);
+        upd.exec();
+        return {};
+    });
+}
+
+store_result<operation_row> sqlite_store::operation_get(int64_t id) {
+    return read<operation_row>("reading an operation", [&](SQLite::Database& db) -> store_result<operation_row> {
+        auto op = find_operation(db, id);
+        if (!op) return no_operation(id);
+        return *op;
+    });
+}
+
+store_result<std::vector<operation_row>> sqlite_store::operation_list_unfinished() {
+    return read<std::vector<operation_row>>("listing unfinished operations", [](SQLite::Database& db) {
+        SQLite::Statement q(db, std::string("SELECT ") + operation_columns +
+                                    " FROM operations WHERE state NOT IN ('committed', 'rolled_back') ORDER BY id");
+        std::vector<operation_row> rows;
+        while (q.executeStep()) rows.push_back(read_operation(q));
+        return store_result<std::vector<operation_row>>(std::move(rows));
+    });
+}
+
+// --- audit -------------------------------------------------------------------------------------
+
+store_result<void> sqlite_store::audit_append(const audit_entry& entry) {
+    if (entry.actor.empty()) return store_fail(store_errc::invalid, "actor is required in an audit entry");
+    if (entry.action.empty()) return store_fail(store_errc::invalid, "action is required in an audit entry");
+    if (!is_json_object(entry.details_json)) {
+        return store_fail(store_errc::invalid, "details in an audit entry must be a JSON object");
+    }
+    std::optional<std::string> project = entry.project;
+    if (!project && entry.role == std::optional<std::string>("project")) project = entry.actor;
+    return write<void>("appending to the audit log", [&](SQLite::Database& db) -> store_result<void> {
+        SQLite::Statement ins(db,
+                              "INSERT INTO audit_log (ts, actor, role, action, target, result, error, details, project) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        ins.bind(1, clock_());
+        ins.bind(2, entry.actor);
+        bind_opt(ins, 3, entry.role);
+        ins.bind(4, entry.action);
+        bind_opt(ins, 5, entry.target);
+        bind_opt(ins, 6, entry.result);
+        bind_opt(ins, 7, entry.error);
+        ins.bind(8, entry.details_json);
+        bind_opt(ins, 9, project);
+        ins.exec();
+        return {};
+    });
+}
+
+store_result<std::vector<audit_entry>> sqlite_store::audit_query(const audit_filter& filter) {
+    if (auto ok = check_limit(filter.limit); !ok) return tl::unexpected(ok.error());
+    return read<std::vector<audit_entry>>("querying the audit log", [&](SQLite::Database& db) {
+        std::string sql =
+            "SELECT id, ts, actor, role, action, target, result, error, project, details FROM audit_log WHERE 1 = 1";
+        if (filter.project) sql += " AND project = ?";
+        if (filter.action) sql += " AND action = ?";
+        if (filter.since_ms) sql += " AND ts >= ?";
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?";
+        SQLite::Statement q(db, sql);
+        int i = 1;
+        if (filter.project) q.bind(i++, *filter.project);
+        if (filter.action) q.bind(i++, *filter.action);
+        if (filter.since_ms) q.bind(i++, *filter.since_ms);
+        q.bind(i, filter.limit);
+        std::vector<audit_entry> rows;
+        while (q.executeStep()) {
+            audit_entry e;
+            e.id = q.getColumn(0).getInt64();
+            e.ts = q.getColumn(1).getInt64();
+            e.actor = q.getColumn(2).getString();
+            e.role = opt_text(q.getColumn(3));
+            e.action = q.getColumn(4).getString();
+            e.target = opt_text(q.getColumn(5));
+            e.result = opt_text(q.getColumn(6));
+            e.error = opt_text(q.getColumn(7));
+            e.project = opt_text(q.getColumn(8));
+            e.details_json = opt_text(q.getColumn(9)).value_or("{}");
+            rows.push_back(std::move(e));
+        }
+        return store_result<std::vector<audit_entry>>(std::move(rows));
+    });
+}
+
+// --- health ------------------------------------------------------------------------------------
+
+store_result<void> sqlite_store::health_record(const health_observation& h) {
+    if (h.status.empty()) return store_fail(store_errc::invalid, "status is required in a health observation");
+    if (!is_json_object(h.detail_json)) {
+        return store_fail(store_errc::invalid, "detail in a health observation must be a JSON object");
+    }
+    return write<void>("recording tunnel health", [&](SQLite::Database& db) -> store_result<void> {
+        SQLite::Statement ins(db,
+                              "INSERT INTO tunnel_health (ts, status, ready_connections, restart_count, last_error, "
+                              "uptime_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        ins.bind(1, clock_());
+        ins.bind(2, h.status);
+        bind_opt(ins, 3, h.ready_connections);
+        bind_opt(ins, 4, h.restart_count);
+        bind_opt(ins, 5, h.last_error);
+        bind_opt(ins, 6, h.uptime_s);
+        ins.bind(7, h.detail_json);
+        ins.exec();
+        return {};
+    });
+}
+
+store_result<std::vector<health_observation>> sqlite_store::health_history(const health_filter& filter) {
+    if (auto ok = check_limit(filter.limit); !ok) return tl::unexpected(ok.error());
+    return read<std::vector<health_observation>>("reading tunnel health", [&](SQLite::Database& db) {
+        std::string sql =
+            "SELECT id, ts, status, ready_connections, restart_count, last_error, uptime_s, detail FROM tunnel_health";
+        if (filter.since_ms) sql += " WHERE ts >= ?";
+        sql += " ORDER BY ts DESC, id DESC LIMIT ?";
+        SQLite::Statement q(db, sql);
+        int i = 1;
+        if (filter.since_ms) q.bind(i++, *filter.since_ms);
+        q.bind(i, filter.limit);
+        std::vector<health_observation> rows;
+        while (q.executeStep()) {
+            health_observation h;
+            h.id = q.getColumn(0).getInt64();
+            h.ts = q.getColumn(1).getInt64();
+            h.status = q.getColumn(2).getString();
+            h.ready_connections = opt_int(q.getColumn(3));
+            h.restart_count = opt_int(q.getColumn(4));
+            h.last_error = opt_text(q.getColumn(5));
+            h.uptime_s = opt_int(q.getColumn(6));
+            h.detail_json = opt_text(q.getColumn(7)).value_or("{}");
+            rows.push_back(std::move(h));
+        }
+        return store_result<std::vector<health_observation>>(std::move(rows));
+    });
+}
+
+// --- domains -----------------------------------------------------------------------------------
+
+store_result<void> sqlite_store::domains_replace(const std::vector<zone>& zones) {
+    std::set<std::string> seen;
+    for (const zone& z : zones) {
+        if (z.zone_id.empty() || z.name.empty()) {
+            return store_fail(store_errc::invalid, "every zone needs a zone_id and a name");
+        }
+        if (!seen.insert(z.zone_id).second) {
+            return store_fail(store_errc::invalid, "zone_id " + z.zone_id + " appears twice in the zone list");
+        }
+    }
+    return write<void>("replacing the zone list", [&](SQLite::Database& db) -> store_result<void> {
+        db.exec("DELETE FROM domains");
+        SQLite::Statement ins(db, "INSERT INTO domains (zone_id, name, status, updated_at) VALUES (?, ?, ?, ?)");
+        const int64_t now = clock_();
+        for (const zone& z : zones) {
+            ins.bind(1, z.zone_id);
+            ins.bind(2, lower(z.name));
+            bind_opt(ins, 3, z.status);
+            ins.bind(4, now);
+            ins.exec();
+            ins.reset();
+        }
+        return {};
+    });
+}
+
+store_result<std::vector<zone>> sqlite_store::domains_list() {
+    return read<std::vector<zone>>("listing zones", [](SQLite::Database& db) {
+        SQLite::Statement q(db, "SELECT zone_id, name, status FROM domains ORDER BY name COLLATE NOCASE, zone_id");
+        std::vector<zone> out;
+        while (q.executeStep()) {
+            out.push_back(zone{q.getColumn(0).getString(), q.getColumn(1).getString(), opt_text(q.getColumn(2))});
+        }
+        return store_result<std::vector<zone>>(std::move(out));
+    });
+}
+
+// --- docker topology ---------------------------------------------------------------------------
+
+store_result<void> sqlite_store::docker_snapshot_replace(const docker_snapshot& snapshot) {
+    std::set<std::string> network_ids;
+    for (const auto& n : snapshot.networks) {
+        if (n.id.empty() || n.name.empty()) return store_fail(store_errc::invalid, "every network needs an id and a name");
+        if (!network_ids.insert(n.id).second) {
+            return store_fail(store_errc::invalid, "network " + n.id + " appears twice in the snapshot");
+        }
+    }
+    std::set<std::string> container_ids;
+    for (const auto& c : snapshot.containers) {
+        if (c.id.empty() || c.name.empty()) {
+            return store_fail(store_errc::invalid, "every container needs an id and a name");
+        }
+        if (!container_ids.insert(c.id).second) {
+            return store_fail(store_errc::invalid, "container " + c.id + " appears twice in the snapshot");
+        }
+        for (const auto& a : c.networks) {
+            if (a.network.empty()) {
+                return store_fail(store_errc::invalid, "container " + c.name + " has a network entry without a network");
+            }
+        }
+        for (const auto& p : c.ports) {
+            if (p.container_port < 1 || p.container_port > 65535 || p.host_port.value_or(0) < 0 ||
+                p.host_port.value_or(0) > 65535) {
+                return store_fail(store_errc::invalid, "container " + c.name + " has a port outside 1-65535");
+            }
+        }
+    }
+    return write<void>("replacing the Docker snapshot", [&](SQLite::Database& db) -> store_result<void> {
+        // Attachments and ports go with their containers (ON DELETE CASCADE).
+        db.exec("DELETE FROM docker_containers");
+        db.exec("DELETE FROM docker_networks");
+        const int64_t now = clock_();
+        SQLite::Statement net(db, "INSERT INTO docker_networks (id, name, driver, scope, updated_at) VALUES (?, ?, ?, ?, ?)");
+        for (const auto& n : snapshot.networks) {
+            net.bind(1, n.id);
+            net.bind(2, n.name);
+            bind_opt(net, 3, n.driver);
+            bind_opt(net, 4, n.scope);
+            net.bind(5, now);
+            net.exec();
+            net.reset();
+        }
+        SQLite::Statement con(db,
+                              "INSERT INTO docker_containers (id, name, image, state, project, updated_at) "
+                              "VALUES (?, ?, ?, ?, ?, ?)");
+        // A key seen twice in one poll is one fact, so the later copy replaces the earlier.
+        SQLite::Statement att(db,
+                              "INSERT OR REPLACE INTO container_networks (container_id, network_id, ip, aliases) "
+                              "VALUES (?, ?, ?, ?)");
+        SQLite::Statement port(db,
+                               "INSERT OR REPLACE INTO container_ports (container_id, container_port, protocol, host_ip, "
+                               "host_port) VALUES (?, ?, ?, ?, ?)");
+        for (const auto& c : snapshot.containers) {
+            con.bind(1, c.id);
+            con.bind(2, c.name);
+            bind_opt(con, 3, c.image);
+            bind_opt(con, 4, c.state);
+            bind_opt(con, 5, c.project);
+            con.bind(6, now);
+            con.exec();
+            con.reset();
+            for (const auto& a : c.networks) {
+                att.bind(1, c.id);
+                att.bind(2, a.network);
+                bind_opt(att, 3, a.ip);
+                att.bind(4, json_string_array(a.aliases));
+                att.exec();
+                att.reset();
+            }
+            for (const auto& p : c.ports) {
+                port.bind(1, c.id);
+                port.bind(2, p.container_port);
+                port.bind(3, p.protocol.empty() ? std::string("tcp") : lower(p.protocol));
+                port.bind(4, p.host_ip.value_or(""));
+                port.bind(5, p.host_port.value_or(0));
+                port.exec();
+                port.reset();
+            }
+        }
+        SQLite::Statement taken(db,
+                                "INSERT INTO docker_snapshot (singleton, taken_ms) VALUES (1, ?) "
+                                "ON CONFLICT (singleton) DO UPDATE SET taken_ms = excluded.taken_ms");
+        taken.bind(1, now);
+        taken.exec();
+        return {};
+    });
+}
+
+store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
+    return read<docker_snapshot>("reading the Docker snapshot", [](SQLite::Database& db) -> store_result<docker_snapshot> {
+        SQLite::Transaction txn(db, SQLite::TransactionBehavior::DEFERRED);  // one consistent view
+        docker_snapshot snap;
+        {
+            SQLite::Statement q(db, "SELECT taken_ms FROM docker_snapshot WHERE singleton = 1");
+            if (q.executeStep()) snap.taken_ms = q.getColumn(0).getInt64();
+        }
+        {
+            SQLite::Statement q(db, "SELECT id, name, driver, scope FROM docker_networks ORDER BY name, id");
+            while (q.executeStep()) {
+                snap.networks.push_back(docker_network{q.getColumn(0).getString(), q.getColumn(1).getString(),
+                                                       opt_text(q.getColumn(2)), opt_text(q.getColumn(3))});
+            }
+        }
+        std::map<std::string, size_t> index;
+        {
+            SQLite::Statement q(db, "SELECT id, name, image, state, project FROM docker_containers ORDER BY name, id");
+            while (q.executeStep()) {
+                docker_container c;
+                c.id = q.getColumn(0).getString();
+                c.name = q.getColumn(1).getString();
+                c.image = opt_text(q.getColumn(2));
+                c.state = opt_text(q.getColumn(3));
+                c.project = opt_text(q.getColumn(4));
+                index[c.id] = snap.containers.size();
+                snap.containers.push_back(std::move(c));
+            }
+        }
+        {
+            SQLite::Statement q(db,
+                                "SELECT container_id, network_id, ip, aliases FROM container_networks "
+                                "ORDER BY container_id, network_id");
+            while (q.executeStep()) {
+                auto it = index.find(q.getColumn(0).getString());
+                if (it == index.end()) continue;
+                snap.containers[it->second].networks.push_back(container_attachment{
+                    q.getColumn(1).getString(), opt_text(q.getColumn(2)), parse_string_array(q.getColumn(3).getString())});
+            }
+        }
+        {
+            SQLite::Statement q(db,
+                                "SELECT container_id, container_port, protocol, host_ip, host_port FROM container_ports "
+                                "ORDER BY container_id, container_port, protocol, host_ip, host_port");
+            while (q.executeStep()) {
+                auto it = index.find(q.getColumn(0).getString());
+                if (it == index.end()) continue;
+                container_port p;
+                p.container_port = q.getColumn(1).getInt64();
+                p.protocol = q.getColumn(2).getString();
+                const int64_t host_port = q.getColumn(4).getInt64();
+                if (host_port != 0) {  // 0 marks an exposed port that is not published
+                    p.host_ip = q.getColumn(3).getString();
+                    p.host_port = host_port;
+                }
+                snap.containers[it->second].ports.push_back(std::move(p));
+            }
+        }
+        txn.commit();
+        return snap;
+    });
+}
+
+// --- leases ------------------------------------------------------------------------------------
+
+store_result<bool> sqlite_store::lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) {
+    if (name.empty() || holder.empty()) return store_fail(store_errc::invalid, "a lease needs a name and a holder");
+    if (ttl_ms <= 0) {
+        return store_fail(store_errc::invalid, "a lease's ttl_ms must be positive, not " + std::to_string(ttl_ms));
+    }
+    return write<bool>("taking a lease", [&](SQLite::Database& db) -> store_result<bool> {
+        const int64_t now = clock_();
+        SQLite::Statement q(db, "SELECT holder, expires_at_ms FROM leases WHERE name = ?");
+        q.bind(1, std::string(name));
+        if (q.executeStep() && q.getColumn(0).getString() != holder && q.getColumn(1).getInt64() > now) {
+            return false;  // another holder's lease still stands
+        }
+        q.reset();
+        SQLite::Statement up(db,
+                             "INSERT INTO leases (name, holder, expires_at_ms, acquired_at) VALUES (?1, ?2, ?3, ?4) "
+                             "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                             "expires_at_ms = excluded.expires_at_ms, "
+                             "acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at "
+                             "ELSE excluded.acquired_at END");
+        up.bind(1, std::string(name));
+        up.bind(2, std::string(holder));
+        up.bind(3, now + ttl_ms);
+        up.bind(4, now);
+        up.exec();
+        return true;
+    });
+}
+
+store_result<void> sqlite_store::lease_release(std::string_view name, std::string_view holder) {
+    return write<void>("releasing a lease", [&](SQLite::Database& db) -> store_result<void> {
+        SQLite::Statement del(db, "DELETE FROM leases WHERE name = ? AND holder = ?");
+        del.bind(1, std::string(name));
+        del.bind(2, std::string(holder));
+        del.exec();
+        return {};
+    });
+}
+
+// --- retention ---------------------------------------------------------------------------------
+
+store_result<int64_t> sqlite_store::prune() {
+    return write<int64_t>("pruning old health and audit rows", [&](SQLite::Database& db) -> store_result<int64_t> {
+        const int64_t now = clock_();
+        int64_t deleted = 0;
+        if (config_.health_days > 0) {
+            SQLite::Statement del(db, "DELETE FROM tunnel_health WHERE ts < ?");
+            del.bind(1, now - config_.health_days * ms_per_day);
+            deleted += del.exec();
+        }
+        if (config_.audit_days > 0) {
+            SQLite::Statement del(db, "DELETE FROM audit_log WHERE ts < ?");
+            del.bind(1, now - config_.audit_days * ms_per_day);
+            deleted += del.exec();
+        }
+        return deleted;
+    });
+}
+
+store_result<void> sqlite_store::checkpoint() {
+    return read<void>("checkpointing the write-ahead log", [](SQLite::Database& db) -> store_result<void> {
+        SQLite::Statement q(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+        q.executeStep();
+        if (q.getColumn(0).getInt() != 0) {
+            return store_fail(store_errc::busy, "another process is reading the state database, so the write-ahead "
+                                                "log could not be folded in completely; try again later");
+        }
+        return {};
+    });
+}
+
+}  // namespace tunnelmgr::plugins::sqlite_state

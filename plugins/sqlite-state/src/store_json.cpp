@@ -1,0 +1,568 @@
+// JSON <-> store rows for the state_store_v1 shapes, with RapidJSON.
+#include "store_json.hpp"
+
+#include <optional>
+#include <string>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace tunnelmgr::plugins::sqlite_state {
+namespace {
+
+using writer_t = rapidjson::Writer<rapidjson::StringBuffer>;
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+store_result<rapidjson::Document> parse(std::string_view json, std::string_view what) {
+    rapidjson::Document doc;
+    if (json.empty()) {
+        return store_fail(store_errc::invalid, std::string(what) + " is empty; pass a JSON value");
+    }
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError()) {
+        return store_fail(store_errc::invalid, std::string(what) + " is not valid JSON (" +
+                                                   rapidjson::GetParseError_En(doc.GetParseError()) + " at offset " +
+                                                   std::to_string(doc.GetErrorOffset()) + "); fix the JSON text");
+    }
+    return doc;
+}
+
+std::string compact(const rapidjson::Value& v) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    v.Accept(w);
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Reads the fields of one JSON object, remembering the first type error, so each parser reads
+// like a list of fields. `where` names the object in messages ("cname", "snapshot.containers[2]").
+class fields {
+public:
+    fields(const rapidjson::Value& object, std::string where) : object_(object), where_(std::move(where)) {}
+
+    std::optional<std::string> opt_string(const char* key) {
+        const rapidjson::Value* v = find(key);
+        if (v == nullptr || v->IsNull()) return std::nullopt;
+        if (!v->IsString()) return bad(key, "must be a string");
+        return std::string(v->GetString(), v->GetStringLength());
+    }
+    std::string string(const char* key) { return opt_string(key).value_or(std::string()); }
+
+    std::optional<int64_t> opt_int(const char* key) {
+        const rapidjson::Value* v = find(key);
+        if (v == nullptr || v->IsNull()) return std::nullopt;
+        if (!v->IsInt64()) {
+            bad(key, "must be an integer");
+            return std::nullopt;
+        }
+        return v->GetInt64();
+    }
+
+    // An object field as compact JSON text; "{}" when absent or null.
+    std::string object_text(const char* key) {
+        const rapidjson::Value* v = find(key);
+        if (v == nullptr || v->IsNull()) return "{}";
+        if (!v->IsObject()) {
+            bad(key, "must be a JSON object");
+            return "{}";
+        }
+        return compact(*v);
+    }
+
+    const rapidjson::Value* array(const char* key) {
+        const rapidjson::Value* v = find(key);
+        if (v == nullptr || v->IsNull()) return nullptr;
+        if (!v->IsArray()) {
+            bad(key, "must be a JSON array");
+            return nullptr;
+        }
+        return v;
+    }
+
+    const std::string& where() const { return where_; }
+    bool ok() const { return error_.empty(); }
+    void fail(std::string message) {
+        if (error_.empty()) error_ = std::move(message);
+    }
+    tl::unexpected<store_error> error() const { return store_fail(store_errc::invalid, error_); }
+
+private:
+    const rapidjson::Value* find(const char* key) const {
+        auto it = object_.FindMember(key);
+        return it == object_.MemberEnd() ? nullptr : &it->value;
+    }
+    std::nullopt_t bad(const char* key, const char* rule) {
+        fail(where_ + "." + key + " " + rule + "; fix the field or leave it out");
+        return std::nullopt;
+    }
+
+    const rapidjson::Value& object_;
+    std::string where_;
+    std::string error_;
+};
+
+store_result<rapidjson::Document> parse_object(std::string_view json, std::string_view what) {
+    auto doc = parse(json, what);
+    if (!doc) return doc;
+    if (!doc->IsObject()) {
+        return store_fail(store_errc::invalid, std::string(what) + " must be a JSON object ({...})");
+    }
+    return doc;
+}
+
+void write_opt(writer_t& w, const char* key, const std::optional<std::string>& v) {
+    w.Key(key);
+    if (v) {
+        w.String(v->c_str(), static_cast<rapidjson::SizeType>(v->size()));
+    } else {
+        w.Null();
+    }
+}
+void write_opt(writer_t& w, const char* key, const std::optional<int64_t>& v) {
+    w.Key(key);
+    if (v) {
+        w.Int64(*v);
+    } else {
+        w.Null();
+    }
+}
+void write_str(writer_t& w, const char* key, const std::string& v) {
+    w.Key(key);
+    w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+}
+void write_int(writer_t& w, const char* key, int64_t v) {
+    w.Key(key);
+    w.Int64(v);
+}
+// Stored JSON columns were validated on the way in; anything else still yields valid output.
+void write_raw(writer_t& w, const char* key, const std::string& json_text) {
+    w.Key(key);
+    if (is_json_object(json_text)) {
+        w.RawValue(json_text.c_str(), json_text.size(), rapidjson::kObjectType);
+    } else {
+        w.StartObject();
+        w.EndObject();
+    }
+}
+
+void write_cname(writer_t& w, const cname_row& r) {
+    w.StartObject();
+    write_int(w, "id", r.id);
+    write_str(w, "hostname", r.hostname);
+    write_str(w, "subdomain", r.subdomain);
+    write_str(w, "domain", r.domain);
+    write_str(w, "project", r.project);
+    write_int(w, "port", r.port);
+    write_str(w, "target", r.target);
+    write_opt(w, "target_type", r.target_type);
+    write_opt(w, "container_name", r.container_name);
+    write_opt(w, "docker_network", r.docker_network);
+    write_opt(w, "dns_record_id", r.dns_record_id);
+    write_opt(w, "zone_id", r.zone_id);
+    write_int(w, "created_at", r.created_at);
+    w.EndObject();
+}
+
+const char* kind_name(operation_kind k) { return k == operation_kind::create ? "create" : "delete"; }
+
+void write_operation(writer_t& w, const operation_row& r) {
+    w.StartObject();
+    write_int(w, "id", r.id);
+    w.Key("kind");
+    w.String(kind_name(r.kind));
+    write_str(w, "hostname", r.hostname);
+    write_str(w, "project", r.project);
+    write_str(w, "state", r.state);
+    write_raw(w, "data", r.data_json);
+    write_int(w, "created_at", r.created_at);
+    write_int(w, "updated_at", r.updated_at);
+    w.EndObject();
+}
+
+void write_audit(writer_t& w, const audit_entry& e) {
+    w.StartObject();
+    write_int(w, "id", e.id);
+    write_int(w, "ts", e.ts);
+    write_str(w, "actor", e.actor);
+    write_opt(w, "role", e.role);
+    write_str(w, "action", e.action);
+    write_opt(w, "target", e.target);
+    write_opt(w, "result", e.result);
+    write_opt(w, "error", e.error);
+    write_opt(w, "project", e.project);
+    write_raw(w, "details", e.details_json);
+    w.EndObject();
+}
+
+void write_health(writer_t& w, const health_observation& h) {
+    w.StartObject();
+    write_int(w, "id", h.id);
+    write_int(w, "ts", h.ts);
+    write_str(w, "status", h.status);
+    write_opt(w, "ready_connections", h.ready_connections);
+    write_opt(w, "restart_count", h.restart_count);
+    write_opt(w, "last_error", h.last_error);
+    write_opt(w, "uptime_s", h.uptime_s);
+    write_raw(w, "detail", h.detail_json);
+    w.EndObject();
+}
+
+void write_zone(writer_t& w, const zone& z) {
+    w.StartObject();
+    write_str(w, "zone_id", z.zone_id);
+    write_str(w, "name", z.name);
+    write_opt(w, "status", z.status);
+    w.EndObject();
+}
+
+template <class T, class Fn>
+std::string array_json(const std::vector<T>& items, Fn write_one) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    w.StartArray();
+    for (const auto& item : items) write_one(w, item);
+    w.EndArray();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+// {"limit"} shared by audit and health filters: default 100; the store checks the range.
+void read_limit(fields& f, int64_t& limit) {
+    if (auto l = f.opt_int("limit")) limit = *l;
+}
+
+}  // namespace
+
+bool is_json_object(std::string_view text) {
+    if (text.empty()) return false;
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    return !doc.HasParseError() && doc.IsObject();
+}
+
+std::string json_string_array(const std::vector<std::string>& items) {
+    return array_json(items, [](writer_t& w, const std::string& s) {
+        w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
+    });
+}
+
+std::vector<std::string> parse_string_array(std::string_view text) {
+    std::vector<std::string> out;
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    if (doc.HasParseError() || !doc.IsArray()) return out;
+    for (const auto& v : doc.GetArray()) {
+        if (v.IsString()) out.emplace_back(v.GetString(), v.GetStringLength());
+    }
+    return out;
+}
+
+store_result<cname_row> cname_from_json(std::string_view json) {
+    auto doc = parse_object(json, "the CNAME row");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "cname");
+    cname_row r;
+    r.hostname = f.string("hostname");
+    r.subdomain = f.string("subdomain");
+    r.domain = f.string("domain");
+    r.project = f.string("project");
+    r.port = f.opt_int("port").value_or(0);
+    r.target = f.string("target");
+    r.target_type = f.opt_string("target_type");
+    r.container_name = f.opt_string("container_name");
+    r.docker_network = f.opt_string("docker_network");
+    r.dns_record_id = f.opt_string("dns_record_id");
+    r.zone_id = f.opt_string("zone_id");
+    if (!f.ok()) return f.error();
+    return r;
+}
+
+store_result<cname_filter> cname_filter_from_json(std::string_view json) {
+    if (json.empty()) return cname_filter{};
+    auto doc = parse_object(json, "the CNAME filter");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "filter");
+    cname_filter out;
+    out.project = f.opt_string("project");
+    if (!f.ok()) return f.error();
+    return out;
+}
+
+store_result<operation_request> operation_request_from_json(std::string_view json) {
+    auto doc = parse_object(json, "the operation");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "operation");
+    operation_request r;
+    const std::string kind = f.string("kind");
+    r.hostname = f.string("hostname");
+    r.project = f.string("project");
+    r.request_json = f.object_text("request");
+    if (!f.ok()) return f.error();
+    if (kind == "create") {
+        r.kind = operation_kind::create;
+    } else if (kind == "delete") {
+        r.kind = operation_kind::remove;
+    } else {
+        return store_fail(store_errc::invalid,
+                          "operation.kind must be \"create\" or \"delete\", not " + in_quotes(kind));
+    }
+    return r;
+}
+
+store_result<audit_entry> audit_entry_from_json(std::string_view json) {
+    auto doc = parse_object(json, "the audit entry");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "audit");
+    audit_entry e;
+    e.actor = f.string("actor");
+    e.role = f.opt_string("role");
+    e.action = f.string("action");
+    e.target = f.opt_string("target");
+    e.result = f.opt_string("result");
+    e.error = f.opt_string("error");
+    e.project = f.opt_string("project");
+    e.details_json = f.object_text("details");
+    if (!f.ok()) return f.error();
+    return e;
+}
+
+store_result<audit_filter> audit_filter_from_json(std::string_view json) {
+    if (json.empty()) return audit_filter{};
+    auto doc = parse_object(json, "the audit filter");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "filter");
+    audit_filter out;
+    out.project = f.opt_string("project");
+    out.action = f.opt_string("action");
+    out.since_ms = f.opt_int("since_ms");
+    read_limit(f, out.limit);
+    if (!f.ok()) return f.error();
+    return out;
+}
+
+store_result<health_observation> health_from_json(std::string_view json) {
+    auto doc = parse_object(json, "the health observation");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "health");
+    health_observation h;
+    h.status = f.string("status");
+    h.ready_connections = f.opt_int("ready_connections");
+    h.restart_count = f.opt_int("restart_count");
+    h.last_error = f.opt_string("last_error");
+    h.uptime_s = f.opt_int("uptime_s");
+    h.detail_json = f.object_text("detail");
+    if (!f.ok()) return f.error();
+    return h;
+}
+
+store_result<health_filter> health_filter_from_json(std::string_view json) {
+    if (json.empty()) return health_filter{};
+    auto doc = parse_object(json, "the health filter");
+    if (!doc) return tl::unexpected(doc.error());
+    fields f(*doc, "filter");
+    health_filter out;
+    out.since_ms = f.opt_int("since_ms");
+    read_limit(f, out.limit);
+    if (!f.ok()) return f.error();
+    return out;
+}
+
+store_result<std::vector<zone>> zones_from_json(std::string_view json) {
+    auto doc = parse(json, "the zone list");
+    if (!doc) return tl::unexpected(doc.error());
+    if (!doc->IsArray()) {
+        return store_fail(store_errc::invalid, "the zone list must be a JSON array of {\"zone_id\",\"name\",\"status\"}");
+    }
+    std::vector<zone> out;
+    rapidjson::SizeType i = 0;
+    for (const auto& v : doc->GetArray()) {
+        const std::string where = "zones[" + std::to_string(i++) + "]";
+        if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
+        fields f(v, where);
+        zone z;
+        z.zone_id = f.string("zone_id");
+        z.name = f.string("name");
+        z.status = f.opt_string("status");
+        if (!f.ok()) return f.error();
+        out.push_back(std::move(z));
+    }
+    return out;
+}
+
+store_result<docker_snapshot> docker_snapshot_from_json(std::string_view json) {
+    auto doc = parse_object(json, "the Docker snapshot");
+    if (!doc) return tl::unexpected(doc.error());
+    fields top(*doc, "snapshot");
+    docker_snapshot snap;
+    const rapidjson::Value* networks = top.array("networks");
+    const rapidjson::Value* containers = top.array("containers");
+    if (!top.ok()) return top.error();
+
+    if (networks != nullptr) {
+        rapidjson::SizeType i = 0;
+        for (const auto& v : networks->GetArray()) {
+            const std::string where = "snapshot.networks[" + std::to_string(i++) + "]";
+            if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
+            fields f(v, where);
+            docker_network n;
+            n.id = f.string("id");
+            n.name = f.string("name");
+            n.driver = f.opt_string("driver");
+            n.scope = f.opt_string("scope");
+            if (!f.ok()) return f.error();
+            snap.networks.push_back(std::move(n));
+        }
+    }
+    if (containers != nullptr) {
+        rapidjson::SizeType i = 0;
+        for (const auto& v : containers->GetArray()) {
+            const std::string where = "snapshot.containers[" + std::to_string(i++) + "]";
+            if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
+            fields f(v, where);
+            docker_container c;
+            c.id = f.string("id");
+            c.name = f.string("name");
+            c.image = f.opt_string("image");
+            c.state = f.opt_string("state");
+            c.project = f.opt_string("project");
+            const rapidjson::Value* attachments = f.array("networks");
+            const rapidjson::Value* ports = f.array("ports");
+            if (!f.ok()) return f.error();
+            if (attachments != nullptr) {
+                rapidjson::SizeType j = 0;
+                for (const auto& a : attachments->GetArray()) {
+                    const std::string w = where + ".networks[" + std::to_string(j++) + "]";
+                    if (!a.IsObject()) return store_fail(store_errc::invalid, w + " must be a JSON object");
+                    fields af(a, w);
+                    container_attachment att;
+                    att.network = af.string("network");
+                    att.ip = af.opt_string("ip");
+                    if (const rapidjson::Value* aliases = af.array("aliases")) {
+                        for (const auto& alias : aliases->GetArray()) {
+                            if (!alias.IsString()) {
+                                return store_fail(store_errc::invalid, w + ".aliases must hold strings only");
+                            }
+                            att.aliases.emplace_back(alias.GetString(), alias.GetStringLength());
+                        }
+                    }
+                    if (!af.ok()) return af.error();
+                    c.networks.push_back(std::move(att));
+                }
+            }
+            if (ports != nullptr) {
+                rapidjson::SizeType j = 0;
+                for (const auto& p : ports->GetArray()) {
+                    const std::string w = where + ".ports[" + std::to_string(j++) + "]";
+                    if (!p.IsObject()) return store_fail(store_errc::invalid, w + " must be a JSON object");
+                    fields pf(p, w);
+                    container_port port;
+                    port.container_port = pf.opt_int("container_port").value_or(0);
+                    port.protocol = pf.opt_string("protocol").value_or("tcp");
+                    port.host_ip = pf.opt_string("host_ip");
+                    port.host_port = pf.opt_int("host_port");
+                    if (!pf.ok()) return pf.error();
+                    c.ports.push_back(std::move(port));
+                }
+            }
+            snap.containers.push_back(std::move(c));
+        }
+    }
+    return snap;
+}
+
+std::string to_json(const cname_row& row) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    write_cname(w, row);
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string to_json(const std::vector<cname_row>& rows) { return array_json(rows, write_cname); }
+std::string to_json(const std::vector<operation_row>& rows) { return array_json(rows, write_operation); }
+std::string to_json(const std::vector<audit_entry>& rows) { return array_json(rows, write_audit); }
+std::string to_json(const std::vector<health_observation>& rows) { return array_json(rows, write_health); }
+std::string to_json(const std::vector<zone>& zones) { return array_json(zones, write_zone); }
+
+std::string to_json(const docker_snapshot& snapshot) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    w.StartObject();
+    w.Key("networks");
+    w.StartArray();
+    for (const auto& n : snapshot.networks) {
+        w.StartObject();
+        write_str(w, "id", n.id);
+        write_str(w, "name", n.name);
+        write_opt(w, "driver", n.driver);
+        write_opt(w, "scope", n.scope);
+        w.EndObject();
+    }
+    w.EndArray();
+    w.Key("containers");
+    w.StartArray();
+    for (const auto& c : snapshot.containers) {
+        w.StartObject();
+        write_str(w, "id", c.id);
+        write_str(w, "name", c.name);
+        write_opt(w, "image", c.image);
+        write_opt(w, "state", c.state);
+        write_opt(w, "project", c.project);
+        w.Key("networks");
+        w.StartArray();
+        for (const auto& a : c.networks) {
+            w.StartObject();
+            write_str(w, "network", a.network);
+            write_opt(w, "ip", a.ip);
+            w.Key("aliases");
+            w.StartArray();
+            for (const auto& alias : a.aliases) w.String(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
+            w.EndArray();
+            w.EndObject();
+        }
+        w.EndArray();
+        w.Key("ports");
+        w.StartArray();
+        for (const auto& p : c.ports) {
+            w.StartObject();
+            write_int(w, "container_port", p.container_port);
+            write_str(w, "protocol", p.protocol);
+            write_opt(w, "host_ip", p.host_ip);
+            write_opt(w, "host_port", p.host_port);
+            w.EndObject();
+        }
+        w.EndArray();
+        w.EndObject();
+    }
+    w.EndArray();
+    write_opt(w, "taken_ms", snapshot.taken_ms);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string to_json(const store_stats& s) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    w.StartObject();
+    write_int(w, "schema_version", s.schema_version);
+    write_str(w, "path", s.path);
+    write_int(w, "cnames", s.cnames);
+    write_int(w, "operations", s.operations);
+    write_int(w, "operations_unfinished", s.operations_unfinished);
+    write_int(w, "audit_log", s.audit_log);
+    write_int(w, "tunnel_health", s.tunnel_health);
+    write_int(w, "domains", s.domains);
+    write_int(w, "docker_networks", s.docker_networks);
+    write_int(w, "docker_containers", s.docker_containers);
+    write_int(w, "leases", s.leases);
+    write_int(w, "page_size", s.page_size);
+    write_int(w, "page_count", s.page_count);
+    write_int(w, "freelist_count", s.freelist_count);
+    write_int(w, "file_bytes", s.file_bytes);
+    write_int(w, "wal_bytes", s.wal_bytes);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+}  // namespace tunnelmgr::plugins::sqlite_state

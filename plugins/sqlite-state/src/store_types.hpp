@@ -1,0 +1,151 @@
+// The rows the state store keeps, as plain C++ values (no ABI, no SQLite, no JSON library types).
+// JSON-valued columns (details, data, request) travel as JSON text that the store has validated.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tunnelmgr::plugins::sqlite_state {
+
+// One published hostname. hostname == subdomain + "." + domain (or == domain when subdomain is "").
+struct cname_row {
+    int64_t id = 0;  // set by the store
+    std::string hostname;
+    std::string subdomain;
+    std::string domain;
+    std::string project;
+    int64_t port = 0;
+    std::string target;
+    std::optional<std::string> target_type;
+    std::optional<std::string> container_name;
+    std::optional<std::string> docker_network;
+    std::optional<std::string> dns_record_id;
+    std::optional<std::string> zone_id;
+    int64_t created_at = 0;  // set by the store
+};
+
+struct cname_filter {
+    std::optional<std::string> project;
+};
+
+enum class operation_kind { create, remove };
+
+struct operation_request {
+    operation_kind kind = operation_kind::create;
+    std::string hostname;
+    std::string project;
+    std::string request_json = "{}";  // the caller's request, an object
+};
+
+struct operation_row {
+    int64_t id = 0;
+    operation_kind kind = operation_kind::create;
+    std::string hostname;
+    std::string project;
+    std::string state;
+    std::string data_json = "{}";  // {"request":{...}} merged with every advance() patch
+    int64_t created_at = 0;
+    int64_t updated_at = 0;
+};
+
+struct audit_entry {
+    int64_t id = 0;  // set by the store
+    int64_t ts = 0;  // set by the store
+    std::string actor;
+    std::optional<std::string> role;
+    std::string action;
+    std::optional<std::string> target;
+    std::optional<std::string> result;
+    std::optional<std::string> error;
+    // The project the action concerns; when absent and role is "project", the actor is the project.
+    std::optional<std::string> project;
+    std::string details_json = "{}";
+};
+
+struct audit_filter {
+    std::optional<std::string> project;
+    std::optional<std::string> action;
+    std::optional<int64_t> since_ms;
+    int64_t limit = 100;
+};
+
+struct health_observation {
+    int64_t id = 0;  // set by the store
+    int64_t ts = 0;  // set by the store
+    std::string status;
+    std::optional<int64_t> ready_connections;
+    std::optional<int64_t> restart_count;
+    std::optional<std::string> last_error;
+    std::optional<int64_t> uptime_s;
+    std::string detail_json = "{}";
+};
+
+struct health_filter {
+    std::optional<int64_t> since_ms;
+    int64_t limit = 100;
+};
+
+struct zone {
+    std::string zone_id;
+    std::string name;
+    std::optional<std::string> status;
+};
+
+struct docker_network {
+    std::string id;
+    std::string name;
+    std::optional<std::string> driver;
+    std::optional<std::string> scope;
+};
+
+struct container_attachment {
+    std::string network;  // as the runtime names it in the snapshot
+    std::optional<std::string> ip;
+    std::vector<std::string> aliases;
+};
+
+struct container_port {
+    int64_t container_port = 0;
+    std::string protocol = "tcp";
+    std::optional<std::string> host_ip;  // absent when the port is not published
+    std::optional<int64_t> host_port;    // absent when the port is not published
+};
+
+struct docker_container {
+    std::string id;
+    std::string name;
+    std::optional<std::string> image;
+    std::optional<std::string> state;
+    std::optional<std::string> project;
+    std::vector<container_attachment> networks;
+    std::vector<container_port> ports;
+};
+
+struct docker_snapshot {
+    std::vector<docker_network> networks;
+    std::vector<docker_container> containers;
+    std::optional<int64_t> taken_ms;  // set by the store; absent before the first snapshot
+};
+
+struct store_stats {
+    int64_t schema_version = 0;
+    std::string path;
+    int64_t cnames = 0;
+    int64_t operations = 0;
+    int64_t operations_unfinished = 0;
+    int64_t audit_log = 0;
+    int64_t tunnel_health = 0;
+    int64_t domains = 0;
+    int64_t docker_networks = 0;
+    int64_t docker_containers = 0;
+    int64_t leases = 0;
+    int64_t page_size = 0;
+    int64_t page_count = 0;
+    int64_t freelist_count = 0;
+    int64_t file_bytes = 0;  // the main database file
+    int64_t wal_bytes = 0;   // the write-ahead log, 0 after a checkpoint
+};
+
+}  // namespace tunnelmgr::plugins::sqlite_state
