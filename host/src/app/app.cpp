@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "app/core_services.hpp"
 #include "log/logger.hpp"
 
 namespace tunnelmgr::app {
@@ -13,7 +14,7 @@ int run(options opts) {
     s.opts = std::move(opts);
     using step = run_result (*)(app_state&);
     static constexpr step steps[] = {load_config, configure_logging, select_command, start_plugins, open_state,
-                                     run_command};
+                                     start_core,     run_command};
     int code = 0;
     try {
         for (step st : steps) {
@@ -34,7 +35,11 @@ int run(options opts) {
     return code;
 }
 
+app_state::app_state() = default;
+app_state::~app_state() = default;
+
 void teardown(app_state& s) {
+    s.core.reset();
     s.state.reset();
     if (s.plugins) s.plugins->stop_all();
     s.plugins.reset();

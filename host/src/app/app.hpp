@@ -12,6 +12,10 @@
 #include "plugins/state_store_client.hpp"
 
 namespace tunnelmgr::app {
+struct core_services;
+}
+
+namespace tunnelmgr::app {
 
 struct options {
     std::string config_path;  // empty: /etc/tunnelmgr/config.yml if present, else the embedded default
@@ -32,12 +36,17 @@ struct run_result {
 };
 
 struct app_state {
+    app_state();
+    ~app_state();
     options opts;
     config::config cfg;
     host::host_services services;
     std::unique_ptr<host::registry> plugins;
     std::unique_ptr<host::state_store_client> state;
     std::vector<std::string> needed_slots;  // what the command needs; decided by select_command
+    std::vector<std::string> wanted_slots;  // started when configured, skipped when not
+    bool needs_core = false;                // build the pipeline (and recover unfinished operations)
+    std::unique_ptr<core_services> core;
     int exit_code = 0;
 };
 
@@ -47,6 +56,7 @@ run_result configure_logging(app_state& s);
 run_result select_command(app_state& s);
 run_result start_plugins(app_state& s);
 run_result open_state(app_state& s);
+run_result start_core(app_state& s);
 run_result run_command(app_state& s);
 // Always runs, whatever happened before.
 void teardown(app_state& s);

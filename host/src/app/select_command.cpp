@@ -9,6 +9,10 @@ const std::vector<command>& commands() {
          {}, cmd_plugins},
         {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
+        {"cname", "add | rm | ls: publish, remove and list hostnames (as the admin)", {"state"}, cmd_cname,
+         {"dns", "supervisor", "runtime"}, true},
+        {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
+         true},
     };
     return list;
 }
@@ -42,6 +46,8 @@ run_result select_command(app_state& s) {
                                  2);
     }
     s.needed_slots = c->needs;
+    s.wanted_slots = c->wants;
+    s.needs_core = c->core;
     return run_result::proceed();
 }
 

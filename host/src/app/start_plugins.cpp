@@ -8,10 +8,12 @@ namespace tunnelmgr::app {
 run_result start_plugins(app_state& s) {
     s.plugins = std::make_unique<host::registry>(s.services);
     for (const auto& slot : config::slot_names()) {
-        bool needed = false;
+        bool needed = false, wanted = false;
         for (const auto& n : s.needed_slots) needed = needed || n == slot;
-        if (!needed) continue;
+        for (const auto& n : s.wanted_slots) wanted = wanted || n == slot;
+        if (!needed && !wanted) continue;
         const config::slot* cfg = s.cfg.find_slot(slot);
+        if (cfg == nullptr && !needed) continue;
         if (cfg == nullptr) {
             return run_result::fatal("this command needs the '" + slot + "' slot but " + s.cfg.source +
                                      " names no plugin for it: add a `" + slot + ": { plugin: NAME }` section", 2);

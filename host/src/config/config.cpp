@@ -153,7 +153,8 @@ void read_slot(const reader& r, const YAML::Node& node, const std::string& name,
 
 void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
-    r.only_keys(node, "tunnel", {"id", "ingress", "config_file", "metrics"});
+    r.only_keys(node, "tunnel", {"id", "ingress", "config_file", "metrics", "backup_dir", "ready_timeout"});
+    if (node["backup_dir"]) cfg.tunnel.backup_dir = r.scalar(node["backup_dir"], "tunnel.backup_dir");
     if (node["id"]) cfg.tunnel.id = r.scalar(node["id"], "tunnel.id");
     if (node["ingress"]) {
         cfg.tunnel.ingress = r.scalar(node["ingress"], "tunnel.ingress");
@@ -161,6 +162,11 @@ void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
             r.fail(node["ingress"], "tunnel.ingress",
                    "'" + cfg.tunnel.ingress + "' is not a strategy: use `local` (cloudflared's config.yml) or `remote` (the Cloudflare API)");
         }
+    }
+    if (node["ready_timeout"]) {
+        auto d = parse_duration(r.scalar(node["ready_timeout"], "tunnel.ready_timeout"));
+        if (!d) r.fail(node["ready_timeout"], "tunnel.ready_timeout", d.error());
+        cfg.tunnel.ready_timeout = *d;
     }
     if (node["config_file"]) cfg.tunnel.config_file = r.scalar(node["config_file"], "tunnel.config_file");
     if (node["metrics"]) {

@@ -42,6 +42,8 @@ struct tunnel_settings {
     std::string ingress = "local";  // local | remote
     std::string config_file = "/etc/cloudflared/config.yml";
     std::string metrics = "127.0.0.1:20241";
+    std::string backup_dir;  // git history of config_file; empty: <state folder>/ingress-history
+    std::chrono::milliseconds ready_timeout{60000};  // how long to wait for /ready after a restart
 };
 
 struct health_settings {

@@ -13,6 +13,8 @@ struct command {
     const char* summary;
     std::vector<std::string> needs;  // slots to start before running
     run_result (*fn)(app_state&);
+    std::vector<std::string> wants = {};  // slots started when configured
+    bool core = false;                    // needs the pipeline
 };
 
 const std::vector<command>& commands();
@@ -21,6 +23,8 @@ const command* find_command(const std::string& name);
 run_result cmd_plugins(app_state& s);
 run_result cmd_state(app_state& s);
 run_result cmd_check(app_state& s);
+run_result cmd_cname(app_state& s);
+run_result cmd_domains(app_state& s);
 
 // True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
 bool wants_json(const app_state& s, std::string& bad_arg);

@@ -1,0 +1,190 @@
+// `tunnelmgr cname add|rm|ls`: the CNAME pipeline from the operator's shell, acting as the admin.
+#include <cstdio>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+#include <rapidjson/prettywriter.h>
+
+#include "app/commands/commands.hpp"
+#include "app/core_services.hpp"
+#include "core/json.hpp"
+
+namespace po = boost::program_options;
+
+namespace tunnelmgr::app {
+namespace {
+
+int exit_code_for(core::errc c) {
+    switch (c) {
+        case core::errc::invalid:
+        case core::errc::denied:
+        case core::errc::not_found:
+        case core::errc::conflict: return 4;  // the request was refused: nothing changed
+        default: return 5;                    // something failed on the way
+    }
+}
+
+void print_pretty(const std::string& json) {
+    auto d = core::json::parse(json);
+    if (!d) {
+        std::cout << json << "\n";
+        return;
+    }
+    rapidjson::StringBuffer buf;
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+    d->Accept(w);
+    std::cout << buf.GetString() << "\n";
+}
+
+struct parsed_args {
+    po::variables_map vm;
+    std::vector<std::string> positional;
+};
+
+// Parses the command's own options; `--json` is always allowed.
+tl::expected<parsed_args, std::string> parse(const std::vector<std::string>& args, po::options_description desc,
+                                             const char* usage) {
+    desc.add_options()("json", "print JSON")("positional", po::value<std::vector<std::string>>());
+    po::positional_options_description pos;
+    pos.add("positional", -1);
+    parsed_args out;
+    try {
+        po::store(po::command_line_parser(args).options(desc).positional(pos).run(), out.vm);
+        po::notify(out.vm);
+    } catch (const po::error& e) {
+        return tl::unexpected(std::string(e.what()) + "; usage: " + usage);
+    }
+    if (out.vm.count("positional") != 0U) out.positional = out.vm["positional"].as<std::vector<std::string>>();
+    return out;
+}
+
+run_result fail_with(const core::error& e) { return run_result::fatal(e.message, exit_code_for(e.code)); }
+
+run_result cname_add(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname add SUBDOMAIN --port N --project P [--domain D] [--json]";
+    po::options_description d;
+    d.add_options()("port", po::value<int64_t>())("project", po::value<std::string>())("domain", po::value<std::string>());
+    auto p = parse(args, d, usage);
+    if (!p) return run_result::fatal("cname add: " + p.error(), 2);
+    if (p->positional.size() != 1 || p->vm.count("port") == 0U || p->vm.count("project") == 0U) {
+        return run_result::fatal(std::string("cname add: give one SUBDOMAIN, --port and --project; usage: ") + usage, 2);
+    }
+    core::cname_request req;
+    req.subdomain = p->positional[0];
+    req.port = p->vm["port"].as<int64_t>();
+    req.project = p->vm["project"].as<std::string>();
+    if (p->vm.count("domain") != 0U) req.domain = p->vm["domain"].as<std::string>();
+    bool json = p->vm.count("json") != 0U;
+    auto progress = [&](const std::string& step, int done, int total) {
+        if (!json) std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
+    };
+    auto r = s.core->pipeline->request_cname(core::session::admin_session("cli"), req, progress);
+    if (!r) return fail_with(r.error());
+    if (json) {
+        print_pretty(*r);
+    } else {
+        auto doc = core::json::parse(*r);
+        std::cout << core::json::str(*doc, "url") << " -> " << core::json::str(*doc, "ingress_target") << " ("
+                  << core::json::str(*doc, "target_type") << ")\n"
+                  << core::json::str(*doc, "apply") << "\n";
+    }
+    return run_result::proceed();
+}
+
+run_result cname_rm(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname rm HOSTNAME [--json]";
+    auto p = parse(args, po::options_description(), usage);
+    if (!p) return run_result::fatal("cname rm: " + p.error(), 2);
+    if (p->positional.size() != 1) return run_result::fatal(std::string("cname rm: give one HOSTNAME; usage: ") + usage, 2);
+    bool json = p->vm.count("json") != 0U;
+    auto progress = [&](const std::string& step, int done, int total) {
+        if (!json) std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
+    };
+    auto r = s.core->pipeline->delete_cname(core::session::admin_session("cli"), p->positional[0], progress);
+    if (!r) return fail_with(r.error());
+    if (json) {
+        print_pretty(*r);
+    } else {
+        std::cout << "deleted " << p->positional[0] << "\n";
+    }
+    return run_result::proceed();
+}
+
+run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname ls [--project P] [--json]";
+    po::options_description d;
+    d.add_options()("project", po::value<std::string>());
+    auto p = parse(args, d, usage);
+    if (!p) return run_result::fatal("cname ls: " + p.error(), 2);
+    if (!p->positional.empty()) return run_result::fatal(std::string("cname ls takes no arguments; usage: ") + usage, 2);
+    std::string project = p->vm.count("project") != 0U ? p->vm["project"].as<std::string>() : "";
+    auto r = s.core->pipeline->list_cnames(core::session::admin_session("cli"), project);
+    if (!r) return fail_with(r.error());
+    if (p->vm.count("json") != 0U) {
+        print_pretty(*r);
+        return run_result::proceed();
+    }
+    auto doc = core::json::parse(*r);
+    std::printf("%-40s %-14s %-6s %-10s %s\n", "HOSTNAME", "PROJECT", "PORT", "TYPE", "TARGET");
+    size_t n = 0;
+    if (doc && doc->IsArray()) {
+        for (const auto& row : doc->GetArray()) {
+            ++n;
+            std::printf("%-40s %-14s %-6lld %-10s %s\n", core::json::str(row, "hostname").c_str(),
+                        core::json::str(row, "project").c_str(), static_cast<long long>(core::json::i64(row, "port")),
+                        core::json::str(row, "target_type").c_str(), core::json::str(row, "target").c_str());
+        }
+    }
+    if (n == 0) std::printf("(none)\n");
+    return run_result::proceed();
+}
+
+}  // namespace
+
+run_result cmd_cname(app_state& s) {
+    if (s.opts.args.empty()) return run_result::fatal("cname: say add, rm or ls (see tunnelmgr --help)", 2);
+    std::string sub = s.opts.args.front();
+    std::vector<std::string> rest(s.opts.args.begin() + 1, s.opts.args.end());
+    if (sub == "add") return cname_add(s, rest);
+    if (sub == "rm") return cname_rm(s, rest);
+    if (sub == "ls") return cname_ls(s, rest);
+    return run_result::fatal("cname: unknown action '" + sub + "': use add, rm or ls", 2);
+}
+
+run_result cmd_domains(app_state& s) {
+    bool refresh = false, json = false;
+    for (const auto& a : s.opts.args) {
+        if (a == "--refresh") {
+            refresh = true;
+        } else if (a == "--json") {
+            json = true;
+        } else {
+            return run_result::fatal("domains: unknown argument '" + a + "' (use --refresh, --json)", 2);
+        }
+    }
+    auto r = s.core->pipeline->list_domains(refresh);
+    if (!r) return fail_with(r.error());
+    auto doc = core::json::parse(*r);
+    if (doc && doc->IsArray() && doc->Empty() && !refresh && s.core->dns) {
+        r = s.core->pipeline->list_domains(true);  // nothing known yet: ask once
+        if (!r) return fail_with(r.error());
+        doc = core::json::parse(*r);
+    }
+    if (json) {
+        print_pretty(*r);
+        return run_result::proceed();
+    }
+    std::printf("%-40s %-34s %s\n", "ZONE", "ID", "STATUS");
+    size_t n = 0;
+    if (doc && doc->IsArray()) {
+        for (const auto& z : doc->GetArray()) {
+            ++n;
+            std::printf("%-40s %-34s %s\n", core::json::str(z, "name").c_str(), core::json::str(z, "zone_id").c_str(),
+                        core::json::str(z, "status").c_str());
+        }
+    }
+    if (n == 0) std::printf("(none known%s)\n", s.core->dns ? "" : "; configure the dns slot to discover zones");
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app

@@ -1,0 +1,49 @@
+// See core_services.hpp.
+#include "app/core_services.hpp"
+
+#include <filesystem>
+
+#include "core/json.hpp"
+
+namespace tunnelmgr::app {
+
+core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
+                                                        core::state_store& state) {
+    auto c = std::make_unique<core_services>();
+    core::pipeline_settings settings;
+    settings.tunnel_id = cfg.tunnel.id;
+    for (const auto& [name, p] : cfg.projects) settings.project_ports[name] = p.ports;
+    if (const auto* dns_slot = cfg.find_slot("dns")) {
+        if (auto doc = core::json::parse(dns_slot->config_json)) settings.default_domain = core::json::str(*doc, "default_domain");
+    }
+    if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
+    if (auto* inst = plugins.find("supervisor")) c->supervisor = std::make_unique<host::supervisor_client>(*inst);
+    c->probe = std::make_unique<core::metrics_probe>(cfg.tunnel.metrics);
+
+    if (cfg.tunnel.ingress == "remote") {
+        if (c->dns) {
+            if (!c->dns->supports_tunnel_config()) {
+                return core::fail(core::errc::invalid, "tunnel.ingress is `remote` but the dns plugin cannot manage remote "
+                                                       "tunnel configuration: use `local` or another dns plugin");
+            }
+            c->ingress = core::make_remote_ingress(*c->dns, cfg.tunnel.id);
+        }
+    } else {
+        std::string backup = cfg.tunnel.backup_dir;
+        if (backup.empty()) {
+            if (const auto* st = cfg.find_slot("state")) {
+                auto doc = core::json::parse(st->config_json);
+                std::string path = doc ? core::json::str(*doc, "path") : "";
+                if (!path.empty()) backup = (std::filesystem::path(path).parent_path() / "ingress-history").string();
+            }
+        }
+        core::apply_timing timing;
+        timing.ready_timeout = cfg.tunnel.ready_timeout;
+        c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing);
+    }
+    c->targets = std::make_unique<core::host_target_selector>();
+    c->pipeline = std::make_unique<core::cname_pipeline>(state, c->dns.get(), c->ingress.get(), *c->targets, settings);
+    return c;
+}
+
+}  // namespace tunnelmgr::app

@@ -1,0 +1,504 @@
+// See cname_pipeline.hpp. Every path out of request_cname/delete_cname writes one audit row.
+#include "core/cname_pipeline.hpp"
+
+#include <csignal>
+#include <cstdlib>
+#include <unistd.h>
+
+#include "core/hostname.hpp"
+#include "core/json.hpp"
+#include "log/logger.hpp"
+
+namespace tunnelmgr::core {
+
+// An operation as the journal holds it; `data` merges the request and every step's patch.
+struct cname_pipeline::op {
+    int64_t id = 0;
+    std::string kind, hostname, project, state;
+    rapidjson::Document data;
+
+    std::string s(const char* k) const { return json::str(data, k); }
+    bool b(const char* k) const { return json::boolean(data, k); }
+    void put(const char* k, const std::string& v) {
+        data.RemoveMember(k);
+        data.AddMember(rapidjson::Value(k, data.GetAllocator()), rapidjson::Value(v.c_str(), data.GetAllocator()),
+                       data.GetAllocator());
+    }
+    void put(const char* k, bool v) {
+        data.RemoveMember(k);
+        data.AddMember(rapidjson::Value(k, data.GetAllocator()), rapidjson::Value(v), data.GetAllocator());
+    }
+};
+
+namespace {
+
+constexpr const char* create_steps[] = {"validated", "dns_created", "ingress_written", "applied", "committed"};
+constexpr const char* delete_steps[] = {"validated", "ingress_removed", "applied", "dns_deleted", "committed"};
+
+std::string with_error(const std::string& what, const error& e) { return what + ": " + e.message; }
+
+}  // namespace
+
+cname_pipeline::cname_pipeline(state_store& state, dns_provider* dns, ingress_strategy* ingress,
+                               target_selector& targets, pipeline_settings settings)
+    : state_(state), dns_(dns), ingress_(ingress), targets_(targets), settings_(std::move(settings)) {
+    if (const char* c = std::getenv("TUNNELMGR_TEST_CRASH_AFTER"); c != nullptr) crash_after_ = c;
+}
+
+void cname_pipeline::crash_point(const std::string& step) const {
+    // Crash-injection for the tests: die as hard as a power cut right after `step` is durable.
+    if (!crash_after_.empty() && crash_after_ == step) ::kill(::getpid(), SIGKILL);
+}
+
+void cname_pipeline::audit(const session& who, const std::string& action, const std::string& target,
+                           const std::string& project, const std::string& outcome, const std::string& error_text,
+                           const std::string& details_json) {
+    json::object e;
+    e.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project").set("origin", who.origin);
+    e.set("action", action).set("target", target).set("project", project).set("result", outcome);
+    e.set("error", error_text).set_raw("details", details_json.empty() ? "{}" : details_json);
+    if (auto r = state_.audit_append(e.str()); !r) log::error("audit", "cannot write the audit log: " + r.error().message);
+}
+
+result<std::string> cname_pipeline::zone_of(const std::string& domain) {
+    for (int attempt = 0; attempt < 2; ++attempt) {
+        auto zones = state_.domains_list();
+        if (!zones) return tl::unexpected(zones.error());
+        auto doc = json::parse(*zones);
+        if (doc && doc->IsArray()) {
+            for (const auto& z : doc->GetArray()) {
+                if (json::str(z, "name") == domain) return json::str(z, "zone_id");
+            }
+        }
+        if (attempt == 0) {
+            // Zones are cached; a miss refreshes once from the provider before refusing.
+            if (auto fresh = list_domains(true); !fresh) return tl::unexpected(fresh.error());
+        }
+    }
+    return fail(errc::invalid, "'" + domain + "' is not a zone of this Cloudflare account: use one of the zones " +
+                                   "`tunnel_list_domains` shows (or add the zone to the account)");
+}
+
+result<std::string> cname_pipeline::list_domains(bool refresh) {
+    if (refresh) {
+        if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+        auto zones = dns_->list_zones();
+        if (!zones) return tl::unexpected(error{zones.error().code, with_error("cannot list the zones", zones.error())});
+        if (auto r = state_.domains_replace(*zones); !r) return tl::unexpected(r.error());
+    }
+    return state_.domains_list();
+}
+
+result<std::string> cname_pipeline::list_cnames(const session& who, const std::string& project) {
+    std::string filter_project = who.is_admin() ? project : who.project;
+    if (!who.is_admin() && !project.empty() && project != who.project) {
+        return fail(errc::denied, "this session belongs to project '" + who.project + "' and can list only its own hostnames");
+    }
+    json::object f;
+    if (!filter_project.empty()) f.set("project", filter_project);
+    return state_.cname_list(f.str());
+}
+
+result<std::string> cname_pipeline::request_cname(const session& who, const cname_request& req,
+                                                  const progress_fn& progress) {
+    // --- validation: nothing outside the process is touched until it all passes -------------------
+    std::string project = req.project.empty() ? who.project : req.project;
+    std::string domain_in = req.domain.empty() ? settings_.default_domain : req.domain;
+    std::string shown = req.subdomain + "." + domain_in;
+    auto refuse = [&](error e) -> result<std::string> {
+        json::object d;
+        d.set("port", req.port).set("subdomain", req.subdomain).set("domain", domain_in);
+        audit(who, "cname.create", shown, project, "refused", e.message, d.str());
+        return tl::unexpected(std::move(e));
+    };
+    if (!who.is_admin() && !req.project.empty() && req.project != who.project) {
+        return refuse({errc::denied, "this session belongs to project '" + who.project +
+                                         "'; it cannot act for project '" + req.project + "'"});
+    }
+    if (project.empty()) return refuse({errc::invalid, "name the project the hostname is for (--project NAME)"});
+    auto ports = settings_.project_ports.find(project);
+    if (ports == settings_.project_ports.end()) {
+        return refuse({errc::invalid, "project '" + project + "' is not in the config's `projects:` section"});
+    }
+    if (req.port < 1 || req.port > 65535) {
+        return refuse({errc::invalid, "port " + std::to_string(req.port) + " is not a TCP port: give one from 1 to 65535"});
+    }
+    bool allowed = false;
+    std::string ranges;
+    for (const auto& r : ports->second) {
+        allowed = allowed || r.contains(static_cast<uint32_t>(req.port));
+        ranges += (ranges.empty() ? "" : ", ") + std::to_string(r.first) + (r.first == r.last ? "" : "-" + std::to_string(r.last));
+    }
+    if (!allowed) {
+        return refuse({errc::denied, "port " + std::to_string(req.port) + " is not one of project '" + project +
+                                         "''s ports (" + ranges + "): publish a port in that range"});
+    }
+    auto label = normalize_label(req.subdomain);
+    if (!label) return refuse(label.error());
+    auto domain = normalize_domain(domain_in);
+    if (!domain) return refuse(domain.error());
+    auto host = join_hostname(*label, *domain);
+    if (!host) return refuse(host.error());
+    shown = *host;
+    if (dns_ == nullptr) return refuse({errc::invalid, "no DNS provider is configured: add a `dns:` section to the config"});
+    if (ingress_ == nullptr) return refuse({errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`"});
+    if (settings_.tunnel_id.empty()) return refuse({errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID"});
+    auto existing = state_.cname_get(*host);
+    if (existing) {
+        auto row = json::parse(*existing);
+        std::string owner = row ? json::str(*row, "project") : "";
+        if (owner == project || who.is_admin()) {
+            return refuse({errc::conflict, *host + " is already published (project '" + owner + "', port " +
+                                               std::to_string(row ? json::i64(*row, "port") : 0) +
+                                               "): delete it first to point it elsewhere"});
+        }
+        return refuse({errc::conflict, *host + " is taken by another project: pick another subdomain"});
+    }
+    if (existing.error().code != errc::not_found) return refuse(existing.error());
+    auto zone = zone_of(*domain);
+    if (!zone) return refuse(zone.error());
+    auto tgt = targets_.select(project, static_cast<uint32_t>(req.port));
+    if (!tgt) return refuse(tgt.error());
+
+    // --- the journal starts: from here on every failure is compensated --------------------------------
+    json::object request;
+    request.set("subdomain", *label).set("domain", *domain).set("zone_id", *zone).set("port", req.port);
+    request.set("service", tgt->service).set("target_type", tgt->type).set("container_name", tgt->container_name);
+    request.set("docker_network", tgt->docker_network).set("reason", tgt->reason).set("actor", who.actor());
+    json::object begin;
+    begin.set("kind", "create").set("hostname", *host).set("project", project).set_raw("request", request.str());
+    auto id = state_.operation_begin(begin.str());
+    if (!id) {
+        if (id.error().code == errc::conflict) {
+            return refuse({errc::conflict, "another change to " + *host + " is in progress: retry in a few seconds"});
+        }
+        return refuse(id.error());
+    }
+    op o;
+    o.id = *id;
+    o.kind = "create";
+    o.hostname = *host;
+    o.project = project;
+    o.state = "validated";
+    o.data.Parse(request.str().c_str());
+    auto step_done = [&](int n) {
+        if (progress) progress(create_steps[n], n + 1, 5);
+    };
+    step_done(0);
+    crash_point("create:validated");
+
+    auto failed = [&](error e, const char* step) -> result<std::string> {
+        auto undo = roll_back_create(o);
+        std::string msg = e.message;
+        if (!undo) msg += " (and undoing the earlier steps failed: " + undo.error().message + "; tunnelmgr retries at its next start)";
+        json::object d;
+        d.set("port", req.port).set("failed_step", step).set("operation_id", o.id);
+        audit(who, "cname.create", *host, project, "error", msg, d.str());
+        return tl::unexpected(error{e.code, msg});
+    };
+
+    // Step 1: the DNS record, unless a record of ours for this name is already there (a retry).
+    std::string marker = ownership_marker(project);
+    std::string content = settings_.tunnel_id + ".cfargotunnel.com";
+    std::string record_id;
+    auto found = dns_->find_record(*zone, *host, "CNAME");
+    if (found) {
+        auto rec = json::parse(*found);
+        if (!rec || json::str(*rec, "comment") != marker || json::str(*rec, "content") != content) {
+            return failed({errc::conflict, "a DNS record for " + *host + " already exists and tunnelmgr does not own it"
+                                           " (it lacks the comment " + marker + "): remove it in the Cloudflare dashboard or pick another name"},
+                          "dns");
+        }
+        record_id = json::str(*rec, "id");
+    } else if (found.error().code != errc::not_found) {
+        return failed({found.error().code, with_error("cannot look up " + *host + " at the DNS provider", found.error())}, "dns");
+    } else {
+        json::object rec;
+        rec.set("name", *host).set("content", content).set("comment", marker);
+        auto created = dns_->create_record(*zone, rec.str());
+        if (!created) {
+            return failed({created.error().code, with_error("cannot create the DNS record for " + *host, created.error())}, "dns");
+        }
+        auto doc = json::parse(*created);
+        record_id = doc ? json::str(*doc, "id") : "";
+    }
+    o.put("record_id", record_id);
+    o.put("record_created", true);
+    json::object p1;
+    p1.set("record_id", record_id).set("record_created", true);
+    if (auto a = state_.operation_advance(o.id, "dns_created", p1.str()); !a) return failed(a.error(), "journal");
+    o.state = "dns_created";
+    step_done(1);
+    crash_point("create:dns_created");
+
+    // Step 2: the ingress rule.
+    auto added = ingress_->add(*host, tgt->service, "add " + *host + " -> " + tgt->service + " for " + project);
+    if (!added) return failed(added.error(), "ingress");
+    o.put("ingress_changed", *added);
+    std::string backup_error = ingress_->take_backup_error();
+    json::object p2;
+    p2.set("ingress_changed", *added);
+    if (auto a = state_.operation_advance(o.id, "ingress_written", p2.str()); !a) return failed(a.error(), "journal");
+    o.state = "ingress_written";
+    step_done(2);
+    crash_point("create:ingress_written");
+
+    // Step 3: apply (restart cloudflared and wait for /ready, or nothing for remote).
+    auto applied = ingress_->apply();
+    if (!applied) return failed(applied.error(), "apply");
+    if (auto a = state_.operation_advance(o.id, "applied", "{}"); !a) return failed(a.error(), "journal");
+    o.state = "applied";
+    step_done(3);
+    crash_point("create:applied");
+
+    // Step 4: commit — the cname row and the operation's end in one transaction.
+    json::object row;
+    row.set("hostname", *host).set("subdomain", *label).set("domain", *domain).set("project", project);
+    row.set("port", req.port).set("target", tgt->service).set("target_type", tgt->type);
+    row.set("container_name", tgt->container_name).set("docker_network", tgt->docker_network);
+    row.set("dns_record_id", record_id).set("zone_id", *zone);
+    if (auto c = state_.operation_commit(o.id, row.str()); !c) return failed(c.error(), "commit");
+    step_done(4);
+    crash_point("create:committed");
+
+    json::object out;
+    out.set("hostname", *host).set("url", "https://" + *host).set("ingress_target", tgt->service);
+    out.set("target_type", tgt->type).set("container_name", tgt->container_name).set("docker_network", tgt->docker_network);
+    out.set("reason", tgt->reason).set("project", project).set("port", req.port).set("dns_record_id", record_id);
+    out.set("apply", *applied).set("operation_id", o.id);
+    json::object d;
+    d.set("port", req.port).set("target", tgt->service).set("target_type", tgt->type).set("operation_id", o.id);
+    if (!backup_error.empty()) d.set("backup_error", backup_error);
+    audit(who, "cname.create", *host, project, "ok", "", d.str());
+    return out.str();
+}
+
+result<void> cname_pipeline::roll_back_create(op& o) {
+    // Undo in reverse: the ingress rule (only if it is still the one we wrote), then our DNS record.
+    if (o.state == "dns_created" || o.state == "ingress_written" || o.state == "applied") {
+        auto removed = ingress_->remove(o.hostname, "roll back " + o.hostname);
+        if (!removed) return tl::unexpected(removed.error());
+        ingress_->take_backup_error();
+        if (removed->has_value() && (o.state == "ingress_written" || o.state == "applied")) {
+            // cloudflared may already run with the rule; let it drop it. Best effort.
+            if (auto a = ingress_->apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
+        }
+    }
+    if (o.state == "validated" || o.state == "dns_created" || o.state == "ingress_written" || o.state == "applied") {
+        std::string zone = o.s("zone_id"), marker = ownership_marker(o.project);
+        std::string record_id = o.s("record_id");
+        if (record_id.empty() && dns_ != nullptr) {
+            // A crash may have come between creating the record and writing down its id: look it up.
+            auto found = dns_->find_record(zone, o.hostname, "CNAME");
+            if (found) {
+                auto rec = json::parse(*found);
+                if (rec && json::str(*rec, "comment") == marker &&
+                    json::str(*rec, "content") == settings_.tunnel_id + ".cfargotunnel.com") {
+                    record_id = json::str(*rec, "id");
+                }
+            } else if (found.error().code != errc::not_found) {
+                return tl::unexpected(found.error());
+            }
+        }
+        if (!record_id.empty() && dns_ != nullptr) {
+            auto del = dns_->delete_record(zone, record_id, marker);
+            if (!del && del.error().code != errc::not_found) return tl::unexpected(del.error());
+        }
+    }
+    if (auto a = state_.operation_advance(o.id, "rolled_back", "{}"); !a) return tl::unexpected(a.error());
+    o.state = "rolled_back";
+    return {};
+}
+
+result<std::string> cname_pipeline::delete_cname(const session& who, const std::string& hostname_in,
+                                                 const progress_fn& progress) {
+    std::string hostname;
+    for (char c : hostname_in) hostname += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    while (!hostname.empty() && hostname.back() == '.') hostname.pop_back();
+    auto refuse = [&](error e, const std::string& project) -> result<std::string> {
+        audit(who, "cname.delete", hostname, project, "refused", e.message, "{}");
+        return tl::unexpected(std::move(e));
+    };
+    auto row_text = state_.cname_get(hostname);
+    if (!row_text) {
+        if (row_text.error().code == errc::not_found) {
+            return refuse({errc::not_found, who.is_admin() ? hostname + " is not managed by tunnelmgr"
+                                                           : hostname + " is not one of project '" + who.project + "''s hostnames"},
+                          who.project);
+        }
+        return refuse(row_text.error(), who.project);
+    }
+    auto row = json::parse(*row_text);
+    std::string project = row ? json::str(*row, "project") : "";
+    if (!who.is_admin() && project != who.project) {
+        // Same answer as for a name that does not exist: a project learns nothing of others' names.
+        return refuse({errc::not_found, hostname + " is not one of project '" + who.project + "''s hostnames"}, who.project);
+    }
+    if (dns_ == nullptr || ingress_ == nullptr) {
+        return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to delete hostnames"}, project);
+    }
+    json::object request;
+    request.set("zone_id", json::str(*row, "zone_id")).set("record_id", json::str(*row, "dns_record_id"));
+    request.set("service", json::str(*row, "target")).set("actor", who.actor());
+    json::object begin;
+    begin.set("kind", "delete").set("hostname", hostname).set("project", project).set_raw("request", request.str());
+    auto id = state_.operation_begin(begin.str());
+    if (!id) {
+        if (id.error().code == errc::conflict) {
+            return refuse({errc::conflict, "another change to " + hostname + " is in progress: retry in a few seconds"}, project);
+        }
+        return refuse(id.error(), project);
+    }
+    op o;
+    o.id = *id;
+    o.kind = "delete";
+    o.hostname = hostname;
+    o.project = project;
+    o.state = "validated";
+    o.data.Parse(request.str().c_str());
+    if (progress) progress(delete_steps[0], 1, 5);
+    crash_point("delete:validated");
+    auto r = finish_delete(o, progress);
+    json::object d;
+    d.set("operation_id", o.id).set("state", o.state);
+    if (!r) {
+        audit(who, "cname.delete", hostname, project, "error", r.error().message, d.str());
+        return r;
+    }
+    audit(who, "cname.delete", hostname, project, "ok", "", d.str());
+    return r;
+}
+
+result<std::string> cname_pipeline::finish_delete(op& o, const progress_fn& progress) {
+    std::string apply_note;
+    if (o.state == "validated") {
+        auto removed = ingress_->remove(o.hostname, "remove " + o.hostname + " for " + o.project);
+        if (!removed) {
+            // Nothing has changed yet: the delete simply did not happen.
+            if (auto a = state_.operation_advance(o.id, "rolled_back", "{}"); a) o.state = "rolled_back";
+            return tl::unexpected(error{removed.error().code, "cannot remove the ingress rule: " + removed.error().message});
+        }
+        ingress_->take_backup_error();
+        json::object p;
+        p.set("ingress_changed", removed->has_value());
+        if (removed->has_value()) p.set("removed_service", **removed);
+        if (auto a = state_.operation_advance(o.id, "ingress_removed", p.str()); !a) return tl::unexpected(a.error());
+        o.state = "ingress_removed";
+        if (progress) progress(delete_steps[1], 2, 5);
+        crash_point("delete:ingress_removed");
+    }
+    if (o.state == "ingress_removed") {
+        auto applied = ingress_->apply();
+        if (!applied) {
+            // The rule is gone from the file; cloudflared picks that up at its next start. Leave the
+            // operation open so the DNS record is still removed later.
+            return tl::unexpected(error{applied.error().code, applied.error().message +
+                                                                  " — the deletion of " + o.hostname +
+                                                                  " will be finished at tunnelmgr's next start"});
+        }
+        apply_note = *applied;
+        if (auto a = state_.operation_advance(o.id, "applied", "{}"); !a) return tl::unexpected(a.error());
+        o.state = "applied";
+        if (progress) progress(delete_steps[2], 3, 5);
+        crash_point("delete:applied");
+    }
+    if (o.state == "applied") {
+        std::string record_id = o.s("record_id");
+        if (!record_id.empty()) {
+            auto del = dns_->delete_record(o.s("zone_id"), record_id, ownership_marker(o.project));
+            if (!del && del.error().code == errc::conflict) {
+                // Someone re-labelled the record: it is no longer ours to delete. Say so and move on.
+                log::warn("pipeline", "left DNS record " + record_id + " of " + o.hostname + " in place: " + del.error().message);
+            } else if (!del && del.error().code != errc::not_found) {
+                return tl::unexpected(error{del.error().code, "the ingress rule is removed but the DNS record could not be "
+                                                              "deleted yet (" + del.error().message +
+                                                              "); tunnelmgr finishes this at its next start"});
+            }
+        }
+        if (auto a = state_.operation_advance(o.id, "dns_deleted", "{}"); !a) return tl::unexpected(a.error());
+        o.state = "dns_deleted";
+        if (progress) progress(delete_steps[3], 4, 5);
+        crash_point("delete:dns_deleted");
+    }
+    if (o.state == "dns_deleted") {
+        json::object row;
+        row.set("hostname", o.hostname);
+        if (auto c = state_.operation_commit(o.id, row.str()); !c) return tl::unexpected(c.error());
+        o.state = "committed";
+        if (progress) progress(delete_steps[4], 5, 5);
+        crash_point("delete:committed");
+    }
+    json::object out;
+    out.set("hostname", o.hostname).set("deleted", true).set("apply", apply_note);
+    return out.str();
+}
+
+result<int> cname_pipeline::recover() {
+    auto list = state_.operation_list_unfinished();
+    if (!list) return tl::unexpected(list.error());
+    auto doc = json::parse(*list);
+    if (!doc || !doc->IsArray()) return fail(errc::error, "the state store returned a malformed operation list");
+    int settled = 0;
+    session system = session::admin_session("recovery");
+    for (const auto& item : doc->GetArray()) {
+        op o;
+        o.id = json::i64(item, "id");
+        o.kind = json::str(item, "kind");
+        o.hostname = json::str(item, "hostname");
+        o.project = json::str(item, "project");
+        o.state = json::str(item, "state");
+        o.data.SetObject();
+        // Merge "request" and "data" (the steps' patches) into one view.
+        for (const char* part : {"request", "data"}) {
+            auto it = item.FindMember(part);
+            if (it == item.MemberEnd() || !it->value.IsObject()) continue;
+            for (const auto& m : it->value.GetObject()) {
+                o.data.RemoveMember(m.name.GetString());
+                rapidjson::Value k(m.name, o.data.GetAllocator()), v(m.value, o.data.GetAllocator());
+                o.data.AddMember(k, v, o.data.GetAllocator());
+            }
+        }
+        if (dns_ == nullptr || ingress_ == nullptr) {
+            log::warn("recovery", "operation " + std::to_string(o.id) + " on " + o.hostname +
+                                      " is unfinished but the dns slot or tunnel.ingress is not configured; left as it is");
+            continue;
+        }
+        std::string from = o.state;
+        if (o.kind == "create" && o.state == "applied") {
+            // Everything outside is in place: roll forward.
+            json::object row;
+            row.set("hostname", o.hostname).set("subdomain", o.s("subdomain")).set("domain", o.s("domain"));
+            row.set("project", o.project).set("port", json::i64(o.data, "port")).set("target", o.s("service"));
+            row.set("target_type", o.s("target_type")).set("container_name", o.s("container_name"));
+            row.set("docker_network", o.s("docker_network")).set("dns_record_id", o.s("record_id")).set("zone_id", o.s("zone_id"));
+            auto c = state_.operation_commit(o.id, row.str());
+            if (!c) {
+                log::error("recovery", "cannot commit operation " + std::to_string(o.id) + ": " + c.error().message);
+                continue;
+            }
+            o.state = "committed";
+        } else if (o.kind == "create") {
+            auto r = roll_back_create(o);
+            if (!r) {
+                log::error("recovery", "cannot roll back operation " + std::to_string(o.id) + " on " + o.hostname + ": " +
+                                           r.error().message + " (retried at the next start)");
+                continue;
+            }
+        } else {
+            auto r = finish_delete(o, {});
+            if (!r) {
+                log::error("recovery", "cannot finish deleting " + o.hostname + ": " + r.error().message);
+                continue;
+            }
+        }
+        json::object d;
+        d.set("operation_id", o.id).set("kind", o.kind).set("from_state", from).set("to_state", o.state);
+        audit(system, "cname.recover", o.hostname, o.project, "ok", "", d.str());
+        log::info("recovery", "operation " + std::to_string(o.id) + " (" + o.kind + " " + o.hostname + ") " + from +
+                                  " -> " + o.state);
+        ++settled;
+    }
+    return settled;
+}
+
+}  // namespace tunnelmgr::core

@@ -1,0 +1,77 @@
+// The CNAME lifecycle as a journaled saga: each request is an operation row that moves
+// validated → dns_created → ingress_written → applied → committed (deletes: validated →
+// ingress_removed → applied → dns_deleted → committed), persisted before each next step. A failing
+// create undoes what it did; anything left mid-way by a crash is finished or undone by recover().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/dns_provider.hpp"
+#include "core/ingress_strategy.hpp"
+#include "core/result.hpp"
+#include "core/session.hpp"
+#include "core/state_store.hpp"
+#include "core/target.hpp"
+
+namespace tunnelmgr::core {
+
+struct pipeline_settings {
+    std::string tunnel_id;       // the CNAME points at <tunnel_id>.cfargotunnel.com
+    std::string default_domain;  // used when a request names no domain
+    std::map<std::string, std::vector<config::port_range>> project_ports;
+};
+
+struct cname_request {
+    std::string subdomain;
+    std::string domain;   // empty: the default domain
+    std::string project;  // empty: the session's project (required for the admin)
+    int64_t port = 0;
+};
+
+// Called as each step completes: (step name, steps done, steps in all).
+using progress_fn = std::function<void(const std::string& step, int done, int total)>;
+
+class cname_pipeline {
+public:
+    // dns and ingress may be null (slot not configured): requests then fail with the fix.
+    cname_pipeline(state_store& state, dns_provider* dns, ingress_strategy* ingress, target_selector& targets,
+                   pipeline_settings settings);
+
+    // On success, a JSON object: hostname, url, ingress_target, target_type, container_name,
+    // docker_network, project, port, dns_record_id, apply (a sentence), operation_id.
+    result<std::string> request_cname(const session& who, const cname_request& req, const progress_fn& progress = {});
+    // On success: {"hostname","deleted":true,"apply":...}.
+    result<std::string> delete_cname(const session& who, const std::string& hostname, const progress_fn& progress = {});
+    // A project sees its own rows only; the admin sees all, or one project's with `project`.
+    result<std::string> list_cnames(const session& who, const std::string& project = "");
+    // Zones known to the state store; refreshed from the DNS provider when asked or when none are known.
+    result<std::string> list_domains(bool refresh);
+    // Finishes or rolls back every unfinished operation; returns how many it settled.
+    result<int> recover();
+
+    // The marker kept in a record's private comment: tunnelmgr:<project>.
+    static std::string ownership_marker(const std::string& project) { return "tunnelmgr:" + project; }
+
+private:
+    struct op;
+    result<std::string> zone_of(const std::string& domain);
+    result<void> roll_back_create(op& o);
+    result<std::string> finish_delete(op& o, const progress_fn& progress);
+    void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,
+               const std::string& outcome, const std::string& error, const std::string& details_json);
+    void crash_point(const std::string& step) const;
+
+    state_store& state_;
+    dns_provider* dns_;
+    ingress_strategy* ingress_;
+    target_selector& targets_;
+    pipeline_settings settings_;
+    std::string crash_after_;  // test hook: TUNNELMGR_TEST_CRASH_AFTER=<kind>:<step>
+};
+
+}  // namespace tunnelmgr::core

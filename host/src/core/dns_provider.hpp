@@ -1,0 +1,25 @@
+// What the core needs from the DNS slot (Cloudflare in the stock plugin). JSON shapes as in
+// plugin_api.h's tm_dns_provider_v1.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/result.hpp"
+
+namespace tunnelmgr::core {
+
+class dns_provider {
+public:
+    virtual ~dns_provider() = default;
+    virtual result<std::string> list_zones() = 0;
+    virtual result<std::string> find_record(std::string_view zone_id, std::string_view hostname, std::string_view type) = 0;
+    virtual result<std::string> create_record(std::string_view zone_id, std::string_view record_json) = 0;
+    virtual result<void> delete_record(std::string_view zone_id, std::string_view record_id,
+                                       std::string_view expected_comment) = 0;
+    virtual bool supports_tunnel_config() const = 0;
+    virtual result<void> put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) = 0;
+    virtual result<std::string> get_tunnel_config(std::string_view tunnel_id) = 0;
+};
+
+}  // namespace tunnelmgr::core

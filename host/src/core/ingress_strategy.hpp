@@ -1,0 +1,50 @@
+// How an ingress change reaches cloudflared: `local` edits config.yml and restarts cloudflared
+// (it has no reload); `remote` PUTs the whole ingress to the Cloudflare API, applied live.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "core/dns_provider.hpp"
+#include "core/ingress_file.hpp"
+#include "core/result.hpp"
+#include "core/tunnel_supervisor.hpp"
+
+namespace tunnelmgr::core {
+
+// Asks cloudflared's metrics server how many edge connections are ready (GET /ready).
+class ready_probe {
+public:
+    virtual ~ready_probe() = default;
+    virtual result<int> ready_connections() = 0;
+};
+
+class ingress_strategy {
+public:
+    virtual ~ingress_strategy() = default;
+    // Adds hostname → service; false when it was already there.
+    virtual result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) = 0;
+    // Removes hostname's rule; the service it had, or nullopt when there was none.
+    virtual result<std::optional<std::string>> remove(const std::string& hostname, const std::string& why) = 0;
+    // Makes cloudflared use the current rules; returns a sentence for the user.
+    virtual result<std::string> apply() = 0;
+    // The last git backup problem (local only), "" when none; reported in the audit log.
+    virtual std::string take_backup_error() { return ""; }
+};
+
+struct apply_timing {
+    std::chrono::milliseconds ready_timeout{60000};
+    std::chrono::milliseconds poll_every{250};
+    std::function<void(std::chrono::milliseconds)> sleep;  // injected; tests pass a fake
+};
+
+// supervisor / probe may be null: then apply() says cloudflared must be restarted by hand.
+std::unique_ptr<ingress_strategy> make_local_ingress(std::string config_file, std::string backup_dir,
+                                                     tunnel_supervisor* supervisor, ready_probe* probe,
+                                                     apply_timing timing);
+std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id);
+
+}  // namespace tunnelmgr::core

@@ -1,0 +1,21 @@
+// cloudflared's readiness as its metrics server reports it: GET http://ADDR/ready answers 200 with
+// {"readyConnections":N} when N > 0, 503 otherwise.
+#pragma once
+
+#include <string>
+
+#include "core/ingress_strategy.hpp"
+
+namespace tunnelmgr::core {
+
+class metrics_probe final : public ready_probe {
+public:
+    explicit metrics_probe(std::string address) : address_(std::move(address)) {}
+    result<int> ready_connections() override;
+    const std::string& address() const { return address_; }
+
+private:
+    std::string address_;
+};
+
+}  // namespace tunnelmgr::core

@@ -1,0 +1,24 @@
+// Who is asking: a project (sees and changes only its own) or the admin (sees all). Set by how
+// the session was started, never by a tool argument.
+#pragma once
+
+#include <string>
+
+namespace tunnelmgr::core {
+
+struct session {
+    enum class role { project, admin };
+    role who = role::project;
+    std::string project;  // the project's name; for the admin, empty
+    std::string origin;   // "cli", "mcp", "daemon": where the request came from, for the audit log
+
+    bool is_admin() const { return who == role::admin; }
+    std::string actor() const { return is_admin() ? std::string("admin") : "project:" + project; }
+
+    static session admin_session(std::string origin) { return {role::admin, "", std::move(origin)}; }
+    static session project_session(std::string name, std::string origin) {
+        return {role::project, std::move(name), std::move(origin)};
+    }
+};
+
+}  // namespace tunnelmgr::core

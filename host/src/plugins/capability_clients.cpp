@@ -1,0 +1,82 @@
+// See capability_clients.hpp.
+#include "plugins/capability_clients.hpp"
+
+#include <mutex>
+#include <string>
+
+#include "plugins/state_store_client.hpp"
+
+namespace tunnelmgr::host {
+namespace {
+
+template <class Fn>
+core::result<void> invoke(plugin_instance& inst, Fn&& fn) {
+    std::lock_guard<std::mutex> lock(inst.call_mutex());
+    tm_rc rc = fn();
+    if (rc == TM_OK) return {};
+    return core::fail(errc_from_rc(rc), inst.last_error());
+}
+
+template <class Fn>
+core::result<std::string> invoke_json(plugin_instance& inst, Fn&& fn) {
+    std::string out;
+    auto r = invoke(inst, [&] {
+        const char* json = nullptr;
+        tm_rc rc = fn(&json);
+        if (rc == TM_OK) out = json != nullptr ? json : "null";
+        return rc;
+    });
+    if (!r) return tl::unexpected(r.error());
+    return out;
+}
+
+std::string s(std::string_view v) { return std::string(v); }
+
+}  // namespace
+
+core::result<std::string> dns_provider_client::list_zones() {
+    return invoke_json(inst_, [&](const char** j) { return t_.list_zones(inst_.handle(), j); });
+}
+
+core::result<std::string> dns_provider_client::find_record(std::string_view zone_id, std::string_view hostname,
+                                                           std::string_view type) {
+    auto z = s(zone_id), h = s(hostname), ty = s(type);
+    return invoke_json(inst_, [&](const char** j) { return t_.find_record(inst_.handle(), z.c_str(), h.c_str(), ty.c_str(), j); });
+}
+
+core::result<std::string> dns_provider_client::create_record(std::string_view zone_id, std::string_view record_json) {
+    auto z = s(zone_id), r = s(record_json);
+    return invoke_json(inst_, [&](const char** j) { return t_.create_record(inst_.handle(), z.c_str(), r.c_str(), j); });
+}
+
+core::result<void> dns_provider_client::delete_record(std::string_view zone_id, std::string_view record_id,
+                                                      std::string_view expected_comment) {
+    auto z = s(zone_id), id = s(record_id), c = s(expected_comment);
+    return invoke(inst_, [&] { return t_.delete_record(inst_.handle(), z.c_str(), id.c_str(), c.c_str()); });
+}
+
+core::result<void> dns_provider_client::put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) {
+    if (t_.put_tunnel_config == nullptr) {
+        return core::fail(core::errc::invalid, inst_.library().name + " cannot manage remote tunnel configuration; use tunnel.ingress: local");
+    }
+    auto t = s(tunnel_id), c = s(config_json);
+    return invoke(inst_, [&] { return t_.put_tunnel_config(inst_.handle(), t.c_str(), c.c_str()); });
+}
+
+core::result<std::string> dns_provider_client::get_tunnel_config(std::string_view tunnel_id) {
+    if (t_.get_tunnel_config == nullptr) {
+        return core::fail(core::errc::invalid, inst_.library().name + " cannot manage remote tunnel configuration; use tunnel.ingress: local");
+    }
+    auto t = s(tunnel_id);
+    return invoke_json(inst_, [&](const char** j) { return t_.get_tunnel_config(inst_.handle(), t.c_str(), j); });
+}
+
+core::result<std::string> supervisor_client::status() {
+    return invoke_json(inst_, [&](const char** j) { return t_.status(inst_.handle(), j); });
+}
+
+core::result<void> supervisor_client::restart() {
+    return invoke(inst_, [&] { return t_.restart(inst_.handle()); });
+}
+
+}  // namespace tunnelmgr::host

@@ -1,0 +1,39 @@
+// core::dns_provider and core::tunnel_supervisor over plugin tables, with the same rules as
+// state_store_client: copy results at once, rc + last_error → core::error, one call at a time.
+#pragma once
+
+#include "core/dns_provider.hpp"
+#include "core/tunnel_supervisor.hpp"
+#include "plugins/loader.hpp"
+
+namespace tunnelmgr::host {
+
+class dns_provider_client final : public core::dns_provider {
+public:
+    explicit dns_provider_client(plugin_instance& inst) : inst_(inst), t_(inst.library().dns) {}
+    core::result<std::string> list_zones() override;
+    core::result<std::string> find_record(std::string_view zone_id, std::string_view hostname, std::string_view type) override;
+    core::result<std::string> create_record(std::string_view zone_id, std::string_view record_json) override;
+    core::result<void> delete_record(std::string_view zone_id, std::string_view record_id,
+                                     std::string_view expected_comment) override;
+    bool supports_tunnel_config() const override { return t_.put_tunnel_config != nullptr; }
+    core::result<void> put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) override;
+    core::result<std::string> get_tunnel_config(std::string_view tunnel_id) override;
+
+private:
+    plugin_instance& inst_;
+    const tm_dns_provider_v1& t_;
+};
+
+class supervisor_client final : public core::tunnel_supervisor {
+public:
+    explicit supervisor_client(plugin_instance& inst) : inst_(inst), t_(inst.library().supervisor) {}
+    core::result<std::string> status() override;
+    core::result<void> restart() override;
+
+private:
+    plugin_instance& inst_;
+    const tm_tunnel_supervisor_v1& t_;
+};
+
+}  // namespace tunnelmgr::host

@@ -1,0 +1,19 @@
+// A plain HTTP GET over libcurl, for cloudflared's metrics server on loopback. Not for the
+// Cloudflare API: that lives in the cloudflare-dns plugin with its retries and budget.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "core/result.hpp"
+
+namespace tunnelmgr::sys {
+
+struct http_response {
+    long status = 0;
+    std::string body;
+};
+
+core::result<http_response> http_get(const std::string& url, std::chrono::milliseconds timeout);
+
+}  // namespace tunnelmgr::sys
