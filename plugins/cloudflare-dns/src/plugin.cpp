@@ -1,0 +1,124 @@
+// The cloudflare-dns plugin: tm_dns_provider_v1 (with remote tunnel configuration) over
+// cloudflare_client. A thin adapter: JSON in, a call on the client, JSON out, cf_errc → tm_rc.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <tunnelmgr/sdk/plugin.hpp>
+
+#include "client_config.hpp"
+#include "clock_source.hpp"
+#include "cloudflare_client.hpp"
+#include "curl_transport.hpp"
+#include "dns_json.hpp"
+
+namespace tunnelmgr::plugins::cloudflare_dns {
+namespace {
+
+constexpr const char* component = "cloudflare-dns";
+
+tm_rc to_rc(cf_errc kind) {
+    switch (kind) {
+        case cf_errc::invalid: return TM_INVALID;
+        case cf_errc::not_found: return TM_NOT_FOUND;
+        case cf_errc::conflict: return TM_CONFLICT;
+        case cf_errc::retry: return TM_RETRY;
+        case cf_errc::timeout: return TM_TIMEOUT;
+        case cf_errc::denied: return TM_DENIED;
+        case cf_errc::error: return TM_ERROR;
+    }
+    return TM_ERROR;
+}
+
+template <class T>
+sdk::result<T> lift(cf_result<T>&& r) {
+    if (!r) return sdk::fail(to_rc(r.error().kind), std::move(r.error().message));
+    if constexpr (std::is_void_v<T>) {
+        return {};
+    } else {
+        return std::move(*r);
+    }
+}
+
+client_config config_or_throw(std::string_view json) {
+    auto config = parse_client_config(json);
+    if (!config) throw std::runtime_error(config.error().message);
+    return std::move(*config);
+}
+
+}  // namespace
+
+class cloudflare_dns_plugin final : public sdk::plugin, public sdk::dns_provider_v1, public sdk::dns_tunnel_config {
+public:
+    cloudflare_dns_plugin(const sdk::host& host, std::string_view config_json)
+        : host_(host), config_(config_or_throw(config_json)), transport_(config_.ca_file) {
+        client_ = std::make_unique<cloudflare_client>(config_, transport_, clock_, [this](log_level level, std::string_view msg) {
+            switch (level) {
+                case log_level::debug: host_.debug(component, msg); break;
+                case log_level::info: host_.info(component, msg); break;
+                case log_level::warn: host_.warn(component, msg); break;
+            }
+        });
+        config_.api_token.clear();  // the client holds the only copy
+        auto verified = client_->verify_token();
+        if (!verified) {
+            // Cloudflare unreachable at boot should not stop tunnelmgr: calls fail (and retry) until it is back.
+            if (verified.error().kind == cf_errc::retry || verified.error().kind == cf_errc::timeout) {
+                host_.warn(component, "could not verify the Cloudflare API token at start-up (" +
+                                          verified.error().message + "); continuing, DNS calls fail until "
+                                          "Cloudflare is reachable");
+            } else {
+                throw std::runtime_error(verified.error().message);
+            }
+        } else {
+            host_.info(component, "the Cloudflare API token is valid (" + config_.token_source + ")");
+        }
+    }
+
+    sdk::result<std::string> list_zones() override {
+        auto zones = client_->list_zones();
+        if (!zones) return sdk::fail(to_rc(zones.error().kind), std::move(zones.error().message));
+        return to_json(*zones);
+    }
+
+    sdk::result<std::string> find_record(std::string_view zone_id, std::string_view hostname,
+                                         std::string_view type) override {
+        auto record = client_->find_record(zone_id, hostname, type);
+        if (!record) return sdk::fail(to_rc(record.error().kind), std::move(record.error().message));
+        return to_json(*record);
+    }
+
+    sdk::result<std::string> create_record(std::string_view zone_id, std::string_view record_json) override {
+        auto input = new_cname_from_json(record_json);
+        if (!input) return sdk::fail(to_rc(input.error().kind), std::move(input.error().message));
+        auto record = client_->create_record(zone_id, *input);
+        if (!record) return sdk::fail(to_rc(record.error().kind), std::move(record.error().message));
+        return to_json(*record);
+    }
+
+    sdk::result<void> delete_record(std::string_view zone_id, std::string_view record_id,
+                                    std::string_view expected_comment) override {
+        return lift(client_->delete_record(zone_id, record_id, expected_comment));
+    }
+
+    sdk::result<void> put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) override {
+        return lift(client_->put_tunnel_config(tunnel_id, config_json));
+    }
+
+    sdk::result<std::string> get_tunnel_config(std::string_view tunnel_id) override {
+        return lift(client_->get_tunnel_config(tunnel_id));
+    }
+
+private:
+    sdk::host host_;
+    client_config config_;
+    curl_transport transport_;
+    steady_clock_source clock_;
+    std::unique_ptr<cloudflare_client> client_;
+};
+
+}  // namespace tunnelmgr::plugins::cloudflare_dns
+
+TM_PLUGIN(tunnelmgr::plugins::cloudflare_dns::cloudflare_dns_plugin, "cloudflare-dns", "0.1.0",
+          tunnelmgr::plugins::cloudflare_dns::client_config_schema)

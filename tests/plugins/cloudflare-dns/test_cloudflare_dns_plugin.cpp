@@ -1,0 +1,233 @@
+// The built cloudflare-dns.so through the C ABI only, as the host sees it: dlopen, tm_plugin_entry,
+// init against the Cloudflare fake, the dns_provider_v1 table, rc codes, last_error sentences, and
+// host log lines that never carry the token.
+#include <dlfcn.h>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <tunnelmgr/plugin_api.h>
+
+#include "cloudflare_fake.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using tunnelmgr::plugins::cloudflare_dns::test::k_token;
+using tunnelmgr::plugins::cloudflare_dns::test::k_tunnel;
+using tunnelmgr::plugins::cloudflare_dns::test::temp_dir;
+using tunnelmgr::testing::cloudflare_fake;
+
+constexpr const char* k_comment = "tunnelmgr:consilio";
+
+struct host_log {
+    std::mutex mutex;
+    std::vector<std::string> lines;
+};
+
+void log_line(void* ctx, tm_log_level level, const char* component, const char* msg) {
+    auto* log = static_cast<host_log*>(ctx);
+    std::lock_guard<std::mutex> lock(log->mutex);
+    log->lines.push_back(std::to_string(level) + " " + component + ": " + msg);
+}
+tm_rc emit_event(void*, const char*, const char*) { return TM_OK; }
+tm_rc call(void*, const char*, const char*, const tm_session_t*, tm_buffer*) { return TM_ERROR; }
+void buffer_release(void*, tm_buffer*) {}
+
+rapidjson::Document parse(const char* json) {
+    rapidjson::Document doc;
+    doc.Parse(json);
+    EXPECT_FALSE(doc.HasParseError()) << json;
+    return doc;
+}
+
+class CloudflareDnsPlugin : public ::testing::Test {
+protected:
+    void SetUp() override {
+        const std::string so = std::string(TM_TEST_PLUGIN_DIR) + "/cloudflare-dns.so";
+        lib_ = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
+        ASSERT_NE(lib_, nullptr) << ::dlerror();
+        auto entry = reinterpret_cast<tm_plugin_entry_fn>(::dlsym(lib_, TM_PLUGIN_ENTRY_SYMBOL));
+        ASSERT_NE(entry, nullptr);
+        api_ = entry();
+        ASSERT_NE(api_, nullptr);
+        dns_ = api_->dns_provider_v1;
+        ASSERT_NE(dns_, nullptr);
+
+        host_.struct_size = sizeof(tm_host_api);
+        host_.api_version = TM_PLUGIN_API_VERSION_STRING;
+        host_.host_ctx = &log_;
+        host_.log = log_line;
+        host_.emit_event = emit_event;
+        host_.call = call;
+        host_.buffer_release = buffer_release;
+
+        cloudflare_fake::options opts;
+        opts.tokens = {k_token};
+        opts.zones = {"example.com"};
+        auto fake = cloudflare_fake::start(opts);
+        ASSERT_TRUE(fake) << fake.error();
+        fake_ = std::move(*fake);
+        token_file_ = dir_.write("cloudflare-token", std::string(k_token) + "\n").string();
+    }
+
+    void TearDown() override {
+        if (api_ != nullptr && instance_ != nullptr) api_->destroy(instance_);
+        for (const auto& line : log_.lines) EXPECT_EQ(line.find(k_token), std::string::npos) << line;
+        for (const auto& text : errors_) EXPECT_EQ(text.find(k_token), std::string::npos) << text;
+        if (lib_ != nullptr) ::dlclose(lib_);
+    }
+
+    std::string config(const std::string& extra = "") const {
+        return R"({"api_base":")" + fake_->base_url() + R"(","api_token_file":")" + token_file_ +
+               R"(","account_id":")" + fake_->account_id() +
+               R"(","default_domain":"example.com","timeout_ms":5000,"max_retries":1)" + extra + "}";
+    }
+
+    tm_plugin_t* init(const std::string& cfg, tm_rc* rc) { return api_->init(&host_, cfg.c_str(), rc); }
+
+    tm_plugin_t* open() {
+        tm_rc rc = TM_ERROR;
+        instance_ = init(config(), &rc);
+        EXPECT_EQ(rc, TM_OK) << api_->last_error(nullptr);
+        return instance_;
+    }
+
+    std::string error() {
+        std::string e = api_->last_error(instance_);
+        errors_.push_back(e);
+        return e;
+    }
+    std::string init_error() {
+        std::string e = api_->last_error(nullptr);
+        errors_.push_back(e);
+        return e;
+    }
+
+    std::string zone_id() const { return fake_->find_zone("example.com")->id; }
+
+    bool logged(const std::string& fragment) {
+        std::lock_guard<std::mutex> lock(log_.mutex);
+        for (const auto& l : log_.lines) {
+            if (l.find(fragment) != std::string::npos) return true;
+        }
+        return false;
+    }
+
+    void* lib_ = nullptr;
+    const tm_plugin_api* api_ = nullptr;
+    const tm_dns_provider_v1* dns_ = nullptr;
+    tm_plugin_t* instance_ = nullptr;
+    tm_host_api host_{};
+    host_log log_;
+    temp_dir dir_;
+    std::string token_file_;
+    std::unique_ptr<cloudflare_fake> fake_;
+    std::vector<std::string> errors_;
+};
+
+TEST_F(CloudflareDnsPlugin, DescribesItself) {
+    EXPECT_EQ(api_->struct_size, sizeof(tm_plugin_api));
+    EXPECT_STREQ(api_->name(), "cloudflare-dns");
+    EXPECT_STREQ(api_->required_api_version(), TM_PLUGIN_API_VERSION_STRING);
+    EXPECT_EQ(api_->state_store_v1, nullptr);
+    EXPECT_EQ(api_->transport_v1, nullptr);
+    EXPECT_EQ(dns_->struct_size, sizeof(tm_dns_provider_v1));
+    EXPECT_NE(dns_->put_tunnel_config, nullptr);
+    EXPECT_NE(dns_->get_tunnel_config, nullptr);
+    auto schema = parse(api_->config_schema());
+    ASSERT_TRUE(schema.IsObject());
+    EXPECT_TRUE(schema["properties"].HasMember("api_token_file"));
+    EXPECT_FALSE(schema["additionalProperties"].GetBool());
+    // (That the .so exports only tm_plugin_entry is checked for every plugin by tests/abi/check_exports.sh.)
+}
+
+TEST_F(CloudflareDnsPlugin, ABadTokenOrConfigFailsInitWithASentence) {
+    tm_rc rc = TM_OK;
+    const std::string wrong = dir_.write("wrong-token", "wrong-token-for-tests\n").string();
+    std::string cfg = config();
+    cfg.replace(cfg.find(token_file_), token_file_.size(), wrong);
+    EXPECT_EQ(init(cfg, &rc), nullptr);
+    EXPECT_EQ(rc, TM_ERROR);
+    const std::string refused = init_error();
+    EXPECT_NE(refused.find("the Cloudflare API token was refused (HTTP 401, code 1000"), std::string::npos) << refused;
+    EXPECT_NE(refused.find("check api_token_file (" + wrong + ")"), std::string::npos) << refused;
+    EXPECT_EQ(refused.find("wrong-token-for-tests"), std::string::npos) << refused;
+
+    EXPECT_EQ(init(config(R"(,"zone":"example.com")"), &rc), nullptr);
+    EXPECT_NE(init_error().find("unknown key dns.zone"), std::string::npos);
+    EXPECT_EQ(init(R"({"api_token_file":"/nonexistent/token"})", &rc), nullptr);
+    EXPECT_NE(init_error().find("dns.api_token_file: cannot read /nonexistent/token"), std::string::npos);
+}
+
+TEST_F(CloudflareDnsPlugin, DrivesRecordsThroughTheCTable) {
+    ASSERT_NE(open(), nullptr);
+    EXPECT_TRUE(logged("1 cloudflare-dns: GET /user/tokens/verify -> 200"));
+    const char* out = nullptr;
+
+    ASSERT_EQ(dns_->list_zones(instance_, &out), TM_OK) << error();
+    auto zones = parse(out);
+    ASSERT_EQ(zones.Size(), 1U);
+    EXPECT_EQ(zones[0]["zone_id"].GetString(), zone_id());
+    EXPECT_STREQ(zones[0]["name"].GetString(), "example.com");
+
+    const std::string zone = zone_id();
+    EXPECT_EQ(dns_->find_record(instance_, zone.c_str(), "app.example.com", "CNAME", &out), TM_NOT_FOUND);
+    EXPECT_NE(error().find("there is no CNAME record for app.example.com"), std::string::npos);
+
+    const std::string rec = std::string(R"({"name":"app.example.com","content":")") + k_tunnel +
+                            R"(.cfargotunnel.com","comment":")" + k_comment + R"("})";
+    ASSERT_EQ(dns_->create_record(instance_, zone.c_str(), rec.c_str(), &out), TM_OK) << error();
+    auto created = parse(out);
+    const std::string id = created["id"].GetString();
+    EXPECT_TRUE(created["proxied"].GetBool());
+    EXPECT_STREQ(created["comment"].GetString(), k_comment);
+
+    ASSERT_EQ(dns_->find_record(instance_, zone.c_str(), "app.example.com", "CNAME", &out), TM_OK) << error();
+    EXPECT_EQ(parse(out)["id"].GetString(), id);
+
+    EXPECT_EQ(dns_->create_record(instance_, zone.c_str(), rec.c_str(), &out), TM_CONFLICT);
+    EXPECT_NE(error().find("app.example.com"), std::string::npos);
+    EXPECT_EQ(dns_->create_record(instance_, zone.c_str(), R"({"name":"x.example.com"})", &out), TM_INVALID);
+
+    EXPECT_EQ(dns_->delete_record(instance_, zone.c_str(), id.c_str(), "tunnelmgr:other"), TM_CONFLICT);
+    EXPECT_NE(error().find("is not tunnelmgr's (its comment is 'tunnelmgr:consilio'); left in place"),
+              std::string::npos);
+    EXPECT_EQ(dns_->delete_record(instance_, zone.c_str(), id.c_str(), k_comment), TM_OK) << error();
+    EXPECT_EQ(dns_->delete_record(instance_, zone.c_str(), id.c_str(), k_comment), TM_NOT_FOUND);
+    EXPECT_TRUE(fake_->records().empty());
+}
+
+TEST_F(CloudflareDnsPlugin, MapsFailuresToReturnCodes) {
+    ASSERT_NE(open(), nullptr);
+    const char* out = nullptr;
+    tunnelmgr::testing::fault_rule down;
+    down.status = 503;
+    down.count = 2;
+    fake_->inject_fault(down);
+    EXPECT_EQ(dns_->list_zones(instance_, &out), TM_RETRY);  // max_retries 1: two tries, ~0.5 s real backoff
+    EXPECT_NE(error().find("try again in a few minutes"), std::string::npos);
+    EXPECT_TRUE(logged("3 cloudflare-dns: GET /zones?page=1&per_page=50: HTTP 503"));
+
+    fake_->revoke_token(k_token);
+    EXPECT_EQ(dns_->list_zones(instance_, &out), TM_DENIED);
+    EXPECT_NE(error().find("Cloudflare refused to list the zones"), std::string::npos);
+}
+
+TEST_F(CloudflareDnsPlugin, PutsAndGetsTheTunnelConfiguration) {
+    ASSERT_NE(open(), nullptr);
+    const char* out = nullptr;
+    ASSERT_EQ(dns_->get_tunnel_config(instance_, k_tunnel, &out), TM_OK) << error();
+    EXPECT_STREQ(out, R"({"config":{"ingress":[]}})");
+    const char* body = R"({"config":{"ingress":[{"hostname":"app.example.com","service":"http://localhost:3100"},{"service":"http_status:404"}]}})";
+    ASSERT_EQ(dns_->put_tunnel_config(instance_, k_tunnel, body), TM_OK) << error();
+    ASSERT_EQ(dns_->get_tunnel_config(instance_, k_tunnel, &out), TM_OK) << error();
+    EXPECT_EQ(parse(out)["config"]["ingress"].Size(), 2U);
+    EXPECT_EQ(dns_->put_tunnel_config(instance_, "not a tunnel", body), TM_INVALID);
+}
+
+}  // namespace
