@@ -37,22 +37,50 @@ int main(int argc, char** argv) {
         ("config,c", po::value<std::string>(), "config file (default /etc/tunnelmgr/config.yml, else built in)")  //
         ("plugin-dir", po::value<std::vector<std::string>>(), "plugin folder (repeatable; overrides the config)")  //
         ("log-level", po::value<std::string>(), "trace, debug, info, warn, error or off");
-    po::options_description hidden;
-    hidden.add_options()("command", po::value<std::string>())("args", po::value<std::vector<std::string>>());
-    po::options_description all;
-    all.add(global).add(hidden);
-    po::positional_options_description pos;
-    pos.add("command", 1).add("args", -1);
+    // Global options may come before or after the command word; everything else after the command
+    // (and everything after a literal "--") belongs to the command, verbatim.
+    std::vector<std::string> global_args{argv[0]};
+    std::vector<std::string> command_args;
+    std::string command;
+    bool verbatim = false;
+    auto takes_value = [](const std::string& a) {
+        return a == "--config" || a == "-c" || a == "--plugin-dir" || a == "--log-level";
+    };
+    auto is_global = [&](const std::string& a) {
+        if (takes_value(a) || a == "--help" || a == "-h" || a == "--version") return true;
+        for (const char* p : {"--config=", "--plugin-dir=", "--log-level="}) {
+            if (a.rfind(p, 0) == 0) return true;
+        }
+        return false;
+    };
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (verbatim) {
+            command_args.push_back(a);
+        } else if (a == "--") {
+            verbatim = true;
+            if (!command.empty()) command_args.push_back(a);
+        } else if (is_global(a)) {
+            global_args.push_back(a);
+            if (takes_value(a) && i + 1 < argc) global_args.push_back(argv[++i]);
+        } else if (command.empty() && a.rfind("-", 0) != 0) {
+            command = a;
+        } else if (command.empty()) {
+            std::fprintf(stderr, "tunnelmgr: unknown option '%s' (see tunnelmgr --help)\n", a.c_str());
+            return 2;
+        } else {
+            command_args.push_back(a);
+        }
+    }
+    if (command.empty() && verbatim) {
+        std::fprintf(stderr, "tunnelmgr: give a command before '--' (see tunnelmgr --help)\n");
+        return 2;
+    }
 
     tunnelmgr::app::options opts;
     try {
-        po::parsed_options parsed = po::command_line_parser(argc, argv)
-                                        .options(all)
-                                        .positional(pos)
-                                        .allow_unregistered()
-                                        .run();
         po::variables_map vm;
-        po::store(parsed, vm);
+        po::store(po::command_line_parser(global_args).options(global).run(), vm);
         po::notify(vm);
         if (vm.count("help") != 0U) {
             print_help(global);
@@ -62,24 +90,15 @@ int main(int argc, char** argv) {
             std::printf("tunnelmgr %s (plugin API %s)\n", TM_VERSION, TM_PLUGIN_API_VERSION_STRING);
             return 0;
         }
-        if (vm.count("command") == 0U) {
+        if (command.empty()) {
             print_help(global);
             return 2;
         }
-        opts.command = vm["command"].as<std::string>();
+        opts.command = command;
+        opts.args = command_args;
         if (vm.count("config") != 0U) opts.config_path = vm["config"].as<std::string>();
         if (vm.count("plugin-dir") != 0U) opts.plugin_dirs = vm["plugin-dir"].as<std::vector<std::string>>();
         if (vm.count("log-level") != 0U) opts.log_level = vm["log-level"].as<std::string>();
-        // Everything after the command (positional or not) belongs to the command.
-        std::vector<std::string> rest = po::collect_unrecognized(parsed.options, po::include_positional);
-        bool seen_command = false;
-        for (const auto& a : rest) {
-            if (!seen_command && a == opts.command) {
-                seen_command = true;
-                continue;
-            }
-            opts.args.push_back(a);
-        }
     } catch (const po::error& e) {
         std::fprintf(stderr, "tunnelmgr: %s (see tunnelmgr --help)\n", e.what());
         return 2;

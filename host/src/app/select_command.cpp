@@ -13,6 +13,7 @@ const std::vector<command>& commands() {
          {"dns", "supervisor", "runtime"}, true},
         {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
          true},
+        {"audit", "the audit log, newest first ([--project P] [--action A] [--limit N] [--json])", {"state"}, cmd_audit},
     };
     return list;
 }

@@ -8,6 +8,7 @@
 #include "core/hostname.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "sys/process_identity.hpp"
 
 namespace tunnelmgr::core {
 
@@ -53,10 +54,14 @@ void cname_pipeline::crash_point(const std::string& step) const {
 void cname_pipeline::audit(const session& who, const std::string& action, const std::string& target,
                            const std::string& project, const std::string& outcome, const std::string& error_text,
                            const std::string& details_json) {
+    auto details = json::parse(details_json.empty() ? "{}" : details_json);
+    if (!details || !details->IsObject()) details = json::parse("{}");
+    details->RemoveMember("origin");
+    details->AddMember("origin", rapidjson::Value(who.origin.c_str(), details->GetAllocator()), details->GetAllocator());
     json::object e;
-    e.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project").set("origin", who.origin);
+    e.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project");
     e.set("action", action).set("target", target).set("project", project).set("result", outcome);
-    e.set("error", error_text).set_raw("details", details_json.empty() ? "{}" : details_json);
+    e.set("error", error_text).set_raw("details", json::to_string(*details));
     if (auto r = state_.audit_append(e.str()); !r) log::error("audit", "cannot write the audit log: " + r.error().message);
 }
 
@@ -165,6 +170,7 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     request.set("subdomain", *label).set("domain", *domain).set("zone_id", *zone).set("port", req.port);
     request.set("service", tgt->service).set("target_type", tgt->type).set("container_name", tgt->container_name);
     request.set("docker_network", tgt->docker_network).set("reason", tgt->reason).set("actor", who.actor());
+    request.set("owner", sys::self_identity());
     json::object begin;
     begin.set("kind", "create").set("hostname", *host).set("project", project).set_raw("request", request.str());
     auto id = state_.operation_begin(begin.str());
@@ -188,7 +194,7 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     crash_point("create:validated");
 
     auto failed = [&](error e, const char* step) -> result<std::string> {
-        auto undo = roll_back_create(o);
+        auto undo = roll_back_create(o, std::string(step) == "ingress" || std::string(step) == "dns");
         std::string msg = e.message;
         if (!undo) msg += " (and undoing the earlier steps failed: " + undo.error().message + "; tunnelmgr retries at its next start)";
         json::object d;
@@ -273,10 +279,17 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     return out.str();
 }
 
-result<void> cname_pipeline::roll_back_create(op& o) {
-    // Undo in reverse: the ingress rule (only if it is still the one we wrote), then our DNS record.
-    if (o.state == "dns_created" || o.state == "ingress_written" || o.state == "applied") {
+result<void> cname_pipeline::roll_back_create(op& o, bool ingress_untouched) {
+    // Undo in reverse: the ingress rule, then our DNS record. `ingress_untouched`: the caller knows
+    // the ingress step never wrote (it failed); after a crash nobody knows, so look.
+    if ((o.state == "dns_created" && !ingress_untouched) || o.state == "ingress_written" || o.state == "applied") {
         auto removed = ingress_->remove(o.hostname, "roll back " + o.hostname);
+        if (!removed && removed.error().code == errc::invalid && o.state == "dns_created") {
+            // The file is malformed (someone else's edit): our rule cannot be in it, since every
+            // file tunnelmgr writes is valid. Leave the file alone and go on with the DNS record.
+            log::warn("pipeline", "rolling back " + o.hostname + " without touching the ingress file: " + removed.error().message);
+            removed = std::optional<std::string>{};
+        }
         if (!removed) return tl::unexpected(removed.error());
         ingress_->take_backup_error();
         if (removed->has_value() && (o.state == "ingress_written" || o.state == "applied")) {
@@ -339,7 +352,7 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     }
     json::object request;
     request.set("zone_id", json::str(*row, "zone_id")).set("record_id", json::str(*row, "dns_record_id"));
-    request.set("service", json::str(*row, "target")).set("actor", who.actor());
+    request.set("service", json::str(*row, "target")).set("actor", who.actor()).set("owner", sys::self_identity());
     json::object begin;
     begin.set("kind", "delete").set("hostname", hostname).set("project", project).set_raw("request", request.str());
     auto id = state_.operation_begin(begin.str());
@@ -448,16 +461,28 @@ result<int> cname_pipeline::recover() {
         o.project = json::str(item, "project");
         o.state = json::str(item, "state");
         o.data.SetObject();
-        // Merge "request" and "data" (the steps' patches) into one view.
-        for (const char* part : {"request", "data"}) {
-            auto it = item.FindMember(part);
-            if (it == item.MemberEnd() || !it->value.IsObject()) continue;
-            for (const auto& m : it->value.GetObject()) {
+        // One flat view: the request as begun, then every step's patch over it. The store keeps
+        // the request under data.request (older rows may carry it beside data).
+        auto merge = [&](const rapidjson::Value& from) {
+            if (!from.IsObject()) return;
+            for (const auto& m : from.GetObject()) {
+                if (std::string(m.name.GetString()) == "request") continue;
                 o.data.RemoveMember(m.name.GetString());
                 rapidjson::Value k(m.name, o.data.GetAllocator()), v(m.value, o.data.GetAllocator());
                 o.data.AddMember(k, v, o.data.GetAllocator());
             }
+        };
+        auto data_it = item.FindMember("data");
+        auto req_it = item.FindMember("request");
+        if (req_it != item.MemberEnd()) merge(req_it->value);
+        if (data_it != item.MemberEnd() && data_it->value.IsObject()) {
+            auto nested = data_it->value.FindMember("request");
+            if (nested != data_it->value.MemberEnd()) merge(nested->value);
+            merge(data_it->value);
         }
+        // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
+        std::string owner = o.s("owner");
+        if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) continue;
         if (dns_ == nullptr || ingress_ == nullptr) {
             log::warn("recovery", "operation " + std::to_string(o.id) + " on " + o.hostname +
                                       " is unfinished but the dns slot or tunnel.ingress is not configured; left as it is");
@@ -478,7 +503,7 @@ result<int> cname_pipeline::recover() {
             }
             o.state = "committed";
         } else if (o.kind == "create") {
-            auto r = roll_back_create(o);
+            auto r = roll_back_create(o, false);
             if (!r) {
                 log::error("recovery", "cannot roll back operation " + std::to_string(o.id) + " on " + o.hostname + ": " +
                                            r.error().message + " (retried at the next start)");

@@ -60,7 +60,7 @@ public:
 private:
     struct op;
     result<std::string> zone_of(const std::string& domain);
-    result<void> roll_back_create(op& o);
+    result<void> roll_back_create(op& o, bool ingress_untouched);
     result<std::string> finish_delete(op& o, const progress_fn& progress);
     void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,
                const std::string& outcome, const std::string& error, const std::string& details_json);

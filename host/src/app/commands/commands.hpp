@@ -1,6 +1,7 @@
 // The subcommands: what each needs started, and the function that runs it.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@ run_result cmd_state(app_state& s);
 run_result cmd_check(app_state& s);
 run_result cmd_cname(app_state& s);
 run_result cmd_domains(app_state& s);
+run_result cmd_audit(app_state& s);
 
 // True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
 bool wants_json(const app_state& s, std::string& bad_arg);

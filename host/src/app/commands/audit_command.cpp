@@ -1,0 +1,54 @@
+// `tunnelmgr audit [--project P] [--action A] [--limit N] [--json]`: the audit log, newest first.
+#include <cstdio>
+#include <iostream>
+
+#include "app/commands/commands.hpp"
+#include "core/json.hpp"
+
+namespace tunnelmgr::app {
+
+run_result cmd_audit(app_state& s) {
+    core::json::object filter;
+    bool json = false;
+    const auto& a = s.opts.args;
+    for (size_t i = 0; i < a.size(); ++i) {
+        auto value = [&](const char* name) -> std::optional<std::string> {
+            if (i + 1 >= a.size()) return std::nullopt;
+            (void)name;
+            return a[++i];
+        };
+        if (a[i] == "--json") {
+            json = true;
+        } else if (a[i] == "--project" || a[i] == "--action") {
+            auto v = value(a[i].c_str());
+            if (!v) return run_result::fatal("audit: " + a[i] + " needs a value", 2);
+            filter.set(a[i] == "--project" ? "project" : "action", *v);
+        } else if (a[i] == "--limit") {
+            auto v = value("--limit");
+            if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 6) {
+                return run_result::fatal("audit: --limit needs a whole number", 2);
+            }
+            filter.set("limit", static_cast<int64_t>(std::stoll(*v)));
+        } else {
+            return run_result::fatal("audit: unknown argument '" + a[i] + "' (use --project, --action, --limit, --json)", 2);
+        }
+    }
+    auto rows = s.state->audit_query(filter.str());
+    if (!rows) return run_result::fatal("audit: " + rows.error().message, 3);
+    if (json) {
+        std::cout << *rows << "\n";
+        return run_result::proceed();
+    }
+    auto doc = core::json::parse(*rows);
+    if (doc && doc->IsArray()) {
+        for (const auto& r : doc->GetArray()) {
+            std::string err = core::json::str(r, "error");
+            std::printf("%lld  %-16s %-14s %-32s %-8s %s\n", static_cast<long long>(core::json::i64(r, "ts")),
+                        core::json::str(r, "actor").c_str(), core::json::str(r, "action").c_str(),
+                        core::json::str(r, "target").c_str(), core::json::str(r, "result").c_str(), err.c_str());
+        }
+    }
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app

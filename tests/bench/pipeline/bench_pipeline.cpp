@@ -1,0 +1,140 @@
+// Pipeline overhead, measured: N creates then N deletes through the real core, the real
+// sqlite-state and cloudflare-dns plugins (loaded by the host's loader) and the Cloudflare fake
+// over loopback HTTP, with a real cloudflared config file and no supervisor (so no restart wait).
+// Prints per-operation median/p99, totals, the database size; checks the ingress file after every step.
+//   bench_pipeline [N=1000] [--dir D] [--keep]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cloudflare_fake.hpp"
+#include "core/cname_pipeline.hpp"
+#include "core/ingress_file.hpp"
+#include "core/ingress_strategy.hpp"
+#include "core/target.hpp"
+#include "log/logger.hpp"
+#include "plugins/capability_clients.hpp"
+#include "plugins/registry.hpp"
+#include "plugins/state_store_client.hpp"
+
+using namespace tunnelmgr;
+namespace fs = std::filesystem;
+using clk = std::chrono::steady_clock;
+
+namespace {
+double pct(std::vector<double> v, double p) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+    return v[std::min(i, v.size() - 1)];
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    int n = 1000;
+    bool keep = false;
+    fs::path dir = fs::temp_directory_path() / ("tm-bench-pipeline-" + std::to_string(::getpid()));
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--dir" && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (a == "--keep") {
+            keep = true;
+        } else {
+            n = std::stoi(a);
+        }
+    }
+    log::logger::instance().set_level(log::level::warn);
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    testing::cloudflare_fake::options o;
+    o.zones = {"example.com"};
+    auto fake = testing::cloudflare_fake::start(o);
+    if (!fake) {
+        std::fprintf(stderr, "fake: %s\n", fake.error().c_str());
+        return 1;
+    }
+    std::ofstream(dir / "token") << "fake-token-for-tests\n";
+    std::ofstream(dir / "cloudflared.yml") << "tunnel: t\ningress:\n  - service: http_status:404\n";
+
+    host::host_services services;
+    host::registry reg(services);
+    std::vector<std::string> dirs{TM_BENCH_PLUGIN_DIR};
+    auto s1 = reg.start_slot("state", {"sqlite-state", "{\"path\":\"" + (dir / "state.db").string() + "\"}", 0}, dirs);
+    auto s2 = reg.start_slot("dns", {"cloudflare-dns", "{\"api_base\":\"" + (*fake)->base_url() + "\",\"api_token_file\":\"" +
+                                                          (dir / "token").string() + "\",\"account_id\":\"" +
+                                                          (*fake)->account_id() + "\"}", 0},
+                             dirs);
+    if (!s1 || !s2) {
+        std::fprintf(stderr, "plugins: %s %s\n", s1 ? "" : s1.error().c_str(), s2 ? "" : s2.error().c_str());
+        return 1;
+    }
+    host::state_store_client state(*reg.find("state"));
+    host::dns_provider_client dns(*reg.find("dns"));
+    auto ingress = core::make_local_ingress((dir / "cloudflared.yml").string(), "", nullptr, nullptr, {});
+    core::host_target_selector targets;
+    core::pipeline_settings settings;
+    settings.tunnel_id = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
+    settings.default_domain = "example.com";
+    settings.project_ports["bench"] = {{1, 65535}};
+    core::cname_pipeline pipeline(state, &dns, ingress.get(), targets, settings);
+    core::ingress_file check((dir / "cloudflared.yml").string(), "");
+    auto who = core::session::admin_session("bench");
+
+    std::vector<double> create_ms, delete_ms;
+    int invalid_after = 0;
+    auto t0 = clk::now();
+    double check_ms = 0;
+    for (int i = 0; i < n; ++i) {
+        core::cname_request req{"h" + std::to_string(i), "", "bench", 1000 + i % 60000};
+        auto a = clk::now();
+        auto r = pipeline.request_cname(who, req);
+        create_ms.push_back(std::chrono::duration<double, std::milli>(clk::now() - a).count());
+        if (!r) {
+            std::fprintf(stderr, "create %d: %s\n", i, r.error().message.c_str());
+            return 1;
+        }
+        auto c = clk::now();
+        if (!check.read_rules()) ++invalid_after;
+        check_ms += std::chrono::duration<double, std::milli>(clk::now() - c).count();
+    }
+    double creates_total = std::chrono::duration<double>(clk::now() - t0).count() - check_ms / 1000;
+    auto size_full = fs::file_size(dir / "state.db") + (fs::exists(dir / "state.db-wal") ? fs::file_size(dir / "state.db-wal") : 0);
+    auto ingress_size = fs::file_size(dir / "cloudflared.yml");
+    check_ms = 0;
+    auto t1 = clk::now();
+    for (int i = 0; i < n; ++i) {
+        auto a = clk::now();
+        auto r = pipeline.delete_cname(who, "h" + std::to_string(i) + ".example.com");
+        delete_ms.push_back(std::chrono::duration<double, std::milli>(clk::now() - a).count());
+        if (!r) {
+            std::fprintf(stderr, "delete %d: %s\n", i, r.error().message.c_str());
+            return 1;
+        }
+        auto c = clk::now();
+        if (!check.read_rules()) ++invalid_after;
+        check_ms += std::chrono::duration<double, std::milli>(clk::now() - c).count();
+    }
+    double deletes_total = std::chrono::duration<double>(clk::now() - t1).count() - check_ms / 1000;
+    auto size_after = fs::file_size(dir / "state.db") + (fs::exists(dir / "state.db-wal") ? fs::file_size(dir / "state.db-wal") : 0);
+
+    std::printf("pipeline benchmark: %d creates then %d deletes (fake Cloudflare over loopback HTTP, sqlite-state, "
+                "local ingress file, no restart wait)\n",
+                n, n);
+    std::printf("  create: median %.2f ms  p99 %.2f ms  max %.2f ms  total %.1f s\n", pct(create_ms, 0.5),
+                pct(create_ms, 0.99), pct(create_ms, 1.0), creates_total);
+    std::printf("  delete: median %.2f ms  p99 %.2f ms  max %.2f ms  total %.1f s\n", pct(delete_ms, 0.5),
+                pct(delete_ms, 0.99), pct(delete_ms, 1.0), deletes_total);
+    std::printf("  database (db+wal) with %d cnames + journal + audit: %.1f KiB; after deleting all: %.1f KiB\n", n,
+                static_cast<double>(size_full) / 1024, static_cast<double>(size_after) / 1024);
+    std::printf("  ingress file with %d rules: %.1f KiB; invalid after a step: %d of %d\n", n,
+                static_cast<double>(ingress_size) / 1024, invalid_after, 2 * n);
+    std::printf("  Cloudflare API requests: %zu\n", (*fake)->total_requests());
+    if (!keep) fs::remove_all(dir);
+    return invalid_after == 0 ? 0 : 1;
+}

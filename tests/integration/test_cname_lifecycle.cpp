@@ -1,0 +1,369 @@
+// The CNAME lifecycle end to end: the real tunnelmgr binary and plugins, a real SQLite file, the
+// Cloudflare API fake over loopback HTTP, a real cloudflared config file. DNS, ingress file and
+// database must agree after every run — including runs SIGKILLed right after each pipeline step.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <rapidjson/document.h>
+
+#include "cloudflare_fake.hpp"
+#include "process/run_process.hpp"
+
+using tunnelmgr::testing::cloudflare_fake;
+using tunnelmgr::testing::run_process;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string binary = std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr";
+const std::string token = "fake-token-for-tests-9f3b2c";  // obviously fake, long enough to search for
+const std::string tunnel_id = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
+const char* ingress_seed = R"(# cloudflared config (the operator's comment must survive)
+tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef
+credentials-file: /etc/cloudflared/6ff42ae2.json
+ingress:
+  - hostname: www.example.com
+    service: http://localhost:80
+  - service: http_status:404
+)";
+
+std::string slurp(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+rapidjson::Document parse(const std::string& s) {
+    rapidjson::Document d;
+    d.Parse(s.c_str());
+    return d;
+}
+
+class cname_lifecycle : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("tm-cname-" + std::to_string(::getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        cloudflare_fake::options o;
+        o.tokens = {token};
+        o.zones = {"example.com", "example.org"};
+        auto f = cloudflare_fake::start(o);
+        ASSERT_TRUE(f) << f.error();
+        fake_ = std::move(*f);
+        std::ofstream(dir_ / "token") << token << "\n";
+        std::ofstream(dir_ / "cloudflared.yml") << ingress_seed;
+        write_config();
+    }
+    void TearDown() override {
+        fake_.reset();
+        if (!HasFailure()) fs::remove_all(dir_);
+    }
+
+    void write_config(const std::string& extra = "") {
+        std::ofstream(dir_ / "config.yml", std::ios::trunc)
+            << "state: { plugin: sqlite-state, path: " << (dir_ / "state.db").string() << " }\n"
+            << "dns:\n  plugin: cloudflare-dns\n  api_base: " << fake_->base_url() << "\n  api_token_file: "
+            << (dir_ / "token").string() << "\n  account_id: " << fake_->account_id()
+            << "\n  default_domain: example.com\n  max_retries: 3\n"
+            << "tunnel: { id: " << tunnel_id << ", ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
+            << ", backup_dir: " << (dir_ / "history").string() << " }\n"
+            << "projects:\n  alpha: { ports: \"3100-3199\" }\n  beta: { ports: \"4100-4199\" }\n"
+            << "plugin_dir: " << TM_TEST_PLUGIN_DIR << "\n"
+            << extra;
+    }
+
+    tunnelmgr::testing::process_result tm(std::vector<std::string> args, std::map<std::string, std::string> env = {}) {
+        std::vector<std::string> argv{binary, "--config", (dir_ / "config.yml").string()};
+        if (std::find(args.begin(), args.end(), "--log-level") == args.end()) argv.insert(argv.end(), {"--log-level", "info"});
+        argv.insert(argv.end(), args.begin(), args.end());
+        auto r = run_process(argv, env);
+        std::lock_guard<std::mutex> lock(stderr_mutex_);
+        all_stderr_ += r.err;
+        return r;
+    }
+
+    // Our CNAMEs in the fake, by name.
+    std::map<std::string, tunnelmgr::testing::fake_dns_record> dns() {
+        std::map<std::string, tunnelmgr::testing::fake_dns_record> out;
+        for (const auto& r : fake_->records()) {
+            if (r.type == "CNAME" && r.comment && r.comment->rfind("tunnelmgr:", 0) == 0) out[r.name] = r;
+        }
+        return out;
+    }
+    std::set<std::string> ingress_hosts() {
+        std::set<std::string> out;
+        std::istringstream in(slurp(dir_ / "cloudflared.yml"));
+        std::string line;
+        while (std::getline(in, line)) {
+            auto p = line.find("hostname: ");
+            if (p != std::string::npos) out.insert(line.substr(p + 10));
+        }
+        out.erase("www.example.com");
+        return out;
+    }
+    std::set<std::string> db_hosts() {
+        auto r = tm({"cname", "ls", "--json"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        std::set<std::string> out;
+        auto d = parse(r.out);
+        if (d.IsArray()) {
+            for (const auto& row : d.GetArray()) out.insert(row["hostname"].GetString());
+        }
+        return out;
+    }
+    int64_t unfinished_operations() {
+        auto r = tm({"state", "--json"});
+        auto d = parse(r.out);
+        return d.IsObject() && d.HasMember("operations_unfinished") ? d["operations_unfinished"].GetInt64() : -1;
+    }
+    // DNS, ingress and database name the same hosts, and nothing is left mid-way.
+    std::set<std::string> consistent_hosts() {
+        auto in_db = db_hosts();  // first: any start of tunnelmgr settles what a crash left
+        std::set<std::string> in_dns;
+        for (const auto& [name, rec] : dns()) {
+            in_dns.insert(name);
+            EXPECT_EQ(rec.content, tunnel_id + ".cfargotunnel.com");
+            EXPECT_TRUE(rec.proxied);
+            EXPECT_TRUE(rec.comment && rec.comment->rfind("tunnelmgr:", 0) == 0);
+        }
+        EXPECT_EQ(in_dns, in_db);
+        EXPECT_EQ(ingress_hosts(), in_db);
+        EXPECT_EQ(unfinished_operations(), 0);
+        auto validate = slurp(dir_ / "cloudflared.yml");
+        EXPECT_NE(validate.find("# cloudflared config (the operator's comment must survive)"), std::string::npos);
+        EXPECT_NE(validate.find("  - service: http_status:404"), std::string::npos);
+        return in_db;
+    }
+
+    fs::path dir_;  // one folder per test (parameterised names hold a '/', which is fine: a subfolder)
+    std::unique_ptr<cloudflare_fake> fake_;
+    std::mutex stderr_mutex_;
+    std::string all_stderr_;
+};
+
+}  // namespace
+
+TEST_F(cname_lifecycle, create_list_delete_round_trip) {
+    auto add = tm({"cname", "add", "App", "--port", "3100", "--project", "alpha", "--json"});
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    auto d = parse(add.out);
+    EXPECT_STREQ(d["hostname"].GetString(), "app.example.com");
+    EXPECT_STREQ(d["url"].GetString(), "https://app.example.com");
+    EXPECT_STREQ(d["ingress_target"].GetString(), "http://localhost:3100");
+    EXPECT_NE(std::string(d["apply"].GetString()).find("restart cloudflared by hand"), std::string::npos);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"app.example.com"});
+    auto rec = dns()["app.example.com"];
+    EXPECT_EQ(rec.comment.value_or(""), "tunnelmgr:alpha");
+    EXPECT_EQ(rec.ttl, 1);
+
+    auto rm = tm({"cname", "rm", "app.example.com"});
+    ASSERT_EQ(rm.exit_code, 0) << rm.err;
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), ingress_seed);
+
+    auto audit = tm({"audit", "--json"});
+    auto a = parse(audit.out);
+    ASSERT_TRUE(a.IsArray());
+    ASSERT_GE(a.Size(), 2u);
+    EXPECT_STREQ(a[0]["action"].GetString(), "cname.delete");
+    EXPECT_STREQ(a[0]["result"].GetString(), "ok");
+    EXPECT_STREQ(a[1]["action"].GetString(), "cname.create");
+    EXPECT_STREQ(a[1]["target"].GetString(), "app.example.com");
+    // The git backup holds both versions.
+    EXPECT_TRUE(fs::exists(dir_ / "history" / ".git"));
+}
+
+TEST_F(cname_lifecycle, domains_are_discovered_from_the_account) {
+    auto r = tm({"domains", "--refresh", "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto d = parse(r.out);
+    ASSERT_TRUE(d.IsArray());
+    ASSERT_EQ(d.Size(), 2u);
+    EXPECT_STREQ(d[0]["name"].GetString(), "example.com");
+    EXPECT_STREQ(d[1]["name"].GetString(), "example.org");
+}
+
+struct bad_request {
+    std::vector<std::string> args;
+    const char* says;
+};
+
+TEST_F(cname_lifecycle, bad_input_is_refused_with_a_sentence_and_changes_nothing) {
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", {"", "", "", "CNAME", "taken.example.com", "elsewhere.example.net",
+                                                          true, 1, std::nullopt, "", ""}));
+    ASSERT_EQ(tm({"cname", "add", "mine", "--port", "4100", "--project", "beta"}).exit_code, 0);
+    auto before_ingress = slurp(dir_ / "cloudflared.yml");
+    auto before_dns = fake_->records().size();
+    auto posts_before = fake_->request_count_prefix("POST", "/zones/");
+    std::vector<bad_request> cases = {
+        {{"a.b", "--port", "3100"}, "has dots"},
+        {{"*", "--port", "3100"}, "wildcard"},
+        {{"-app", "--port", "3100"}, "starts or ends with '-'"},
+        {{"caf\xc3\xa9", "--port", "3100"}, "non-ASCII"},
+        {{std::string(64, 'x'), "--port", "3100"}, "at most 63"},
+        {{"app", "--port", "0"}, "not a TCP port"},
+        {{"app", "--port", "65536"}, "not a TCP port"},
+        {{"app", "--port", "4100"}, "not one of project 'alpha''s ports"},
+        {{"app", "--port", "3100", "--domain", "unknown.net"}, "is not a zone of this Cloudflare account"},
+        {{"mine", "--port", "3101"}, "is already published (project 'beta'"},
+        {{"taken", "--port", "3101"}, "tunnelmgr does not own it"},
+    };
+    for (const auto& c : cases) {
+        std::vector<std::string> args{"cname", "add"};
+        args.insert(args.end(), c.args.begin() + 1, c.args.end());
+        args.insert(args.end(), {"--project", "alpha", "--", c.args[0]});  // "--": a name like -app is not an option
+        auto r = tm(args);
+        EXPECT_EQ(r.exit_code, 4) << c.args[0] << ": " << r.err;
+        EXPECT_NE(r.err.find(c.says), std::string::npos) << c.args[0] << ": " << r.err;
+        EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), before_ingress) << c.args[0];
+        EXPECT_EQ(fake_->records().size(), before_dns) << c.args[0];
+    }
+    EXPECT_EQ(fake_->request_count_prefix("POST", "/zones/"), posts_before) << "no record was even attempted";
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"mine.example.com"});
+    // The foreign record is untouched.
+    bool still_there = false;
+    for (const auto& r : fake_->records()) still_there = still_there || (r.name == "taken.example.com" && r.content == "elsewhere.example.net");
+    EXPECT_TRUE(still_there);
+    // Every refusal is audited.
+    auto a = parse(tm({"audit", "--action", "cname.create", "--json"}).out);
+    size_t refused = 0;
+    for (const auto& row : a.GetArray()) refused += std::string(row["result"].GetString()) != "ok" ? 1 : 0;
+    EXPECT_EQ(refused, cases.size());
+}
+
+TEST_F(cname_lifecycle, a_malformed_cloudflared_config_is_refused_and_left_untouched) {
+    const std::string broken = "ingress:\n  - hostname: a.example.com\n    service: http://a:1\n";  // no catch-all
+    std::ofstream(dir_ / "cloudflared.yml", std::ios::trunc) << broken;
+    auto r = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("last ingress rule must match all"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), broken);
+    EXPECT_TRUE(dns().empty()) << "the DNS record made before the ingress step was rolled back";
+    EXPECT_EQ(db_hosts(), std::set<std::string>{});
+    EXPECT_EQ(unfinished_operations(), 0);
+}
+
+TEST_F(cname_lifecycle, transient_api_errors_are_retried_and_persistent_ones_leave_nothing) {
+    tunnelmgr::testing::fault_rule f;
+    f.method = "POST";
+    f.path_prefix = "/zones/";
+    f.status = 429;
+    f.retry_after_seconds = 1;
+    fake_->inject_fault(f);
+    auto ok = tm({"cname", "add", "retry", "--port", "3100", "--project", "alpha"});
+    ASSERT_EQ(ok.exit_code, 0) << ok.err;
+    EXPECT_EQ(fake_->pending_faults(), 0u);
+
+    f.status = 500;
+    f.count = 50;  // more than the retries
+    f.method = "POST";
+    fake_->inject_fault(f);
+    auto bad = tm({"cname", "add", "down", "--port", "3101", "--project", "alpha"});
+    EXPECT_EQ(bad.exit_code, 5) << bad.err;
+    EXPECT_NE(bad.err.find("cannot create the DNS record for down.example.com"), std::string::npos) << bad.err;
+    fake_->clear_faults();
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"retry.example.com"});
+}
+
+TEST_F(cname_lifecycle, the_token_never_appears_in_logs_audit_or_database) {
+    ASSERT_EQ(tm({"--log-level", "trace", "cname", "add", "app", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    ASSERT_EQ(tm({"--log-level", "trace", "cname", "rm", "app.example.com"}).exit_code, 0);
+    tm({"cname", "add", "bad_name", "--port", "3100", "--project", "alpha"});
+    EXPECT_NE(all_stderr_.find("cloudflare"), std::string::npos) << "the trace logs did talk about the API";
+    EXPECT_EQ(all_stderr_.find(token), std::string::npos);
+    EXPECT_EQ(tm({"audit", "--json", "--limit", "1000"}).out.find(token), std::string::npos);
+    for (const auto& e : fs::directory_iterator(dir_)) {
+        if (e.path().filename().string().rfind("state.db", 0) == 0) {
+            EXPECT_EQ(slurp(e.path()).find(token), std::string::npos) << e.path();
+        }
+    }
+    EXPECT_EQ(fake_->last_authorization(), "Bearer " + token) << "the token was sent where it belongs";
+}
+
+// Kill points: SIGKILL right after each step is durable; the next start settles it.
+class crash_after : public cname_lifecycle, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(crash_after, create_then_restart_leaves_dns_ingress_and_db_in_agreement) {
+    std::string step = GetParam();
+    auto r = tm({"cname", "add", "crash", "--port", "3100", "--project", "alpha"},
+                {{"TUNNELMGR_TEST_CRASH_AFTER", "create:" + step}});
+    ASSERT_EQ(r.signal, SIGKILL) << "it should have died after " << step << ": " << r.err;
+    // Any next start recovers before doing anything; `cname ls` is enough.
+    auto hosts = consistent_hosts();
+    bool kept = step == "applied" || step == "committed";
+    EXPECT_EQ(hosts, kept ? std::set<std::string>{"crash.example.com"} : std::set<std::string>{}) << step;
+    // And the name works normally afterwards.
+    if (!kept) ASSERT_EQ(tm({"cname", "add", "crash", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    ASSERT_EQ(tm({"cname", "rm", "crash.example.com"}).exit_code, 0);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
+}
+
+TEST_P(crash_after, delete_then_restart_finishes_the_delete) {
+    std::string step = GetParam();
+    const std::map<std::string, std::string> delete_step{{"validated", "validated"},
+                                                         {"dns_created", "ingress_removed"},
+                                                         {"ingress_written", "applied"},
+                                                         {"applied", "dns_deleted"},
+                                                         {"committed", "committed"}};
+    ASSERT_EQ(tm({"cname", "add", "gone", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    auto r = tm({"cname", "rm", "gone.example.com"}, {{"TUNNELMGR_TEST_CRASH_AFTER", "delete:" + delete_step.at(step)}});
+    ASSERT_EQ(r.signal, SIGKILL) << r.err;
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{}) << step;
+}
+
+INSTANTIATE_TEST_SUITE_P(every_step, crash_after,
+                         ::testing::Values("validated", "dns_created", "ingress_written", "applied", "committed"));
+
+TEST_F(cname_lifecycle, concurrent_processes_never_duplicate_or_lose_a_name) {
+    constexpr int distinct = 6;
+    std::vector<std::thread> threads;
+    std::vector<tunnelmgr::testing::process_result> results(distinct + 4);
+    for (int i = 0; i < distinct; ++i) {
+        threads.emplace_back([&, i] {
+            results[static_cast<size_t>(i)] =
+                tm({"cname", "add", "n" + std::to_string(i), "--port", std::to_string(3100 + i), "--project", "alpha"});
+        });
+    }
+    for (int i = 0; i < 4; ++i) {  // four processes race for the same name
+        threads.emplace_back([&, i] {
+            results[static_cast<size_t>(distinct + i)] =
+                tm({"cname", "add", "same", "--port", std::to_string(3150 + i), "--project", "alpha"});
+        });
+    }
+    for (auto& t : threads) t.join();
+    for (int i = 0; i < distinct; ++i) EXPECT_EQ(results[static_cast<size_t>(i)].exit_code, 0) << results[static_cast<size_t>(i)].err;
+    int winners = 0;
+    for (int i = 0; i < 4; ++i) {
+        const auto& r = results[static_cast<size_t>(distinct + i)];
+        if (r.exit_code == 0) {
+            ++winners;
+        } else {
+            EXPECT_EQ(r.exit_code, 4) << r.err;  // refused cleanly: in progress, or already published
+        }
+    }
+    EXPECT_EQ(winners, 1);
+    auto hosts = consistent_hosts();
+    EXPECT_EQ(hosts.size(), static_cast<size_t>(distinct + 1));
+    EXPECT_EQ(dns().size(), static_cast<size_t>(distinct + 1)) << "no duplicate record";
+
+    // Now delete them all at once.
+    threads.clear();
+    for (const auto& h : hosts) {
+        threads.emplace_back([&, h] {
+            auto r = tm({"cname", "rm", h});
+            EXPECT_EQ(r.exit_code, 0) << h << ": " << r.err;
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
+}
