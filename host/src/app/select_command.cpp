@@ -13,6 +13,8 @@ const std::vector<command>& commands() {
          {"dns", "supervisor", "runtime"}, true},
         {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
          true},
+        {"mcp", "serve one MCP client on stdio: --project NAME or --admin, token in TUNNELMGR_TOKEN",
+         {"state", "transport"}, cmd_mcp, {"dns", "supervisor", "runtime"}, true},
         {"audit", "the audit log, newest first ([--project P] [--action A] [--limit N] [--json])", {"state"}, cmd_audit},
     };
     return list;

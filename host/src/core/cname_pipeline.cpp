@@ -104,29 +104,22 @@ result<std::string> cname_pipeline::list_cnames(const session& who, const std::s
     return state_.cname_list(f.str());
 }
 
-result<std::string> cname_pipeline::request_cname(const session& who, const cname_request& req,
-                                                  const progress_fn& progress) {
-    // --- validation: nothing outside the process is touched until it all passes -------------------
+result<cname_pipeline::validated> cname_pipeline::validate(const session& who, const cname_request& req,
+                                                            std::string& shown) {
     std::string project = req.project.empty() ? who.project : req.project;
     std::string domain_in = req.domain.empty() ? settings_.default_domain : req.domain;
-    std::string shown = req.subdomain + "." + domain_in;
-    auto refuse = [&](error e) -> result<std::string> {
-        json::object d;
-        d.set("port", req.port).set("subdomain", req.subdomain).set("domain", domain_in);
-        audit(who, "cname.create", shown, project, "refused", e.message, d.str());
-        return tl::unexpected(std::move(e));
-    };
+    shown = req.subdomain + "." + domain_in;
     if (!who.is_admin() && !req.project.empty() && req.project != who.project) {
-        return refuse({errc::denied, "this session belongs to project '" + who.project +
-                                         "'; it cannot act for project '" + req.project + "'"});
+        return fail(errc::denied, "this session belongs to project '" + who.project + "'; it cannot act for project '" +
+                                      req.project + "'");
     }
-    if (project.empty()) return refuse({errc::invalid, "name the project the hostname is for (--project NAME)"});
+    if (project.empty()) return fail(errc::invalid, "name the project the hostname is for (--project NAME)");
     auto ports = settings_.project_ports.find(project);
     if (ports == settings_.project_ports.end()) {
-        return refuse({errc::invalid, "project '" + project + "' is not in the config's `projects:` section"});
+        return fail(errc::invalid, "project '" + project + "' is not in the config's `projects:` section");
     }
     if (req.port < 1 || req.port > 65535) {
-        return refuse({errc::invalid, "port " + std::to_string(req.port) + " is not a TCP port: give one from 1 to 65535"});
+        return fail(errc::invalid, "port " + std::to_string(req.port) + " is not a TCP port: give one from 1 to 65535");
     }
     bool allowed = false;
     std::string ranges;
@@ -135,35 +128,72 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
         ranges += (ranges.empty() ? "" : ", ") + std::to_string(r.first) + (r.first == r.last ? "" : "-" + std::to_string(r.last));
     }
     if (!allowed) {
-        return refuse({errc::denied, "port " + std::to_string(req.port) + " is not one of project '" + project +
-                                         "''s ports (" + ranges + "): publish a port in that range"});
+        return fail(errc::denied, "port " + std::to_string(req.port) + " is not one of project '" + project + "''s ports (" +
+                                      ranges + "): publish a port in that range");
     }
     auto label = normalize_label(req.subdomain);
-    if (!label) return refuse(label.error());
+    if (!label) return tl::unexpected(label.error());
     auto domain = normalize_domain(domain_in);
-    if (!domain) return refuse(domain.error());
+    if (!domain) return tl::unexpected(domain.error());
     auto host = join_hostname(*label, *domain);
-    if (!host) return refuse(host.error());
+    if (!host) return tl::unexpected(host.error());
     shown = *host;
-    if (dns_ == nullptr) return refuse({errc::invalid, "no DNS provider is configured: add a `dns:` section to the config"});
-    if (ingress_ == nullptr) return refuse({errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`"});
-    if (settings_.tunnel_id.empty()) return refuse({errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID"});
+    if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+    if (ingress_ == nullptr) return fail(errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`");
+    if (settings_.tunnel_id.empty()) return fail(errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID");
     auto existing = state_.cname_get(*host);
     if (existing) {
         auto row = json::parse(*existing);
         std::string owner = row ? json::str(*row, "project") : "";
         if (owner == project || who.is_admin()) {
-            return refuse({errc::conflict, *host + " is already published (project '" + owner + "', port " +
-                                               std::to_string(row ? json::i64(*row, "port") : 0) +
-                                               "): delete it first to point it elsewhere"});
+            return fail(errc::conflict, *host + " is already published (project '" + owner + "', port " +
+                                            std::to_string(row ? json::i64(*row, "port") : 0) +
+                                            "): delete it first to point it elsewhere");
         }
-        return refuse({errc::conflict, *host + " is taken by another project: pick another subdomain"});
+        return fail(errc::conflict, *host + " is taken by another project: pick another subdomain");
     }
-    if (existing.error().code != errc::not_found) return refuse(existing.error());
+    if (existing.error().code != errc::not_found) return tl::unexpected(existing.error());
     auto zone = zone_of(*domain);
-    if (!zone) return refuse(zone.error());
+    if (!zone) return tl::unexpected(zone.error());
     auto tgt = targets_.select(project, static_cast<uint32_t>(req.port));
-    if (!tgt) return refuse(tgt.error());
+    if (!tgt) return tl::unexpected(tgt.error());
+    return validated{project, *label, *domain, *host, *zone, *tgt};
+}
+
+result<std::string> cname_pipeline::check_target(const session& who, const cname_request& req) {
+    std::string shown;
+    auto v = validate(who, req, shown);
+    json::object out;
+    out.set("hostname", shown);
+    if (!v) {
+        out.set("available", false).set("problem", v.error().message).set("code", errc_name(v.error().code));
+        return out.str();
+    }
+    out.set("hostname", v->host).set("available", true).set("project", v->project).set("port", req.port);
+    out.set("ingress_target", v->tgt.service).set("target_type", v->tgt.type).set("container_name", v->tgt.container_name);
+    out.set("docker_network", v->tgt.docker_network).set("reason", v->tgt.reason);
+    return out.str();
+}
+
+result<std::string> cname_pipeline::request_cname(const session& who, const cname_request& req,
+                                                  const progress_fn& progress) {
+    // --- validation: nothing outside the process is touched until it all passes -------------------
+    std::string shown;
+    std::string project = req.project.empty() ? who.project : req.project;
+    std::string domain_in = req.domain.empty() ? settings_.default_domain : req.domain;
+    auto refuse = [&](error e) -> result<std::string> {
+        json::object d;
+        d.set("port", req.port).set("subdomain", req.subdomain).set("domain", domain_in);
+        audit(who, "cname.create", shown, project, "refused", e.message, d.str());
+        return tl::unexpected(std::move(e));
+    };
+    auto checked = validate(who, req, shown);
+    if (!checked) return refuse(checked.error());
+    auto label = &checked->label;
+    auto domain = &checked->domain;
+    auto host = &checked->host;
+    auto zone = &checked->zone;
+    auto tgt = &checked->tgt;
 
     // --- the journal starts: from here on every failure is compensated --------------------------------
     json::object request;

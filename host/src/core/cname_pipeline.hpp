@@ -57,8 +57,17 @@ public:
     // The marker kept in a record's private comment: tunnelmgr:<project>.
     static std::string ownership_marker(const std::string& project) { return "tunnelmgr:" + project; }
 
+    // The dry run: what request_cname would choose, or why it would refuse; changes nothing.
+    // {"hostname","available",("problem","code") | ("ingress_target","target_type",...)}.
+    result<std::string> check_target(const session& who, const cname_request& req);
+
 private:
     struct op;
+    struct validated {
+        std::string project, label, domain, host, zone;
+        target tgt;
+    };
+    result<validated> validate(const session& who, const cname_request& req, std::string& shown);
     result<std::string> zone_of(const std::string& domain);
     result<void> roll_back_create(op& o, bool ingress_untouched);
     result<std::string> finish_delete(op& o, const progress_fn& progress);

@@ -80,3 +80,26 @@ core::result<void> supervisor_client::restart() {
 }
 
 }  // namespace tunnelmgr::host
+
+namespace tunnelmgr::host {
+
+core::result<void> transport_client::serve(const tm_session_t* session) {
+    tm_rc rc = t_.serve(inst_.handle(), session);
+    if (rc == TM_OK) return {};
+    return core::fail(errc_from_rc(rc), inst_.last_error());
+}
+
+core::result<void> transport_client::stop() {
+    tm_rc rc = t_.stop(inst_.handle());
+    if (rc == TM_OK) return {};
+    return core::fail(errc_from_rc(rc), inst_.last_error());
+}
+
+core::result<void> transport_client::deliver_event(const std::string& type, const std::string& json) {
+    if (t_.deliver_event == nullptr) return {};
+    tm_rc rc = t_.deliver_event(inst_.handle(), type.c_str(), json.c_str());
+    if (rc == TM_OK) return {};
+    return core::fail(errc_from_rc(rc), inst_.last_error());
+}
+
+}  // namespace tunnelmgr::host

@@ -37,3 +37,22 @@ private:
 };
 
 }  // namespace tunnelmgr::host
+
+namespace tunnelmgr::host {
+
+// The transport slot. serve() blocks for the session's life; stop() and deliver_event() are
+// concurrent by the ABI, so they do not take the instance lock.
+class transport_client {
+public:
+    explicit transport_client(plugin_instance& inst) : inst_(inst), t_(inst.library().transport) {}
+    core::result<void> serve(const tm_session_t* session);
+    core::result<void> stop();
+    bool takes_events() const { return t_.deliver_event != nullptr; }
+    core::result<void> deliver_event(const std::string& type, const std::string& json);
+
+private:
+    plugin_instance& inst_;
+    const tm_transport_v1& t_;
+};
+
+}  // namespace tunnelmgr::host

@@ -1,5 +1,6 @@
 // `tunnelmgr audit [--project P] [--action A] [--limit N] [--json]`: the audit log, newest first.
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 #include "app/commands/commands.hpp"
@@ -43,7 +44,12 @@ run_result cmd_audit(app_state& s) {
     if (doc && doc->IsArray()) {
         for (const auto& r : doc->GetArray()) {
             std::string err = core::json::str(r, "error");
-            std::printf("%lld  %-16s %-14s %-32s %-8s %s\n", static_cast<long long>(core::json::i64(r, "ts")),
+            std::time_t secs = static_cast<std::time_t>(core::json::i64(r, "ts") / 1000);
+            std::tm tm{};
+            gmtime_r(&secs, &tm);
+            char when[32];
+            std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            std::printf("%s  %-16s %-14s %-32s %-8s %s\n", when,
                         core::json::str(r, "actor").c_str(), core::json::str(r, "action").c_str(),
                         core::json::str(r, "target").c_str(), core::json::str(r, "result").c_str(), err.c_str());
         }

@@ -1,0 +1,139 @@
+// `tunnelmgr mcp --project NAME | --admin`: serve one client over the transport slot (MCP on stdio).
+// Who the session is comes from TUNNELMGR_TOKEN checked against the config's SHA-256 hashes —
+// never from anything the client sends.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "app/commands/commands.hpp"
+#include "app/core_services.hpp"
+#include "app/host_ops.hpp"
+#include "app/session_handle.hpp"
+#include "core/json.hpp"
+#include "log/logger.hpp"
+#include "sys/sha256.hpp"
+
+namespace tunnelmgr::app {
+namespace {
+
+// Polls the tunnel's status and tells the transport when it changes (tunnel.status events).
+class status_watch {
+public:
+    status_watch(host_ops& ops, host::transport_client& transport, std::chrono::milliseconds every)
+        : ops_(ops), transport_(transport), every_(every), thread_([this] { loop(); }) {}
+    ~status_watch() {
+        {
+            std::lock_guard<std::mutex> lock(m_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+private:
+    void loop() {
+        std::string last;
+        std::unique_lock<std::mutex> lock(m_);
+        while (!stop_) {
+            lock.unlock();
+            auto s = ops_.tunnel_status();
+            if (s) {
+                auto d = core::json::parse(*s);
+                std::string tunnel = d ? core::json::to_string((*d)["tunnel"]) : "{}";
+                std::string status = d ? core::json::str((*d)["tunnel"], "status") : "";
+                if (!last.empty() && status != last) (void)transport_.deliver_event("tunnel.status", tunnel);
+                last = status;
+            }
+            lock.lock();
+            cv_.wait_for(lock, every_, [this] { return stop_; });
+        }
+    }
+
+    host_ops& ops_;
+    host::transport_client& transport_;
+    std::chrono::milliseconds every_;
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
+}  // namespace
+
+run_result cmd_mcp(app_state& s) {
+    std::string project;
+    bool admin = false;
+    const auto& a = s.opts.args;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (a[i] == "--admin") {
+            admin = true;
+        } else if (a[i] == "--project" && i + 1 < a.size()) {
+            project = a[++i];
+        } else {
+            return run_result::fatal("mcp: unknown argument '" + a[i] + "'; usage: tunnelmgr mcp --project NAME | --admin", 2);
+        }
+    }
+    if (admin == !project.empty()) {
+        return run_result::fatal("mcp: say which session this is: --project NAME or --admin (exactly one)", 2);
+    }
+    const char* token_env = std::getenv("TUNNELMGR_TOKEN");
+    std::string token = token_env != nullptr ? token_env : "";
+    ::unsetenv("TUNNELMGR_TOKEN");  // nothing this process starts inherits it
+    if (token.empty()) {
+        return run_result::fatal("refusing to start: TUNNELMGR_TOKEN is not set; put the session's token in the "
+                                 "environment of the MCP server entry",
+                                 2);
+    }
+    log::logger::instance().add_secret(token);
+    std::string expected;
+    if (admin) {
+        expected = s.cfg.admin_token_sha256;
+        if (expected.empty()) {
+            return run_result::fatal("refusing to start: the config has no admin.token_sha256, so no admin session can start", 2);
+        }
+    } else {
+        auto p = s.cfg.projects.find(project);
+        if (p == s.cfg.projects.end()) {
+            return run_result::fatal("refusing to start: project '" + project + "' is not in the config's projects", 2);
+        }
+        expected = p->second.token_sha256;
+        if (expected.empty()) {
+            return run_result::fatal("refusing to start: project '" + project +
+                                         "' has no token_sha256 in the config, so no session can start for it",
+                                     2);
+        }
+    }
+    if (!sys::constant_time_equal(sys::sha256_hex(token), expected)) {
+        return run_result::fatal(std::string("refusing to start: TUNNELMGR_TOKEN is not the ") +
+                                     (admin ? "admin" : "project '" + project + "'") + " token",
+                                 2);
+    }
+
+    tm_session session{admin ? core::session::admin_session("mcp") : core::session::project_session(project, "mcp")};
+    host::transport_client transport(*s.plugins->find("transport"));
+    host_ops ops(*s.core, *s.state, [&](const std::string& token_id, const std::string& step, int done, int total) {
+        core::json::object e;
+        e.set("token", token_id).set("step", step).set("done", done).set("total", total);
+        (void)transport.deliver_event("call.progress", e.str());
+    });
+    s.services.set_call_handler([&](const std::string& op, const std::string& args, const tm_session_t* who)
+                                    -> core::result<std::string> {
+        if (who != &session) {
+            return core::fail(core::errc::denied, "unknown session: a transport may only use the session it was given");
+        }
+        return ops.call(op, args, who->who);
+    });
+    log::info("mcp", std::string("serving ") + session.who.actor());
+    std::unique_ptr<status_watch> watch;
+    if (transport.takes_events()) watch = std::make_unique<status_watch>(ops, transport, std::chrono::seconds(5));
+    auto served = transport.serve(&session);
+    watch.reset();
+    s.services.set_call_handler(nullptr);
+    if (!served) return run_result::fatal("mcp: " + served.error().message, 3);
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app
