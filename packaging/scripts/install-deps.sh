@@ -8,7 +8,7 @@ build_pkgs=(cmake ninja-build g++ pkg-config git
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   rapidjson-dev libsqlitecpp-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev
   libexpected-dev libcpp-httplib-dev)
-test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 docker.io busybox-static)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then pkgs+=("${test_pkgs[@]}"); fi
