@@ -18,6 +18,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
     }
     if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
     if (auto* inst = plugins.find("supervisor")) c->supervisor = std::make_unique<host::supervisor_client>(*inst);
+    if (auto* inst = plugins.find("runtime")) c->runtime = std::make_unique<host::runtime_client>(*inst);
     c->probe = std::make_unique<core::metrics_probe>(cfg.tunnel.metrics);
 
     if (cfg.tunnel.ingress == "remote") {

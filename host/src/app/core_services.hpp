@@ -17,6 +17,7 @@ namespace tunnelmgr::app {
 struct core_services {
     std::unique_ptr<host::dns_provider_client> dns;
     std::unique_ptr<host::supervisor_client> supervisor;
+    std::unique_ptr<host::runtime_client> runtime;
     std::unique_ptr<core::metrics_probe> probe;
     std::unique_ptr<core::ingress_strategy> ingress;
     std::unique_ptr<core::target_selector> targets;

@@ -103,3 +103,23 @@ core::result<void> transport_client::deliver_event(const std::string& type, cons
 }
 
 }  // namespace tunnelmgr::host
+
+namespace tunnelmgr::host {
+
+core::result<std::string> runtime_client::snapshot() {
+    return invoke_json(inst_, [&](const char** j) { return t_.snapshot(inst_.handle(), j); });
+}
+
+core::result<void> runtime_client::watch_start() {
+    if (t_.watch_start == nullptr) return {};
+    return invoke(inst_, [&] { return t_.watch_start(inst_.handle()); });
+}
+
+core::result<void> runtime_client::watch_stop() {
+    if (t_.watch_stop == nullptr) return {};
+    tm_rc rc = t_.watch_stop(inst_.handle());  // concurrent by the ABI: no instance lock
+    if (rc == TM_OK) return {};
+    return core::fail(errc_from_rc(rc), inst_.last_error());
+}
+
+}  // namespace tunnelmgr::host

@@ -56,3 +56,21 @@ private:
 };
 
 }  // namespace tunnelmgr::host
+
+namespace tunnelmgr::host {
+
+// The runtime slot: Docker topology snapshots (and, optionally, events through emit_event).
+class runtime_client {
+public:
+    explicit runtime_client(plugin_instance& inst) : inst_(inst), t_(inst.library().runtime) {}
+    core::result<std::string> snapshot();
+    bool can_watch() const { return t_.watch_start != nullptr; }
+    core::result<void> watch_start();
+    core::result<void> watch_stop();
+
+private:
+    plugin_instance& inst_;
+    const tm_container_runtime_v1& t_;
+};
+
+}  // namespace tunnelmgr::host

@@ -28,6 +28,8 @@ run_result cmd_cname(app_state& s);
 run_result cmd_domains(app_state& s);
 run_result cmd_audit(app_state& s);
 run_result cmd_mcp(app_state& s);
+run_result cmd_daemon(app_state& s);
+run_result cmd_status(app_state& s);
 
 // True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
 bool wants_json(const app_state& s, std::string& bad_arg);

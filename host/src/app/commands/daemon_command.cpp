@@ -1,0 +1,156 @@
+// `tunnelmgr daemon`: the background loops in the foreground (for a systemd unit). Many tunnelmgr
+// processes may share a machine; only the holder of the "background" lease runs the loops, and
+// another takes over within one lease period when it stops.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
+#include <mutex>
+#include <thread>
+
+#include "app/commands/commands.hpp"
+#include "app/core_services.hpp"
+#include "core/health_loop.hpp"
+#include "core/json.hpp"
+#include "log/logger.hpp"
+#include "sys/process_identity.hpp"
+
+namespace tunnelmgr::app {
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::mutex g_mutex;
+std::condition_variable g_cv;
+
+void on_signal(int) { g_stop.store(true); }
+
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// Sleeps up to `d`, returning early when asked to stop.
+void nap(std::chrono::milliseconds d) {
+    auto until = std::chrono::steady_clock::now() + d;
+    while (!g_stop.load() && std::chrono::steady_clock::now() < until) {
+        std::unique_lock<std::mutex> lock(g_mutex);
+        g_cv.wait_for(lock, std::min<std::chrono::steady_clock::duration>(until - std::chrono::steady_clock::now(),
+                                                                           std::chrono::milliseconds(200)));
+    }
+}
+
+}  // namespace
+
+run_result cmd_daemon(app_state& s) {
+    for (const auto& a : s.opts.args) {
+        if (a != "--once") return run_result::fatal("daemon: unknown argument '" + a + "' (only --once, for tests)", 2);
+    }
+    bool once = !s.opts.args.empty();
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    auto& core = *s.core;
+    core::health_policy policy;
+    policy.interval = s.cfg.health.interval;
+    policy.strikes = s.cfg.health.strikes;
+    policy.backoff = s.cfg.health.backoff;
+    core::health_loop health(core.supervisor.get(), *core.probe, *s.state, policy, now_ms,
+                             [&](const std::string& type, const std::string&) { log::debug("daemon", "event " + type); });
+    const std::string holder = sys::self_identity();
+    const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(30));
+    bool leading = false;
+    int64_t next_zones = 0, next_docker = 0, next_prune = 0;
+    log::info("daemon", "started; health every " + std::to_string(policy.interval.count() / 1000) + " s");
+    while (!g_stop.load()) {
+        auto got = s.state->lease_acquire("background", holder, lease_ttl.count());
+        bool now_leading = got && *got;
+        if (now_leading != leading) {
+            log::info("daemon", now_leading ? "holding the background lease: running the loops"
+                                            : "another tunnelmgr holds the background lease: standing by");
+            leading = now_leading;
+        }
+        if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
+        std::chrono::milliseconds wait = policy.interval;
+        if (leading) {
+            if (auto r = core.pipeline->recover(); !r) log::warn("daemon", "reconcile: " + r.error().message);
+            wait = health.check_once();
+            int64_t t = now_ms();
+            if (core.dns && t >= next_zones) {
+                if (auto z = core.pipeline->list_domains(true); !z) log::warn("daemon", "zone refresh: " + z.error().message);
+                next_zones = t + 3'600'000;
+            }
+            if (core.runtime && t >= next_docker) {
+                auto snap = core.runtime->snapshot();
+                if (snap) {
+                    if (auto w = s.state->docker_snapshot_replace(*snap); !w) log::warn("daemon", "docker snapshot: " + w.error().message);
+                } else {
+                    log::warn("daemon", "docker snapshot: " + snap.error().message);
+                }
+                next_docker = t + 60'000;
+            }
+            if (t >= next_prune) {
+                if (auto p = s.state->prune(); p && *p > 0) log::info("daemon", "pruned " + std::to_string(*p) + " old rows");
+                next_prune = t + 3'600'000;
+            }
+        }
+        if (once) break;
+        nap(wait);
+    }
+    if (leading) (void)s.state->lease_release("background", holder);
+    log::info("daemon", "stopped");
+    return run_result::proceed();
+}
+
+run_result cmd_status(app_state& s) {
+    bool json = false;
+    for (const auto& a : s.opts.args) {
+        if (a == "--json") {
+            json = true;
+        } else {
+            return run_result::fatal("status: unknown argument '" + a + "' (only --json)", 2);
+        }
+    }
+    auto& core = *s.core;
+    core::json::object out;
+    auto n = core.probe->ready_connections();
+    std::string tunnel = n ? (*n > 0 ? "up" : "degraded") : "down";
+    out.set("tunnel", tunnel).set("ready_connections", n ? *n : 0).set("metrics", core.probe->address());
+    if (!n) out.set("probe_error", n.error().message);
+    if (core.supervisor) {
+        auto st = core.supervisor->status();
+        if (st) {
+            out.set_raw("supervisor", *st);
+        } else {
+            out.set("supervisor_error", st.error().message);
+        }
+    }
+    auto hist = s.state->health_history("{\"limit\":1}");
+    if (hist) {
+        auto d = core::json::parse(*hist);
+        if (d && d->IsArray() && !d->Empty()) out.set_raw("last_recorded", core::json::to_string((*d)[0]));
+    }
+    auto cn = s.state->cname_list("{}");
+    auto cd = cn ? core::json::parse(*cn) : std::nullopt;
+    out.set("cnames", static_cast<int64_t>(cd && cd->IsArray() ? cd->Size() : 0));
+    if (json) {
+        std::printf("%s\n", out.str().c_str());
+    } else {
+        std::printf("tunnel:      %s (%d ready connections, metrics %s)\n", tunnel.c_str(), n ? *n : 0,
+                    core.probe->address().c_str());
+        if (!n) std::printf("             %s\n", n.error().message.c_str());
+        if (core.supervisor) {
+            auto st = core.supervisor->status();
+            if (st) {
+                auto d = core::json::parse(*st);
+                std::printf("process:     %s (%s)\n", d && core::json::boolean(*d, "running") ? "running" : "not running",
+                            d ? core::json::str(*d, "state").c_str() : "?");
+            } else {
+                std::printf("process:     unknown: %s\n", st.error().message.c_str());
+            }
+        } else {
+            std::printf("process:     no supervisor configured\n");
+        }
+        std::printf("hostnames:   %lld published\n", static_cast<long long>(cd && cd->IsArray() ? cd->Size() : 0));
+    }
+    return run_result::proceed();
+}
+
+}  // namespace tunnelmgr::app

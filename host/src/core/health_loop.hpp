@@ -1,0 +1,72 @@
+// Keeps cloudflared up: each check asks the supervisor whether the process runs and the metrics
+// server whether the tunnel is ready; a dead process restarts at once, an unready one after
+// `strikes` failed checks in a row; restarts back off (5 s, 15 s, 30 s, 1 m, 5 m, then 5 m forever)
+// and never overlap. Time is injected, so hours of outage are tested in milliseconds.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/ingress_strategy.hpp"
+#include "core/state_store.hpp"
+#include "core/tunnel_supervisor.hpp"
+
+namespace tunnelmgr::core {
+
+struct health_policy {
+    std::chrono::milliseconds interval{30000};
+    int strikes = 3;
+    std::vector<std::chrono::milliseconds> backoff{std::chrono::seconds(5), std::chrono::seconds(15),
+                                                   std::chrono::seconds(30), std::chrono::minutes(1),
+                                                   std::chrono::minutes(5)};
+    // A row is written on every status change and, while nothing changes, at most this often.
+    std::chrono::milliseconds heartbeat_every{std::chrono::minutes(10)};
+};
+
+// What the loop knows; `status` is up | degraded (running, not ready) | down (not running) | unknown.
+struct health_snapshot {
+    std::string status = "unknown";
+    int ready_connections = 0;
+    int failed_checks = 0;        // unready checks in a row
+    int restart_count = 0;        // restarts issued by this loop
+    int restarts_since_up = 0;    // position in the backoff sequence
+    int64_t up_since_ms = 0;      // 0 when not up
+    int64_t last_restart_ms = 0;
+    int64_t next_restart_ms = 0;  // no restart before this
+    std::string last_error;
+    std::string json(int64_t now_ms) const;
+};
+
+class health_loop {
+public:
+    using clock_fn = std::function<int64_t()>;                                   // Unix ms
+    using event_fn = std::function<void(const std::string& type, const std::string& json)>;
+
+    // supervisor may be null: the loop then reports and never restarts.
+    health_loop(tunnel_supervisor* supervisor, ready_probe& probe, state_store& state, health_policy policy,
+                clock_fn now, event_fn on_event);
+
+    // One check (and at most one restart). Returns how long to wait before the next check.
+    std::chrono::milliseconds check_once();
+
+    const health_snapshot& snapshot() const { return snap_; }
+
+private:
+    void record(int64_t now, bool changed);
+    void transition(const std::string& to, int64_t now);
+    bool restart(int64_t now, const std::string& why);
+
+    tunnel_supervisor* supervisor_;
+    ready_probe& probe_;
+    state_store& state_;
+    health_policy policy_;
+    clock_fn now_;
+    event_fn on_event_;
+    health_snapshot snap_;
+    int64_t last_row_ms_ = 0;
+};
+
+}  // namespace tunnelmgr::core
