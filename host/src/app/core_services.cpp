@@ -3,6 +3,7 @@
 
 #include <filesystem>
 
+#include "core/docker_targets.hpp"
 #include "core/json.hpp"
 
 namespace tunnelmgr::app {
@@ -42,7 +43,13 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         timing.ready_timeout = cfg.tunnel.ready_timeout;
         c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing);
     }
-    c->targets = std::make_unique<core::host_target_selector>();
+    if (c->runtime) {
+        auto* runtime = c->runtime.get();
+        c->targets = std::make_unique<core::docker_target_selector>([runtime] { return runtime->snapshot(); },
+                                                                    [&state] { return state.docker_snapshot_get(); });
+    } else {
+        c->targets = std::make_unique<core::host_target_selector>();
+    }
     c->pipeline = std::make_unique<core::cname_pipeline>(state, c->dns.get(), c->ingress.get(), *c->targets, settings);
     return c;
 }

@@ -9,7 +9,7 @@ const std::vector<command>& commands() {
          {}, cmd_plugins},
         {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
-        {"cname", "add | rm | ls: publish, remove and list hostnames (as the admin)", {"state"}, cmd_cname,
+        {"cname", "add | rm | ls | check: publish, remove, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
          {"dns", "supervisor", "runtime"}, true},
         {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
          true},

@@ -91,6 +91,36 @@ run_result cname_add(app_state& s, const std::vector<std::string>& args) {
     return run_result::proceed();
 }
 
+run_result cname_check(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname check SUBDOMAIN --port N --project P [--domain D] [--json]";
+    po::options_description d;
+    d.add_options()("port", po::value<int64_t>())("project", po::value<std::string>())("domain", po::value<std::string>());
+    auto p = parse(args, d, usage);
+    if (!p) return run_result::fatal("cname check: " + p.error(), 2);
+    if (p->positional.size() != 1 || p->vm.count("port") == 0U || p->vm.count("project") == 0U) {
+        return run_result::fatal(std::string("cname check: give one SUBDOMAIN, --port and --project; usage: ") + usage, 2);
+    }
+    core::cname_request req;
+    req.subdomain = p->positional[0];
+    req.port = p->vm["port"].as<int64_t>();
+    req.project = p->vm["project"].as<std::string>();
+    if (p->vm.count("domain") != 0U) req.domain = p->vm["domain"].as<std::string>();
+    auto r = s.core->pipeline->check_target(core::session::admin_session("cli"), req);
+    if (!r) return fail_with(r.error());
+    auto doc = core::json::parse(*r);
+    bool ok = doc && core::json::boolean(*doc, "available");
+    if (p->vm.count("json") != 0U) {
+        print_pretty(*r);
+    } else if (ok) {
+        std::cout << core::json::str(*doc, "hostname") << " would point at " << core::json::str(*doc, "ingress_target")
+                  << " (" << core::json::str(*doc, "target_type") << "): " << core::json::str(*doc, "reason") << "\n";
+    } else {
+        std::cout << core::json::str(*doc, "hostname") << " would be refused: " << core::json::str(*doc, "problem") << "\n";
+    }
+    s.exit_code = ok ? 0 : 4;
+    return run_result::proceed();
+}
+
 run_result cname_rm(app_state& s, const std::vector<std::string>& args) {
     const char* usage = "tunnelmgr cname rm HOSTNAME [--json]";
     auto p = parse(args, po::options_description(), usage);
@@ -148,7 +178,8 @@ run_result cmd_cname(app_state& s) {
     if (sub == "add") return cname_add(s, rest);
     if (sub == "rm") return cname_rm(s, rest);
     if (sub == "ls") return cname_ls(s, rest);
-    return run_result::fatal("cname: unknown action '" + sub + "': use add, rm or ls", 2);
+    if (sub == "check") return cname_check(s, rest);
+    return run_result::fatal("cname: unknown action '" + sub + "': use add, rm, ls or check", 2);
 }
 
 run_result cmd_domains(app_state& s) {
