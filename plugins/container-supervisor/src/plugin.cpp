@@ -1,0 +1,66 @@
+// The container-supervisor plugin: tm_tunnel_supervisor_v1 with event watching, over
+// container_supervisor. A thin adapter: config in, a call on the domain class, JSON out.
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include <tunnelmgr/sdk/plugin.hpp>
+
+#include "container_supervisor.hpp"
+#include "sdk_glue.hpp"
+#include "supervisor_config.hpp"
+
+namespace tunnelmgr::plugins::container_supervisor {
+namespace {
+
+constexpr const char* component = "container-supervisor";
+
+supervisor_config config_or_throw(std::string_view json) {
+    auto config = parse_supervisor_config(json);
+    if (!config) throw std::runtime_error(config.error().message);
+    return std::move(*config);
+}
+
+}  // namespace
+
+class container_supervisor_plugin final : public sdk::plugin, public sdk::tunnel_supervisor_v1, public sdk::event_watch {
+public:
+    container_supervisor_plugin(const sdk::host& host, std::string_view config_json)
+        : host_(host),
+          supervisor_(
+              config_or_throw(config_json),
+              [this](const std::string& type, const std::string& json) { host_.emit_event(type, json); },
+              [this](docker_runtime::watch_log_level level, std::string_view msg) {
+                  host_.log(docker_runtime::to_log_level(level), component, msg);
+              }) {}
+
+    ~container_supervisor_plugin() override { supervisor_.watch_stop(); }
+
+    sdk::result<std::string> status() override { return docker_runtime::lift(supervisor_.status()); }
+
+    sdk::result<void> restart() override {
+        host_.info(component, "restarting container " + supervisor_.config().container + " (grace " +
+                                  std::to_string(supervisor_.config().grace_s) + " s)");
+        return docker_runtime::lift(supervisor_.restart());
+    }
+
+    sdk::result<void> watch_start() override {
+        supervisor_.watch_start();
+        return {};
+    }
+
+    sdk::result<void> watch_stop() override {
+        supervisor_.watch_stop();
+        return {};
+    }
+
+private:
+    sdk::host host_;
+    container_supervisor supervisor_;
+};
+
+}  // namespace tunnelmgr::plugins::container_supervisor
+
+TM_PLUGIN(tunnelmgr::plugins::container_supervisor::container_supervisor_plugin, "container-supervisor", "0.1.0",
+          tunnelmgr::plugins::container_supervisor::supervisor_config_schema)
