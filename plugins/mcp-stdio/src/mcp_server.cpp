@@ -1,0 +1,695 @@
+// Dispatch rules worth knowing before changing this file:
+// - stdout carries only what send() writes, one message per call, serialized by out_mutex_.
+// - Only tools/call and resources/read reach the host; they run on workers, everything else inline,
+//   so ping and tools/list are answered even while every worker waits on a slow CNAME request.
+// - A request whose _meta names 2026-07-28 is served statelessly (no initialize needed, results carry
+//   resultType); any other request needs the 2025 handshake first.
+// - Client input is parsed iteratively (kParseIterativeFlag): a line of a million '[' must not
+//   recurse, and only checked flat values are ever serialized back.
+#include "mcp_server.hpp"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <exception>
+#include <utility>
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "argument_check.hpp"
+
+namespace tunnelmgr::plugins::mcp_stdio {
+namespace {
+
+constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
+constexpr const char* status_uri = "tunnel://status";
+constexpr const char* meta_version_key = "io.modelcontextprotocol/protocolVersion";
+
+// JSON-RPC and MCP error codes.
+constexpr int parse_error = -32700;
+constexpr int invalid_request = -32600;
+constexpr int method_not_found = -32601;
+constexpr int invalid_params = -32602;
+constexpr int internal_error = -32603;
+constexpr int resource_not_found = -32002;
+constexpr int unsupported_version = -32022;
+
+// RFC 5424 severities in the order MCP uses; logging/setLevel picks a threshold among them.
+constexpr std::array<std::string_view, 8> log_levels = {"debug", "info",     "notice", "warning",
+                                                        "error", "critical", "alert",  "emergency"};
+constexpr int warning_level = 3;
+
+using writer_t = rapidjson::Writer<rapidjson::StringBuffer>;
+
+std::string to_json(const rapidjson::Value& v) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    v.Accept(w);
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::string quote(std::string_view s) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::string_view sv(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
+
+const rapidjson::Value* member(const rapidjson::Value* obj, const char* key) {
+    if (obj == nullptr || !obj->IsObject()) return nullptr;
+    auto it = obj->FindMember(key);
+    return it == obj->MemberEnd() ? nullptr : &it->value;
+}
+
+const rapidjson::Value* string_member(const rapidjson::Value* obj, const char* key) {
+    const auto* v = member(obj, key);
+    return v != nullptr && v->IsString() ? v : nullptr;
+}
+
+// JSON-RPC ids in MCP are strings or integers (never null, never fractional).
+bool valid_id(const rapidjson::Value& v) { return v.IsString() || v.IsInt64() || v.IsUint64(); }
+
+std::string supported_versions_json() {
+    std::string out = "[" + quote(modern_version);
+    for (const auto& v : legacy_versions) out += "," + quote(v);
+    return out + "]";
+}
+
+const char* capabilities_json =
+    R"({"tools":{"listChanged":false},"resources":{"subscribe":true,"listChanged":false},"logging":{}})";
+
+const char* instructions =
+    "tunnelmgr publishes services of this machine on the internet through its Cloudflare Tunnel. "
+    "tunnel_check_target shows how a port would be published without changing anything; "
+    "tunnel_request_cname publishes SUBDOMAIN.DOMAIN for one of your project's ports; tunnel_list_cnames and "
+    "tunnel_delete_cname manage what you published; tunnel_get_status and the tunnel://status resource report "
+    "the tunnel's health. This session acts for one project (or the admin), decided when it was started.";
+
+std::string code_name(host_status s) {
+    switch (s) {
+        case host_status::ok: return "ok";
+        case host_status::invalid: return "invalid";
+        case host_status::denied: return "denied";
+        case host_status::not_found: return "not_found";
+        case host_status::conflict: return "conflict";
+        case host_status::retry: return "retry";
+        case host_status::timeout: return "timeout";
+        case host_status::error: return "error";
+    }
+    return "error";
+}
+
+std::string tool_result(const std::string& structured, bool is_error) {
+    rapidjson::StringBuffer buf;
+    writer_t w(buf);
+    w.StartObject();
+    w.Key("content");
+    w.StartArray();
+    w.StartObject();
+    w.Key("type");
+    w.String("text");
+    w.Key("text");
+    w.String(structured.data(), static_cast<rapidjson::SizeType>(structured.size()));
+    w.EndObject();
+    w.EndArray();
+    w.Key("structuredContent");
+    w.RawValue(structured.data(), structured.size(), rapidjson::kObjectType);
+    w.Key("isError");
+    w.Bool(is_error);
+    w.EndObject();
+    return {buf.GetString(), buf.GetSize()};
+}
+
+std::string tool_error(std::string_view tool, std::string_view message, std::string_view code) {
+    std::string structured = "{\"error\":" + quote(message) + ",\"code\":" + quote(code) +
+                             ",\"recommendation\":" + quote(recommendation_for(tool, code)) + "}";
+    return tool_result(structured, true);
+}
+
+// Built once: parsing ten schemas per session (or per fuzz input) is wasted work.
+const tool_catalog& shared_catalog() {
+    static const tool_catalog catalog;
+    return catalog;
+}
+
+}  // namespace
+
+struct mcp_server::call_state {
+    std::string id;  // as JSON
+    bool modern = false;
+    std::string progress_id;
+    std::atomic<bool> cancelled{false};
+};
+
+// What an asynchronous request ends with: a result body, or a JSON-RPC error.
+struct outcome {
+    std::string result;
+    int error_code = 0;
+    std::string error_message;
+};
+
+mcp_server::mcp_server(server_options options, host_call_fn host_call, write_fn write, log_fn log)
+    : options_(std::move(options)),
+      host_call_(std::move(host_call)),
+      write_(std::move(write)),
+      log_(std::move(log)),
+      catalog_(shared_catalog()) {
+    if (!log_) log_ = [](log_level, std::string_view) {};
+    for (unsigned i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+}
+
+mcp_server::~mcp_server() { finish(); }
+
+// --- output ---------------------------------------------------------------------------------------
+
+void mcp_server::send(std::string message) {
+    std::lock_guard<std::mutex> lock(out_mutex_);
+    try {
+        write_(message);
+    } catch (const std::exception& e) {
+        // The client is gone or stdout is broken; nothing more useful can be done with this message.
+        log_(log_level::warn, std::string("could not write an MCP message: ") + e.what());
+    }
+}
+
+void mcp_server::send_result(const std::string& id, std::string body, bool modern) {
+    if (modern && body.size() >= 2 && body.front() == '{') {
+        // 2026-07-28: every result says whether it is complete.
+        body = body.size() == 2 ? std::string(R"({"resultType":"complete"})")
+                                : R"({"resultType":"complete",)" + body.substr(1);
+    }
+    send(R"({"jsonrpc":"2.0","id":)" + id + R"(,"result":)" + body + "}");
+}
+
+void mcp_server::send_error(const std::string& id, int code, std::string_view message, const std::string& data_json) {
+    std::string out = R"({"jsonrpc":"2.0","id":)" + id + R"(,"error":{"code":)" + std::to_string(code) +
+                      R"(,"message":)" + quote(message);
+    if (!data_json.empty()) out += R"(,"data":)" + data_json;
+    send(out + "}}");
+}
+
+void mcp_server::send_notification(std::string_view method, const std::string& params_json) {
+    send(R"({"jsonrpc":"2.0","method":)" + quote(method) + R"(,"params":)" + params_json + "}");
+}
+
+// --- input ----------------------------------------------------------------------------------------
+
+void mcp_server::handle_line(std::string_view line) {
+    try {
+        dispatch(line);
+    } catch (const std::exception& e) {
+        // A bug of ours must not end the session: say so on stderr and carry on.
+        log_(log_level::error, std::string("internal error while handling a message: ") + e.what());
+    }
+}
+
+void mcp_server::handle_oversize(std::size_t bytes) {
+    log_(log_level::warn, "dropped a " + std::to_string(bytes) + "-byte message (max_line_bytes is " +
+                              std::to_string(options_.max_line_bytes) + ")");
+    send_error("null", invalid_request,
+               "the message is " + std::to_string(bytes) + " bytes, more than the limit of " +
+                   std::to_string(options_.max_line_bytes) + " bytes; it was ignored");
+}
+
+void mcp_server::dispatch(std::string_view line) {
+    rapidjson::Document doc;
+    doc.Parse<parse_flags>(line.data(), line.size());
+    if (doc.HasParseError()) {
+        send_error("null", parse_error,
+                   std::string("Parse error: ") + rapidjson::GetParseError_En(doc.GetParseError()) + " (at byte " +
+                       std::to_string(doc.GetErrorOffset()) + ")");
+        return;
+    }
+    if (doc.IsArray()) {
+        send_error("null", invalid_request,
+                   "Invalid Request: JSON-RPC batches are not supported (MCP removed them in 2025-06-18); send one "
+                   "message per line");
+        return;
+    }
+    if (!doc.IsObject()) {
+        send_error("null", invalid_request, "Invalid Request: a message must be a JSON object");
+        return;
+    }
+
+    const rapidjson::Value* id_value = member(&doc, "id");
+    if (id_value != nullptr && !valid_id(*id_value)) {
+        send_error("null", invalid_request, "Invalid Request: id must be a string or an integer");
+        return;
+    }
+    std::string id = id_value != nullptr ? to_json(*id_value) : std::string();
+    const rapidjson::Value* method_value = member(&doc, "method");
+    const rapidjson::Value* jsonrpc = string_member(&doc, "jsonrpc");
+    if (jsonrpc == nullptr || sv(*jsonrpc) != "2.0") {
+        if (id_value != nullptr || method_value != nullptr) {
+            send_error(id.empty() ? "null" : id, invalid_request, "Invalid Request: \"jsonrpc\" must be \"2.0\"");
+        }
+        return;
+    }
+    if (method_value == nullptr) {
+        // A response: we never send requests, so there is nothing to match it with.
+        if (member(&doc, "result") == nullptr && member(&doc, "error") == nullptr) {
+            send_error(id.empty() ? "null" : id, invalid_request, "Invalid Request: \"method\" is missing");
+        }
+        return;
+    }
+    if (!method_value->IsString()) {
+        if (!id.empty()) send_error(id, invalid_request, "Invalid Request: \"method\" must be a string");
+        return;
+    }
+    std::string method(sv(*method_value));
+    const rapidjson::Value* params = member(&doc, "params");
+    if (params != nullptr && !params->IsObject()) {
+        if (!id.empty()) send_error(id, invalid_params, "Invalid params: \"params\" must be an object");
+        return;
+    }
+
+    // --- notifications: never answered ---
+    if (id.empty()) {
+        if (method == "notifications/cancelled") {
+            const auto* rid = member(params, "requestId");
+            if (rid == nullptr || !valid_id(*rid)) return;
+            std::string key = to_json(*rid);
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            auto it = pending_.find(key);
+            if (it == pending_.end()) return;  // finished already, or never ours: ignore, as the spec says
+            it->second->cancelled = true;
+            if (!it->second->progress_id.empty()) progress_.erase(it->second->progress_id);
+            pending_.erase(it);
+            log_(log_level::debug, "request " + key + " cancelled by the client");
+        }
+        // notifications/initialized and anything else need no action.
+        return;
+    }
+
+    // --- requests ---
+    const rapidjson::Value* meta = member(params, "_meta");
+    bool modern = false;
+    if (const auto* version = member(meta, meta_version_key); version != nullptr) {
+        if (!version->IsString() || sv(*version) != modern_version) {
+            std::string requested = version->IsString() ? std::string(sv(*version)) : to_json(*version);
+            send_error(id, unsupported_version, "Unsupported protocol version: " + requested,
+                       R"({"supported":)" + supported_versions_json() + R"(,"requested":)" + quote(requested) + "}");
+            return;
+        }
+        modern = true;
+    }
+
+    if (method == "initialize") {
+        const auto* requested = string_member(params, "protocolVersion");
+        if (requested == nullptr) {
+            send_error(id, invalid_params, "Invalid params: initialize needs \"protocolVersion\" (a string)");
+            return;
+        }
+        std::string chosen = legacy_versions.front();
+        if (std::find(legacy_versions.begin(), legacy_versions.end(), sv(*requested)) != legacy_versions.end()) {
+            chosen = std::string(sv(*requested));
+        }
+        {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            if (initialize_answered_) {
+                send_error(id, invalid_request,
+                           "Invalid Request: this connection is initialized already (protocol " + session_version_ +
+                               "); start a new process for a new session");
+                return;
+            }
+            initialize_answered_ = true;
+            session_version_ = chosen;
+        }
+        send_result(id,
+                    R"({"protocolVersion":)" + quote(chosen) + R"(,"capabilities":)" + capabilities_json +
+                        R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
+                        quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
+                    false);
+        return;
+    }
+    if (method == "server/discover") {
+        send_result(id,
+                    R"({"supportedVersions":)" + supported_versions_json() + R"(,"capabilities":)" +
+                        capabilities_json + R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
+                        quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
+                    true);
+        return;
+    }
+    if (method == "ping") {
+        send_result(id, "{}", modern);
+        return;
+    }
+
+    if (!modern) {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!initialize_answered_) {
+            send_error(id, invalid_request,
+                       "Invalid Request: the session is not initialized; send initialize first (2025-06-18, "
+                       "2025-11-25), or carry _meta[\"io.modelcontextprotocol/protocolVersion\"]=\"2026-07-28\" on "
+                       "every request");
+            return;
+        }
+    }
+
+    auto start_call = [&](std::string progress_id) -> std::shared_ptr<call_state> {
+        auto call = std::make_shared<call_state>();
+        call->id = id;
+        call->modern = modern;
+        call->progress_id = std::move(progress_id);
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (pending_.count(id) != 0) return nullptr;
+        pending_[id] = call;
+        return call;
+    };
+    auto id_in_use = [&] {
+        send_error(id, invalid_request, "Invalid Request: id " + id + " is already used by a request in progress");
+    };
+
+    if (method == "tools/list") {
+        send_result(id, catalog_.list_result(), modern);
+    } else if (method == "tools/call") {
+        const auto* name = string_member(params, "name");
+        if (name == nullptr) {
+            send_error(id, invalid_params, "Invalid params: tools/call needs \"name\" (a string)");
+            return;
+        }
+        const tool_def* tool = catalog_.find(sv(*name));
+        if (tool == nullptr) {
+            send_error(id, invalid_params,
+                       "Unknown tool: " + std::string(sv(*name)) + "; tools/list gives the names of the tools");
+            return;
+        }
+        rapidjson::Value empty(rapidjson::kObjectType);
+        const rapidjson::Value* args = member(params, "arguments");
+        if (args == nullptr || args->IsNull()) args = &empty;
+        if (auto checked = check_arguments(tool->input_schema, *args); !checked) {
+            send_result(id, tool_error(tool->name, checked.error(), "invalid"), modern);
+            return;
+        }
+        std::string progress_id;
+        std::string token_json;
+        if (const auto* token = member(member(params, "_meta"), "progressToken"); token != nullptr && valid_id(*token)) {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            progress_id = "p" + std::to_string(next_progress_++);
+            token_json = to_json(*token);
+        }
+        // Arguments are flat scalars now (the check refused anything else), so copying them is cheap.
+        rapidjson::Document host_args(rapidjson::kObjectType);
+        host_args.CopyFrom(*args, host_args.GetAllocator());
+        if (!progress_id.empty()) {
+            host_args.AddMember("_progress", rapidjson::Value(progress_id.c_str(), host_args.GetAllocator()),
+                                host_args.GetAllocator());
+        }
+        auto call = start_call(progress_id);
+        if (!call) {
+            id_in_use();
+            return;
+        }
+        if (!progress_id.empty()) {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            progress_[progress_id] = progress_route{token_json, call, -1};
+        }
+        run_async(call, [this, tool, args_json = to_json(host_args), progress_id]() {
+            return call_tool(*tool, args_json, progress_id);
+        });
+    } else if (method == "resources/list") {
+        send_result(id,
+                    R"({"resources":[{"uri":"tunnel://status","name":"tunnel-status","title":"Tunnel status",)"
+                    R"("description":"The tunnel's health as tunnel_get_status reports it; subscribe to hear when it changes.",)"
+                    R"("mimeType":"application/json"}]})",
+                    modern);
+    } else if (method == "resources/templates/list") {
+        send_result(id, R"({"resourceTemplates":[]})", modern);
+    } else if (method == "resources/read" || method == "resources/subscribe" || method == "resources/unsubscribe") {
+        const auto* uri = string_member(params, "uri");
+        if (uri == nullptr) {
+            send_error(id, invalid_params, "Invalid params: " + method + " needs \"uri\" (a string)");
+            return;
+        }
+        if (sv(*uri) != status_uri) {
+            send_error(id, resource_not_found, "Resource not found: the only resource is tunnel://status",
+                       R"({"uri":)" + quote(sv(*uri)) + "}");
+            return;
+        }
+        if (method == "resources/subscribe" || method == "resources/unsubscribe") {
+            {
+                std::lock_guard<std::mutex> lock(state_mutex_);
+                if (method == "resources/subscribe") {
+                    subscriptions_.insert(status_uri);
+                } else {
+                    subscriptions_.erase(status_uri);
+                }
+            }
+            send_result(id, "{}", modern);
+            return;
+        }
+        auto call = start_call({});
+        if (!call) {
+            id_in_use();
+            return;
+        }
+        run_async(call, [this]() { return read_status_resource(); });
+    } else if (method == "logging/setLevel") {
+        const auto* level = string_member(params, "level");
+        auto it = level == nullptr ? log_levels.end() : std::find(log_levels.begin(), log_levels.end(), sv(*level));
+        if (it == log_levels.end()) {
+            send_error(id, invalid_params,
+                       "Invalid params: level must be one of debug, info, notice, warning, error, critical, alert, "
+                       "emergency");
+            return;
+        }
+        {
+            std::lock_guard<std::mutex> lock(state_mutex_);
+            log_threshold_ = static_cast<int>(it - log_levels.begin());
+        }
+        send_result(id, "{}", modern);
+    } else {
+        send_error(id, method_not_found, "Method not found: " + method);
+    }
+}
+
+// --- asynchronous calls -----------------------------------------------------------------------------
+
+void mcp_server::run_async(std::shared_ptr<call_state> call, std::function<std::string()> work) {
+    if (options_.workers == 0) {
+        std::string body;
+        try {
+            body = work();
+        } catch (const std::exception& e) {
+            body = "\x01" + std::string(e.what());
+        }
+        complete(call, std::move(body));
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        if (!closing_) {
+            queue_.emplace_back(std::move(call), std::move(work));
+            queue_cv_.notify_one();
+            return;
+        }
+    }
+    // Input is over: nobody waits for the answer, so do not start new work.
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    pending_.erase(call->id);
+    if (!call->progress_id.empty()) progress_.erase(call->progress_id);
+}
+
+void mcp_server::worker_loop() {
+    for (;;) {
+        std::pair<std::shared_ptr<call_state>, std::function<std::string()>> job;
+        {
+            std::unique_lock<std::mutex> lock(queue_mutex_);
+            queue_cv_.wait(lock, [this] { return closing_ || !queue_.empty(); });
+            if (queue_.empty()) return;
+            job = std::move(queue_.front());
+            queue_.pop_front();
+            ++running_;
+        }
+        if (!job.first->cancelled) {
+            std::string body;
+            try {
+                body = job.second();
+            } catch (const std::exception& e) {
+                body = "\x01" + std::string(e.what());
+            }
+            complete(job.first, std::move(body));
+        }
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        --running_;
+        idle_cv_.notify_all();
+    }
+}
+
+// `body` is a result object, or "\x01" + a message for a JSON-RPC internal error.
+void mcp_server::complete(const std::shared_ptr<call_state>& call, std::string body) {
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (!call->progress_id.empty()) progress_.erase(call->progress_id);
+        if (call->cancelled) return;  // the client said it no longer wants an answer
+        auto it = pending_.find(call->id);
+        if (it != pending_.end() && it->second == call) pending_.erase(it);
+    }
+    if (!body.empty() && body.front() == '\x01') {
+        send_error(call->id, internal_error, body.substr(1));
+    } else {
+        send_result(call->id, std::move(body), call->modern);
+    }
+}
+
+void mcp_server::finish(bool drop_queued) {
+    decltype(queue_) dropped;
+    {
+        std::lock_guard<std::mutex> lock(queue_mutex_);
+        closing_ = true;
+        if (drop_queued) dropped.swap(queue_);
+        queue_cv_.notify_all();  // workers drain what is left in the queue, then exit
+    }
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        for (auto& [call, work] : dropped) {
+            pending_.erase(call->id);
+            if (!call->progress_id.empty()) progress_.erase(call->progress_id);
+        }
+    }
+    if (!dropped.empty()) {
+        log_(log_level::info, "stopped; " + std::to_string(dropped.size()) + " queued call(s) were not started");
+    }
+    for (auto& t : workers_) {
+        if (t.joinable() && t.get_id() != std::this_thread::get_id()) t.join();
+    }
+    workers_.clear();
+}
+
+// --- the work itself --------------------------------------------------------------------------------
+
+std::string mcp_server::call_tool(const tool_def& tool, const std::string& args_json, const std::string&) {
+    host_reply reply = host_call_(tool.op, args_json);
+    rapidjson::Document doc;
+    doc.Parse<parse_flags>(reply.json.data(), reply.json.size());
+
+    if (reply.status != host_status::ok) {
+        std::string code = code_name(reply.status);
+        rapidjson::Document err(rapidjson::kObjectType);
+        auto& a = err.GetAllocator();
+        if (!doc.HasParseError() && doc.IsObject()) err.CopyFrom(doc, a);
+        if (!string_member(&err, "error")) {
+            err.RemoveMember("error");
+            err.AddMember("error",
+                          rapidjson::Value((tool.name + " failed (" + code + ") without saying why").c_str(), a), a);
+        }
+        if (!string_member(&err, "code")) {
+            err.RemoveMember("code");
+            err.AddMember("code", rapidjson::Value(code.c_str(), a), a);
+        }
+        if (!string_member(&err, "recommendation")) {
+            err.RemoveMember("recommendation");
+            std::string rec = recommendation_for(tool.name, sv(err["code"]));
+            err.AddMember("recommendation", rapidjson::Value(rec.c_str(), a), a);
+        }
+        log_(log_level::debug, tool.name + " failed: " + std::string(sv(err["error"])));
+        return tool_result(to_json(err), true);
+    }
+    if (doc.HasParseError()) {
+        log_(log_level::error, "the host answered " + tool.op + " with malformed JSON");
+        return tool_error(tool.name, "tunnelmgr's host answered " + tool.op + " with malformed JSON; this is a bug",
+                          "error");
+    }
+    if (doc.IsObject()) return tool_result(to_json(doc), false);
+    // structuredContent must be an object: lists go under the tool's key, with their length.
+    std::string key = tool.wrap_key.empty() ? "value" : tool.wrap_key;
+    std::string structured = "{" + quote(key) + ":" + to_json(doc);
+    if (doc.IsArray()) structured += ",\"count\":" + std::to_string(doc.Size());
+    return tool_result(structured + "}", false);
+}
+
+std::string mcp_server::read_status_resource() {
+    host_reply reply = host_call_("status.get", "{}");
+    if (reply.status != host_status::ok) {
+        rapidjson::Document doc;
+        doc.Parse<parse_flags>(reply.json.data(), reply.json.size());
+        const auto* message = string_member(&doc, "error");
+        return "\x01" + (message != nullptr ? std::string(sv(*message)) : "the tunnel status could not be read (" +
+                                                                              code_name(reply.status) + ")");
+    }
+    return R"({"contents":[{"uri":"tunnel://status","mimeType":"application/json","text":)" + quote(reply.json) +
+           "}]}";
+}
+
+// --- host events ------------------------------------------------------------------------------------
+
+void mcp_server::deliver_event(std::string_view type, std::string_view json) {
+    try {
+        if (type == "call.progress") {
+            on_progress(json);
+        } else if (type == "tunnel.status") {
+            on_tunnel_status(json);
+        }
+    } catch (const std::exception& e) {
+        log_(log_level::error, std::string("internal error while delivering an event: ") + e.what());
+    }
+}
+
+void mcp_server::on_progress(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse<parse_flags>(json.data(), json.size());
+    const auto* token = string_member(&doc, "token");
+    const auto* done = member(&doc, "done");
+    if (token == nullptr || done == nullptr || !done->IsNumber()) return;
+    const auto* total = member(&doc, "total");
+    const auto* step = string_member(&doc, "step");
+
+    std::lock_guard<std::mutex> lock(state_mutex_);  // held while sending: no progress after a cancel
+    auto it = progress_.find(std::string(sv(*token)));
+    if (it == progress_.end() || it->second.call->cancelled) return;
+    double value = done->GetDouble();
+    if (value <= it->second.last) return;  // progress must increase with each notification
+    it->second.last = value;
+    std::string params = R"({"progressToken":)" + it->second.token_json + R"(,"progress":)" + to_json(*done);
+    if (total != nullptr && total->IsNumber()) params += R"(,"total":)" + to_json(*total);
+    if (step != nullptr) params += R"(,"message":)" + quote(sv(*step));
+    send_notification("notifications/progress", params + "}");
+}
+
+void mcp_server::on_tunnel_status(std::string_view json) {
+    rapidjson::Document doc;
+    doc.Parse<parse_flags>(json.data(), json.size());
+    if (doc.HasParseError() || !doc.IsObject()) return;
+    const rapidjson::Value* tunnel = member(&doc, "tunnel");
+    if (tunnel == nullptr || !tunnel->IsObject()) tunnel = &doc;  // the tunnel object itself, or status.get's shape
+    const auto* status_value = string_member(tunnel, "status");
+    if (status_value == nullptr) return;
+    std::string status(sv(*status_value));
+
+    std::string previous;
+    bool subscribed = false;
+    bool warn = false;
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        previous = last_status_;
+        last_status_ = status;
+        subscribed = subscriptions_.count(status_uri) != 0;
+        bool down = status == "down";
+        bool was_down = previous == "down";
+        warn = log_threshold_.has_value() && *log_threshold_ <= warning_level && down != was_down &&
+               !(previous.empty() && !down);
+    }
+    if (subscribed) send_notification("notifications/resources/updated", R"({"uri":"tunnel://status"})");
+    if (warn) {
+        std::string message;
+        if (status == "down") {
+            const auto* last_error = string_member(tunnel, "last_error");
+            message = "the tunnel is down" +
+                      (last_error != nullptr ? " (" + std::string(sv(*last_error)) + ")" : std::string()) +
+                      "; published hostnames are unreachable until it is back";
+        } else {
+            message = "the tunnel is back (" + status + ")";
+        }
+        send_notification("notifications/message",
+                          R"({"level":"warning","logger":"tunnelmgr","data":{"message":)" + quote(message) +
+                              R"(,"status":)" + quote(status) + R"(,"previous":)" +
+                              (previous.empty() ? std::string("null") : quote(previous)) + "}}");
+    }
+}
+
+}  // namespace tunnelmgr::plugins::mcp_stdio
