@@ -1,0 +1,92 @@
+#include "supervisor_config.hpp"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+
+namespace tunnelmgr::plugins::systemd_supervisor {
+
+const char* const supervisor_config_schema = R"({
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "systemd-supervisor",
+  "description": "Watches and restarts cloudflared's systemd unit with systemctl, run by argv (never a shell).",
+  "type": "object",
+  "properties": {
+    "plugin": {"const": "systemd-supervisor"},
+    "unit": {"type": "string", "default": "cloudflared.service", "pattern": "^[A-Za-z0-9:_.\\\\@][A-Za-z0-9:_.\\\\@-]*$",
+             "description": "The systemd unit that runs cloudflared."},
+    "command_prefix": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
+                       "description": "Put before systemctl, e.g. [\"sudo\",\"-n\"] or [\"docker\",\"exec\",\"CTR\"]."},
+    "systemctl": {"type": "string", "minLength": 1, "default": "systemctl"},
+    "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 600000, "default": 15000}
+  },
+  "additionalProperties": false
+})";
+
+bool is_valid_unit_name(std::string_view unit) {
+    if (unit.empty() || unit.size() > 255 || unit.front() == '-') return false;
+    for (char c : unit) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+                  c == '_' || c == '.' || c == '\\' || c == '@' || c == '-';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+sup_result<supervisor_config> parse_supervisor_config(std::string_view json) {
+    supervisor_config config;
+    if (json.empty()) return config;
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError()) {
+        return sup_fail(sup_errc::invalid, std::string("the supervisor section is not valid JSON: ") +
+                                               rapidjson::GetParseError_En(doc.GetParseError()));
+    }
+    if (!doc.IsObject()) return sup_fail(sup_errc::invalid, "the supervisor section must be a mapping of keys");
+    for (auto it = doc.MemberBegin(); it != doc.MemberEnd(); ++it) {
+        std::string key(it->name.GetString(), it->name.GetStringLength());
+        const auto& v = it->value;
+        if (key == "plugin") {
+            continue;
+        } else if (key == "unit") {
+            if (!v.IsString() || !is_valid_unit_name(v.GetString())) {
+                return sup_fail(sup_errc::invalid,
+                                "supervisor.unit must be a systemd unit name such as \"cloudflared.service\" "
+                                "(letters, digits and :_.\\@-, not starting with '-')");
+            }
+            config.unit = v.GetString();
+        } else if (key == "command_prefix") {
+            if (!v.IsArray()) {
+                return sup_fail(sup_errc::invalid,
+                                "supervisor.command_prefix must be a list of arguments, e.g. [\"sudo\", \"-n\"]; "
+                                "it is run as argv, never through a shell");
+            }
+            config.command_prefix.clear();
+            for (const auto& arg : v.GetArray()) {
+                if (!arg.IsString() || arg.GetStringLength() == 0) {
+                    return sup_fail(sup_errc::invalid,
+                                    "supervisor.command_prefix must hold only non-empty strings, one argument each");
+                }
+                config.command_prefix.emplace_back(arg.GetString(), arg.GetStringLength());
+            }
+        } else if (key == "systemctl") {
+            if (!v.IsString() || v.GetStringLength() == 0) {
+                return sup_fail(sup_errc::invalid, "supervisor.systemctl must be the systemctl program, "
+                                                   "a name on PATH or an absolute path");
+            }
+            config.systemctl = v.GetString();
+        } else if (key == "timeout_ms") {
+            if (!v.IsInt64() || v.GetInt64() < 100 || v.GetInt64() > 600000) {
+                return sup_fail(sup_errc::invalid,
+                                "supervisor.timeout_ms must be a whole number of milliseconds from 100 to 600000");
+            }
+            config.timeout = std::chrono::milliseconds(v.GetInt64());
+        } else {
+            return sup_fail(sup_errc::invalid, "supervisor." + key +
+                                                   " is not a setting of systemd-supervisor (known: unit, "
+                                                   "command_prefix, systemctl, timeout_ms)");
+        }
+    }
+    return config;
+}
+
+}  // namespace tunnelmgr::plugins::systemd_supervisor

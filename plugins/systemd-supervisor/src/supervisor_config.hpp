@@ -1,0 +1,32 @@
+// The `supervisor:` section of tunnelmgr's config for the systemd-supervisor plugin: which unit,
+// which systemctl, what to put before it (sudo, docker exec, ...), and how long a call may take.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "supervisor_error.hpp"
+
+namespace tunnelmgr::plugins::systemd_supervisor {
+
+struct supervisor_config {
+    std::string unit = "cloudflared.service";
+    // Run before systemctl, e.g. {"sudo","-n"} or {"docker","-H","unix:///x.sock","exec","CTR"}.
+    std::vector<std::string> command_prefix;
+    std::string systemctl = "systemctl";
+    std::chrono::milliseconds timeout{15000};
+};
+
+// Parses the section (with or without "plugin"); unknown keys are refused so a typo is not ignored.
+// Errors are sentences naming the key to fix (kind invalid).
+sup_result<supervisor_config> parse_supervisor_config(std::string_view json);
+
+// systemd's rule for unit names, plus no leading '-' so a name can never read as an option.
+bool is_valid_unit_name(std::string_view unit);
+
+// The JSON Schema (draft 2020-12) published through TM_PLUGIN.
+extern const char* const supervisor_config_schema;
+
+}  // namespace tunnelmgr::plugins::systemd_supervisor
