@@ -1,5 +1,6 @@
 // tunnelmgr's command line: global options, then a subcommand and its own arguments. Nothing else
 // lives here: the work happens in app/.
+#include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -30,6 +31,8 @@ void print_help(const po::options_description& global) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A client that goes away must not kill us with SIGPIPE: writes fail and are handled instead.
+    std::signal(SIGPIPE, SIG_IGN);
     po::options_description global("Options");
     global.add_options()                                                          //
         ("help,h", "show this help")                                              //

@@ -8,10 +8,15 @@ build_pkgs=(cmake ninja-build g++ pkg-config git
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   rapidjson-dev libsqlitecpp-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev
   libexpected-dev libcpp-httplib-dev)
-test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 docker.io busybox-static)
+test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 docker.io busybox-static
+  clang libclang-rt-14-dev debootstrap)
 
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then pkgs+=("${test_pkgs[@]}"); fi
+
+# The MCP end-to-end tests need Node.js and npm (Node 20 where the machine has it; Debian's
+# nodejs otherwise). Only installed when no node is on PATH.
+if [ "${1:-}" = "--test" ] && ! command -v node >/dev/null; then pkgs+=(nodejs npm); fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -63,4 +63,7 @@ void teardown(app_state& s);
 
 int run(options opts);
 
+// The runtime slot's section with the config's project names added (for `{project}-` names).
+std::string with_project_names(const std::string& section_json, const config::config& cfg);
+
 }  // namespace tunnelmgr::app

@@ -1,9 +1,21 @@
 // Step: load and start the plugin of every slot the command needs. A plugin that is refused fails
 // start-up only when its slot is needed; other slots are not even loaded.
 #include "app/app.hpp"
+#include "core/json.hpp"
 #include "log/logger.hpp"
 
 namespace tunnelmgr::app {
+
+// The runtime plugin recognises `{project}-name` containers only for projects it knows: hand it the
+// config's project names unless its section lists its own.
+std::string with_project_names(const std::string& section_json, const config::config& cfg) {
+    auto doc = core::json::parse(section_json);
+    if (!doc || !doc->IsObject() || doc->HasMember("projects")) return section_json;
+    rapidjson::Value names(rapidjson::kArrayType);
+    for (const auto& [name, p] : cfg.projects) names.PushBack(rapidjson::Value(name.c_str(), doc->GetAllocator()), doc->GetAllocator());
+    doc->AddMember("projects", names, doc->GetAllocator());
+    return core::json::to_string(*doc);
+}
 
 run_result start_plugins(app_state& s) {
     s.plugins = std::make_unique<host::registry>(s.services);
@@ -18,7 +30,9 @@ run_result start_plugins(app_state& s) {
             return run_result::fatal("this command needs the '" + slot + "' slot but " + s.cfg.source +
                                      " names no plugin for it: add a `" + slot + ": { plugin: NAME }` section", 2);
         }
-        auto started = s.plugins->start_slot(slot, *cfg, s.cfg.plugin_dirs);
+        config::slot effective = *cfg;
+        if (slot == "runtime") effective.config_json = with_project_names(cfg->config_json, s.cfg);
+        auto started = s.plugins->start_slot(slot, effective, s.cfg.plugin_dirs);
         if (!started) return run_result::fatal(started.error(), 3);
         auto* inst = s.plugins->find(slot);
         log::info("plugins", "slot=" + slot + " plugin=" + inst->library().name + " version=" + inst->library().version +

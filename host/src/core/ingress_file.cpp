@@ -126,6 +126,22 @@ std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules) {
     return std::string(out.c_str()) + "\n";
 }
 
+// The text edit when it re-parses to exactly `want`; else the re-emitted document, checked the same
+// way. `out` holds the text to write afterwards.
+result<void> verified_edit(std::string& out, const YAML::Node& root, const std::vector<ingress_rule>& want,
+                           const std::string& path) {
+    if (!out.empty()) {
+        auto check = parse(out, path);
+        if (check && same_rules(check->rules, want)) return {};
+    }
+    out = reemit(YAML::Clone(root), want);
+    auto verify = parse(out, path);
+    if (!verify || !same_rules(verify->rules, want)) {
+        return fail(errc::error, "could not produce a valid edit of " + path + "; it is left untouched (report this as a bug)");
+    }
+    return {};
+}
+
 }  // namespace
 
 ingress_file::ingress_file(std::string path, std::string backup_dir)
@@ -182,12 +198,7 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
             out = join(lines);
         }
     }
-    auto check = out.empty() ? result<parsed>(fail(errc::error, "")) : parse(out, path_);
-    if (!check || !same_rules(check->rules, want)) out = reemit(YAML::Clone(p->root), want);
-    auto verify = parse(out, path_);
-    if (!verify || !same_rules(verify->rules, want)) {
-        return fail(errc::error, "could not produce a valid edit of " + path_ + "; it is left untouched (report this as a bug)");
-    }
+    if (auto v = verified_edit(out, p->root, want, path_); !v) return tl::unexpected(v.error());
     return write_and_backup(out, why);
 }
 
@@ -210,6 +221,7 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
         }
     }
     if (index == p->rules.size()) return ingress_change{};
+    std::string removed_service = p->rules[index].service;
     std::vector<ingress_rule> want = p->rules;
     want.erase(want.begin() + static_cast<long>(index));
 
@@ -223,13 +235,10 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
             out = join(lines);
         }
     }
-    auto check = out.empty() ? result<parsed>(fail(errc::error, "")) : parse(out, path_);
-    if (!check || !same_rules(check->rules, want)) out = reemit(YAML::Clone(p->root), want);
-    auto verify = parse(out, path_);
-    if (!verify || !same_rules(verify->rules, want)) {
-        return fail(errc::error, "could not produce a valid edit of " + path_ + "; it is left untouched (report this as a bug)");
-    }
-    return write_and_backup(out, why);
+    if (auto v = verified_edit(out, p->root, want, path_); !v) return tl::unexpected(v.error());
+    auto change = write_and_backup(out, why);
+    if (change) change->removed_service = removed_service;
+    return change;
 }
 
 result<ingress_change> ingress_file::write_and_backup(const std::string& text, const std::string& why) {

@@ -14,6 +14,7 @@ namespace tunnelmgr::core {
 struct ingress_change {
     bool changed = false;       // false: the file already said so (a retried step)
     std::string backup_error;   // non-empty: the file changed but the git backup failed (not fatal)
+    std::string removed_service;  // remove_rule: the service the removed rule had
 };
 
 class ingress_file {

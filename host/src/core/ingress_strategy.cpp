@@ -30,17 +30,11 @@ public:
     }
 
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string& why) override {
-        auto rules = file_.read_rules();
-        if (!rules) return tl::unexpected(rules.error());
-        std::optional<std::string> had;
-        for (const auto& r : *rules) {
-            if (lower(r.hostname) == lower(hostname) && r.path.empty()) had = r.service;
-        }
-        if (!had) return std::optional<std::string>{};
         auto r = file_.remove_rule(hostname, why);
         if (!r) return tl::unexpected(r.error());
+        if (!r->changed) return std::optional<std::string>{};
         backup_error_ = r->backup_error;
-        return had;
+        return std::optional<std::string>(r->removed_service);
     }
 
     result<std::string> apply() override {
