@@ -11,6 +11,8 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
+#include "metrics/listen_address.hpp"
+
 namespace tunnelmgr::config {
 namespace {
 
@@ -327,13 +329,22 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         if (root.IsNull()) return tl::unexpected(source_name + ": the file is empty; start from packaging/examples/config.yml");
         if (!root.IsMap()) r.fail(root, "(top level)", "must be a map of sections (state, dns, tunnel, ...)");
         r.only_keys(root, "", {"state", "dns", "runtime", "supervisor", "transport", "tunnel", "health", "projects",
-                               "admin", "plugin_dir", "log"});
+                               "admin", "plugin_dir", "log", "metrics"});
         for (const auto& name : slot_names()) {
             if (root[name]) read_slot(r, root[name], name, cfg);
         }
         if (root["tunnel"]) read_tunnel(r, root["tunnel"], cfg);
         if (root["health"]) read_health(r, root["health"], cfg);
         if (root["projects"]) read_projects(r, root["projects"], cfg);
+        if (const YAML::Node m = root["metrics"]) {
+            if (!m.IsMap()) r.fail(m, "metrics", "must be a map with `listen`, e.g. { listen: 127.0.0.1:9464 }");
+            r.only_keys(m, "metrics", {"listen"});
+            if (m["listen"]) {
+                cfg.metrics.listen = r.scalar(m["listen"], "metrics.listen");
+                auto where = metrics::parse_listen_address(cfg.metrics.listen);
+                if (!where) r.fail(m["listen"], "metrics.listen", where.error());
+            }
+        }
         if (const YAML::Node admin = root["admin"]) {
             if (!admin.IsMap()) r.fail(admin, "admin", "must be a map with `token_sha256`");
             r.only_keys(admin, "admin", {"token_sha256"});

@@ -54,6 +54,11 @@ struct health_settings {
                                                    std::chrono::minutes(5)};
 };
 
+// tunnelmgr's own Prometheus metrics, served by `tunnelmgr daemon` (loopback only).
+struct metrics_settings {
+    std::string listen;  // HOST:PORT on loopback, e.g. 127.0.0.1:9464; empty: no metrics server
+};
+
 // Slot names, in the order plugins are started (and the reverse of teardown).
 inline const std::vector<std::string>& slot_names() {
     static const std::vector<std::string> names{"state", "dns", "runtime", "supervisor", "transport"};
@@ -66,6 +71,7 @@ struct config {
     std::map<std::string, slot> slots;  // by slot name; absent = slot empty
     tunnel_settings tunnel;
     health_settings health;
+    metrics_settings metrics;
     std::map<std::string, project> projects;
     std::string admin_token_sha256;
     std::string log_level;  // empty: not set in the file

@@ -41,6 +41,7 @@ void health_loop::transition(const std::string& to, int64_t now) {
     std::string from = snap_.status;
     snap_.status = to;
     if (to == "up") {
+        manual_restart_said_ = false;
         snap_.up_since_ms = now;
         snap_.restarts_since_up = 0;
         snap_.next_restart_ms = 0;
@@ -61,6 +62,12 @@ void health_loop::transition(const std::string& to, int64_t now) {
 bool health_loop::restart(int64_t now, const std::string& why) {
     if (supervisor_ == nullptr) {
         snap_.last_error = why + "; no supervisor is configured, so restart cloudflared by hand";
+        if (!manual_restart_said_) {
+            // Once per outage: the operator has to act, and the log is where they will look.
+            log::error("health", "cloudflared needs a restart (" + why + ") but no supervisor is configured: "
+                                 "restart cloudflared by hand, or configure the supervisor slot");
+            manual_restart_said_ = true;
+        }
         return false;
     }
     if (now < snap_.next_restart_ms) return false;  // backing off

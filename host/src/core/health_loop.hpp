@@ -67,6 +67,7 @@ private:
     event_fn on_event_;
     health_snapshot snap_;
     int64_t last_row_ms_ = 0;
+    bool manual_restart_said_ = false;
 };
 
 }  // namespace tunnelmgr::core

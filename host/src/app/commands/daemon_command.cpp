@@ -15,6 +15,8 @@
 #include "log/logger.hpp"
 #include "sys/process_identity.hpp"
 
+#include <systemd/sd-daemon.h>
+
 namespace tunnelmgr::app {
 namespace {
 
@@ -55,14 +57,21 @@ run_result cmd_daemon(app_state& s) {
     core::health_loop health(core.supervisor.get(), *core.probe, *s.state, policy, now_ms,
                              [&](const std::string& type, const std::string&) { log::debug("daemon", "event " + type); });
     const std::string holder = sys::self_identity();
-    const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(30));
-    bool leading = false;
+    const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(3));
+    bool leading = false, announced = false;
     int64_t next_zones = 0, next_docker = 0, next_prune = 0;
     log::info("daemon", "started; health every " + std::to_string(policy.interval.count() / 1000) + " s");
+    // Under systemd (Type=notify): ready once the plugins are up and recovery has run; then a
+    // watchdog ping at half the unit's WatchdogSec from the loop, so a hung loop gets restarted.
+    uint64_t watchdog_usec = 0;
+    bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    auto watchdog_every = std::chrono::milliseconds(watchdog ? static_cast<int64_t>(watchdog_usec / 2000) : 0);
+    sd_notify(0, "READY=1\nSTATUS=running the background loops");
     while (!g_stop.load()) {
         auto got = s.state->lease_acquire("background", holder, lease_ttl.count());
         bool now_leading = got && *got;
-        if (now_leading != leading) {
+        if (now_leading != leading || !announced) {
+            announced = true;
             log::info("daemon", now_leading ? "holding the background lease: running the loops"
                                             : "another tunnelmgr holds the background lease: standing by");
             leading = now_leading;
@@ -91,9 +100,12 @@ run_result cmd_daemon(app_state& s) {
                 next_prune = t + 3'600'000;
             }
         }
+        if (watchdog) sd_notify(0, "WATCHDOG=1");
         if (once) break;
+        if (watchdog && watchdog_every.count() > 0) wait = std::min(wait, watchdog_every);
         nap(wait);
     }
+    sd_notify(0, "STOPPING=1");
     if (leading) (void)s.state->lease_release("background", holder);
     log::info("daemon", "stopped");
     return run_result::proceed();

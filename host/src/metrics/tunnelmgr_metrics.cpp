@@ -1,0 +1,72 @@
+// See tunnelmgr_metrics.hpp.
+#include "metrics/tunnelmgr_metrics.hpp"
+
+namespace tunnelmgr::metrics {
+namespace {
+
+double seconds(std::chrono::steady_clock::duration d) { return std::chrono::duration<double>(d).count(); }
+
+void declare(registry& r) {
+    r.add_gauge("tunnelmgr_tunnel_up", "1 when cloudflared runs and reports at least one ready connection, else 0.");
+    r.add_gauge("tunnelmgr_tunnel_ready_connections", "cloudflared's readyConnections at the last health check.");
+    r.add_counter("tunnelmgr_tunnel_restarts_total", "Restarts of cloudflared issued by the health loop.");
+    r.add_histogram("tunnelmgr_health_check_duration_seconds",
+                    "How long one health check took (supervisor status plus GET /ready).");
+    r.add_gauge("tunnelmgr_cnames", "Hostnames published, per project.", {"project"});
+    r.add_histogram("tunnelmgr_pipeline_step_duration_seconds",
+                    "Duration of each CNAME pipeline step (kind create|delete).", {"kind", "step"});
+    r.add_counter("tunnelmgr_pipeline_failures_total", "CNAME pipeline operations that failed, by the step that failed.",
+                  {"kind", "step"});
+    r.add_counter("tunnelmgr_cloudflare_api_calls_total",
+                  "Calls to the dns plugin (the Cloudflare API) as the host sees them, by operation and result.",
+                  {"op", "result"});
+    r.add_counter("tunnelmgr_cloudflare_api_retries_total",
+                  "dns plugin calls that came back retry or timeout: the plugin's own retries were used up.");
+    r.add_gauge("tunnelmgr_lease_holder", "1 while this process holds the background lease and runs the loops.");
+    r.add_gauge("tunnelmgr_build_info", "Always 1; the version is in the label.", {"version"});
+}
+
+}  // namespace
+
+registry& global() {
+    static registry* r = [] {
+        auto* made = new registry();  // never destroyed: hooks may run during static teardown
+        declare(*made);
+        return made;
+    }();
+    return *r;
+}
+
+void step_clock::done(const std::string& step) {
+    auto now = std::chrono::steady_clock::now();
+    global().observe("tunnelmgr_pipeline_step_duration_seconds", {kind_, step}, seconds(now - mark_));
+    mark_ = now;
+}
+
+void step_clock::failed(const std::string& step) { global().inc("tunnelmgr_pipeline_failures_total", {kind_, step}); }
+
+void health_checked(std::chrono::steady_clock::duration took, const std::string& status, int ready_connections) {
+    auto& r = global();
+    r.observe("tunnelmgr_health_check_duration_seconds", seconds(took));
+    r.set("tunnelmgr_tunnel_up", status == "up" ? 1 : 0);
+    r.set("tunnelmgr_tunnel_ready_connections", ready_connections);
+}
+
+void tunnel_restarted() { global().inc("tunnelmgr_tunnel_restarts_total"); }
+
+void cloudflare_call(const std::string& op, const std::string& result) {
+    global().inc("tunnelmgr_cloudflare_api_calls_total", {op, result});
+    if (result == "retry" || result == "timeout") global().inc("tunnelmgr_cloudflare_api_retries_total");
+}
+
+void cnames_per_project(const std::map<std::string, int>& counts) {
+    std::vector<std::pair<std::vector<std::string>, double>> rows;
+    for (const auto& [project, n] : counts) rows.push_back({{project}, static_cast<double>(n)});
+    global().replace("tunnelmgr_cnames", rows);
+}
+
+void lease_holder(bool holding) { global().set("tunnelmgr_lease_holder", holding ? 1 : 0); }
+
+void build_info(const std::string& version) { global().replace("tunnelmgr_build_info", {{{version}, 1.0}}); }
+
+}  // namespace tunnelmgr::metrics
