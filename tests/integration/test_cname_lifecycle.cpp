@@ -367,3 +367,30 @@ TEST_F(cname_lifecycle, concurrent_processes_never_duplicate_or_lose_a_name) {
     for (auto& t : threads) t.join();
     EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
 }
+
+TEST_F(cname_lifecycle, remote_ingress_puts_the_whole_ingress_to_the_api) {
+    // A remotely-managed tunnel: no config.yml is touched; the ingress goes to the Cloudflare API.
+    std::string cfg = slurp(dir_ / "config.yml");
+    auto at = cfg.find("ingress: local");
+    ASSERT_NE(at, std::string::npos);
+    cfg.replace(at, 14, "ingress: remote");
+    std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    auto add = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--json"});
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    EXPECT_NE(parse(add.out)["apply"].GetString(), std::string()) ;
+    auto conf = fake_->tunnel_configuration(tunnel_id);
+    ASSERT_TRUE(conf);
+    auto c = parse(conf->config_json);
+    ASSERT_TRUE(c.IsObject()) << conf->config_json;
+    ASSERT_EQ(c["ingress"].Size(), 2u) << conf->config_json;
+    EXPECT_STREQ(c["ingress"][0]["hostname"].GetString(), "app.example.com");
+    EXPECT_STREQ(c["ingress"][0]["service"].GetString(), "http://localhost:3100");
+    EXPECT_STREQ(c["ingress"][1]["service"].GetString(), "http_status:404");
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), ingress_seed) << "the local file is not ours in remote mode";
+    ASSERT_EQ(dns().size(), 1u);
+    ASSERT_EQ(tm({"cname", "rm", "app.example.com"}).exit_code, 0);
+    auto after = parse(fake_->tunnel_configuration(tunnel_id)->config_json);
+    ASSERT_EQ(after["ingress"].Size(), 1u);
+    EXPECT_TRUE(dns().empty());
+    EXPECT_GE(fake_->tunnel_configuration(tunnel_id)->version, 2);
+}

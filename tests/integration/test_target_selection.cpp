@@ -1,0 +1,141 @@
+// Target selection against a real dockerd: real containers and networks made with the docker CLI,
+// the real docker-runtime plugin reading them, and `tunnelmgr cname check` (the dry run) saying
+// what it would choose. The daemon runs without a default bridge (FACTS.md flags), so the
+// "only the default bridge" case is covered by the unit tests over snapshots.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <rapidjson/document.h>
+
+#include "cloudflare_fake.hpp"
+#include "dockerd/dockerd_fixture.hpp"
+#include "process/run_process.hpp"
+
+using namespace tunnelmgr::testing;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string binary = std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr";
+
+class target_selection : public dockerd_test {
+protected:
+    void SetUp() override {
+        dockerd_test::SetUp();
+        dir_ = fs::temp_directory_path() / ("tm-targets-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        cloudflare_fake::options o;
+        o.zones = {"example.com"};
+        auto f = cloudflare_fake::start(o);
+        ASSERT_TRUE(f) << f.error();
+        fake_ = std::move(*f);
+        std::ofstream(dir_ / "token") << "fake-token-for-tests\n";
+        std::ofstream(dir_ / "cloudflared.yml") << "tunnel: t\ningress:\n  - service: http_status:404\n";
+        std::ofstream(dir_ / "config.yml")
+            << "state: { plugin: sqlite-state, path: " << (dir_ / "state.db").string() << " }\n"
+            << "dns: { plugin: cloudflare-dns, api_base: " << fake_->base_url() << ", api_token_file: " << (dir_ / "token").string()
+            << ", default_domain: example.com }\n"
+            << "runtime: { plugin: docker-runtime, socket: " << dockerd->socket_path() << " }\n"
+            << "tunnel: { id: 6ff42ae2-765d-4adf-8112-31c55c1551ef, config_file: " << (dir_ / "cloudflared.yml").string() << " }\n"
+            << "projects:\n  alpha: { ports: \"3000-3999\" }\n  beta: { ports: \"4000-4999\" }\n"
+            << "plugin_dir: " << TM_TEST_PLUGIN_DIR << "\n";
+    }
+    void TearDown() override {
+        fake_.reset();
+        fs::remove_all(dir_);
+        dockerd_test::TearDown();
+    }
+    // `cname check` → (available, target or problem, type)
+    std::map<std::string, std::string> check(int port, const std::string& project = "alpha") {
+        auto r = run_process({binary, "--config", (dir_ / "config.yml").string(), "--log-level", "error", "cname", "check", "x",
+                              "--port", std::to_string(port), "--project", project, "--json"});
+        rapidjson::Document d;
+        d.Parse(r.out.c_str());
+        std::map<std::string, std::string> out;
+        if (!d.IsObject()) {
+            out["error"] = r.err;
+            return out;
+        }
+        out["available"] = d["available"].GetBool() ? "yes" : "no";
+        for (const char* k : {"ingress_target", "target_type", "problem", "docker_network", "container_name"}) {
+            if (d.HasMember(k) && d[k].IsString()) out[k] = d[k].GetString();
+        }
+        return out;
+    }
+    void run(const std::vector<std::string>& args) {
+        std::vector<std::string> a{"run", "-d"};
+        a.insert(a.end(), args.begin(), args.end());
+        auto r = dockerd->docker(a);
+        ASSERT_TRUE(r.ok()) << r.output();
+    }
+    fs::path dir_;
+    std::unique_ptr<cloudflare_fake> fake_;
+};
+
+const std::string image = "tm-busybox:latest";
+
+}  // namespace
+
+TEST_F(target_selection, container_names_on_a_shared_network_and_the_fixes_when_not_shared) {
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmshared"}).ok());
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmother"}).ok());
+    run({"--name", "cloudflared", "--network", "tmshared", image, "sleep", "3600"});
+    run({"--name", "web", "--network", "tmshared", "--label", "com.supervisor.project=alpha", "--expose", "3000", image, "sleep",
+         "3600"});
+    run({"--name", "alpha-api", "--network", "tmother", "--expose", "3001", image, "sleep", "3600"});  // project by prefix
+
+    auto shared = check(3000);
+    EXPECT_EQ(shared["available"], "yes") << shared["problem"] << shared["error"];
+    EXPECT_EQ(shared["ingress_target"], "http://web:3000");
+    EXPECT_EQ(shared["target_type"], "container");
+    EXPECT_EQ(shared["docker_network"], "tmshared");
+
+    auto apart = check(3001);
+    EXPECT_EQ(apart["available"], "no");
+    EXPECT_NE(apart["problem"].find("docker network connect tmother cloudflared"), std::string::npos) << apart["problem"];
+
+    // After the fix the operator was told to run, the same request resolves by name.
+    ASSERT_TRUE(dockerd->docker({"network", "connect", "tmother", "cloudflared"}).ok());
+    auto fixed = check(3001);
+    EXPECT_EQ(fixed["ingress_target"], "http://alpha-api:3001") << fixed["problem"];
+
+    // Another project's container on the port asked for is never chosen: beta gets a host service
+    // (through the gateway of cloudflared's network), not alpha's container.
+    run({"--name", "alpha-intruder", "--network", "tmshared", "--expose", "4000", image, "sleep", "3600"});
+    auto other = check(4000, "beta");
+    EXPECT_EQ(other["target_type"], "host") << other["ingress_target"] << other["problem"];
+    EXPECT_EQ(other["ingress_target"].find("alpha-intruder"), std::string::npos) << other["ingress_target"];
+}
+
+TEST_F(target_selection, published_ports_and_host_services_with_cloudflared_on_the_host) {
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmapps"}).ok());
+    run({"--name", "alpha-site", "--network", "tmapps", "-p", "127.0.0.1:3100:3000", image, "sleep", "3600"});
+    run({"--name", "alpha-hidden", "--network", "tmapps", "--expose", "3200", image, "sleep", "3600"});
+    // A stopped cloudflared container does not count: cloudflared is on the host.
+    run({"--name", "cloudflared", "--network", "tmapps", image, "sleep", "3600"});
+    ASSERT_TRUE(dockerd->docker({"stop", "-t", "0", "cloudflared"}).ok());
+
+    auto published = check(3000);
+    EXPECT_EQ(published["ingress_target"], "http://localhost:3100") << published["problem"] << published["error"];
+    EXPECT_EQ(published["target_type"], "host_port");
+
+    auto hidden = check(3200);
+    EXPECT_EQ(hidden["available"], "no");
+    EXPECT_NE(hidden["problem"].find("publish the port on the host"), std::string::npos) << hidden["problem"];
+
+    auto host_service = check(3500);
+    EXPECT_EQ(host_service["ingress_target"], "http://localhost:3500");
+    EXPECT_EQ(host_service["target_type"], "host");
+}
+
+TEST_F(target_selection, host_networked_cloudflared_reaches_published_ports) {
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmapps2"}).ok());
+    run({"--name", "cloudflared", "--network", "host", image, "sleep", "3600"});
+    run({"--name", "alpha-site", "--network", "tmapps2", "-p", "127.0.0.1:3300:3000", image, "sleep", "3600"});
+    auto t = check(3000);
+    EXPECT_EQ(t["ingress_target"], "http://localhost:3300") << t["problem"] << t["error"];
+    EXPECT_EQ(t["target_type"], "host_port");
+}
