@@ -8,6 +8,7 @@
 #include "core/hostname.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: step durations and failures
 #include "sys/process_identity.hpp"
 
 namespace tunnelmgr::core {
@@ -179,6 +180,7 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
                                                   const progress_fn& progress) {
     // --- validation: nothing outside the process is touched until it all passes -------------------
     std::string shown;
+    metrics::step_clock step_clock("create");  // issue 6
     std::string project = req.project.empty() ? who.project : req.project;
     std::string domain_in = req.domain.empty() ? settings_.default_domain : req.domain;
     auto refuse = [&](error e) -> result<std::string> {
@@ -218,12 +220,16 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     o.state = "validated";
     o.data.Parse(request.str().c_str());
     auto step_done = [&](int n) {
+        step_clock.done(create_steps[n]);  // issue 6
         if (progress) progress(create_steps[n], n + 1, 5);
     };
     step_done(0);
     crash_point("create:validated");
 
     auto failed = [&](error e, const char* step) -> result<std::string> {
+        for (size_t i = 0; i + 1 < std::size(create_steps); ++i) {  // issue 6: the step it did not reach
+            if (o.state == create_steps[i]) step_clock.failed(create_steps[i + 1]);
+        }
         auto undo = roll_back_create(o, std::string(step) == "ingress" || std::string(step) == "dns");
         std::string msg = e.message;
         if (!undo) msg += " (and undoing the earlier steps failed: " + undo.error().message + "; tunnelmgr retries at its next start)";
@@ -399,9 +405,20 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     o.project = project;
     o.state = "validated";
     o.data.Parse(request.str().c_str());
-    if (progress) progress(delete_steps[0], 1, 5);
+    // issue 6: each step's duration on its way to the caller's progress; a failure counted at the step it stopped before.
+    metrics::step_clock step_clock("delete");
+    progress_fn timed = [&](const std::string& step, int done, int total) {
+        step_clock.done(step);
+        if (progress) progress(step, done, total);
+    };
+    timed(delete_steps[0], 1, 5);
     crash_point("delete:validated");
-    auto r = finish_delete(o, progress);
+    auto r = finish_delete(o, timed);
+    if (!r) {
+        for (size_t i = 0; i + 1 < std::size(delete_steps); ++i) {
+            if (o.state == delete_steps[i]) step_clock.failed(delete_steps[i + 1]);
+        }
+    }
     json::object d;
     d.set("operation_id", o.id).set("state", o.state);
     if (!r) {

@@ -5,6 +5,7 @@
 
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: metrics hooks
 
 namespace tunnelmgr::core {
 
@@ -76,6 +77,7 @@ bool health_loop::restart(int64_t now, const std::string& why) {
     snap_.next_restart_ms = now + policy_.backoff[step].count();
     ++snap_.restarts_since_up;
     ++snap_.restart_count;
+    metrics::tunnel_restarted();  // issue 6
     auto r = supervisor_->restart();
     json::object a;
     a.set("actor", "health-loop").set("role", "system").set("action", "tunnel.restart").set("target", "cloudflared");
@@ -94,6 +96,7 @@ bool health_loop::restart(int64_t now, const std::string& why) {
 std::chrono::milliseconds health_loop::check_once() {
     int64_t now = now_();
     std::string before = snap_.status;
+    const auto check_started = std::chrono::steady_clock::now();  // issue 6: check latency
     // 1. Is the process there at all?
     bool running = true;
     std::string sup_error;
@@ -130,6 +133,7 @@ std::chrono::milliseconds health_loop::check_once() {
     }
     transition(to, now);
     record(now, before != snap_.status);
+    metrics::health_checked(std::chrono::steady_clock::now() - check_started, snap_.status, snap_.ready_connections);  // issue 6
     // 3. When to look again: the normal interval, or sooner when a restart is due.
     auto wait = policy_.interval;
     if (snap_.status != "up" && snap_.next_restart_ms > now) {

@@ -1,6 +1,10 @@
 // See tunnelmgr_metrics.hpp.
 #include "metrics/tunnelmgr_metrics.hpp"
 
+#ifndef TM_VERSION
+#define TM_VERSION "0.0.0"
+#endif
+
 namespace tunnelmgr::metrics {
 namespace {
 
@@ -67,6 +71,6 @@ void cnames_per_project(const std::map<std::string, int>& counts) {
 
 void lease_holder(bool holding) { global().set("tunnelmgr_lease_holder", holding ? 1 : 0); }
 
-void build_info(const std::string& version) { global().replace("tunnelmgr_build_info", {{{version}, 1.0}}); }
+void build_info() { global().replace("tunnelmgr_build_info", {{{TM_VERSION}, 1.0}}); }
 
 }  // namespace tunnelmgr::metrics

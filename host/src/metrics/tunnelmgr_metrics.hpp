@@ -35,6 +35,7 @@ void tunnel_restarted();
 void cloudflare_call(const std::string& op, const std::string& result);
 void cnames_per_project(const std::map<std::string, int>& counts);
 void lease_holder(bool holding);
-void build_info(const std::string& version);
+// tunnelmgr_build_info{version="<this build>"} 1
+void build_info();
 
 }  // namespace tunnelmgr::metrics

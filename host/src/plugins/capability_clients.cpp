@@ -5,6 +5,7 @@
 #include <string>
 
 #include "plugins/state_store_client.hpp"
+#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: DNS calls by result
 
 namespace tunnelmgr::host {
 namespace {
@@ -32,27 +33,34 @@ core::result<std::string> invoke_json(plugin_instance& inst, Fn&& fn) {
 
 std::string s(std::string_view v) { return std::string(v); }
 
+// issue 6: every dns slot call counted by operation and result, as the host sees it.
+template <class T>
+core::result<T> counted(const char* op, core::result<T> r) {
+    metrics::cloudflare_call(op, r ? "ok" : core::errc_name(r.error().code));
+    return r;
+}
+
 }  // namespace
 
 core::result<std::string> dns_provider_client::list_zones() {
-    return invoke_json(inst_, [&](const char** j) { return t_.list_zones(inst_.handle(), j); });
+    return counted("list_zones", invoke_json(inst_, [&](const char** j) { return t_.list_zones(inst_.handle(), j); }));
 }
 
 core::result<std::string> dns_provider_client::find_record(std::string_view zone_id, std::string_view hostname,
                                                            std::string_view type) {
     auto z = s(zone_id), h = s(hostname), ty = s(type);
-    return invoke_json(inst_, [&](const char** j) { return t_.find_record(inst_.handle(), z.c_str(), h.c_str(), ty.c_str(), j); });
+    return counted("find_record", invoke_json(inst_, [&](const char** j) { return t_.find_record(inst_.handle(), z.c_str(), h.c_str(), ty.c_str(), j); }));
 }
 
 core::result<std::string> dns_provider_client::create_record(std::string_view zone_id, std::string_view record_json) {
     auto z = s(zone_id), r = s(record_json);
-    return invoke_json(inst_, [&](const char** j) { return t_.create_record(inst_.handle(), z.c_str(), r.c_str(), j); });
+    return counted("create_record", invoke_json(inst_, [&](const char** j) { return t_.create_record(inst_.handle(), z.c_str(), r.c_str(), j); }));
 }
 
 core::result<void> dns_provider_client::delete_record(std::string_view zone_id, std::string_view record_id,
                                                       std::string_view expected_comment) {
     auto z = s(zone_id), id = s(record_id), c = s(expected_comment);
-    return invoke(inst_, [&] { return t_.delete_record(inst_.handle(), z.c_str(), id.c_str(), c.c_str()); });
+    return counted("delete_record", invoke(inst_, [&] { return t_.delete_record(inst_.handle(), z.c_str(), id.c_str(), c.c_str()); }));
 }
 
 core::result<void> dns_provider_client::put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) {
@@ -60,7 +68,7 @@ core::result<void> dns_provider_client::put_tunnel_config(std::string_view tunne
         return core::fail(core::errc::invalid, inst_.library().name + " cannot manage remote tunnel configuration; use tunnel.ingress: local");
     }
     auto t = s(tunnel_id), c = s(config_json);
-    return invoke(inst_, [&] { return t_.put_tunnel_config(inst_.handle(), t.c_str(), c.c_str()); });
+    return counted("put_tunnel_config", invoke(inst_, [&] { return t_.put_tunnel_config(inst_.handle(), t.c_str(), c.c_str()); }));
 }
 
 core::result<std::string> dns_provider_client::get_tunnel_config(std::string_view tunnel_id) {
@@ -68,7 +76,7 @@ core::result<std::string> dns_provider_client::get_tunnel_config(std::string_vie
         return core::fail(core::errc::invalid, inst_.library().name + " cannot manage remote tunnel configuration; use tunnel.ingress: local");
     }
     auto t = s(tunnel_id);
-    return invoke_json(inst_, [&](const char** j) { return t_.get_tunnel_config(inst_.handle(), t.c_str(), j); });
+    return counted("get_tunnel_config", invoke_json(inst_, [&](const char** j) { return t_.get_tunnel_config(inst_.handle(), t.c_str(), j); }));
 }
 
 core::result<std::string> supervisor_client::status() {

@@ -13,6 +13,8 @@
 #include "core/health_loop.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "metrics/http_server.hpp"        // issue 6: metrics
+#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: metrics
 #include "sys/process_identity.hpp"
 
 #include <systemd/sd-daemon.h>
@@ -50,6 +52,26 @@ run_result cmd_daemon(app_state& s) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     auto& core = *s.core;
+    // --- issue 6: tunnelmgr's own Prometheus metrics (metrics.listen), served until this function returns.
+    // Gauges that are cheaper to read than to track (hostnames per project) are refreshed per scrape.
+    std::unique_ptr<metrics::http_server> metrics_server;
+    if (!s.cfg.metrics.listen.empty()) {
+        auto where = metrics::parse_listen_address(s.cfg.metrics.listen);
+        if (!where) return run_result::fatal("metrics.listen: " + where.error(), 2);
+        metrics::build_info();
+        metrics_server = std::make_unique<metrics::http_server>(metrics::global(), [&s] {
+            std::map<std::string, int> per_project;
+            for (const auto& [name, p] : s.cfg.projects) per_project[name] = 0;
+            auto rows = s.state->cname_list("{}");
+            auto doc = rows ? core::json::parse(*rows) : std::nullopt;
+            if (!doc || !doc->IsArray()) return;  // keep the last known counts
+            for (const auto& r : doc->GetArray()) ++per_project[core::json::str(r, "project")];
+            metrics::cnames_per_project(per_project);
+        });
+        if (auto started = metrics_server->start(*where); !started) return run_result::fatal(started.error(), 2);
+        log::info("daemon", "metrics at http://" + metrics_server->address().text() + "/metrics");
+    }
+    // --- end issue 6
     core::health_policy policy;
     policy.interval = s.cfg.health.interval;
     policy.strikes = s.cfg.health.strikes;
@@ -77,6 +99,7 @@ run_result cmd_daemon(app_state& s) {
             leading = now_leading;
         }
         if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
+        metrics::lease_holder(leading);  // issue 6: metrics
         std::chrono::milliseconds wait = policy.interval;
         if (leading) {
             if (auto r = core.pipeline->recover(); !r) log::warn("daemon", "reconcile: " + r.error().message);
