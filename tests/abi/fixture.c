@@ -1,6 +1,7 @@
 /* ABI fixtures: one small plugin per way of being wrong, each built from this file with one
  * FIXTURE_* macro defined (see CMakeLists.txt). The loader must refuse every one of them with a
  * clear line, and accept abi-good. Plain C, like a third-party plugin written without the SDK. */
+#include <stddef.h>
 #include <string.h>
 
 #include <tunnelmgr/plugin_api.h>
@@ -12,6 +13,8 @@
 static const char* required_api(void) {
 #if defined(FIXTURE_MAJOR_2)
     return "2.0.0";
+#elif defined(FIXTURE_V1_0)
+    return "1.0.0";
 #elif defined(FIXTURE_NEWER_MINOR)
     return "1.99.0";
 #elif defined(FIXTURE_BAD_VERSION)
@@ -67,6 +70,8 @@ static tm_rc s_commit(tm_plugin_t* p, int64_t id, const char* a) { (void)p; (voi
 static tm_rc s_lease(tm_plugin_t* p, const char* a, const char* b, int64_t t, int32_t* o) { (void)p; (void)a; (void)b; (void)t; (void)o; return TM_ERROR; }
 static tm_rc s_str2(tm_plugin_t* p, const char* a, const char* b) { (void)p; (void)a; (void)b; return TM_ERROR; }
 static tm_rc s_prune(tm_plugin_t* p, int64_t* n) { (void)p; *n = 0; return TM_OK; }
+static tm_rc s_count_99(tm_plugin_t* p, const char* a, int64_t* n) { (void)p; (void)a; *n = 99; return TM_OK; }
+static tm_rc s_two_rows(tm_plugin_t* p, const char* a, const char** o) { (void)p; (void)a; *o = "[{},{}]"; return TM_OK; }
 
 #if defined(FIXTURE_TABLE_OVERSIZED)
 struct padded_store {
@@ -95,6 +100,10 @@ static tm_plugin_api api_storage;
 static void fill(void) {
     memset(&STORE, 0, sizeof STORE);
     STORE.struct_size = sizeof(tm_state_store_v1);
+#if defined(FIXTURE_V1_0)
+    /* Built against 1.0: the table ends at prune, so the host must read cname_count as NULL. */
+    STORE.struct_size = (uint32_t)(offsetof(tm_state_store_v1, prune) + sizeof(STORE.prune));
+#endif
 #if defined(FIXTURE_TABLE_OVERSIZED)
     STORE.struct_size = sizeof(struct padded_store);
 #endif
@@ -105,7 +114,13 @@ static void fill(void) {
     STORE.cname_insert = s_str_id;
     STORE.cname_delete = s_str;
     STORE.cname_get = s_str_json;
+#if defined(FIXTURE_V1_0)
+    STORE.cname_list = s_two_rows;
+    /* Past struct_size: a host that copied it anyway would count 99 instead of listing 2 rows. */
+    STORE.cname_count = s_count_99;
+#else
     STORE.cname_list = s_str_json;
+#endif
     STORE.operation_begin = s_str_id;
     STORE.operation_advance = s_adv;
     STORE.operation_commit = s_commit;

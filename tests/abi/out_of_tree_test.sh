@@ -37,7 +37,7 @@ exports=$(nm -D --defined-only "$tmp/pc-build/example-supervisor.so" | awk '$2 ~
 # 3. The host lists both builds and starts one in the supervisor slot.
 for dir in "$tmp/cmake-build" "$tmp/pc-build"; do
   out=$("$build/tunnelmgr" plugins --plugin-dir "$dir")
-  echo "$out" | grep -Eq '^example-supervisor +1\.0\.0 +1\.0\.0 .*tunnel_supervisor_v1' || { echo "FAIL: not listed from $dir:"; echo "$out"; exit 1; }
+  echo "$out" | grep -Eq '^example-supervisor +1\.0\.0 +1\.[0-9]+\.[0-9]+ .*tunnel_supervisor_v1' || { echo "FAIL: not listed from $dir:"; echo "$out"; exit 1; }
   if echo "$out" | grep -q refused; then echo "FAIL: refused from $dir:"; echo "$out"; exit 1; fi
 done
 echo running > "$tmp/status"

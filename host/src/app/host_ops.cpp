@@ -46,6 +46,9 @@ core::result<void> admin_only(const core::session& who, const std::string& op) {
 }  // namespace
 
 core::result<std::string> host_ops::tunnel_status() {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    if (!status_cached_.empty() && now - status_at_ < std::chrono::seconds(1)) return status_cached_;
     core::json::object tunnel;
     std::string status = "unknown";
     int ready = 0;
@@ -82,7 +85,9 @@ core::result<std::string> host_ops::tunnel_status() {
     } else {
         out.set_null("supervisor");
     }
-    return out.str();
+    status_cached_ = out.str();
+    status_at_ = now;
+    return status_cached_;
 }
 
 core::result<std::string> host_ops::call(const std::string& op, const std::string& args_json, const core::session& who) {
@@ -100,13 +105,12 @@ core::result<std::string> host_ops::call(const std::string& op, const std::strin
     }
     if (op == "status.get") {
         TM_TRY(status, tunnel_status());
-        auto list = p.list_cnames(who, who.is_admin() ? named : "");
-        auto d = list ? core::json::parse(*list) : std::nullopt;
+        auto count = p.count_cnames(who, who.is_admin() ? named : "");
         auto doc = core::json::parse(status);
         core::json::object out;
         out.set_raw("tunnel", core::json::to_string((*doc)["tunnel"]));
         out.set_raw("supervisor", core::json::to_string((*doc)["supervisor"]));
-        out.set("cnames", static_cast<int64_t>(d && d->IsArray() ? d->Size() : 0));
+        out.set("cnames", count ? *count : static_cast<int64_t>(0));
         out.set("project", who.project).set("role", who.is_admin() ? "admin" : "project");
         return out.str();
     }
@@ -136,7 +140,11 @@ core::result<std::string> host_ops::call(const std::string& op, const std::strin
         }
         return p.delete_cname(who, host, progress);
     }
-    if (op == "cname.list") return p.list_cnames(who, named);
+    if (op == "cname.list") {
+        TM_TRY(limit, int_arg(a, "limit", false, 100));
+        TM_TRY(offset, int_arg(a, "offset", false, 0));
+        return p.list_cnames(who, named, limit, offset);
+    }
     if (op == "domains.list") {
         TM_TRY(known, p.list_domains(false));
         auto d = core::json::parse(known);

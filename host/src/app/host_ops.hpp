@@ -2,7 +2,9 @@
 // against the caller's session, then handed to the core. Arguments never widen the session.
 #pragma once
 
+#include <chrono>
 #include <functional>
+#include <mutex>
 #include <string>
 
 #include "app/core_services.hpp"
@@ -28,6 +30,11 @@ private:
     core_services& core_;
     core::state_store& state_;
     progress_sink progress_;
+    // tunnel_status() is asked often (every status call, the status watch): a live probe of
+    // cloudflared at most once a second is plenty, and keeps status calls sub-millisecond.
+    std::mutex status_mutex_;
+    std::chrono::steady_clock::time_point status_at_{};
+    std::string status_cached_;
 };
 
 }  // namespace tunnelmgr::app

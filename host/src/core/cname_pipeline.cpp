@@ -95,14 +95,49 @@ result<std::string> cname_pipeline::list_domains(bool refresh) {
     return state_.domains_list();
 }
 
-result<std::string> cname_pipeline::list_cnames(const session& who, const std::string& project) {
-    std::string filter_project = who.is_admin() ? project : who.project;
+result<std::string> cname_pipeline::list_cnames(const session& who, const std::string& project, int64_t limit,
+                                                int64_t offset) {
     if (!who.is_admin() && !project.empty() && project != who.project) {
         return fail(errc::denied, "this session belongs to project '" + who.project + "' and can list only its own hostnames");
     }
+    if (limit < 1 || limit > 1000) return fail(errc::invalid, "`limit` must be from 1 to 1000");
+    if (offset < 0) return fail(errc::invalid, "`offset` must be 0 or more");
+    std::string filter_project = who.is_admin() ? project : who.project;
     json::object f;
     if (!filter_project.empty()) f.set("project", filter_project);
-    return state_.cname_list(f.str());
+    auto total = state_.cname_count(f.str());
+    if (!total) return tl::unexpected(total.error());
+    f.set("limit", limit).set("offset", offset);
+    auto rows = state_.cname_list(f.str());
+    if (!rows) return tl::unexpected(rows.error());
+    auto doc = json::parse(*rows);
+    if (!doc || !doc->IsArray()) return fail(errc::error, "the state store listed malformed rows");
+    if (static_cast<int64_t>(doc->Size()) > limit) {
+        // A 1.0 store ignores limit/offset and returns everything: take the page here.
+        rapidjson::Document page(rapidjson::kArrayType);
+        auto arr = doc->GetArray();
+        for (int64_t i = offset; i < static_cast<int64_t>(arr.Size()) && i < offset + limit; ++i) {
+            page.PushBack(rapidjson::Value(arr[static_cast<rapidjson::SizeType>(i)], page.GetAllocator()), page.GetAllocator());
+        }
+        doc->CopyFrom(page, doc->GetAllocator());
+    }
+    auto n = static_cast<int64_t>(doc->Size());
+    json::object out;
+    out.set_raw("cnames", json::to_string(*doc));
+    out.set("count", n).set("total", *total).set("limit", limit).set("offset", offset);
+    if (offset + n < *total) {
+        out.set("next_offset", offset + n);
+    } else {
+        out.set_null("next_offset");
+    }
+    return out.str();
+}
+
+result<int64_t> cname_pipeline::count_cnames(const session& who, const std::string& project) {
+    std::string filter_project = who.is_admin() ? project : who.project;
+    json::object f;
+    if (!filter_project.empty()) f.set("project", filter_project);
+    return state_.cname_count(f.str());
 }
 
 result<cname_pipeline::validated> cname_pipeline::validate(const session& who, const cname_request& req,

@@ -47,8 +47,12 @@ public:
     result<std::string> request_cname(const session& who, const cname_request& req, const progress_fn& progress = {});
     // On success: {"hostname","deleted":true,"apply":...}.
     result<std::string> delete_cname(const session& who, const std::string& hostname, const progress_fn& progress = {});
-    // A project sees its own rows only; the admin sees all, or one project's with `project`.
-    result<std::string> list_cnames(const session& who, const std::string& project = "");
+    // A project sees its own rows only; the admin sees all, or one project's with `project`. One page:
+    // {"cnames":[...],"count":rows here,"total":all rows,"limit","offset","next_offset":N|null}.
+    result<std::string> list_cnames(const session& who, const std::string& project = "", int64_t limit = 100,
+                                    int64_t offset = 0);
+    // How many hostnames the session can see (or one project's, for the admin).
+    result<int64_t> count_cnames(const session& who, const std::string& project = "");
     // Zones known to the state store; refreshed from the DNS provider when asked or when none are known.
     result<std::string> list_domains(bool refresh);
     // Finishes or rolls back every unfinished operation; returns how many it settled.

@@ -34,6 +34,8 @@ public:
     virtual result<bool> lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) = 0;
     virtual result<void> lease_release(std::string_view name, std::string_view holder) = 0;
     virtual result<int64_t> prune() = 0;
+    // Rows cname_list would return for the filter ({} or {"project"}), counted.
+    virtual result<int64_t> cname_count(std::string_view filter_json) = 0;
 };
 
 }  // namespace tunnelmgr::core

@@ -4,6 +4,8 @@
 #include <mutex>
 #include <string>
 
+#include <rapidjson/document.h>
+
 namespace tunnelmgr::host {
 
 core::errc errc_from_rc(tm_rc rc) {
@@ -155,6 +157,22 @@ core::result<int64_t> state_store_client::prune() {
     auto r = invoke(inst_, [&] { return t_.prune(inst_.handle(), &n); });
     if (!r) return tl::unexpected(r.error());
     return n;
+}
+
+core::result<int64_t> state_store_client::cname_count(std::string_view filter_json) {
+    auto f = s(filter_json);
+    if (t_.cname_count != nullptr) {
+        int64_t n = 0;
+        auto r = invoke(inst_, [&] { return t_.cname_count(inst_.handle(), f.c_str(), &n); });
+        if (r) return n;
+    }
+    // A 1.0 store (or one that does not count): count the listed rows.
+    auto rows = cname_list(f);
+    if (!rows) return tl::unexpected(rows.error());
+    rapidjson::Document d;
+    d.Parse(rows->c_str());
+    if (d.HasParseError() || !d.IsArray()) return core::fail(core::errc::error, "the state store listed malformed rows");
+    return static_cast<int64_t>(d.Size());
 }
 
 }  // namespace tunnelmgr::host

@@ -32,6 +32,7 @@ public:
     core::result<bool> lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) override;
     core::result<void> lease_release(std::string_view name, std::string_view holder) override;
     core::result<int64_t> prune() override;
+    core::result<int64_t> cname_count(std::string_view filter_json) override;
 
 private:
     plugin_instance& inst_;

@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 0
+#define TM_PLUGIN_API_VERSION_MINOR 1
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.0.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.1.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -158,7 +158,9 @@ typedef struct tm_state_store_v1 {
     /* Required. The row of `hostname` as a JSON object; TM_NOT_FOUND when there is none. */
     tm_rc (*cname_get)(tm_plugin_t* p, const char* hostname, const char** out_json);
 
-    /* Required. Rows as a JSON array, ordered by hostname. filter_json: {} or {"project":"name"}. */
+    /* Required. Rows as a JSON array, ordered by hostname. filter_json: {} or {"project":"name"}, and
+     * since 1.1 "limit" (1..10000) and "offset" (>= 0) for one page; a 1.0 store ignores them and
+     * returns every row (the host then pages by itself). */
     tm_rc (*cname_list)(tm_plugin_t* p, const char* filter_json, const char** out_json);
 
     /* --- operations: the CNAME pipeline's journal ------------------------------------------ */
@@ -231,6 +233,11 @@ typedef struct tm_state_store_v1 {
 
     /* Required. Delete health and audit rows past the configured retention; *out_deleted counts them. */
     tm_rc (*prune)(tm_plugin_t* p, int64_t* out_deleted);
+
+    /* since 1.1 — Optional. How many rows cname_list would return for filter_json without
+     * "limit"/"offset" ({} or {"project":"name"}), without building them. NULL (or failing): the host
+     * counts cname_list's rows instead. */
+    tm_rc (*cname_count)(tm_plugin_t* p, const char* filter_json, int64_t* out_count);
 } tm_state_store_v1;
 
 /* ---------------------------------------------------------------------------------------------

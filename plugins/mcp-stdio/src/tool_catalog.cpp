@@ -85,10 +85,15 @@ const spec specs[] = {
      {false, true, true, true}},
     {"tunnel_list_cnames", "cname.list", "cnames", "List hostnames",
      "The hostnames published through the tunnel with their targets: your project's own, or every project's "
-     "for the admin.",
-     "{\"type\":\"object\",\"properties\":{" TM_PROJECT "},\"additionalProperties\":false}",
+     "for the admin. One page at a time (100 by default, ordered by hostname); `total` says how many there are "
+     "and `next_offset` where the next page starts (null on the last page).",
+     "{\"type\":\"object\",\"properties\":{" TM_PROJECT ","
+     "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":\"rows per page (default 100)\"},"
+     "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"rows to skip: the next_offset of the previous page\"}"
+     "},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"properties\":{\"cnames\":{\"type\":\"array\",\"items\":" TM_CNAME_ROW
-     "},\"count\":{\"type\":\"integer\"}," TM_ERROR_PROPS "}}",
+     "},\"count\":{\"type\":\"integer\"},\"total\":{\"type\":\"integer\"},\"limit\":{\"type\":\"integer\"},"
+     "\"offset\":{\"type\":\"integer\"},\"next_offset\":{\"type\":[\"integer\",\"null\"]}," TM_ERROR_PROPS "}}",
      {true, false, true, false}},
     {"tunnel_list_domains", "domains.list", "domains", "List domains",
      "The zones (domains) of the Cloudflare account that hostnames can be published under, as last fetched.",

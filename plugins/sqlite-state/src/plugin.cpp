@@ -86,6 +86,9 @@ public:
         return parsed(cname_filter_from_json(filter_json),
                       [&](cname_filter f) { return lift(store_->cname_list(f), as_json); });
     }
+    sdk::result<int64_t> cname_count(std::string_view filter_json) override {
+        return parsed(cname_filter_from_json(filter_json), [&](cname_filter f) { return lift(store_->cname_count(f)); });
+    }
 
     sdk::result<int64_t> operation_begin(std::string_view op_json) override {
         return parsed(operation_request_from_json(op_json),

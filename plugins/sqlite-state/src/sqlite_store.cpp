@@ -401,11 +401,26 @@ store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter
         std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames";
         if (filter.project) sql += " WHERE project = ?";
         sql += " ORDER BY hostname";
+        if (filter.limit || filter.offset) sql += " LIMIT ? OFFSET ?";
         SQLite::Statement q(db, sql);
-        if (filter.project) q.bind(1, *filter.project);
+        int at = 1;
+        if (filter.project) q.bind(at++, *filter.project);
+        if (filter.limit || filter.offset) {
+            q.bind(at++, static_cast<int64_t>(filter.limit.value_or(-1)));  // -1: no limit, in SQLite
+            q.bind(at++, static_cast<int64_t>(filter.offset.value_or(0)));
+        }
         std::vector<cname_row> rows;
         while (q.executeStep()) rows.push_back(read_cname(q));
         return store_result<std::vector<cname_row>>(std::move(rows));
+    });
+}
+
+store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
+    return read<int64_t>("counting CNAME rows", [&](SQLite::Database& db) {
+        SQLite::Statement q(db, filter.project ? "SELECT COUNT(*) FROM cnames WHERE project = ?" : "SELECT COUNT(*) FROM cnames");
+        if (filter.project) q.bind(1, *filter.project);
+        q.executeStep();
+        return store_result<int64_t>(q.getColumn(0).getInt64());
     });
 }
 

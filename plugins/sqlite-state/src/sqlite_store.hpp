@@ -41,6 +41,7 @@ public:
     store_result<void> cname_delete(std::string_view hostname);
     store_result<cname_row> cname_get(std::string_view hostname);
     store_result<std::vector<cname_row>> cname_list(const cname_filter& filter);
+    store_result<int64_t> cname_count(const cname_filter& filter);  // limit/offset ignored
 
     store_result<int64_t> operation_begin(const operation_request& request);
     // patch_json is an object merged into the operation's data (RFC 7396: null removes a key).

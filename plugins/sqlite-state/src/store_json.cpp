@@ -286,7 +286,15 @@ store_result<cname_filter> cname_filter_from_json(std::string_view json) {
     fields f(*doc, "filter");
     cname_filter out;
     out.project = f.opt_string("project");
+    out.limit = f.opt_int("limit");
+    out.offset = f.opt_int("offset");
     if (!f.ok()) return f.error();
+    if (out.limit && (*out.limit < 1 || *out.limit > 10000)) {
+        return store_fail(store_errc::invalid, "filter.limit must be from 1 to 10000, not " + std::to_string(*out.limit));
+    }
+    if (out.offset && *out.offset < 0) {
+        return store_fail(store_errc::invalid, "filter.offset must be 0 or more, not " + std::to_string(*out.offset));
+    }
     return out;
 }
 

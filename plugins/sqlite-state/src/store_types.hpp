@@ -28,6 +28,8 @@ struct cname_row {
 
 struct cname_filter {
     std::optional<std::string> project;
+    std::optional<int64_t> limit;   // one page: 1..10000 rows
+    std::optional<int64_t> offset;  // rows to skip, >= 0
 };
 
 enum class operation_kind { create, remove };

@@ -46,9 +46,10 @@ TEST_F(cli, plugins_lists_each_fixture_loaded_or_refused_with_its_reason) {
     std::vector<std::string> loaded;
     for (const auto& p : d["plugins"].GetArray()) {
         loaded.push_back(p["name"].GetString());
-        EXPECT_STREQ(p["required_api_version"].GetString(), "1.0.0");
+        EXPECT_STREQ(p["required_api_version"].GetString(),
+                     loaded.back() == "abi-v1-0-store" ? "1.0.0" : TM_PLUGIN_API_VERSION_STRING);
     }
-    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws"}));
+    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store"}));
     std::map<std::string, std::string> refused;
     for (const auto& p : d["refused"].GetArray()) {
         refused[std::filesystem::path(p["file"].GetString()).stem().string()] = p["reason"].GetString();
@@ -78,7 +79,7 @@ TEST_F(cli, stock_plugins_are_listed_with_their_abi_version) {
     for (const auto& p : d["plugins"].GetArray()) {
         if (std::string(p["name"].GetString()) == "sqlite-state") {
             found = true;
-            EXPECT_STREQ(p["required_api_version"].GetString(), "1.0.0");
+            EXPECT_STREQ(p["required_api_version"].GetString(), TM_PLUGIN_API_VERSION_STRING);
             EXPECT_STREQ(p["capabilities"][0].GetString(), "state_store_v1");
         }
     }
@@ -140,5 +141,5 @@ TEST_F(cli, unknown_command_and_bad_options_are_usage_errors) {
     EXPECT_EQ(run_process({binary, "--log-level"}).exit_code, 2);
     auto v = run_process({binary, "--version"});
     EXPECT_EQ(v.exit_code, 0);
-    EXPECT_NE(v.out.find("plugin API 1.0.0"), std::string::npos);
+    EXPECT_NE(v.out.find(std::string("plugin API ") + TM_PLUGIN_API_VERSION_STRING), std::string::npos);
 }

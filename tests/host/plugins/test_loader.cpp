@@ -145,6 +145,20 @@ TEST(registry, scanning_lists_every_fixture_as_loaded_or_refused) {
     std::vector<std::string> loaded;
     for (const auto& l : scan.loaded) loaded.push_back(l->name);
     std::sort(loaded.begin(), loaded.end());
-    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws"}));
+    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store"}));
     EXPECT_EQ(scan.refused.size(), 13u);
+}
+
+TEST(loader, a_plugin_built_against_1_0_loads_and_its_missing_functions_read_as_null) {
+    auto lib = host::load_library(fixture("abi-v1-0-store"));
+    ASSERT_TRUE(lib) << lib.error().reason;
+    EXPECT_EQ((*lib)->required_api, "1.0.0");
+    EXPECT_EQ((*lib)->state_store.cname_count, nullptr) << "a field past the plugin's struct_size must be zero";
+    host::host_services services;
+    auto inst = host::create_instance(*lib, "{}", services);
+    ASSERT_TRUE(inst) << inst.error();
+    host::state_store_client store(**inst);
+    auto n = store.cname_count("{}");
+    ASSERT_TRUE(n) << n.error().message;
+    EXPECT_EQ(*n, 2) << "counted through cname_list, the 1.0 way";
 }

@@ -148,13 +148,23 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
     if (!p) return run_result::fatal("cname ls: " + p.error(), 2);
     if (!p->positional.empty()) return run_result::fatal(std::string("cname ls takes no arguments; usage: ") + usage, 2);
     std::string project = p->vm.count("project") != 0U ? p->vm["project"].as<std::string>() : "";
-    auto r = s.core->pipeline->list_cnames(core::session::admin_session("cli"), project);
-    if (!r) return fail_with(r.error());
+    // The operator sees every row: walk the pages into one array.
+    rapidjson::Document all(rapidjson::kArrayType);
+    for (int64_t offset = 0;;) {
+        auto r = s.core->pipeline->list_cnames(core::session::admin_session("cli"), project, 1000, offset);
+        if (!r) return fail_with(r.error());
+        auto page = core::json::parse(*r);
+        if (!page || !page->IsObject()) return run_result::fatal("cname ls: malformed page from the core", 5);
+        for (auto& row : (*page)["cnames"].GetArray()) all.PushBack(rapidjson::Value(row, all.GetAllocator()), all.GetAllocator());
+        if (!(*page)["next_offset"].IsInt64()) break;
+        offset = (*page)["next_offset"].GetInt64();
+    }
+    std::string rows = core::json::to_string(all);
     if (p->vm.count("json") != 0U) {
-        print_pretty(*r);
+        print_pretty(rows);
         return run_result::proceed();
     }
-    auto doc = core::json::parse(*r);
+    auto doc = core::json::parse(rows);
     std::printf("%-40s %-14s %-6s %-10s %s\n", "HOSTNAME", "PROJECT", "PORT", "TYPE", "TARGET");
     size_t n = 0;
     if (doc && doc->IsArray()) {

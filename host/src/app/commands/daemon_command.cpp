@@ -162,9 +162,9 @@ run_result cmd_status(app_state& s) {
         auto d = core::json::parse(*hist);
         if (d && d->IsArray() && !d->Empty()) out.set_raw("last_recorded", core::json::to_string((*d)[0]));
     }
-    auto cn = s.state->cname_list("{}");
-    auto cd = cn ? core::json::parse(*cn) : std::nullopt;
-    out.set("cnames", static_cast<int64_t>(cd && cd->IsArray() ? cd->Size() : 0));
+    auto cn = s.state->cname_count("{}");
+    int64_t cname_total = cn ? *cn : 0;
+    out.set("cnames", cname_total);
     if (json) {
         std::printf("%s\n", out.str().c_str());
     } else {
@@ -183,7 +183,7 @@ run_result cmd_status(app_state& s) {
         } else {
             std::printf("process:     no supervisor configured\n");
         }
-        std::printf("hostnames:   %lld published\n", static_cast<long long>(cd && cd->IsArray() ? cd->Size() : 0));
+        std::printf("hostnames:   %lld published\n", static_cast<long long>(cname_total));
     }
     return run_result::proceed();
 }

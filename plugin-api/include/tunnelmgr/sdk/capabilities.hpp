@@ -44,6 +44,10 @@ public:
     virtual result<bool> lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) = 0;
     virtual result<void> lease_release(std::string_view name, std::string_view holder) = 0;
     virtual result<int64_t> prune() = 0;
+    // since 1.1, optional: override to count without listing (the host falls back to cname_list).
+    virtual result<int64_t> cname_count(std::string_view /*filter_json*/) {
+        return fail(TM_ERROR, "this state store does not count rows by itself");
+    }
 };
 
 class dns_provider_v1 {

@@ -188,13 +188,16 @@ struct state_store_adapter {
     static tm_rc prune(tm_plugin_t* p, int64_t* out) {
         return guarded(p, [&](instance& i) { return finish_value(i, i.state_store->prune(), out); });
     }
+    static tm_rc cname_count(tm_plugin_t* p, const char* filter, int64_t* out) {
+        return guarded(p, [&](instance& i) { return finish_value(i, i.state_store->cname_count(sv(filter)), out); });
+    }
 
     static const tm_state_store_v1* table() {
         static const tm_state_store_v1 t = {
             sizeof(tm_state_store_v1), schema_version, stats, cname_insert, cname_delete, cname_get, cname_list,
             operation_begin, operation_advance, operation_commit, operation_list_unfinished, audit_append,
             audit_query, health_record, health_history, domains_replace, domains_list, docker_snapshot_replace,
-            docker_snapshot_get, lease_acquire, lease_release, prune};
+            docker_snapshot_get, lease_acquire, lease_release, prune, cname_count};
         return &t;
     }
 };
