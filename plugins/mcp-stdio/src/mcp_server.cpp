@@ -537,6 +537,11 @@ void mcp_server::complete(const std::shared_ptr<call_state>& call, std::string b
     }
 }
 
+bool mcp_server::closing() const {
+    std::lock_guard<std::mutex> lock(queue_mutex_);
+    return closing_;
+}
+
 void mcp_server::finish(bool drop_queued) {
     decltype(queue_) dropped;
     {

@@ -65,6 +65,8 @@ public:
     // way running calls finish and answer, since a host call cannot be interrupted. Returns when no
     // call is running or queued. Idempotent.
     void finish(bool drop_queued = false);
+    // True once finish() has begun: new and (when dropped) queued calls will not start.
+    bool closing() const;
 
     const server_options& options() const { return options_; }
 
@@ -109,7 +111,7 @@ private:
     std::map<std::string, progress_route> progress_;              // by the token given to the host
     std::uint64_t next_progress_ = 1;
 
-    std::mutex queue_mutex_;
+    mutable std::mutex queue_mutex_;
     std::condition_variable queue_cv_;
     std::condition_variable idle_cv_;
     std::deque<std::pair<std::shared_ptr<call_state>, std::function<std::string()>>> queue_;

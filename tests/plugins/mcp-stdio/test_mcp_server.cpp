@@ -592,7 +592,9 @@ TEST(mcp_server, stop_mid_call_lets_the_running_call_answer_and_drops_the_queued
     h.wait_started(1);
     h.send(call_line(2, "tunnel_get_status", "{}"));
     std::thread stop([&] { h.server().finish(/*drop_queued=*/true); });
-    // finish() cannot return while the CNAME request runs; let it go.
+    // Only once finish() has dropped the queue may the running call end; else the worker would
+    // rightly take the queued call first.
+    while (!h.server().closing()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     g.open();
     stop.join();
     auto msgs = h.messages();
