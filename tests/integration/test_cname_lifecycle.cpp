@@ -213,7 +213,7 @@ TEST_F(cname_lifecycle, bad_input_is_refused_with_a_sentence_and_changes_nothing
         {{std::string(64, 'x'), "--port", "3100"}, "at most 63"},
         {{"app", "--port", "0"}, "not a TCP port"},
         {{"app", "--port", "65536"}, "not a TCP port"},
-        {{"app", "--port", "4100"}, "not one of project 'alpha''s ports"},
+        {{"app", "--port", "4100"}, "not among the ports of project 'alpha'"},
         {{"app", "--port", "3100", "--domain", "unknown.net"}, "is not a zone of this Cloudflare account"},
         {{"mine", "--port", "3101"}, "is already published (project 'beta'"},
         {{"taken", "--port", "3101"}, "tunnelmgr does not own it"},

@@ -164,7 +164,7 @@ result<cname_pipeline::validated> cname_pipeline::validate(const session& who, c
         ranges += (ranges.empty() ? "" : ", ") + std::to_string(r.first) + (r.first == r.last ? "" : "-" + std::to_string(r.last));
     }
     if (!allowed) {
-        return fail(errc::denied, "port " + std::to_string(req.port) + " is not one of project '" + project + "''s ports (" +
+        return fail(errc::denied, "port " + std::to_string(req.port) + " is not among the ports of project '" + project + "' (" +
                                       ranges + "): publish a port in that range");
     }
     auto label = normalize_label(req.subdomain);
@@ -407,7 +407,7 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     if (!row_text) {
         if (row_text.error().code == errc::not_found) {
             return refuse({errc::not_found, who.is_admin() ? hostname + " is not managed by tunnelmgr"
-                                                           : hostname + " is not one of project '" + who.project + "''s hostnames"},
+                                                           : hostname + " is not among the hostnames of project '" + who.project + "'"},
                           who.project);
         }
         return refuse(row_text.error(), who.project);
@@ -416,7 +416,7 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     std::string project = row ? json::str(*row, "project") : "";
     if (!who.is_admin() && project != who.project) {
         // Same answer as for a name that does not exist: a project learns nothing of others' names.
-        return refuse({errc::not_found, hostname + " is not one of project '" + who.project + "''s hostnames"}, who.project);
+        return refuse({errc::not_found, hostname + " is not among the hostnames of project '" + who.project + "'"}, who.project);
     }
     if (dns_ == nullptr || ingress_ == nullptr) {
         return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to delete hostnames"}, project);
