@@ -60,9 +60,10 @@ protected:
             return out;
         }
         out["available"] = d["available"].GetBool() ? "yes" : "no";
-        for (const char* k : {"ingress_target", "target_type", "problem", "docker_network", "container_name"}) {
+        for (const char* k : {"ingress_target", "target_type", "problem", "docker_network", "container_name", "probe"}) {
             if (d.HasMember(k) && d[k].IsString()) out[k] = d[k].GetString();
         }
+        if (d.HasMember("reachable") && d["reachable"].IsBool()) out["reachable"] = d["reachable"].GetBool() ? "yes" : "no";
         return out;
     }
     void run(const std::vector<std::string>& args) {
@@ -83,8 +84,8 @@ TEST_F(target_selection, container_names_on_a_shared_network_and_the_fixes_when_
     ASSERT_TRUE(dockerd->docker({"network", "create", "tmshared"}).ok());
     ASSERT_TRUE(dockerd->docker({"network", "create", "tmother"}).ok());
     run({"--name", "cloudflared", "--network", "tmshared", image, "sleep", "3600"});
-    run({"--name", "web", "--network", "tmshared", "--label", "com.supervisor.project=alpha", "--expose", "3000", image, "sleep",
-         "3600"});
+    run({"--name", "web", "--network", "tmshared", "--label", "com.supervisor.project=alpha", "--expose", "3000", image, "httpd",
+         "-f", "-p", "3000"});
     run({"--name", "alpha-api", "--network", "tmother", "--expose", "3001", image, "sleep", "3600"});  // project by prefix
 
     auto shared = check(3000);
@@ -92,6 +93,8 @@ TEST_F(target_selection, container_names_on_a_shared_network_and_the_fixes_when_
     EXPECT_EQ(shared["ingress_target"], "http://web:3000");
     EXPECT_EQ(shared["target_type"], "container");
     EXPECT_EQ(shared["docker_network"], "tmshared");
+    // The TCP probe reaches httpd in the container through its IP on that network.
+    EXPECT_EQ(shared["reachable"], "yes") << shared["probe"];
 
     auto apart = check(3001);
     EXPECT_EQ(apart["available"], "no");
@@ -101,6 +104,7 @@ TEST_F(target_selection, container_names_on_a_shared_network_and_the_fixes_when_
     ASSERT_TRUE(dockerd->docker({"network", "connect", "tmother", "cloudflared"}).ok());
     auto fixed = check(3001);
     EXPECT_EQ(fixed["ingress_target"], "http://alpha-api:3001") << fixed["problem"];
+    EXPECT_EQ(fixed["reachable"], "no") << "nothing listens on 3001 in alpha-api: " << fixed["probe"];
 
     // Another project's container on the port asked for is never chosen: beta gets a host service
     // (through the gateway of cloudflared's network), not alpha's container.

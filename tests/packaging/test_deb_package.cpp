@@ -219,6 +219,12 @@ TEST_F(DebPackage, InstallsRunsUpgradesRemovesAndPurgesOnCleanDebian) {
     // The shipped config passes `check`, run as the daemon's user (so the state file is its own).
     auto check = sh("runuser -u tunnelmgr -- tunnelmgr check");
     EXPECT_TRUE(check.ok()) << check.output();
+    // And `doctor` runs on the clean root. The shipped config names no tunnel yet, so it must say
+    // so, with the fix, and exit 1 — while the state store it does have checks out.
+    auto doctor = sh("runuser -u tunnelmgr -- tunnelmgr doctor");
+    EXPECT_EQ(doctor.exit_code, 1) << doctor.output();
+    EXPECT_NE(doctor.output().find("FAIL  tunnel.id is not set"), std::string::npos) << doctor.output();
+    EXPECT_NE(doctor.output().find("ok    state: sqlite-state"), std::string::npos) << doctor.output();
     auto groups = sh("id -nG tunnelmgr");
     EXPECT_NE((" " + trim(groups.out) + " ").find(" docker "), std::string::npos) << groups.output();
     EXPECT_EQ(trim(sh("stat -c '%U:%G %a' /etc/tunnelmgr/config.yml").out), "root:tunnelmgr 640");

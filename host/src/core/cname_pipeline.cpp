@@ -10,6 +10,7 @@
 #include "log/logger.hpp"
 #include "metrics/tunnelmgr_metrics.hpp"  // issue 6: step durations and failures
 #include "sys/process_identity.hpp"
+#include "sys/tcp_probe.hpp"
 
 namespace tunnelmgr::core {
 
@@ -208,6 +209,13 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
     out.set("hostname", v->host).set("available", true).set("project", v->project).set("port", req.port);
     out.set("ingress_target", v->tgt.service).set("target_type", v->tgt.type).set("container_name", v->tgt.container_name);
     out.set("docker_network", v->tgt.docker_network).set("reason", v->tgt.reason);
+    // Does the target answer? Only a hint: the service may simply not be started yet.
+    if (v->tgt.probe_address.empty()) {
+        out.set_null("reachable");
+    } else {
+        std::string why = sys::tcp_probe(v->tgt.probe_address, std::chrono::milliseconds(1000));
+        out.set("reachable", why.empty()).set("probe", v->tgt.probe_address + (why.empty() ? " accepts connections" : ": " + why));
+    }
     return out.str();
 }
 

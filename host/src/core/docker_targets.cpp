@@ -19,6 +19,7 @@ struct port_entry {
 struct container {
     std::string name, state, project;
     std::vector<std::string> networks;
+    std::vector<std::string> ips;  // parallel to networks
     std::vector<port_entry> ports;
 };
 
@@ -49,7 +50,10 @@ std::vector<container> containers_of(const rapidjson::Value& snap) {
         k.project = json::str(c, "project");
         auto nets = c.FindMember("networks");
         if (nets != c.MemberEnd() && nets->value.IsArray()) {
-            for (const auto& n : nets->value.GetArray()) k.networks.push_back(json::str(n, "network"));
+            for (const auto& n : nets->value.GetArray()) {
+                k.networks.push_back(json::str(n, "network"));
+                k.ips.push_back(json::str(n, "ip"));
+            }
         }
         auto ports = c.FindMember("ports");
         if (ports != c.MemberEnd() && ports->value.IsArray()) {
@@ -114,9 +118,12 @@ result<target> select_target(const std::string& snapshot_json, const std::string
                 if (!is_user_defined(snap, n)) continue;
                 for (const auto& m : cf_nets) {
                     if (m == n) {
+                        size_t idx = static_cast<size_t>(&n - match->networks.data());
+                        std::string ip = idx < match->ips.size() ? match->ips[idx] : "";
                         return target{"http://" + match->name + ":" + std::to_string(cport), "container", match->name, n,
                                       "cloudflared and " + match->name + " share the user-defined network " + n +
-                                          ", which resolves container names"};
+                                          ", which resolves container names",
+                                      ip.empty() ? "" : ip + ":" + std::to_string(cport)};
                     }
                 }
             }
@@ -126,7 +133,8 @@ result<target> select_target(const std::string& snapshot_json, const std::string
             return target{"http://localhost:" + std::to_string(match_port->host_port), "host_port", match->name, "",
                           match->name + " publishes port " + std::to_string(cport) + " on the host as " +
                               std::to_string(match_port->host_port) + ", and cloudflared runs " +
-                              (cf_where == "container" ? "with host networking" : "on the host")};
+                              (cf_where == "container" ? "with host networking" : "on the host"),
+                          "127.0.0.1:" + std::to_string(match_port->host_port)};
         }
         // 3. Refuse, naming the fix.
         std::string fix;
@@ -154,14 +162,16 @@ result<target> select_target(const std::string& snapshot_json, const std::string
     if (cf_sees_host_ports) {
         return target{"http://localhost:" + p, "host", "", "",
                       "no container of project '" + project + "' offers port " + p +
-                          ", so it is taken as a service on this host, which cloudflared reaches as localhost"};
+                          ", so it is taken as a service on this host, which cloudflared reaches as localhost",
+                      "127.0.0.1:" + p};
     }
     std::string gw = json::str(snap, "host_gateway");
     if (!gw.empty()) {
         return target{"http://" + gw + ":" + p, "host", "", "",
                       "no container of project '" + project + "' offers port " + p + "; cloudflared runs in the container " +
                           cf_name + ", which reaches services on this host through the gateway " + gw +
-                          " (the service must listen on that address or on 0.0.0.0, not only on 127.0.0.1)"};
+                          " (the service must listen on that address or on 0.0.0.0, not only on 127.0.0.1)",
+                      gw + ":" + p};
     }
     return fail(errc::invalid, "no container of project '" + project + "' offers port " + p + " and cloudflared (container " +
                                    cf_name + ") cannot reach this host's ports: start the service in a container on a "

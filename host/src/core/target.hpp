@@ -15,6 +15,9 @@ struct target {
     std::string container_name;
     std::string docker_network;
     std::string reason;   // one sentence on why this target was chosen
+    // Where this machine can reach the same service to check it answers ("HOST:PORT"; the container's
+    // IP for a container target); empty when it cannot be reached from here.
+    std::string probe_address;
 };
 
 class target_selector {
@@ -29,7 +32,8 @@ public:
     result<target> select(const std::string&, uint32_t port) override {
         return target{"http://localhost:" + std::to_string(port), "host", "", "",
                       "no container runtime is configured, so port " + std::to_string(port) +
-                          " is taken as a service on this host"};
+                          " is taken as a service on this host",
+                      "127.0.0.1:" + std::to_string(port)};
     }
 };
 

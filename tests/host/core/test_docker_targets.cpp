@@ -43,6 +43,7 @@ TEST(docker_targets, a_shared_user_defined_network_reaches_the_container_by_name
     EXPECT_EQ(t->type, "container");
     EXPECT_EQ(t->docker_network, "tunnel");
     EXPECT_EQ(t->container_name, "alpha-web");
+    EXPECT_EQ(t->probe_address, "172.20.0.3:3000") << "probed through the container's IP on that network";
 }
 
 TEST(docker_targets, the_default_bridge_does_not_count_and_the_refusal_names_the_fix) {
@@ -65,6 +66,7 @@ TEST(docker_targets, a_published_port_is_reached_on_localhost_when_cloudflared_i
     ASSERT_TRUE(t) << t.error().message;
     EXPECT_EQ(t->service, "http://localhost:3100");
     EXPECT_EQ(t->type, "host_port");
+    EXPECT_EQ(t->probe_address, "127.0.0.1:3100");
     // Asking by the host port finds the same container.
     auto by_host_port = select_target(snapshot(cf_on_host, app(on_bridge, published_3000)), "alpha", 3100);
     ASSERT_TRUE(by_host_port);

@@ -114,6 +114,8 @@ run_result cname_check(app_state& s, const std::vector<std::string>& args) {
     } else if (ok) {
         std::cout << core::json::str(*doc, "hostname") << " would point at " << core::json::str(*doc, "ingress_target")
                   << " (" << core::json::str(*doc, "target_type") << "): " << core::json::str(*doc, "reason") << "\n";
+        std::string probe = core::json::str(*doc, "probe");
+        if (!probe.empty()) std::cout << "probe: " << probe << "\n";
     } else {
         std::cout << core::json::str(*doc, "hostname") << " would be refused: " << core::json::str(*doc, "problem") << "\n";
     }
