@@ -114,4 +114,10 @@ TEST(cname_paging_1_0, a_store_that_ignores_limit_is_paged_by_the_host) {
     EXPECT_EQ((*d)["cnames"].Size(), 1u);
     EXPECT_EQ((*d)["total"].GetInt64(), 2);
     EXPECT_EQ((*d)["next_offset"].GetInt64(), 1);
+    // Second page, bigger than what is left: the host skips the rows the old store did not.
+    auto second = pipeline.list_cnames(core::session::admin_session("test"), "", 5, 1);
+    ASSERT_TRUE(second);
+    auto d2 = core::json::parse(*second);
+    EXPECT_EQ((*d2)["cnames"].Size(), 1u);
+    EXPECT_TRUE((*d2)["next_offset"].IsNull());
 }
