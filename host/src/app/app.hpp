@@ -40,6 +40,7 @@ struct app_state {
     ~app_state();
     options opts;
     config::config cfg;
+    std::string config_error;  // doctor only: the config did not load, and this says why
     host::host_services services;
     std::unique_ptr<host::registry> plugins;
     std::unique_ptr<host::state_store_client> state;

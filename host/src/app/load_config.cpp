@@ -17,8 +17,17 @@ run_result load_config(app_state& s) {
         s.cfg = config::embedded_default();
     } else {
         auto cfg = config::load_file(path);
-        if (!cfg) return run_result::fatal(cfg.error(), 2);
-        s.cfg = std::move(*cfg);
+        if (!cfg && s.opts.command == "doctor") {
+            // doctor reports a broken config as a finding instead of stopping before it runs.
+            s.config_error = cfg.error();
+            s.cfg = config::embedded_default();
+            s.cfg.source = path;
+            s.cfg.slots.clear();
+        } else if (!cfg) {
+            return run_result::fatal(cfg.error(), 2);
+        } else {
+            s.cfg = std::move(*cfg);
+        }
     }
     if (!s.opts.plugin_dirs.empty()) s.cfg.plugin_dirs = s.opts.plugin_dirs;
     return run_result::proceed();

@@ -3,7 +3,10 @@
 // fix, exit 1; the API token never printed.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <rapidjson/document.h>
 
@@ -154,4 +157,19 @@ TEST(doctor, a_missing_plugin_fails_with_where_to_install_it) {
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_TRUE(has_line(r.out, "FAIL  ", "runtime: ")) << r.out;
     EXPECT_TRUE(has_line(r.out, "FAIL  ", " — install no-such-runtime.so")) << r.out;
+}
+
+TEST(doctor, a_config_that_does_not_parse_is_a_finding_with_its_line) {
+    auto dir = std::filesystem::temp_directory_path() / ("tm-doctor-badcfg-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir);
+    auto cfg = dir / "config.yml";
+    std::ofstream(cfg) << "state: { plugin: sqlite-state, path: /tmp/x.db }\nhealth:\n  interval: soon\n";
+    auto r = tunnelmgr::testing::run_process({std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr", "--config", cfg.string(), "doctor"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("FAIL  " + cfg.string() + ":3: health.interval: 'soon' is not a duration"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("1 problem(s) found"), std::string::npos) << r.out;
+    // Every other command still refuses to start on it.
+    auto state = tunnelmgr::testing::run_process({std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr", "--config", cfg.string(), "state"});
+    EXPECT_EQ(state.exit_code, 2);
+    std::filesystem::remove_all(dir);
 }

@@ -80,7 +80,7 @@ run_result cmd_daemon(app_state& s) {
                              [&](const std::string& type, const std::string&) { log::debug("daemon", "event " + type); });
     const std::string holder = sys::self_identity();
     const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(3));
-    bool leading = false, announced = false;
+    bool leading = false, announced = false, said_no_tunnel = false;
     int64_t next_zones = 0, next_docker = 0, next_prune = 0;
     log::info("daemon", "started; health every " + std::to_string(policy.interval.count() / 1000) + " s");
     // Under systemd (Type=notify): ready once the plugins are up and recovery has run; then a
@@ -103,7 +103,13 @@ run_result cmd_daemon(app_state& s) {
         std::chrono::milliseconds wait = policy.interval;
         if (leading) {
             if (auto r = core.pipeline->recover(); !r) log::warn("daemon", "reconcile: " + r.error().message);
-            wait = health.check_once();
+            if (s.cfg.tunnel.id.empty()) {
+                // Nothing to watch yet: say so once rather than report a tunnel nobody configured as down.
+                if (!said_no_tunnel) log::warn("daemon", "tunnel.id is not set: the health loop is idle until a tunnel is configured");
+                said_no_tunnel = true;
+            } else {
+                wait = health.check_once();
+            }
             int64_t t = now_ms();
             if (core.dns && t >= next_zones) {
                 if (auto z = core.pipeline->list_domains(true); !z) log::warn("daemon", "zone refresh: " + z.error().message);

@@ -378,18 +378,24 @@ run_result cmd_doctor(app_state& s) {
     bool json = wants_json(s, bad);
     if (!bad.empty()) return run_result::fatal("doctor: unknown argument '" + bad + "' (only --json)", 2);
     report r;
-    check_config(r, s.cfg);
-    check_plugins(r, s);
+    bool config_ok = s.config_error.empty();
+    if (!config_ok) {
+        // The file did not parse: that is the finding; nothing else can be checked against it.
+        r.fail("config", s.config_error, "fix what the line above names; every key is in packaging/examples/config.yml");
+    } else {
+        check_config(r, s.cfg);
+        check_plugins(r, s);
+    }
     std::string default_domain;
     if (const auto* dns = s.cfg.find_slot("dns")) {
         if (auto doc = core::json::parse(dns->config_json)) default_domain = core::json::str(*doc, "default_domain");
     }
-    check_zones(r, s, default_domain);
-    check_docker(r, s);
-    check_metrics_address(r, s.cfg);
-    check_ingress(r, s);
-    check_supervisor(r, s);
-    check_state(r, s);
+    if (config_ok) check_zones(r, s, default_domain);
+    if (config_ok) check_docker(r, s);
+    if (config_ok) check_metrics_address(r, s.cfg);
+    if (config_ok) check_ingress(r, s);
+    if (config_ok) check_supervisor(r, s);
+    if (config_ok) check_state(r, s);
 
     if (json) {
         rapidjson::Document out(rapidjson::kObjectType);
