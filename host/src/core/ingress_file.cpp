@@ -142,6 +142,29 @@ result<void> verified_edit(std::string& out, const YAML::Node& root, const std::
     return {};
 }
 
+// The file under its lock, parsed, and valid by cloudflared's rules if it has any ingress: what
+// every edit starts from. The lock is held for as long as the result lives.
+struct locked_file {
+    sys::file_lock lock;
+    std::string text;
+    parsed doc;
+};
+
+result<locked_file> read_locked(const std::string& path) {
+    auto lock = sys::file_lock::acquire(path + ".lock");
+    if (!lock) return tl::unexpected(lock.error());
+    auto text = sys::read_file(path);
+    if (!text) return tl::unexpected(text.error());
+    auto p = parse(*text, path);
+    if (!p) return tl::unexpected(p.error());
+    if (p->ingress) {
+        if (auto v = validate_ingress(p->rules); !v) {
+            return fail(errc::invalid, path + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
+        }
+    }
+    return locked_file{std::move(*lock), std::move(*text), std::move(*p)};
+}
+
 }  // namespace
 
 ingress_file::ingress_file(std::string path, std::string backup_dir)
@@ -161,18 +184,11 @@ result<std::vector<ingress_rule>> ingress_file::read_rules() const {
 result<ingress_change> ingress_file::add_rule(const std::string& hostname, const std::string& service,
                                               const std::string& why) {
     if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
-    auto lock = sys::file_lock::acquire(path_ + ".lock");
-    if (!lock) return tl::unexpected(lock.error());
-    auto text = sys::read_file(path_);
-    if (!text) return tl::unexpected(text.error());
-    auto p = parse(*text, path_);
-    if (!p) return tl::unexpected(p.error());
+    auto locked = read_locked(path_);
+    if (!locked) return tl::unexpected(locked.error());
+    const std::string* text = &locked->text;
+    parsed* p = &locked->doc;
     bool had_ingress = static_cast<bool>(p->ingress);
-    if (had_ingress) {
-        if (auto v = validate_ingress(p->rules); !v) {
-            return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
-        }
-    }
     std::string host = lower(hostname);
     for (const auto& r : p->rules) {
         if (lower(r.hostname) != host) continue;
@@ -203,15 +219,11 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
 }
 
 result<ingress_change> ingress_file::remove_rule(const std::string& hostname, const std::string& why) {
-    auto lock = sys::file_lock::acquire(path_ + ".lock");
-    if (!lock) return tl::unexpected(lock.error());
-    auto text = sys::read_file(path_);
-    if (!text) return tl::unexpected(text.error());
-    auto p = parse(*text, path_);
-    if (!p) return tl::unexpected(p.error());
-    if (auto v = validate_ingress(p->rules); !v) {
-        return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
-    }
+    auto locked = read_locked(path_);
+    if (!locked) return tl::unexpected(locked.error());
+    const std::string* text = &locked->text;
+    parsed* p = &locked->doc;
+    if (!p->ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
     std::string host = lower(hostname);
     size_t index = p->rules.size();
     for (size_t i = 0; i + 1 < p->rules.size(); ++i) {

@@ -4,32 +4,11 @@
 #include <mutex>
 #include <string>
 
-#include "plugins/state_store_client.hpp"
+#include "plugins/invoke.hpp"
 #include "metrics/tunnelmgr_metrics.hpp"  // issue 6: DNS calls by result
 
 namespace tunnelmgr::host {
 namespace {
-
-template <class Fn>
-core::result<void> invoke(plugin_instance& inst, Fn&& fn) {
-    std::lock_guard<std::mutex> lock(inst.call_mutex());
-    tm_rc rc = fn();
-    if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst.last_error());
-}
-
-template <class Fn>
-core::result<std::string> invoke_json(plugin_instance& inst, Fn&& fn) {
-    std::string out;
-    auto r = invoke(inst, [&] {
-        const char* json = nullptr;
-        tm_rc rc = fn(&json);
-        if (rc == TM_OK) out = json != nullptr ? json : "null";
-        return rc;
-    });
-    if (!r) return tl::unexpected(r.error());
-    return out;
-}
 
 std::string s(std::string_view v) { return std::string(v); }
 

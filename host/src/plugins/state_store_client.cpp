@@ -1,5 +1,6 @@
 // See state_store_client.hpp.
 #include "plugins/state_store_client.hpp"
+#include "plugins/invoke.hpp"
 
 #include <mutex>
 #include <string>
@@ -22,32 +23,12 @@ core::errc errc_from_rc(tm_rc rc) {
 
 namespace {
 
-// Runs one table call under the instance lock and collects the failure while still holding it,
-// so last_error belongs to this call.
-template <class Fn>
-core::result<void> invoke(plugin_instance& inst, Fn&& fn) {
-    std::lock_guard<std::mutex> lock(inst.call_mutex());
-    tm_rc rc = fn();
-    if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst.last_error());
-}
-
 std::string s(std::string_view v) { return std::string(v); }
 
 }  // namespace
 
 state_store_client::state_store_client(plugin_instance& inst) : inst_(inst), t_(inst.library().state_store) {}
 
-#define TM_JSON_CALL(expr)                                                      \
-    std::string out;                                                            \
-    auto r = invoke(inst_, [&] {                                                \
-        const char* json = nullptr;                                             \
-        tm_rc rc = (expr);                                                      \
-        if (rc == TM_OK) out = json != nullptr ? json : "null";                 \
-        return rc;                                                              \
-    });                                                                         \
-    if (!r) return tl::unexpected(r.error());                                   \
-    return out
 
 core::result<int64_t> state_store_client::schema_version() {
     int64_t v = 0;
@@ -56,7 +37,7 @@ core::result<int64_t> state_store_client::schema_version() {
     return v;
 }
 
-core::result<std::string> state_store_client::stats() { TM_JSON_CALL(t_.stats(inst_.handle(), &json)); }
+core::result<std::string> state_store_client::stats() { return invoke_json(inst_, [&](const char** json) { return t_.stats(inst_.handle(), json); }); }
 
 core::result<int64_t> state_store_client::cname_insert(std::string_view row_json) {
     int64_t id = 0;
@@ -73,12 +54,12 @@ core::result<void> state_store_client::cname_delete(std::string_view hostname) {
 
 core::result<std::string> state_store_client::cname_get(std::string_view hostname) {
     auto h = s(hostname);
-    TM_JSON_CALL(t_.cname_get(inst_.handle(), h.c_str(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.cname_get(inst_.handle(), h.c_str(), json); });
 }
 
 core::result<std::string> state_store_client::cname_list(std::string_view filter_json) {
     auto f = s(filter_json);
-    TM_JSON_CALL(t_.cname_list(inst_.handle(), f.c_str(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.cname_list(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<int64_t> state_store_client::operation_begin(std::string_view op_json) {
@@ -100,7 +81,7 @@ core::result<void> state_store_client::operation_commit(int64_t id, std::string_
 }
 
 core::result<std::string> state_store_client::operation_list_unfinished() {
-    TM_JSON_CALL(t_.operation_list_unfinished(inst_.handle(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.operation_list_unfinished(inst_.handle(), json); });
 }
 
 core::result<void> state_store_client::audit_append(std::string_view entry_json) {
@@ -110,7 +91,7 @@ core::result<void> state_store_client::audit_append(std::string_view entry_json)
 
 core::result<std::string> state_store_client::audit_query(std::string_view filter_json) {
     auto f = s(filter_json);
-    TM_JSON_CALL(t_.audit_query(inst_.handle(), f.c_str(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.audit_query(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<void> state_store_client::health_record(std::string_view json_in) {
@@ -120,7 +101,7 @@ core::result<void> state_store_client::health_record(std::string_view json_in) {
 
 core::result<std::string> state_store_client::health_history(std::string_view filter_json) {
     auto f = s(filter_json);
-    TM_JSON_CALL(t_.health_history(inst_.handle(), f.c_str(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.health_history(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<void> state_store_client::domains_replace(std::string_view zones_json) {
@@ -128,7 +109,7 @@ core::result<void> state_store_client::domains_replace(std::string_view zones_js
     return invoke(inst_, [&] { return t_.domains_replace(inst_.handle(), z.c_str()); });
 }
 
-core::result<std::string> state_store_client::domains_list() { TM_JSON_CALL(t_.domains_list(inst_.handle(), &json)); }
+core::result<std::string> state_store_client::domains_list() { return invoke_json(inst_, [&](const char** json) { return t_.domains_list(inst_.handle(), json); }); }
 
 core::result<void> state_store_client::docker_snapshot_replace(std::string_view snapshot_json) {
     auto sn = s(snapshot_json);
@@ -136,7 +117,7 @@ core::result<void> state_store_client::docker_snapshot_replace(std::string_view 
 }
 
 core::result<std::string> state_store_client::docker_snapshot_get() {
-    TM_JSON_CALL(t_.docker_snapshot_get(inst_.handle(), &json));
+    return invoke_json(inst_, [&](const char** json) { return t_.docker_snapshot_get(inst_.handle(), json); });
 }
 
 core::result<bool> state_store_client::lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) {

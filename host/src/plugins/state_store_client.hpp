@@ -39,7 +39,5 @@ private:
     const tm_state_store_v1& t_;
 };
 
-// tm_rc → core::errc, shared by every capability client.
-core::errc errc_from_rc(tm_rc rc);
 
 }  // namespace tunnelmgr::host

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <vector>
 
-extern char** environ;
+#include "process/environment.hpp"
 
 namespace tunnelmgr::testing {
 
@@ -35,19 +35,12 @@ public:
         posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
         posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         posix_spawn_file_actions_adddup2(&fa, 1, 2);
-        std::vector<std::string> env_store;
-        for (char** e = environ; *e != nullptr; ++e) {
-            std::string kv(*e);
-            if (extra_env.count(kv.substr(0, kv.find('='))) == 0) env_store.push_back(kv);
-        }
-        for (const auto& [k, v] : extra_env) env_store.push_back(k + "=" + v);
-        std::vector<char*> envp, args;
-        for (auto& e : env_store) envp.push_back(e.data());
-        envp.push_back(nullptr);
+        child_environment env(extra_env);
+        std::vector<char*> args;
         std::vector<std::string> copy = argv;
         for (auto& a : copy) args.push_back(a.data());
         args.push_back(nullptr);
-        int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), envp.data());
+        int rc = posix_spawn(&pid_, args[0], &fa, nullptr, args.data(), env.envp());
         posix_spawn_file_actions_destroy(&fa);
         if (rc != 0) pid_ = -1;
         return pid_ > 0;

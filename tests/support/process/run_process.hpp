@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
-extern char** environ;
+#include "process/environment.hpp"
 
 namespace tunnelmgr::testing {
 
@@ -37,20 +37,13 @@ inline process_result run_process(const std::vector<std::string>& argv,
     for (int fd : {in_pipe[0], in_pipe[1], out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) {
         posix_spawn_file_actions_addclose(&fa, fd);
     }
-    std::vector<std::string> env_store;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string kv(*e);
-        if (extra_env.count(kv.substr(0, kv.find('='))) == 0) env_store.push_back(kv);
-    }
-    for (const auto& [k, v] : extra_env) env_store.push_back(k + "=" + v);
-    std::vector<char*> envp, args;
-    for (auto& e : env_store) envp.push_back(e.data());
-    envp.push_back(nullptr);
+    child_environment env(extra_env);
+    std::vector<char*> args;
     std::vector<std::string> argv_copy = argv;
     for (auto& a : argv_copy) args.push_back(a.data());
     args.push_back(nullptr);
     pid_t pid = -1;
-    int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
+    int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), env.envp());
     posix_spawn_file_actions_destroy(&fa);
     close(in_pipe[0]);
     close(out_pipe[1]);
