@@ -232,7 +232,8 @@ TEST(mcp_server, lists_are_wrapped_in_an_object_with_their_count) {
     harness h;
     h.initialize();
     h.send(call_line(1, "tunnel_health_history", "{}"));
-    const auto& s = structured(*h.response("1"));
+    auto s_response = h.response("1");  // keep the document alive while s refers into it
+    const auto& s = structured(*s_response);
     EXPECT_EQ(s["history"].Size(), 2u);
     EXPECT_EQ(s["count"].GetInt(), 2);
 }
@@ -262,7 +263,8 @@ TEST(mcp_server, a_denied_projectname_says_what_to_do_and_keeps_the_hosts_own_re
                           R"({"error":"this session is project a; it cannot act for b","code":"denied","recommendation":"leave projectName out"})"};
     });
     h.send(call_line(1, "tunnel_list_cnames", R"({"projectName":"b"})"));
-    const auto& s = structured(*h.response("1"));
+    auto s_response = h.response("1");  // keep the document alive while s refers into it
+    const auto& s = structured(*s_response);
     EXPECT_STREQ(s["code"].GetString(), "denied");
     EXPECT_STREQ(s["recommendation"].GetString(), "leave projectName out");
 }
