@@ -13,19 +13,18 @@ run_result cmd_audit(app_state& s) {
     bool json = false;
     const auto& a = s.opts.args;
     for (size_t i = 0; i < a.size(); ++i) {
-        auto value = [&](const char* name) -> std::optional<std::string> {
+        auto value = [&]() -> std::optional<std::string> {  // the argument after a[i], consumed
             if (i + 1 >= a.size()) return std::nullopt;
-            (void)name;
             return a[++i];
         };
         if (a[i] == "--json") {
             json = true;
         } else if (a[i] == "--project" || a[i] == "--action") {
-            auto v = value(a[i].c_str());
+            auto v = value();
             if (!v) return run_result::fatal("audit: " + a[i] + " needs a value", 2);
             filter.set(a[i] == "--project" ? "project" : "action", *v);
         } else if (a[i] == "--limit") {
-            auto v = value("--limit");
+            auto v = value();
             if (!v || v->empty() || v->find_first_not_of("0123456789") != std::string::npos || v->size() > 6) {
                 return run_result::fatal("audit: --limit needs a whole number", 2);
             }
