@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "plugin_host/plugin_host.hpp"
 #include <rapidjson/document.h>
 #include <tunnelmgr/plugin_api.h>
 
@@ -24,47 +26,15 @@ using tunnelmgr::testing::cloudflare_fake;
 
 constexpr const char* k_comment = "tunnelmgr:consilio";
 
-struct host_log {
-    std::mutex mutex;
-    std::vector<std::string> lines;
-};
-
-void log_line(void* ctx, tm_log_level level, const char* component, const char* msg) {
-    auto* log = static_cast<host_log*>(ctx);
-    std::lock_guard<std::mutex> lock(log->mutex);
-    log->lines.push_back(std::to_string(level) + " " + component + ": " + msg);
-}
-tm_rc emit_event(void*, const char*, const char*) { return TM_OK; }
-tm_rc call(void*, const char*, const char*, const tm_session_t*, tm_buffer*) { return TM_ERROR; }
-void buffer_release(void*, tm_buffer*) {}
-
-rapidjson::Document parse(const char* json) {
-    rapidjson::Document doc;
-    doc.Parse(json);
-    EXPECT_FALSE(doc.HasParseError()) << json;
-    return doc;
-}
+using tunnelmgr::testing::parse;
 
 class CloudflareDnsPlugin : public ::testing::Test {
 protected:
     void SetUp() override {
-        const std::string so = std::string(TM_TEST_PLUGIN_DIR) + "/cloudflare-dns.so";
-        lib_ = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-        ASSERT_NE(lib_, nullptr) << ::dlerror();
-        auto entry = reinterpret_cast<tm_plugin_entry_fn>(::dlsym(lib_, TM_PLUGIN_ENTRY_SYMBOL));
-        ASSERT_NE(entry, nullptr);
-        api_ = entry();
+        api_ = tunnelmgr::testing::load_plugin("cloudflare-dns", &lib_);
         ASSERT_NE(api_, nullptr);
         dns_ = api_->dns_provider_v1;
         ASSERT_NE(dns_, nullptr);
-
-        host_.struct_size = sizeof(tm_host_api);
-        host_.api_version = TM_PLUGIN_API_VERSION_STRING;
-        host_.host_ctx = &log_;
-        host_.log = log_line;
-        host_.emit_event = emit_event;
-        host_.call = call;
-        host_.buffer_release = buffer_release;
 
         cloudflare_fake::options opts;
         opts.tokens = {k_token};
@@ -77,7 +47,7 @@ protected:
 
     void TearDown() override {
         if (api_ != nullptr && instance_ != nullptr) api_->destroy(instance_);
-        for (const auto& line : log_.lines) EXPECT_EQ(line.find(k_token), std::string::npos) << line;
+        for (const auto& line : host_.logs()) EXPECT_EQ(line.find(k_token), std::string::npos) << line;
         for (const auto& text : errors_) EXPECT_EQ(text.find(k_token), std::string::npos) << text;
         if (lib_ != nullptr) ::dlclose(lib_);
     }
@@ -88,7 +58,7 @@ protected:
                R"(","default_domain":"example.com","timeout_ms":5000,"max_retries":1)" + extra + "}";
     }
 
-    tm_plugin_t* init(const std::string& cfg, tm_rc* rc) { return api_->init(&host_, cfg.c_str(), rc); }
+    tm_plugin_t* init(const std::string& cfg, tm_rc* rc) { return api_->init(host_.api(), cfg.c_str(), rc); }
 
     tm_plugin_t* open() {
         tm_rc rc = TM_ERROR;
@@ -111,8 +81,7 @@ protected:
     std::string zone_id() const { return fake_->find_zone("example.com")->id; }
 
     bool logged(const std::string& fragment) {
-        std::lock_guard<std::mutex> lock(log_.mutex);
-        for (const auto& l : log_.lines) {
+        for (const auto& l : host_.logs()) {
             if (l.find(fragment) != std::string::npos) return true;
         }
         return false;
@@ -122,8 +91,7 @@ protected:
     const tm_plugin_api* api_ = nullptr;
     const tm_dns_provider_v1* dns_ = nullptr;
     tm_plugin_t* instance_ = nullptr;
-    tm_host_api host_{};
-    host_log log_;
+    tunnelmgr::testing::recording_host host_;
     temp_dir dir_;
     std::string token_file_;
     std::unique_ptr<cloudflare_fake> fake_;

@@ -15,12 +15,12 @@
 #include <curl/curl.h>
 
 #include "dockerd/dockerd_fixture.hpp"
-#include "plugin_host.hpp"
+#include "plugin_host/plugin_host.hpp"
 
 namespace {
 
 using namespace tunnelmgr::testing;
-using namespace tunnelmgr::plugins::docker_test;
+using namespace tunnelmgr::testing;
 using namespace std::chrono_literals;
 
 std::string trimmed(std::string s) {

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "plugin_host/plugin_host.hpp"
 #include <rapidjson/document.h>
 #include <tunnelmgr/plugin_api.h>
 
@@ -16,44 +18,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct host_log {
-    std::vector<std::string> lines;
-};
-
-void log_line(void* ctx, tm_log_level, const char* component, const char* msg) {
-    static_cast<host_log*>(ctx)->lines.push_back(std::string(component) + ": " + msg);
-}
-tm_rc emit_event(void*, const char*, const char*) { return TM_OK; }
-tm_rc call(void*, const char*, const char*, const tm_session_t*, tm_buffer*) { return TM_ERROR; }
-void buffer_release(void*, tm_buffer*) {}
-
-rapidjson::Document parse(const char* json) {
-    rapidjson::Document doc;
-    doc.Parse(json);
-    EXPECT_FALSE(doc.HasParseError()) << json;
-    return doc;
-}
+using tunnelmgr::testing::parse;
 
 class plugin_abi : public ::testing::Test {
 protected:
     void SetUp() override {
-        const std::string so = std::string(TM_TEST_PLUGIN_DIR) + "/sqlite-state.so";
-        lib_ = ::dlopen(so.c_str(), RTLD_NOW | RTLD_LOCAL);
-        ASSERT_NE(lib_, nullptr) << ::dlerror();
-        auto entry = reinterpret_cast<tm_plugin_entry_fn>(::dlsym(lib_, TM_PLUGIN_ENTRY_SYMBOL));
-        ASSERT_NE(entry, nullptr);
-        api_ = entry();
+        api_ = tunnelmgr::testing::load_plugin("sqlite-state", &lib_);
         ASSERT_NE(api_, nullptr);
         ASSERT_NE(api_->state_store_v1, nullptr);
         store_ = api_->state_store_v1;
-
-        host_.struct_size = sizeof(tm_host_api);
-        host_.api_version = TM_PLUGIN_API_VERSION_STRING;
-        host_.host_ctx = &log_;
-        host_.log = log_line;
-        host_.emit_event = emit_event;
-        host_.call = call;
-        host_.buffer_release = buffer_release;
 
         dir_ = fs::temp_directory_path() / ("tm-sqlite-state-abi-" + std::to_string(::getpid()) + "-" +
                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
@@ -65,7 +38,7 @@ protected:
         fs::remove_all(dir_);
     }
 
-    tm_plugin_t* init(const std::string& config, tm_rc* rc) { return api_->init(&host_, config.c_str(), rc); }
+    tm_plugin_t* init(const std::string& config, tm_rc* rc) { return api_->init(host_.api(), config.c_str(), rc); }
 
     tm_plugin_t* open() {
         tm_rc rc = TM_ERROR;
@@ -82,8 +55,7 @@ protected:
     const tm_plugin_api* api_ = nullptr;
     const tm_state_store_v1* store_ = nullptr;
     tm_plugin_t* instance_ = nullptr;
-    tm_host_api host_{};
-    host_log log_;
+    tunnelmgr::testing::recording_host host_;
     fs::path dir_;
 };
 

@@ -1,5 +1,5 @@
-// A minimal host for the Docker plugins' ABI tests: dlopen a built .so, a tm_host_api whose log
-// lines and events are recorded, and waits for an event with a deadline (waits, not timed assertions).
+// A minimal host for the plugins' ABI tests: dlopen a built .so, a tm_host_api whose log lines and
+// events are recorded, and waits for an event with a deadline (waits, not timed assertions).
 #pragma once
 
 #include <dlfcn.h>
@@ -15,7 +15,7 @@
 #include <rapidjson/document.h>
 #include <tunnelmgr/plugin_api.h>
 
-namespace tunnelmgr::plugins::docker_test {
+namespace tunnelmgr::testing {
 
 struct recorded_event {
     std::string type;
@@ -129,4 +129,4 @@ inline int64_t now_ms() {
         .count();
 }
 
-}  // namespace tunnelmgr::plugins::docker_test
+}  // namespace tunnelmgr::testing
