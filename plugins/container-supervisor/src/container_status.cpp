@@ -11,8 +11,8 @@
 
 namespace tunnelmgr::plugins::container_supervisor {
 
-using docker_runtime::docker_errc;
-using docker_runtime::docker_fail;
+using docker_engine::docker_errc;
+using docker_engine::docker_fail;
 
 namespace {
 
@@ -36,8 +36,8 @@ bool flag(const rapidjson::Value& obj, const char* key) {
 
 }  // namespace
 
-docker_runtime::docker_result<std::string> status_from_inspect(std::string_view inspect_json,
-                                                               const std::string& container) {
+docker_engine::docker_result<std::string> status_from_inspect(std::string_view inspect_json,
+                                                              const std::string& container) {
     rapidjson::Document doc;
     doc.Parse(inspect_json.data(), inspect_json.size());
     if (doc.HasParseError() || !doc.IsObject()) {
@@ -58,7 +58,7 @@ docker_runtime::docker_result<std::string> status_from_inspect(std::string_view 
     if (status.empty()) status = running ? "running" : "exited";
     const std::string started_at = text(state, "StartedAt");
     const std::string finished_at = text(state, "FinishedAt");
-    const auto since = docker_runtime::rfc3339_to_unix_ms(running ? started_at : finished_at);
+    const auto since = docker_engine::rfc3339_to_unix_ms(running ? started_at : finished_at);
     const std::string error = text(state, "Error");
     std::string health;
     if (auto h = state.FindMember("Health"); h != state.MemberEnd()) health = text(h->value, "Status");
@@ -119,7 +119,7 @@ docker_runtime::docker_result<std::string> status_from_inspect(std::string_view 
     return std::string(buffer.GetString(), buffer.GetSize());
 }
 
-std::optional<std::pair<std::string, std::string>> supervisor_event_for(const docker_runtime::docker_event& event,
+std::optional<std::pair<std::string, std::string>> supervisor_event_for(const docker_engine::docker_event& event,
                                                                         const std::string& container) {
     if (event.type != "container" || (event.action != "die" && event.action != "start")) return std::nullopt;
     // The daemon's container filter also matches ids; accept the name, the full id or an id prefix.
@@ -150,7 +150,7 @@ std::optional<std::pair<std::string, std::string>> supervisor_event_for(const do
 }
 
 std::string supervisor_event_filters(const std::string& container) {
-    return docker_runtime::url_encode(R"({"type":["container"],"event":["start","die"],"container":[")" + container +
+    return docker_engine::url_encode(R"({"type":["container"],"event":["start","die"],"container":[")" + container +
                                       R"("]})");
 }
 

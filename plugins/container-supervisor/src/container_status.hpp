@@ -15,13 +15,13 @@ namespace tunnelmgr::plugins::container_supervisor {
 // GET /containers/{name}/json → {"running":bool,"pid":int|null,"state":"running"|"exited"|...,
 // "since_ms":int|null (StartedAt while running, else FinishedAt),"detail":"sentence",
 // "container":"name","id":"...","exit_code":int|null,"restart_count":int}.
-docker_runtime::docker_result<std::string> status_from_inspect(std::string_view inspect_json,
-                                                               const std::string& container);
+docker_engine::docker_result<std::string> status_from_inspect(std::string_view inspect_json,
+                                                              const std::string& container);
 
 // The supervisor event for a Docker event about `container`, or nullopt:
 //   die   → "tunnel.died"    {"container","id","exit_code":int|null,"time_ms"}
 //   start → "tunnel.started" {"container","id","time_ms"}
-std::optional<std::pair<std::string, std::string>> supervisor_event_for(const docker_runtime::docker_event& event,
+std::optional<std::pair<std::string, std::string>> supervisor_event_for(const docker_engine::docker_event& event,
                                                                         const std::string& container);
 
 // The URL-encoded `filters` value: start/die events of that one container.

@@ -17,12 +17,12 @@ namespace tunnelmgr::plugins::container_supervisor {
 class container_supervisor {
 public:
     using report_fn = std::function<void(const std::string& type, const std::string& json)>;
-    using log_fn = docker_runtime::event_watcher::log_fn;
+    using log_fn = docker_engine::event_watcher::log_fn;
 
     container_supervisor(supervisor_config config, report_fn report, log_fn log);
 
-    docker_runtime::docker_result<std::string> status();
-    docker_runtime::docker_result<void> restart();
+    docker_engine::docker_result<std::string> status();
+    docker_engine::docker_result<void> restart();
     void watch_start();
     void watch_stop();
 
@@ -30,8 +30,8 @@ public:
 
 private:
     supervisor_config config_;
-    docker_runtime::engine_client client_;
-    std::unique_ptr<docker_runtime::event_watcher> watcher_;
+    docker_engine::engine_client client_;
+    std::unique_ptr<docker_engine::event_watcher> watcher_;
 };
 
 }  // namespace tunnelmgr::plugins::container_supervisor

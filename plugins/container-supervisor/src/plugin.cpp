@@ -31,18 +31,18 @@ public:
           supervisor_(
               config_or_throw(config_json),
               [this](const std::string& type, const std::string& json) { host_.emit_event(type, json); },
-              [this](docker_runtime::watch_log_level level, std::string_view msg) {
-                  host_.log(docker_runtime::to_log_level(level), component, msg);
+              [this](docker_engine::watch_log_level level, std::string_view msg) {
+                  host_.log(docker_engine::to_log_level(level), component, msg);
               }) {}
 
     ~container_supervisor_plugin() override { supervisor_.watch_stop(); }
 
-    sdk::result<std::string> status() override { return docker_runtime::lift(supervisor_.status()); }
+    sdk::result<std::string> status() override { return docker_engine::lift(supervisor_.status()); }
 
     sdk::result<void> restart() override {
         host_.info(component, "restarting container " + supervisor_.config().container + " (grace " +
                                   std::to_string(supervisor_.config().grace_s) + " s)");
-        return docker_runtime::lift(supervisor_.restart());
+        return docker_engine::lift(supervisor_.restart());
     }
 
     sdk::result<void> watch_start() override {

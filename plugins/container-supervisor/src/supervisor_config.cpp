@@ -8,8 +8,8 @@
 
 namespace tunnelmgr::plugins::container_supervisor {
 
-using docker_runtime::docker_errc;
-using docker_runtime::docker_fail;
+using docker_engine::docker_errc;
+using docker_engine::docker_fail;
 
 const char* const supervisor_config_schema = R"({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -28,7 +28,7 @@ const char* const supervisor_config_schema = R"({
   "additionalProperties": false
 })";
 
-docker_runtime::docker_result<supervisor_config> parse_supervisor_config(std::string_view json) {
+docker_engine::docker_result<supervisor_config> parse_supervisor_config(std::string_view json) {
     rapidjson::Document doc;
     doc.Parse(json.data(), json.size());
     if (doc.HasParseError() || !doc.IsObject()) {
@@ -51,7 +51,7 @@ docker_runtime::docker_result<supervisor_config> parse_supervisor_config(std::st
         config.socket = it->value.GetString();
     }
     if (auto it = doc.FindMember("container"); it != doc.MemberEnd()) {
-        if (!it->value.IsString() || !docker_runtime::valid_container_ref(it->value.GetString())) {
+        if (!it->value.IsString() || !docker_engine::valid_container_ref(it->value.GetString())) {
             return docker_fail(docker_errc::invalid, "supervisor.container must be a Docker container name such as "
                                                      "\"cloudflared\" (letters, digits, _ . -)");
         }

@@ -19,6 +19,6 @@ struct supervisor_config {
     std::chrono::milliseconds timeout{5000};
 };
 
-docker_runtime::docker_result<supervisor_config> parse_supervisor_config(std::string_view json);
+docker_engine::docker_result<supervisor_config> parse_supervisor_config(std::string_view json);
 
 }  // namespace tunnelmgr::plugins::container_supervisor

@@ -11,11 +11,19 @@
 #include "event_stream.hpp"
 #include "event_watcher.hpp"
 #include "runtime_config.hpp"
+#include "runtime_events.hpp"
 #include "sdk_glue.hpp"
 #include "topology_reader.hpp"
 
 namespace tunnelmgr::plugins::docker_runtime {
 namespace {
+
+using docker_engine::docker_event;
+using docker_engine::engine_client;
+using docker_engine::event_watcher;
+using docker_engine::lift;
+using docker_engine::to_log_level;
+using docker_engine::watch_log_level;
 
 constexpr const char* component = "docker-runtime";
 

@@ -7,6 +7,10 @@
 
 namespace tunnelmgr::plugins::docker_runtime {
 
+using docker_engine::docker_errc;
+using docker_engine::docker_fail;
+using docker_engine::docker_result;
+
 const char* const runtime_config_schema = R"({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "docker-runtime",

@@ -19,6 +19,6 @@ struct runtime_config {
     snapshot_options snapshot;  // project_label, cloudflared_names, projects
 };
 
-docker_result<runtime_config> parse_runtime_config(std::string_view json);
+docker_engine::docker_result<runtime_config> parse_runtime_config(std::string_view json);
 
 }  // namespace tunnelmgr::plugins::docker_runtime

@@ -28,8 +28,9 @@ struct snapshot_options {
 //  "cloudflared":{"where":"container"|"host","container":string|null,"networks":[...],"host_network":bool,
 //                 "stopped":[names of stopped cloudflared containers]},
 //  "host_gateway":string|null, "api_version":"1.41"}
-docker_result<std::string> build_snapshot(std::string_view networks_json, const std::vector<std::string>& inspects,
-                                          std::string_view api_version, const snapshot_options& options);
+docker_engine::docker_result<std::string> build_snapshot(std::string_view networks_json,
+                                                         const std::vector<std::string>& inspects,
+                                                         std::string_view api_version, const snapshot_options& options);
 
 // The project of a container: the label's value, else the longest known project P with name "P-...".
 std::string project_of(std::string_view name, const std::string& label_value, const std::vector<std::string>& projects);

@@ -6,6 +6,10 @@
 
 namespace tunnelmgr::plugins::docker_runtime {
 
+using docker_engine::docker_errc;
+using docker_engine::docker_fail;
+using docker_engine::docker_result;
+
 docker_result<std::string> topology_reader::snapshot() {
     auto version = client_.api_version();
     if (!version) return tl::unexpected(version.error());

@@ -12,14 +12,15 @@ namespace tunnelmgr::plugins::docker_runtime {
 
 class topology_reader {
 public:
-    topology_reader(engine_client& client, snapshot_options options) : client_(client), options_(std::move(options)) {}
+    topology_reader(docker_engine::engine_client& client, snapshot_options options)
+        : client_(client), options_(std::move(options)) {}
 
     // The snapshot JSON (see build_snapshot). A container removed between the list and its inspect
     // is left out, not an error.
-    docker_result<std::string> snapshot();
+    docker_engine::docker_result<std::string> snapshot();
 
 private:
-    engine_client& client_;
+    docker_engine::engine_client& client_;
     snapshot_options options_;
 };
 

@@ -216,6 +216,41 @@ void mcp_server::handle_oversize(std::size_t bytes) {
                    std::to_string(options_.max_line_bytes) + " bytes; it was ignored");
 }
 
+// One message as the handlers see it: the envelope already checked.
+struct mcp_server::request {
+    std::string id;  // as JSON; empty for a notification
+    std::string method;
+    const rapidjson::Value* params = nullptr;  // an object, or nullptr
+    bool modern = false;                       // carries _meta's 2026-07-28 protocol version
+};
+
+struct mcp_server::method_entry {
+    std::string_view method;
+    void (mcp_server::*handle)(const request&);
+    bool before_initialize;  // answered without the 2025 initialize handshake
+};
+
+// The requests this server answers. Any other method is "Method not found" (once the session may ask).
+const mcp_server::method_entry* mcp_server::find_request_method(std::string_view method) {
+    static constexpr method_entry methods[] = {
+        {"initialize", &mcp_server::on_initialize, true},
+        {"server/discover", &mcp_server::on_server_discover, true},
+        {"ping", &mcp_server::on_ping, true},
+        {"tools/list", &mcp_server::on_tools_list, false},
+        {"tools/call", &mcp_server::on_tools_call, false},
+        {"resources/list", &mcp_server::on_resources_list, false},
+        {"resources/templates/list", &mcp_server::on_resource_templates_list, false},
+        {"resources/read", &mcp_server::on_resources_read, false},
+        {"resources/subscribe", &mcp_server::on_resources_subscribe, false},
+        {"resources/unsubscribe", &mcp_server::on_resources_subscribe, false},
+        {"logging/setLevel", &mcp_server::on_logging_set_level, false},
+    };
+    for (const auto& entry : methods) {
+        if (entry.method == method) return &entry;
+    }
+    return nullptr;
+}
+
 void mcp_server::dispatch(std::string_view line) {
     rapidjson::Document doc;
     doc.Parse<parse_flags>(line.data(), line.size());
@@ -261,211 +296,243 @@ void mcp_server::dispatch(std::string_view line) {
         if (!id.empty()) send_error(id, invalid_request, "Invalid Request: \"method\" must be a string");
         return;
     }
-    std::string method(sv(*method_value));
     const rapidjson::Value* params = member(&doc, "params");
     if (params != nullptr && !params->IsObject()) {
         if (!id.empty()) send_error(id, invalid_params, "Invalid params: \"params\" must be an object");
         return;
     }
 
-    // --- notifications: never answered ---
-    if (id.empty()) {
-        if (method == "notifications/cancelled") {
-            const auto* rid = member(params, "requestId");
-            if (rid == nullptr || !valid_id(*rid)) return;
-            std::string key = to_json(*rid);
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            auto it = pending_.find(key);
-            if (it == pending_.end()) return;  // finished already, or never ours: ignore, as the spec says
-            it->second->cancelled = true;
-            if (!it->second->progress_id.empty()) progress_.erase(it->second->progress_id);
-            pending_.erase(it);
-            log_(log_level::debug, "request " + key + " cancelled by the client");
-        }
-        // notifications/initialized and anything else need no action.
-        return;
-    }
-
-    // --- requests ---
-    const rapidjson::Value* meta = member(params, "_meta");
-    bool modern = false;
-    if (const auto* version = member(meta, meta_version_key); version != nullptr) {
-        if (!version->IsString() || sv(*version) != modern_version) {
-            std::string requested = version->IsString() ? std::string(sv(*version)) : to_json(*version);
-            send_error(id, unsupported_version, "Unsupported protocol version: " + requested,
-                       R"({"supported":)" + supported_versions_json() + R"(,"requested":)" + quote(requested) + "}");
-            return;
-        }
-        modern = true;
-    }
-
-    if (method == "initialize") {
-        const auto* requested = string_member(params, "protocolVersion");
-        if (requested == nullptr) {
-            send_error(id, invalid_params, "Invalid params: initialize needs \"protocolVersion\" (a string)");
-            return;
-        }
-        std::string chosen = legacy_versions.front();
-        if (std::find(legacy_versions.begin(), legacy_versions.end(), sv(*requested)) != legacy_versions.end()) {
-            chosen = std::string(sv(*requested));
-        }
-        {
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            if (initialize_answered_) {
-                send_error(id, invalid_request,
-                           "Invalid Request: this connection is initialized already (protocol " + session_version_ +
-                               "); start a new process for a new session");
-                return;
-            }
-            initialize_answered_ = true;
-            session_version_ = chosen;
-        }
-        send_result(id,
-                    R"({"protocolVersion":)" + quote(chosen) + R"(,"capabilities":)" + capabilities_json +
-                        R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
-                        quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
-                    false);
-        return;
-    }
-    if (method == "server/discover") {
-        send_result(id,
-                    R"({"supportedVersions":)" + supported_versions_json() + R"(,"capabilities":)" +
-                        capabilities_json + R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
-                        quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
-                    true);
-        return;
-    }
-    if (method == "ping") {
-        send_result(id, "{}", modern);
-        return;
-    }
-
-    if (!modern) {
-        std::lock_guard<std::mutex> lock(state_mutex_);
-        if (!initialize_answered_) {
-            send_error(id, invalid_request,
-                       "Invalid Request: the session is not initialized; send initialize first (2025-06-18, "
-                       "2025-11-25), or carry _meta[\"io.modelcontextprotocol/protocolVersion\"]=\"2026-07-28\" on "
-                       "every request");
-            return;
-        }
-    }
-
-    auto start_call = [&](std::string progress_id) -> std::shared_ptr<call_state> {
-        auto call = std::make_shared<call_state>();
-        call->id = id;
-        call->modern = modern;
-        call->progress_id = std::move(progress_id);
-        std::lock_guard<std::mutex> lock(state_mutex_);
-        if (pending_.count(id) != 0) return nullptr;
-        pending_[id] = call;
-        return call;
-    };
-    auto id_in_use = [&] {
-        send_error(id, invalid_request, "Invalid Request: id " + id + " is already used by a request in progress");
-    };
-
-    if (method == "tools/list") {
-        send_result(id, catalog_.list_result(), modern);
-    } else if (method == "tools/call") {
-        const auto* name = string_member(params, "name");
-        if (name == nullptr) {
-            send_error(id, invalid_params, "Invalid params: tools/call needs \"name\" (a string)");
-            return;
-        }
-        const tool_def* tool = catalog_.find(sv(*name));
-        if (tool == nullptr) {
-            send_error(id, invalid_params,
-                       "Unknown tool: " + std::string(sv(*name)) + "; tools/list gives the names of the tools");
-            return;
-        }
-        rapidjson::Value empty(rapidjson::kObjectType);
-        const rapidjson::Value* args = member(params, "arguments");
-        if (args == nullptr || args->IsNull()) args = &empty;
-        if (auto checked = check_arguments(tool->input_schema, *args); !checked) {
-            send_result(id, tool_error(tool->name, checked.error(), "invalid"), modern);
-            return;
-        }
-        std::string progress_id;
-        std::string token_json;
-        if (const auto* token = member(member(params, "_meta"), "progressToken"); token != nullptr && valid_id(*token)) {
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            progress_id = "p" + std::to_string(next_progress_++);
-            token_json = to_json(*token);
-        }
-        // Arguments are flat scalars now (the check refused anything else), so copying them is cheap.
-        rapidjson::Document host_args(rapidjson::kObjectType);
-        host_args.CopyFrom(*args, host_args.GetAllocator());
-        if (!progress_id.empty()) {
-            host_args.AddMember("_progress", rapidjson::Value(progress_id.c_str(), host_args.GetAllocator()),
-                                host_args.GetAllocator());
-        }
-        auto call = start_call(progress_id);
-        if (!call) {
-            id_in_use();
-            return;
-        }
-        if (!progress_id.empty()) {
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            progress_[progress_id] = progress_route{token_json, call, -1};
-        }
-        run_async(call, [this, tool, args_json = to_json(host_args), progress_id]() {
-            return call_tool(*tool, args_json, progress_id);
-        });
-    } else if (method == "resources/list") {
-        send_result(id,
-                    R"({"resources":[{"uri":"tunnel://status","name":"tunnel-status","title":"Tunnel status",)"
-                    R"("description":"The tunnel's health as tunnel_get_status reports it; subscribe to hear when it changes.",)"
-                    R"("mimeType":"application/json"}]})",
-                    modern);
-    } else if (method == "resources/templates/list") {
-        send_result(id, R"({"resourceTemplates":[]})", modern);
-    } else if (method == "resources/read" || method == "resources/subscribe" || method == "resources/unsubscribe") {
-        const auto* uri = string_member(params, "uri");
-        if (uri == nullptr) {
-            send_error(id, invalid_params, "Invalid params: " + method + " needs \"uri\" (a string)");
-            return;
-        }
-        if (sv(*uri) != status_uri) {
-            send_error(id, resource_not_found, "Resource not found: the only resource is tunnel://status",
-                       R"({"uri":)" + quote(sv(*uri)) + "}");
-            return;
-        }
-        if (method == "resources/subscribe" || method == "resources/unsubscribe") {
-            {
-                std::lock_guard<std::mutex> lock(state_mutex_);
-                if (method == "resources/subscribe") {
-                    subscriptions_.insert(status_uri);
-                } else {
-                    subscriptions_.erase(status_uri);
-                }
-            }
-            send_result(id, "{}", modern);
-            return;
-        }
-        auto call = start_call({});
-        if (!call) {
-            id_in_use();
-            return;
-        }
-        run_async(call, [this]() { return read_status_resource(); });
-    } else if (method == "logging/setLevel") {
-        const auto* level = string_member(params, "level");
-        auto it = level == nullptr ? log_levels.end() : std::find(log_levels.begin(), log_levels.end(), sv(*level));
-        if (it == log_levels.end()) {
-            send_error(id, invalid_params,
-                       "Invalid params: level must be one of debug, info, notice, warning, error, critical, alert, "
-                       "emergency");
-            return;
-        }
-        {
-            std::lock_guard<std::mutex> lock(state_mutex_);
-            log_threshold_ = static_cast<int>(it - log_levels.begin());
-        }
-        send_result(id, "{}", modern);
+    request message{std::move(id), std::string(sv(*method_value)), params, false};
+    if (message.id.empty()) {
+        handle_notification(message);
     } else {
-        send_error(id, method_not_found, "Method not found: " + method);
+        handle_request(message);
     }
+}
+
+// Notifications are never answered. Only cancellation needs action; notifications/initialized and
+// anything else need none.
+void mcp_server::handle_notification(const request& note) {
+    if (note.method == "notifications/cancelled") on_cancelled(note);
+}
+
+void mcp_server::handle_request(request& req) {
+    if (!accept_protocol_version(req)) return;
+    const method_entry* entry = find_request_method(req.method);
+    if ((entry == nullptr || !entry->before_initialize) && !require_session(req)) return;
+    if (entry == nullptr) {
+        send_error(req.id, method_not_found, "Method not found: " + req.method);
+        return;
+    }
+    (this->*entry->handle)(req);
+}
+
+// A request naming a protocol version in _meta is served statelessly, and only 2026-07-28 can be.
+bool mcp_server::accept_protocol_version(request& req) {
+    const rapidjson::Value* meta = member(req.params, "_meta");
+    const auto* version = member(meta, meta_version_key);
+    if (version == nullptr) return true;
+    if (!version->IsString() || sv(*version) != modern_version) {
+        std::string requested = version->IsString() ? std::string(sv(*version)) : to_json(*version);
+        send_error(req.id, unsupported_version, "Unsupported protocol version: " + requested,
+                   R"({"supported":)" + supported_versions_json() + R"(,"requested":)" + quote(requested) + "}");
+        return false;
+    }
+    req.modern = true;
+    return true;
+}
+
+// Without 2026-07-28 in _meta, a request needs the 2025 handshake first.
+bool mcp_server::require_session(const request& req) {
+    if (req.modern) return true;
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    if (initialize_answered_) return true;
+    send_error(req.id, invalid_request,
+               "Invalid Request: the session is not initialized; send initialize first (2025-06-18, "
+               "2025-11-25), or carry _meta[\"io.modelcontextprotocol/protocolVersion\"]=\"2026-07-28\" on "
+               "every request");
+    return false;
+}
+
+// Registers a request that is answered later; nullptr (and an error to the client) when its id is
+// already used by a request in progress.
+std::shared_ptr<mcp_server::call_state> mcp_server::start_call(const request& req, std::string progress_id) {
+    auto call = std::make_shared<call_state>();
+    call->id = req.id;
+    call->modern = req.modern;
+    call->progress_id = std::move(progress_id);
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (pending_.count(req.id) == 0) {
+            pending_[req.id] = call;
+            return call;
+        }
+    }
+    send_error(req.id, invalid_request, "Invalid Request: id " + req.id + " is already used by a request in progress");
+    return nullptr;
+}
+
+// --- method handlers ------------------------------------------------------------------------------
+
+void mcp_server::on_cancelled(const request& note) {
+    const auto* rid = member(note.params, "requestId");
+    if (rid == nullptr || !valid_id(*rid)) return;
+    std::string key = to_json(*rid);
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    auto it = pending_.find(key);
+    if (it == pending_.end()) return;  // finished already, or never ours: ignore, as the spec says
+    it->second->cancelled = true;
+    if (!it->second->progress_id.empty()) progress_.erase(it->second->progress_id);
+    pending_.erase(it);
+    log_(log_level::debug, "request " + key + " cancelled by the client");
+}
+
+void mcp_server::on_initialize(const request& req) {
+    const auto* requested = string_member(req.params, "protocolVersion");
+    if (requested == nullptr) {
+        send_error(req.id, invalid_params, "Invalid params: initialize needs \"protocolVersion\" (a string)");
+        return;
+    }
+    std::string chosen = legacy_versions.front();
+    if (std::find(legacy_versions.begin(), legacy_versions.end(), sv(*requested)) != legacy_versions.end()) {
+        chosen = std::string(sv(*requested));
+    }
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (initialize_answered_) {
+            send_error(req.id, invalid_request,
+                       "Invalid Request: this connection is initialized already (protocol " + session_version_ +
+                           "); start a new process for a new session");
+            return;
+        }
+        initialize_answered_ = true;
+        session_version_ = chosen;
+    }
+    send_result(req.id,
+                R"({"protocolVersion":)" + quote(chosen) + R"(,"capabilities":)" + capabilities_json +
+                    R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
+                    quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
+                false);
+}
+
+void mcp_server::on_server_discover(const request& req) {
+    send_result(req.id,
+                R"({"supportedVersions":)" + supported_versions_json() + R"(,"capabilities":)" + capabilities_json +
+                    R"(,"serverInfo":{"name":"tunnelmgr","title":"tunnelmgr","version":)" +
+                    quote(options_.server_version) + R"(},"instructions":)" + quote(instructions) + "}",
+                true);
+}
+
+void mcp_server::on_ping(const request& req) { send_result(req.id, "{}", req.modern); }
+
+void mcp_server::on_tools_list(const request& req) { send_result(req.id, catalog_.list_result(), req.modern); }
+
+void mcp_server::on_tools_call(const request& req) {
+    const auto* name = string_member(req.params, "name");
+    if (name == nullptr) {
+        send_error(req.id, invalid_params, "Invalid params: tools/call needs \"name\" (a string)");
+        return;
+    }
+    const tool_def* tool = catalog_.find(sv(*name));
+    if (tool == nullptr) {
+        send_error(req.id, invalid_params,
+                   "Unknown tool: " + std::string(sv(*name)) + "; tools/list gives the names of the tools");
+        return;
+    }
+    rapidjson::Value empty(rapidjson::kObjectType);
+    const rapidjson::Value* args = member(req.params, "arguments");
+    if (args == nullptr || args->IsNull()) args = &empty;
+    if (auto checked = check_arguments(tool->input_schema, *args); !checked) {
+        send_result(req.id, tool_error(tool->name, checked.error(), "invalid"), req.modern);
+        return;
+    }
+    std::string progress_id;
+    std::string token_json;
+    if (const auto* token = member(member(req.params, "_meta"), "progressToken"); token != nullptr && valid_id(*token)) {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        progress_id = "p" + std::to_string(next_progress_++);
+        token_json = to_json(*token);
+    }
+    // Arguments are flat scalars now (the check refused anything else), so copying them is cheap.
+    rapidjson::Document host_args(rapidjson::kObjectType);
+    host_args.CopyFrom(*args, host_args.GetAllocator());
+    if (!progress_id.empty()) {
+        host_args.AddMember("_progress", rapidjson::Value(progress_id.c_str(), host_args.GetAllocator()),
+                            host_args.GetAllocator());
+    }
+    auto call = start_call(req, progress_id);
+    if (!call) return;
+    if (!progress_id.empty()) {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        progress_[progress_id] = progress_route{token_json, call, -1};
+    }
+    run_async(call, [this, tool, args_json = to_json(host_args), progress_id]() {
+        return call_tool(*tool, args_json, progress_id);
+    });
+}
+
+void mcp_server::on_resources_list(const request& req) {
+    send_result(req.id,
+                R"({"resources":[{"uri":"tunnel://status","name":"tunnel-status","title":"Tunnel status",)"
+                R"("description":"The tunnel's health as tunnel_get_status reports it; subscribe to hear when it changes.",)"
+                R"("mimeType":"application/json"}]})",
+                req.modern);
+}
+
+void mcp_server::on_resource_templates_list(const request& req) {
+    send_result(req.id, R"({"resourceTemplates":[]})", req.modern);
+}
+
+// resources/read, /subscribe and /unsubscribe name a uri, and tunnel://status is the only one.
+bool mcp_server::check_status_uri(const request& req) {
+    const auto* uri = string_member(req.params, "uri");
+    if (uri == nullptr) {
+        send_error(req.id, invalid_params, "Invalid params: " + req.method + " needs \"uri\" (a string)");
+        return false;
+    }
+    if (sv(*uri) != status_uri) {
+        send_error(req.id, resource_not_found, "Resource not found: the only resource is tunnel://status",
+                   R"({"uri":)" + quote(sv(*uri)) + "}");
+        return false;
+    }
+    return true;
+}
+
+void mcp_server::on_resources_read(const request& req) {
+    if (!check_status_uri(req)) return;
+    auto call = start_call(req, {});
+    if (!call) return;
+    run_async(call, [this]() { return read_status_resource(); });
+}
+
+// resources/subscribe and resources/unsubscribe.
+void mcp_server::on_resources_subscribe(const request& req) {
+    if (!check_status_uri(req)) return;
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        if (req.method == "resources/subscribe") {
+            subscriptions_.insert(status_uri);
+        } else {
+            subscriptions_.erase(status_uri);
+        }
+    }
+    send_result(req.id, "{}", req.modern);
+}
+
+void mcp_server::on_logging_set_level(const request& req) {
+    const auto* level = string_member(req.params, "level");
+    auto it = level == nullptr ? log_levels.end() : std::find(log_levels.begin(), log_levels.end(), sv(*level));
+    if (it == log_levels.end()) {
+        send_error(req.id, invalid_params,
+                   "Invalid params: level must be one of debug, info, notice, warning, error, critical, alert, "
+                   "emergency");
+        return;
+    }
+    {
+        std::lock_guard<std::mutex> lock(state_mutex_);
+        log_threshold_ = static_cast<int>(it - log_levels.begin());
+    }
+    send_result(req.id, "{}", req.modern);
 }
 
 // --- asynchronous calls -----------------------------------------------------------------------------

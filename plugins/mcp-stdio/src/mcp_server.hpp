@@ -78,7 +78,32 @@ private:
         double last = -1;
     };
 
+    struct request;
+    struct method_entry;
+
+    // Checks the JSON-RPC envelope, then hands the message to handle_notification or handle_request.
     void dispatch(std::string_view line);
+    void handle_notification(const request& note);
+    // The protocol version and session checks every request passes, then its entry in the method table.
+    void handle_request(request& req);
+    static const method_entry* find_request_method(std::string_view method);
+    bool accept_protocol_version(request& req);
+    bool require_session(const request& req);
+    std::shared_ptr<call_state> start_call(const request& req, std::string progress_id);
+    bool check_status_uri(const request& req);
+
+    void on_cancelled(const request& note);
+    void on_initialize(const request& req);
+    void on_server_discover(const request& req);
+    void on_ping(const request& req);
+    void on_tools_list(const request& req);
+    void on_tools_call(const request& req);
+    void on_resources_list(const request& req);
+    void on_resource_templates_list(const request& req);
+    void on_resources_read(const request& req);
+    void on_resources_subscribe(const request& req);
+    void on_logging_set_level(const request& req);
+
     void send(std::string message);
     void send_result(const std::string& id, std::string body, bool modern);
     void send_error(const std::string& id, int code, std::string_view message, const std::string& data_json = {});

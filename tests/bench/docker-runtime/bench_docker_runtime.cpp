@@ -14,7 +14,7 @@
 
 namespace {
 
-using tunnelmgr::plugins::docker_runtime::engine_client;
+using tunnelmgr::plugins::docker_engine::engine_client;
 using tunnelmgr::plugins::docker_runtime::snapshot_options;
 using tunnelmgr::plugins::docker_runtime::topology_reader;
 using tunnelmgr::testing::run_process;

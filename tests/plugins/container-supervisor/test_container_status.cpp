@@ -57,8 +57,8 @@ TEST(ContainerStatus, PausedAndCreatedAreNotRunning) {
     EXPECT_FALSE(status_from_inspect("nope", "cloudflared"));
 }
 
-docker_runtime::docker_event event(const char* action, const char* name, const char* id = "feedface00") {
-    docker_runtime::docker_event e;
+docker_engine::docker_event event(const char* action, const char* name, const char* id = "feedface00") {
+    docker_engine::docker_event e;
     e.type = "container";
     e.action = action;
     e.actor_id = id;

@@ -14,11 +14,11 @@
 #include "event_watcher.hpp"
 #include "fixtures.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 namespace {
 
 TEST(ApiVersion, TakesTheLowerOfOursAndTheDaemons) {
-    auto debian = negotiate_api_version(test::fixture("version.json"));
+    auto debian = negotiate_api_version(docker_runtime::test::fixture("version.json"));
     ASSERT_TRUE(debian);
     EXPECT_EQ(*debian, "1.41");
     EXPECT_EQ(*negotiate_api_version(R"({"ApiVersion":"1.45"})"), "1.41");
@@ -138,4 +138,4 @@ TEST(Backoff, GrowsThenStaysAtThirtySeconds) {
 }
 
 }  // namespace
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

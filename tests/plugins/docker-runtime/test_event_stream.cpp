@@ -1,5 +1,5 @@
-// The event stream: lines cut from arbitrary chunks, events parsed from recorded lines, and what
-// docker-runtime reports for them. Also Docker's timestamps.
+// The event stream: lines cut from arbitrary chunks and events parsed from recorded lines. Also
+// Docker's timestamps.
 #include <sstream>
 #include <string>
 #include <vector>
@@ -10,11 +10,10 @@
 #include "event_stream.hpp"
 #include "fixtures.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 namespace {
 
-using test::fixture;
-using test::parse_json;
+using docker_runtime::test::fixture;
 
 std::vector<std::string> recorded_lines() {
     std::vector<std::string> lines;
@@ -68,35 +67,6 @@ TEST(EventStream, ParsesContainerAndNetworkEvents) {
     EXPECT_FALSE(parse_event(R"({"status":"start"})"));  // pre-1.22 shape: no Type/Action
 }
 
-TEST(EventStream, ReportsStartDieConnectButNotExec) {
-    const auto lines = recorded_lines();
-    auto started = runtime_event_for(*parse_event(lines[0]), "com.supervisor.project");
-    ASSERT_TRUE(started);
-    EXPECT_EQ(started->first, "container.start");
-    auto s = parse_json(started->second);
-    EXPECT_STREQ(s["name"].GetString(), "cloudflared");
-    EXPECT_STREQ(s["image"].GetString(), "cloudflare/cloudflared:2024.6.1");
-    EXPECT_TRUE(s["project"].IsNull());
-    EXPECT_EQ(s["time_ms"].GetInt64(), 1714558320123);
-    EXPECT_FALSE(s.HasMember("exit_code"));
-
-    auto died = runtime_event_for(*parse_event(lines[1]), "com.supervisor.project");
-    ASSERT_TRUE(died);
-    EXPECT_EQ(died->first, "container.die");
-    auto d = parse_json(died->second);
-    EXPECT_EQ(d["exit_code"].GetInt(), 137);
-    EXPECT_STREQ(d["project"].GetString(), "consilio");
-
-    auto connected = runtime_event_for(*parse_event(lines[2]), "com.supervisor.project");
-    ASSERT_TRUE(connected);
-    EXPECT_EQ(connected->first, "network.connect");
-    auto c = parse_json(connected->second);
-    EXPECT_STREQ(c["network"].GetString(), "edge");
-    EXPECT_STREQ(c["container_id"].GetString(), "3333333333333333333333333333333333333333333333333333333333333333");
-
-    EXPECT_FALSE(runtime_event_for(*parse_event(lines[3]), "com.supervisor.project"));
-}
-
 TEST(DockerTime, Rfc3339ToUnixMilliseconds) {
     EXPECT_EQ(rfc3339_to_unix_ms("1970-01-01T00:00:00Z"), 0);
     EXPECT_EQ(rfc3339_to_unix_ms("2024-05-01T10:10:01.250000000Z"), 1714558201250);
@@ -108,4 +78,4 @@ TEST(DockerTime, Rfc3339ToUnixMilliseconds) {
 }
 
 }  // namespace
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

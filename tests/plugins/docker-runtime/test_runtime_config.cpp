@@ -41,7 +41,7 @@ TEST(RuntimeConfig, RefusalsNameTheKey) {
                           bad{"[]", "must be a JSON object"}}) {
         auto c = parse_runtime_config(b.json);
         ASSERT_FALSE(c) << b.json;
-        EXPECT_EQ(c.error().kind, docker_errc::invalid);
+        EXPECT_EQ(c.error().kind, docker_engine::docker_errc::invalid);
         EXPECT_NE(c.error().message.find(b.names), std::string::npos) << c.error().message;
     }
 }

@@ -10,7 +10,7 @@
 #include "docker_error.hpp"
 #include "unix_http.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 // The newest Engine API version this code was written and tested against (Debian 12's dockerd).
 inline constexpr std::string_view our_api_version = "1.41";
@@ -61,4 +61,4 @@ private:
     std::optional<std::string> version_;
 };
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

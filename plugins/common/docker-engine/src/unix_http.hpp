@@ -11,7 +11,7 @@
 
 #include "docker_error.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 struct http_answer {
     long status = 0;
@@ -70,4 +70,4 @@ private:
 // "cannot reach the Docker daemon at SOCKET (DETAIL): is dockerd running, and may this user use the socket?"
 std::string unreachable_sentence(const std::string& socket_path, const std::string& detail);
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

@@ -7,7 +7,7 @@
 
 #include <tl/expected.hpp>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 enum class docker_errc {
     unreachable,  // the socket is missing, refused or forbidden: dockerd down or no permission
@@ -30,4 +30,4 @@ inline tl::unexpected<docker_error> docker_fail(docker_errc kind, std::string me
     return tl::unexpected<docker_error>(docker_error{kind, std::move(message)});
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

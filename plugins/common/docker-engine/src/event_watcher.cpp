@@ -7,7 +7,7 @@
 
 #include "engine_client.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 event_watcher::event_watcher(std::string socket_path, std::chrono::milliseconds timeout, std::string filters,
                              event_fn on_event, log_fn on_log)
@@ -139,4 +139,4 @@ void event_watcher::run() {
     }
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

@@ -10,7 +10,7 @@
 #include "docker_error.hpp"
 #include "event_watcher.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 inline tm_rc to_rc(docker_errc kind) {
     switch (kind) {
@@ -43,4 +43,4 @@ inline tm_log_level to_log_level(watch_log_level level) {
     return TM_LOG_INFO;
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <utility>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 struct docker_event {
     std::string type;      // "container", "network", ...
@@ -43,15 +43,4 @@ private:
     bool discarding_ = false;
 };
 
-// What docker-runtime reports to the host for an event, or nullopt when it does not report it:
-// container start/die → "container.start"/"container.die", network connect/disconnect →
-// "network.connect"/"network.disconnect". Payloads:
-//   container.*: {"id","name","image","project"(string|null),"time_ms"} (+ "exit_code":int for die)
-//   network.*:   {"network_id","network","container_id","time_ms"}
-std::optional<std::pair<std::string, std::string>> runtime_event_for(const docker_event& event,
-                                                                     const std::string& project_label);
-
-// The `filters` query value (URL-encoded JSON) docker-runtime follows.
-std::string runtime_event_filters();
-
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

@@ -7,7 +7,7 @@
 
 #include <rapidjson/document.h>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 namespace {
 
 bool parse_major_minor(std::string_view v, long& major, long& minor) {
@@ -162,4 +162,4 @@ docker_result<void> engine_client::restart_container(std::string_view name, int 
     return {};
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

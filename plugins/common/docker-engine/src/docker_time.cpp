@@ -3,7 +3,7 @@
 #include <cctype>
 #include <ctime>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 namespace {
 
 bool read_int(std::string_view s, size_t pos, size_t len, int& out) {
@@ -63,4 +63,4 @@ std::optional<int64_t> rfc3339_to_unix_ms(std::string_view s) {
     return (static_cast<int64_t>(t) - offset_s) * 1000 + millis;
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

@@ -17,7 +17,7 @@
 #include "event_stream.hpp"
 #include "unix_http.hpp"
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 enum class watch_log_level { debug, info, warn };
 
@@ -67,4 +67,4 @@ private:
     std::set<std::string> seen_at_last_time_;
 };
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

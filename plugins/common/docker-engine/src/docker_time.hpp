@@ -6,8 +6,8 @@
 #include <optional>
 #include <string_view>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 
 std::optional<int64_t> rfc3339_to_unix_ms(std::string_view text);
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine

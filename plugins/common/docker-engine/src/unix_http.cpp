@@ -7,7 +7,7 @@
 #include <cstring>
 #include <mutex>
 
-namespace tunnelmgr::plugins::docker_runtime {
+namespace tunnelmgr::plugins::docker_engine {
 namespace {
 
 void global_init_once() {
@@ -233,4 +233,4 @@ docker_result<void> http_stream::follow(const std::string& target, std::chrono::
     return outcome;
 }
 
-}  // namespace tunnelmgr::plugins::docker_runtime
+}  // namespace tunnelmgr::plugins::docker_engine
