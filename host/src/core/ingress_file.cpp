@@ -2,6 +2,7 @@
 // the text so comments and formatting survive, then re-parsed and compared with what we meant.
 #include "core/ingress_file.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <sstream>
@@ -14,10 +15,6 @@
 namespace tunnelmgr::core {
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 struct parsed {
     YAML::Node root;
@@ -189,9 +186,9 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
     bool had_ingress = static_cast<bool>(p->ingress);
-    std::string host = lower(hostname);
+    std::string host = sdk::fold_hostname(hostname);
     for (const auto& r : p->rules) {
-        if (lower(r.hostname) != host) continue;
+        if (sdk::fold_hostname(r.hostname) != host) continue;
         if (r.path.empty() && r.service == service) return ingress_change{};
         return fail(errc::conflict, path_ + " already routes " + hostname + " to " + r.service +
                                         (r.path.empty() ? "" : " (path " + r.path + ")") +
@@ -224,10 +221,10 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
     if (!p->ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
-    std::string host = lower(hostname);
+    std::string host = sdk::fold_hostname(hostname);
     size_t index = p->rules.size();
     for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
-        if (lower(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
+        if (sdk::fold_hostname(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
             index = i;
             break;
         }

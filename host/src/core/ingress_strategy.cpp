@@ -1,6 +1,7 @@
 // See ingress_strategy.hpp.
 #include "core/ingress_strategy.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <thread>
 
@@ -10,10 +11,6 @@
 namespace tunnelmgr::core {
 namespace {
 
-std::string lower(std::string s) {
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return s;
-}
 
 class local_ingress final : public ingress_strategy {
 public:
@@ -86,14 +83,14 @@ public:
         auto& ingress = (*doc)["config"]["ingress"];
         auto& a = doc->GetAllocator();
         for (auto& r : ingress.GetArray()) {
-            if (lower(json::str(r, "hostname")) == lower(hostname) && json::str(r, "path").empty()) {
+            if (sdk::fold_hostname(json::str(r, "hostname")) == sdk::fold_hostname(hostname) && json::str(r, "path").empty()) {
                 if (json::str(r, "service") == service) return false;
                 return fail(errc::conflict, "the tunnel's remote configuration already routes " + hostname + " to " +
                                                 json::str(r, "service") + "; that rule is not tunnelmgr's to change");
             }
         }
         rapidjson::Value rule(rapidjson::kObjectType);
-        rule.AddMember("hostname", rapidjson::Value(lower(hostname).c_str(), a), a);
+        rule.AddMember("hostname", rapidjson::Value(sdk::fold_hostname(hostname).c_str(), a), a);
         rule.AddMember("service", rapidjson::Value(service.c_str(), a), a);
         if (ingress.Empty()) {
             rapidjson::Value catch_all(rapidjson::kObjectType);
@@ -115,7 +112,7 @@ public:
         auto& ingress = (*doc)["config"]["ingress"];
         std::optional<std::string> had;
         for (auto it = ingress.Begin(); it != ingress.End(); ++it) {
-            if (lower(json::str(*it, "hostname")) == lower(hostname) && json::str(*it, "path").empty()) {
+            if (sdk::fold_hostname(json::str(*it, "hostname")) == sdk::fold_hostname(hostname) && json::str(*it, "path").empty()) {
                 had = json::str(*it, "service");
                 ingress.Erase(it);
                 break;

@@ -2,6 +2,7 @@
 // POST is never replayed blindly: after an answer we did not get, create_record looks first.
 #include "cloudflare_client.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -29,13 +30,6 @@ std::string percent_encode(std::string_view text) {
             out += hex[c & 15];
         }
     }
-    return out;
-}
-
-std::string lower(std::string_view text) {
-    std::string out(text);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return out;
 }
 
@@ -326,7 +320,7 @@ cf_result<dns_record> cloudflare_client::find_record(std::string_view zone_id, s
     if (!std::all_of(record_type.begin(), record_type.end(), [](unsigned char c) { return std::isupper(c) != 0; })) {
         return cf_fail(cf_errc::invalid, "'" + record_type + "' is not a DNS record type such as CNAME");
     }
-    const std::string host = lower(hostname);
+    const std::string host = sdk::fold_hostname(hostname);
     call c{"GET", "/zones/" + std::string(zone_id) + "/dns_records",
            "type=" + record_type + "&name.exact=" + percent_encode(host), "", true};
     auto answer = perform_simple(c);
@@ -343,7 +337,7 @@ cf_result<dns_record> cloudflare_client::find_record(std::string_view zone_id, s
     if (result != nullptr && result->IsArray()) {
         for (const auto& v : result->GetArray()) {
             auto r = record_from(v);
-            if (r && lower(r->name) == host) return *r;
+            if (r && sdk::fold_hostname(r->name) == host) return *r;
         }
     }
     return cf_fail(cf_errc::not_found, "there is no " + record_type + " record for " + host + " in zone " +
@@ -368,7 +362,7 @@ cf_result<dns_record> cloudflare_client::create_record(std::string_view zone_id,
             return cf_fail(cf_errc::invalid, "the record comment holds a line break; Cloudflare allows one line only");
         }
     }
-    const std::string host = lower(record.name);
+    const std::string host = sdk::fold_hostname(record.name);
 
     rapidjson::StringBuffer buffer;
     {
@@ -426,7 +420,7 @@ cf_result<dns_record> cloudflare_client::create_record(std::string_view zone_id,
         // so a retry never makes a second record or reports our own record as a conflict.
         auto existing = find_record(zone_id, host, "CNAME");
         if (existing) {
-            if (lower(existing->content) == lower(record.content) && existing->comment == record.comment) {
+            if (sdk::fold_hostname(existing->content) == sdk::fold_hostname(record.content) && existing->comment == record.comment) {
                 log(log_level::info, "CNAME " + host + " was created by an earlier attempt (id " + existing->id + ")");
                 return *existing;
             }

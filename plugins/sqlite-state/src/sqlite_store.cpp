@@ -2,6 +2,7 @@
 // timeout, processes sharing the file queue for the write lock instead of failing on upgrade.
 #include "sqlite_store.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -78,9 +79,9 @@ std::optional<std::string> check_name(std::string_view value, std::string_view f
 
 // Normalises and checks a CNAME row; the message names the field to fix.
 store_result<cname_row> checked_cname(cname_row row) {
-    row.hostname = lower(row.hostname);
-    row.subdomain = lower(row.subdomain);
-    row.domain = lower(row.domain);
+    row.hostname = sdk::fold_hostname(row.hostname);
+    row.subdomain = sdk::fold_hostname(row.subdomain);
+    row.domain = sdk::fold_hostname(row.domain);
     if (auto e = check_name(row.hostname, "hostname")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
     if (auto e = check_name(row.domain, "domain")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
     const std::string expected = row.subdomain.empty() ? row.domain : row.subdomain + "." + row.domain;
@@ -371,7 +372,7 @@ store_result<int64_t> sqlite_store::cname_insert(const cname_row& row) {
 }
 
 store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
-    const std::string host = lower(hostname);
+    const std::string host = sdk::fold_hostname(hostname);
     if (host.empty()) return store_fail(store_errc::invalid, "give the hostname of the CNAME row to delete");
     return write<void>("deleting a CNAME row", [&](SQLite::Database& db) -> store_result<void> {
         SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");
@@ -384,7 +385,7 @@ store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
 }
 
 store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
-    const std::string host = lower(hostname);
+    const std::string host = sdk::fold_hostname(hostname);
     return read<cname_row>("reading a CNAME row", [&](SQLite::Database& db) -> store_result<cname_row> {
         SQLite::Statement q(db, std::string("SELECT ") + cname_columns + " FROM cnames WHERE hostname = ?");
         q.bind(1, host);
@@ -427,7 +428,7 @@ store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
 // --- operations --------------------------------------------------------------------------------
 
 store_result<int64_t> sqlite_store::operation_begin(const operation_request& request) {
-    const std::string host = lower(request.hostname);
+    const std::string host = sdk::fold_hostname(request.hostname);
     if (auto e = check_name(host, "hostname")) return store_fail(store_errc::invalid, *e + " in the operation");
     if (request.project.empty()) return store_fail(store_errc::invalid, "project is required in the operation");
     if (!is_json_object(request.request_json)) {
@@ -501,8 +502,8 @@ store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& r
                                                         " was rolled back and cannot be committed; start a new one");
         }
         const int64_t now = clock_();
-        const std::string row_host = lower(row.hostname);
-        if (!row_host.empty() && row_host != lower(op->hostname)) {
+        const std::string row_host = sdk::fold_hostname(row.hostname);
+        if (!row_host.empty() && row_host != sdk::fold_hostname(op->hostname)) {
             return store_fail(store_errc::invalid, "the CNAME row is for " + row_host + " but operation " +
                                                        std::to_string(id) + " is for " + op->hostname +
                                                        "; commit the operation with its own row");
@@ -685,7 +686,7 @@ store_result<void> sqlite_store::domains_replace(const std::vector<zone>& zones)
         const int64_t now = clock_();
         for (const zone& z : zones) {
             ins.bind(1, z.zone_id);
-            ins.bind(2, lower(z.name));
+            ins.bind(2, sdk::fold_hostname(z.name));
             bind_opt(ins, 3, z.status);
             ins.bind(4, now);
             ins.exec();
