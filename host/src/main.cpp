@@ -11,6 +11,7 @@
 
 #include "app/app.hpp"
 #include "app/commands/commands.hpp"
+#include "plugin_host/call_site.hpp"
 
 #ifndef TM_VERSION
 #define TM_VERSION "0.0.0"
@@ -33,6 +34,8 @@ void print_help(const po::options_description& global) {
 int main(int argc, char** argv) {
     // A client that goes away must not kill us with SIGPIPE: writes fail and are handled instead.
     std::signal(SIGPIPE, SIG_IGN);
+    // A plugin that crashes the process is named on stderr before it dies.
+    tunnelmgr::host::install_crash_reporter();
     po::options_description global("Options");
     global.add_options()                                                          //
         ("help,h", "show this help")                                              //

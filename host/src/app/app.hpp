@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "plugins/host_services.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 namespace tunnelmgr::app {
 struct core_services;

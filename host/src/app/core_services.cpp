@@ -1,6 +1,8 @@
 // See core_services.hpp.
 #include "app/core_services.hpp"
 
+#include "metrics/tunnelmgr_metrics.hpp"
+
 #include <filesystem>
 
 #include "core/docker_targets.hpp"
@@ -14,9 +16,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
     core::pipeline_settings settings;
     settings.tunnel_id = cfg.tunnel.id;
     for (const auto& [name, p] : cfg.projects) settings.project_ports[name] = p.ports;
-    if (const auto* dns_slot = cfg.find_slot("dns")) {
-        if (auto doc = core::json::parse(dns_slot->config_json)) settings.default_domain = core::json::str(*doc, "default_domain");
-    }
+    settings.default_domain = cfg.tunnel.default_domain;
     if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
     if (auto* inst = plugins.find("supervisor")) c->supervisor = std::make_unique<host::supervisor_client>(*inst);
     if (auto* inst = plugins.find("runtime")) c->runtime = std::make_unique<host::runtime_client>(*inst);
@@ -51,6 +51,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         c->targets = std::make_unique<core::host_target_selector>();
     }
     c->pipeline = std::make_unique<core::cname_pipeline>(state, c->dns.get(), c->ingress.get(), *c->targets, settings);
+    c->pipeline->observe_with(metrics::core_metrics());
     return c;
 }
 

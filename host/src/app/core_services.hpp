@@ -8,9 +8,9 @@
 #include "config/config.hpp"
 #include "core/cname_pipeline.hpp"
 #include "core/metrics_probe.hpp"
-#include "plugins/capability_clients.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/capability_clients.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 namespace tunnelmgr::app {
 

@@ -2,6 +2,7 @@
 #include <filesystem>
 
 #include "app/app.hpp"
+#include "log/logger.hpp"
 
 namespace tunnelmgr::app {
 
@@ -29,6 +30,7 @@ run_result load_config(app_state& s) {
             s.cfg = std::move(*cfg);
         }
     }
+    for (const auto& w : s.cfg.warnings) log::warn("config", w);
     if (!s.opts.plugin_dirs.empty()) s.cfg.plugin_dirs = s.opts.plugin_dirs;
     return run_result::proceed();
 }

@@ -20,7 +20,7 @@ const std::vector<command>& commands() {
         {"mcp", "serve one MCP client on stdio: --project NAME or --admin, token in TUNNELMGR_TOKEN",
          {"state", "transport"}, cmd_mcp, {"dns", "supervisor", "runtime"}, true},
         {"audit", "the audit log, newest first ([--project P] [--action A] [--limit N] [--json])", {"state"}, cmd_audit},
-        // doctor (issue 6): starts each configured plugin itself, so it needs no slot up front.
+        // doctor: starts each configured plugin itself, so it needs no slot up front.
         {"doctor", "check the config, plugins, token, zones, Docker, cloudflared, ingress, supervisor and state; "
                    "print each finding with its fix ([--json]; exit 1 on any FAIL)",
          {}, cmd_doctor},

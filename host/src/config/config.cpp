@@ -71,21 +71,47 @@ private:
     std::string source_;
 };
 
-void to_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>& w) {
+// RFC 6901: '~' and '/' inside a key are escaped, as RapidJSON's pointers write them.
+std::string pointer_token(const std::string& key) {
+    std::string out;
+    for (char c : key) {
+        if (c == '~') {
+            out += "~0";
+        } else if (c == '/') {
+            out += "~1";
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// Writes `node` as JSON and records the YAML line of every value under `pointer`, so a complaint
+// about the JSON (a schema mismatch) can name the line the operator wrote.
+void to_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>& w, const std::string& pointer,
+             std::map<std::string, int>& lines) {
     switch (node.Type()) {
         case YAML::NodeType::Null:
         case YAML::NodeType::Undefined: w.Null(); return;
-        case YAML::NodeType::Sequence:
+        case YAML::NodeType::Sequence: {
             w.StartArray();
-            for (const auto& item : node) to_json(item, w);
+            size_t i = 0;
+            for (const auto& item : node) {
+                std::string at = pointer + "/" + std::to_string(i++);
+                if (item.Mark().line >= 0) lines[at] = item.Mark().line + 1;
+                to_json(item, w, at, lines);
+            }
             w.EndArray();
             return;
+        }
         case YAML::NodeType::Map:
             w.StartObject();
             for (auto it = node.begin(); it != node.end(); ++it) {
                 const std::string& k = it->first.Scalar();
+                std::string at = pointer + "/" + pointer_token(k);
+                if (it->first.Mark().line >= 0) lines[at] = it->first.Mark().line + 1;
                 w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
-                to_json(it->second, w);
+                to_json(it->second, w, at, lines);
             }
             w.EndObject();
             return;
@@ -108,15 +134,17 @@ void to_json(const YAML::Node& node, rapidjson::Writer<rapidjson::StringBuffer>&
     }
 }
 
-std::string section_json(const YAML::Node& node) {
+std::string section_json(const YAML::Node& node, std::map<std::string, int>& lines) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
     for (auto it = node.begin(); it != node.end(); ++it) {
         const std::string& k = it->first.Scalar();
         if (k == "plugin") continue;
+        std::string at = "/" + pointer_token(k);
+        if (it->first.Mark().line >= 0) lines[at] = it->first.Mark().line + 1;
         w.Key(k.c_str(), static_cast<rapidjson::SizeType>(k.size()));
-        to_json(it->second, w);
+        to_json(it->second, w, at, lines);
     }
     w.EndObject();
     return buf.GetString();
@@ -135,7 +163,8 @@ std::string lower(std::string s) {
     return s;
 }
 
-void read_slot(const reader& r, const YAML::Node& node, const std::string& name, config& cfg) {
+// `key_line`: the line of the `dns:` key itself, where a missing key is reported.
+void read_slot(const reader& r, const YAML::Node& node, const std::string& name, int key_line, config& cfg) {
     if (node.IsNull()) return;  // "runtime:" with nothing: slot left empty on purpose
     if (!node.IsMap()) r.fail(node, name, "must be a map with at least `plugin: NAME`");
     const YAML::Node plugin = node["plugin"];
@@ -148,14 +177,18 @@ void read_slot(const reader& r, const YAML::Node& node, const std::string& name,
         }
     }
     if (s.plugin.empty()) r.fail(plugin, name + ".plugin", "is empty: name a plugin or remove the section");
-    s.config_json = section_json(node);
+    s.config_json = section_json(node, s.key_lines);
     s.line = node.Mark().line + 1;
+    s.source = r.source();
+    s.key_lines[""] = key_line > 0 ? key_line : s.line;
     cfg.slots[name] = std::move(s);
 }
 
 void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
-    r.only_keys(node, "tunnel", {"id", "ingress", "config_file", "metrics", "backup_dir", "ready_timeout"});
+    r.only_keys(node, "tunnel",
+                {"id", "default_domain", "ingress", "config_file", "metrics", "backup_dir", "ready_timeout"});
+    if (node["default_domain"]) cfg.tunnel.default_domain = r.scalar(node["default_domain"], "tunnel.default_domain");
     if (node["backup_dir"]) cfg.tunnel.backup_dir = r.scalar(node["backup_dir"], "tunnel.backup_dir");
     if (node["id"]) cfg.tunnel.id = r.scalar(node["id"], "tunnel.id");
     if (node["ingress"]) {
@@ -245,6 +278,22 @@ void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
     }
 }
 
+// dns.default_domain was read by the host although it sits in the dns plugin's section; the host's
+// key is tunnel.default_domain now. The old key still works (tunnel.default_domain wins), with a warning.
+void read_deprecated_default_domain(const reader& r, const YAML::Node& dns, config& cfg) {
+    if (!dns || !dns.IsMap() || !dns["default_domain"]) return;
+    const YAML::Node old = dns["default_domain"];
+    std::string where = r.source();
+    if (old.Mark().line >= 0) where += ":" + std::to_string(old.Mark().line + 1);
+    if (cfg.tunnel.default_domain.empty()) {
+        cfg.tunnel.default_domain = r.scalar(old, "dns.default_domain");
+        cfg.warnings.push_back(where + ": dns.default_domain is deprecated: move it to tunnel.default_domain");
+    } else {
+        cfg.warnings.push_back(where + ": dns.default_domain is deprecated and ignored: tunnel.default_domain is set; "
+                                       "remove dns.default_domain");
+    }
+}
+
 }  // namespace
 
 tl::expected<std::vector<port_range>, std::string> parse_port_ranges(const std::string& text) {
@@ -316,7 +365,11 @@ config embedded_default() {
     std::string path = default_state_path();
     w.String(path.c_str(), static_cast<rapidjson::SizeType>(path.size()));
     w.EndObject();
-    cfg.slots["state"] = slot{"sqlite-state", buf.GetString(), 0};
+    slot state;
+    state.plugin = "sqlite-state";
+    state.config_json = buf.GetString();
+    state.source = cfg.source;
+    cfg.slots["state"] = std::move(state);
     return cfg;
 }
 
@@ -331,9 +384,15 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         r.only_keys(root, "", {"state", "dns", "runtime", "supervisor", "transport", "tunnel", "health", "projects",
                                "admin", "plugin_dir", "log", "metrics"});
         for (const auto& name : slot_names()) {
-            if (root[name]) read_slot(r, root[name], name, cfg);
+            if (!root[name]) continue;
+            int key_line = 0;
+            for (auto it = root.begin(); it != root.end(); ++it) {
+                if (it->first.Scalar() == name) key_line = it->first.Mark().line + 1;
+            }
+            read_slot(r, root[name], name, key_line, cfg);
         }
         if (root["tunnel"]) read_tunnel(r, root["tunnel"], cfg);
+        read_deprecated_default_domain(r, root["dns"], cfg);
         if (root["health"]) read_health(r, root["health"], cfg);
         if (root["projects"]) read_projects(r, root["projects"], cfg);
         if (const YAML::Node m = root["metrics"]) {

@@ -34,11 +34,16 @@ struct project {
 struct slot {
     std::string plugin;
     std::string config_json = "{}";
-    int line = 0;
+    int line = 0;         // of the section's first key; 0 when it came from no file
+    std::string source;   // the file the section came from (for messages)
+    // JSON pointer inside config_json ("/timeout_ms", "/retention/audit_days", "/names/0") → its YAML line,
+    // so a schema complaint about the JSON can name the line the operator wrote.
+    std::map<std::string, int> key_lines;
 };
 
 struct tunnel_settings {
     std::string id;
+    std::string default_domain;  // the zone a request names no domain for; empty: every request names one
     std::string ingress = "local";  // local | remote
     std::string config_file = "/etc/cloudflared/config.yml";
     std::string metrics = "127.0.0.1:20241";
@@ -75,6 +80,7 @@ struct config {
     std::map<std::string, project> projects;
     std::string admin_token_sha256;
     std::string log_level;  // empty: not set in the file
+    std::vector<std::string> warnings;  // deprecations found while reading, one sentence each, logged once
 
     const slot* find_slot(const std::string& name) const {
         auto it = slots.find(name);

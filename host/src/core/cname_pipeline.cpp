@@ -1,6 +1,7 @@
 // See cname_pipeline.hpp. Every path out of request_cname/delete_cname writes one audit row.
 #include "core/cname_pipeline.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <unistd.h>
@@ -8,7 +9,6 @@
 #include "core/hostname.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
-#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: step durations and failures
 #include "sys/process_identity.hpp"
 #include "sys/tcp_probe.hpp"
 
@@ -233,13 +233,13 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
                                                   const progress_fn& progress) {
     // --- validation: nothing outside the process is touched until it all passes -------------------
     std::string shown;
-    metrics::step_clock step_clock("create");  // issue 6
+    core::step_clock step_clock(*observer_, "create");
     std::string project = req.project.empty() ? who.project : req.project;
     std::string domain_in = req.domain.empty() ? settings_.default_domain : req.domain;
     auto refuse = [&](error e) -> result<std::string> {
         json::object d;
         d.set("port", req.port).set("subdomain", req.subdomain).set("domain", domain_in);
-        audit(who, "cname.create", shown, project, "refused", e.message, d.str());
+        audit(who, "cname.create", shown, project, e.code == errc::denied ? "denied" : "refused", e.message, d.str());
         return tl::unexpected(std::move(e));
     };
     auto checked = validate(who, req, shown);
@@ -273,14 +273,14 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     o.state = "validated";
     o.data.Parse(request.str().c_str());
     auto step_done = [&](int n) {
-        step_clock.done(create_steps[n]);  // issue 6
+        step_clock.done(create_steps[n]);
         if (progress) progress(create_steps[n], n + 1, 5);
     };
     step_done(0);
     crash_point("create:validated");
 
     auto failed = [&](error e, const char* step) -> result<std::string> {
-        for (size_t i = 0; i + 1 < std::size(create_steps); ++i) {  // issue 6: the step it did not reach
+        for (size_t i = 0; i + 1 < std::size(create_steps); ++i) {  // the step it did not reach
             if (o.state == create_steps[i]) step_clock.failed(create_steps[i + 1]);
         }
         auto undo = roll_back_create(o, std::string(step) == "ingress" || std::string(step) == "dns");
@@ -414,11 +414,12 @@ result<void> cname_pipeline::roll_back_create(op& o, bool ingress_untouched) {
 
 result<std::string> cname_pipeline::delete_cname(const session& who, const std::string& hostname_in,
                                                  const progress_fn& progress) {
-    std::string hostname;
-    for (char c : hostname_in) hostname += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    while (!hostname.empty() && hostname.back() == '.') hostname.pop_back();
+    std::string hostname = sdk::fold_hostname(hostname_in);
     auto refuse = [&](error e, const std::string& project) -> result<std::string> {
-        audit(who, "cname.delete", hostname, project, "refused", e.message, "{}");
+        // For a project, a name outside its own is denied whether or not it exists, so its own audit
+        // rows tell it no more than the answer does.
+        bool denied = e.code == errc::denied || (!who.is_admin() && e.code == errc::not_found);
+        audit(who, "cname.delete", hostname, project, denied ? "denied" : "refused", e.message, "{}");
         return tl::unexpected(std::move(e));
     };
     auto row_text = state_.cname_get(hostname);
@@ -458,8 +459,8 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     o.project = project;
     o.state = "validated";
     o.data.Parse(request.str().c_str());
-    // issue 6: each step's duration on its way to the caller's progress; a failure counted at the step it stopped before.
-    metrics::step_clock step_clock("delete");
+    // each step's duration on its way to the caller's progress; a failure counted at the step it stopped before.
+    core::step_clock step_clock(*observer_, "delete");
     progress_fn timed = [&](const std::string& step, int done, int total) {
         step_clock.done(step);
         if (progress) progress(step, done, total);

@@ -13,6 +13,7 @@
 #include "config/config.hpp"
 #include "core/dns_provider.hpp"
 #include "core/ingress_strategy.hpp"
+#include "core/observer.hpp"
 #include "core/result.hpp"
 #include "core/session.hpp"
 #include "core/state_store.hpp"
@@ -65,6 +66,9 @@ public:
     // {"hostname","available",("problem","code") | ("ingress_target","target_type",...)}.
     result<std::string> check_target(const session& who, const cname_request& req);
 
+    // Who hears of step durations and failures (the metrics); nobody by default.
+    void observe_with(core_observer& o) { observer_ = &o; }
+
 private:
     struct op;
     struct validated {
@@ -85,6 +89,7 @@ private:
     target_selector& targets_;
     pipeline_settings settings_;
     std::string crash_after_;  // test hook: TUNNELMGR_TEST_CRASH_AFTER=<kind>:<step>
+    core_observer* observer_ = &no_observer();
 };
 
 }  // namespace tunnelmgr::core

@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "core/json.hpp"
+#include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
-#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: metrics hooks
 
 namespace tunnelmgr::core {
 
@@ -77,7 +77,7 @@ bool health_loop::restart(int64_t now, const std::string& why) {
     snap_.next_restart_ms = now + policy_.backoff[step].count();
     ++snap_.restarts_since_up;
     ++snap_.restart_count;
-    metrics::tunnel_restarted();  // issue 6
+    observer_->tunnel_restarted();
     auto r = supervisor_->restart();
     json::object a;
     a.set("actor", "health-loop").set("role", "system").set("action", "tunnel.restart").set("target", "cloudflared");
@@ -96,44 +96,42 @@ bool health_loop::restart(int64_t now, const std::string& why) {
 std::chrono::milliseconds health_loop::check_once() {
     int64_t now = now_();
     std::string before = snap_.status;
-    const auto check_started = std::chrono::steady_clock::now();  // issue 6: check latency
-    // 1. Is the process there at all?
-    bool running = true;
+    const auto check_started = std::chrono::steady_clock::now();
+    // 1. Is the process there at all? (nullopt: no supervisor, or it cannot tell right now)
+    std::optional<bool> running;
     std::string sup_error;
     if (supervisor_ != nullptr) {
         auto st = supervisor_->status();
         if (!st) {
             sup_error = st.error().message;  // cannot tell: let /ready decide
+        } else if (!st->running) {
+            sup_error = st->detail.empty() ? "the supervisor cannot tell whether cloudflared runs" : st->detail;
         } else {
-            auto d = json::parse(*st);
-            running = d && json::boolean(*d, "running");
-            if (!running) sup_error = "cloudflared is not running (" + (d ? json::str(*d, "state") : std::string("?")) + ")";
+            running = *st->running;
+            if (!*running) sup_error = "cloudflared is not running (" + st->state + ")";
         }
     }
     // 2. Is the tunnel ready?
-    auto ready = running ? probe_.ready_connections() : result<int>(0);
+    auto ready = running.value_or(true) ? probe_.ready_connections() : result<int>(0);
     snap_.ready_connections = ready ? *ready : 0;
-    std::string to;
-    if (!running) {
-        to = "down";
+    std::string to = tunnel_status_of(running, ready);
+    if (running.has_value() && !*running) {
         snap_.last_error = sup_error;
         snap_.failed_checks = 0;
         restart(now, "process not running");
-    } else if (ready && *ready > 0) {
-        to = "up";
+    } else if (to == "up") {
         snap_.failed_checks = 0;
     } else {
         ++snap_.failed_checks;
         snap_.last_error = ready ? "/ready reports 0 connections" : ready.error().message;
         if (!sup_error.empty()) snap_.last_error += "; supervisor: " + sup_error;
-        to = (supervisor_ != nullptr && sup_error.empty()) || ready ? "degraded" : "down";
         if (snap_.failed_checks >= policy_.strikes) {
             restart(now, std::to_string(snap_.failed_checks) + " failed checks in a row");
         }
     }
     transition(to, now);
     record(now, before != snap_.status);
-    metrics::health_checked(std::chrono::steady_clock::now() - check_started, snap_.status, snap_.ready_connections);  // issue 6
+    observer_->health_checked(std::chrono::steady_clock::now() - check_started, snap_.status, snap_.ready_connections);
     // 3. When to look again: the normal interval, or sooner when a restart is due.
     auto wait = policy_.interval;
     if (snap_.status != "up" && snap_.next_restart_ms > now) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/ingress_strategy.hpp"
+#include "core/observer.hpp"
 #include "core/state_store.hpp"
 #include "core/tunnel_supervisor.hpp"
 
@@ -53,6 +54,8 @@ public:
     std::chrono::milliseconds check_once();
 
     const health_snapshot& snapshot() const { return snap_; }
+    // Who hears of checks and restarts (the metrics); nobody by default.
+    void observe_with(core_observer& o) { observer_ = &o; }
 
 private:
     void record(int64_t now, bool changed);
@@ -68,6 +71,7 @@ private:
     health_snapshot snap_;
     int64_t last_row_ms_ = 0;
     bool manual_restart_said_ = false;
+    core_observer* observer_ = &no_observer();
 };
 
 }  // namespace tunnelmgr::core

@@ -1,7 +1,7 @@
 // What the core needs from the supervisor slot: is cloudflared running, and restart it.
 #pragma once
 
-#include <string>
+#include <tunnelmgr/sdk/model.hpp>
 
 #include "core/result.hpp"
 
@@ -10,8 +10,9 @@ namespace tunnelmgr::core {
 class tunnel_supervisor {
 public:
     virtual ~tunnel_supervisor() = default;
-    // {"running":bool,"pid":int|null,"state":"...","since_ms":int|null,"detail":"..."}
-    virtual result<std::string> status() = 0;
+    // An error when the supervisor could not be asked at all; a status whose `running` is empty
+    // when it answered but could not tell (state "unknown"). Neither means "not running".
+    virtual result<sdk::model::supervisor_status> status() = 0;
     virtual result<void> restart() = 0;
 };
 

@@ -41,22 +41,31 @@ registry& global() {
     return *r;
 }
 
-void step_clock::done(const std::string& step) {
-    auto now = std::chrono::steady_clock::now();
-    global().observe("tunnelmgr_pipeline_step_duration_seconds", {kind_, step}, seconds(now - mark_));
-    mark_ = now;
+namespace {
+
+class core_metrics_observer final : public core::core_observer {
+public:
+    void pipeline_step_done(std::string_view kind, std::string_view step, std::chrono::steady_clock::duration took) override {
+        global().observe("tunnelmgr_pipeline_step_duration_seconds", {std::string(kind), std::string(step)}, seconds(took));
+    }
+    void pipeline_failed(std::string_view kind, std::string_view step) override {
+        global().inc("tunnelmgr_pipeline_failures_total", {std::string(kind), std::string(step)});
+    }
+    void health_checked(std::chrono::steady_clock::duration took, std::string_view status, int ready_connections) override {
+        auto& r = global();
+        r.observe("tunnelmgr_health_check_duration_seconds", seconds(took));
+        r.set("tunnelmgr_tunnel_up", status == "up" ? 1 : 0);
+        r.set("tunnelmgr_tunnel_ready_connections", ready_connections);
+    }
+    void tunnel_restarted() override { global().inc("tunnelmgr_tunnel_restarts_total"); }
+};
+
+}  // namespace
+
+core::core_observer& core_metrics() {
+    static core_metrics_observer observer;
+    return observer;
 }
-
-void step_clock::failed(const std::string& step) { global().inc("tunnelmgr_pipeline_failures_total", {kind_, step}); }
-
-void health_checked(std::chrono::steady_clock::duration took, const std::string& status, int ready_connections) {
-    auto& r = global();
-    r.observe("tunnelmgr_health_check_duration_seconds", seconds(took));
-    r.set("tunnelmgr_tunnel_up", status == "up" ? 1 : 0);
-    r.set("tunnelmgr_tunnel_ready_connections", ready_connections);
-}
-
-void tunnel_restarted() { global().inc("tunnelmgr_tunnel_restarts_total"); }
 
 void cloudflare_call(const std::string& op, const std::string& result) {
     global().inc("tunnelmgr_cloudflare_api_calls_total", {op, result});

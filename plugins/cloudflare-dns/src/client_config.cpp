@@ -16,7 +16,7 @@
 
 namespace tunnelmgr::plugins::cloudflare_dns {
 
-const char* const client_config_schema = R"({
+const char* const client_config_schema = R"json({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "cloudflare-dns",
   "description": "DNS records and remotely-managed tunnel configuration through the Cloudflare API v4.",
@@ -24,20 +24,22 @@ const char* const client_config_schema = R"({
   "properties": {
     "plugin": {"const": "cloudflare-dns"},
     "api_base": {"type": "string", "default": "https://api.cloudflare.com/client/v4",
+                 "pattern": "^(https://|http://(127\\.0\\.0\\.1|localhost|\\[::1\\])([:/]|$))",
                  "description": "API root; https:// (plain http only for 127.0.0.1/localhost, for tests)."},
     "api_token_file": {"type": "string", "description": "File holding the API token (trimmed). Exactly one of api_token_file and api_token_env."},
     "api_token_env": {"type": "string", "description": "Environment variable holding the API token."},
     "account_id": {"type": "string", "pattern": "^[0-9a-fA-F]{32}$", "description": "Needed for remote tunnel configuration."},
-    "default_domain": {"type": "string", "description": "Used by the host, ignored by the plugin."},
-    "comment_prefix": {"type": "string", "description": "Used by the host, ignored by the plugin."},
+    "default_domain": {"type": "string", "deprecated": true, "description": "Deprecated: the host reads tunnel.default_domain; ignored by the plugin."},
+    "comment_prefix": {"type": "string", "description": "Accepted for older configs; ignored."},
     "ca_file": {"type": "string", "description": "PEM CA bundle to verify the API's certificate against (TLS is always verified)."},
     "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 600000, "default": 15000},
     "max_retries": {"type": "integer", "minimum": 0, "maximum": 10, "default": 5},
-    "budget_per_5min": {"type": "integer", "minimum": 1, "maximum": 1200, "default": 1000}
+    "budget_per_5min": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1000,
+                        "description": "At most 1200 (Cloudflare's limit) against the real API; a loopback http api_base may allow up to 1000000."}
   },
   "oneOf": [{"required": ["api_token_file"]}, {"required": ["api_token_env"]}],
   "additionalProperties": false
-})";
+})json";
 
 namespace {
 

@@ -8,9 +8,11 @@ namespace tunnelmgr::plugins::mcp_stdio {
 
 const char* const config_schema_json = R"({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "mcp-stdio",
+  "description": "MCP JSON-RPC over stdin/stdout for `tunnelmgr mcp`.",
   "type": "object",
   "properties": {
-    "plugin": {"type": "string"},
+    "plugin": {"const": "mcp-stdio"},
     "max_line_bytes": {"type": "integer", "minimum": 1024, "maximum": 67108864, "default": 1048576,
                        "description": "A request line longer than this is answered with an error and skipped."},
     "workers": {"type": "integer", "minimum": 1, "maximum": 64, "default": 4,

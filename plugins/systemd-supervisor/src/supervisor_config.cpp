@@ -12,7 +12,7 @@ const char* const supervisor_config_schema = R"({
   "type": "object",
   "properties": {
     "plugin": {"const": "systemd-supervisor"},
-    "unit": {"type": "string", "default": "cloudflared.service", "pattern": "^[A-Za-z0-9:_.\\\\@][A-Za-z0-9:_.\\\\@-]*$",
+    "unit": {"type": "string", "default": "cloudflared.service", "maxLength": 255, "pattern": "^[A-Za-z0-9:_.\\\\@][A-Za-z0-9:_.\\\\@-]*$",
              "description": "The systemd unit that runs cloudflared."},
     "command_prefix": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
                        "description": "Put before systemctl, e.g. [\"sudo\",\"-n\"] or [\"docker\",\"exec\",\"CTR\"]."},

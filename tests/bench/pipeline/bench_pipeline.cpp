@@ -19,9 +19,9 @@
 #include "core/ingress_strategy.hpp"
 #include "core/target.hpp"
 #include "log/logger.hpp"
-#include "plugins/capability_clients.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/capability_clients.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 using namespace tunnelmgr;
 namespace fs = std::filesystem;

@@ -143,3 +143,49 @@ TEST_F(cli, unknown_command_and_bad_options_are_usage_errors) {
     EXPECT_EQ(v.exit_code, 0);
     EXPECT_NE(v.out.find(std::string("plugin API ") + TM_PLUGIN_API_VERSION_STRING), std::string::npos);
 }
+
+TEST_F(cli, a_section_that_breaks_the_plugins_schema_names_its_line_and_init_never_runs) {
+    std::string plugin_dir = std::string(TM_TEST_BINARY_DIR) + "/plugins";
+    if (!std::filesystem::exists(plugin_dir + "/cloudflare-dns.so")) GTEST_SKIP() << "cloudflare-dns not built";
+    // The token file does not exist: had init() run, the plugin would have said so.
+    auto cfg = write_config("state: { plugin: abi-good }\n"
+                            "plugin_dir: [" + fixtures + ", " + plugin_dir + "]\n"
+                            "dns:\n"
+                            "  plugin: cloudflare-dns\n"
+                            "  api_token_file: " + (dir_ / "no-such-token").string() + "\n"
+                            "  timeout_ms: \"soon\"\n");
+    auto c = run_process({binary, "--config", cfg, "check"});
+    EXPECT_EQ(c.exit_code, 3) << c.out << c.err;
+    EXPECT_EQ(c.signal, 0);
+    EXPECT_NE(c.err.find(cfg + ":6: dns.timeout_ms: must be an integer, got a string (\\\"soon\\\")"), std::string::npos)
+        << c.err;
+    EXPECT_NE(c.out.find("dns        FAILED   " + cfg + ":6: dns.timeout_ms: must be an integer"), std::string::npos)
+        << c.out;
+    for (const auto* text : {&c.out, &c.err}) {
+        EXPECT_EQ(text->find("init failed"), std::string::npos) << *text;
+        EXPECT_EQ(text->find("no-such-token"), std::string::npos) << *text;
+    }
+}
+
+TEST_F(cli, tunnel_default_domain_is_read_and_the_old_dns_key_warns_once) {
+    auto old_cfg = write_config("state: { plugin: abi-good }\nplugin_dir: " + fixtures +
+                                "\ndns: { plugin: abi-good, default_domain: old.example }\n");
+    auto r = run_process({binary, "--config", old_cfg, "state"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    const std::string warning = old_cfg + ":3: dns.default_domain is deprecated: move it to tunnel.default_domain";
+    auto first = r.err.find(warning);
+    ASSERT_NE(first, std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(warning, first + 1), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("level=warn"), std::string::npos) << r.err;
+
+    auto new_cfg = write_config("state: { plugin: abi-good }\nplugin_dir: " + fixtures +
+                                "\ntunnel: { default_domain: example.com }\n");
+    auto n = run_process({binary, "--config", new_cfg, "state"});
+    EXPECT_EQ(n.exit_code, 0) << n.err;
+    EXPECT_EQ(n.err.find("deprecated"), std::string::npos) << n.err;
+    auto typo = write_config("state: { plugin: abi-good }\nplugin_dir: " + fixtures +
+                             "\ntunnel: { default_domian: example.com }\n");
+    auto t = run_process({binary, "--config", typo, "state"});
+    EXPECT_EQ(t.exit_code, 2);
+    EXPECT_NE(t.err.find(typo + ":3: tunnel.default_domian: unknown key"), std::string::npos) << t.err;
+}

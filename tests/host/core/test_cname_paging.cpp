@@ -7,8 +7,8 @@
 
 #include "core/cname_pipeline.hpp"
 #include "core/json.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 using namespace tunnelmgr;
 

@@ -9,8 +9,8 @@
 
 #include "core/health_loop.hpp"
 #include "core/json.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 using namespace tunnelmgr;
 using namespace std::chrono_literals;
@@ -23,9 +23,12 @@ struct scripted_supervisor : core::tunnel_supervisor {
     bool restart_fixes = false;
     std::vector<int64_t> restarts;
     int64_t* clock = nullptr;
-    core::result<std::string> status() override {
+    core::result<sdk::model::supervisor_status> status() override {
         if (broken) return core::fail(core::errc::retry, "cannot reach the Docker daemon");
-        return std::string(running ? R"({"running":true,"state":"running"})" : R"({"running":false,"state":"exited"})");
+        sdk::model::supervisor_status s;
+        s.running = running;
+        s.state = running ? "running" : "exited";
+        return s;
     }
     core::result<void> restart() override {
         restarts.push_back(*clock);

@@ -211,6 +211,16 @@ test('two projects and the admin: nobody acts beyond their session', async () =>
       assert.equal(r.isError, true, tool);
       assert.equal(r.structuredContent.code, 'denied', tool);
     }
+    // Every one of those attempts left an audit row saying it was denied, under the project that tried.
+    const tried = await call(admin, 'tunnel_audit_log', { projectName: 'alpha', limit: 1000 });
+    assert.equal(tried.isError, false, JSON.stringify(tried));
+    const denied = tried.structuredContent.entries.filter((e) => e.result === 'denied' && e.actor === 'project:alpha');
+    for (const action of ['cname.create', 'cname.list', 'tunnel.restart', 'domains.refresh']) {
+      assert.ok(denied.some((e) => e.action === action), `no denied audit row for ${action}: ${JSON.stringify(denied)}`);
+    }
+    const stolen = await call(admin, 'tunnel_audit_log', { limit: 1000 });
+    assert.ok(stolen.structuredContent.entries.some((e) => e.result === 'denied' && e.actor === 'project:beta' &&
+      e.action === 'cname.delete' && e.target === 'alpha-web.example.com'), 'beta\'s attempt on alpha\'s name is audited');
     const refreshed = await call(admin, 'tunnel_refresh_domains');
     assert.equal(refreshed.isError, false, JSON.stringify(refreshed));
     assert.deepEqual(refreshed.structuredContent.domains.map((d) => d.name), ['example.com', 'example.org']);

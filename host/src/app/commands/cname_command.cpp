@@ -1,4 +1,5 @@
-// `tunnelmgr cname add|rm|ls`: the CNAME pipeline from the operator's shell, acting as the admin.
+// `tunnelmgr cname add|rm|ls|check` and `domains`: the operator's shell, acting as the admin, through
+// the same table of host calls as every MCP session (so the same checks and audit rows).
 #include <cstdio>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "app/commands/commands.hpp"
 #include "app/core_services.hpp"
 #include "core/json.hpp"
+#include "service/host_calls.hpp"
 
 namespace po = boost::program_options;
 
@@ -60,6 +62,24 @@ tl::expected<parsed_args, std::string> parse(const std::vector<std::string>& arg
 
 run_result fail_with(const core::error& e) { return run_result::fatal(e.message, exit_code_for(e.code)); }
 
+// Progress lines go to stderr unless the output is JSON; `_progress` asks the pipeline for them.
+core::result<std::string> call_as_admin(app_state& s, const std::string& op, core::json::object& args, bool progress) {
+    service::host_calls calls(*s.core, *s.state, [](const std::string&, const std::string& step, int done, int total) {
+        std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
+    });
+    if (progress) args.set("_progress", "cli");
+    return calls.call(op, args.str(), core::session::admin_session("cli"));
+}
+
+// The arguments of cname.request and target.check from `SUBDOMAIN --port N --project P [--domain D]`.
+core::json::object cname_args(const parsed_args& p) {
+    core::json::object a;
+    a.set("subdomain", p.positional[0]).set("port", p.vm["port"].as<int64_t>());
+    a.set("projectName", p.vm["project"].as<std::string>());
+    if (p.vm.count("domain") != 0U) a.set("domain", p.vm["domain"].as<std::string>());
+    return a;
+}
+
 run_result cname_add(app_state& s, const std::vector<std::string>& args) {
     const char* usage = "tunnelmgr cname add SUBDOMAIN --port N --project P [--domain D] [--json]";
     po::options_description d;
@@ -69,16 +89,9 @@ run_result cname_add(app_state& s, const std::vector<std::string>& args) {
     if (p->positional.size() != 1 || p->vm.count("port") == 0U || p->vm.count("project") == 0U) {
         return run_result::fatal(std::string("cname add: give one SUBDOMAIN, --port and --project; usage: ") + usage, 2);
     }
-    core::cname_request req;
-    req.subdomain = p->positional[0];
-    req.port = p->vm["port"].as<int64_t>();
-    req.project = p->vm["project"].as<std::string>();
-    if (p->vm.count("domain") != 0U) req.domain = p->vm["domain"].as<std::string>();
     bool json = p->vm.count("json") != 0U;
-    auto progress = [&](const std::string& step, int done, int total) {
-        if (!json) std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
-    };
-    auto r = s.core->pipeline->request_cname(core::session::admin_session("cli"), req, progress);
+    auto a = cname_args(*p);
+    auto r = call_as_admin(s, "cname.request", a, !json);
     if (!r) return fail_with(r.error());
     if (json) {
         print_pretty(*r);
@@ -100,12 +113,8 @@ run_result cname_check(app_state& s, const std::vector<std::string>& args) {
     if (p->positional.size() != 1 || p->vm.count("port") == 0U || p->vm.count("project") == 0U) {
         return run_result::fatal(std::string("cname check: give one SUBDOMAIN, --port and --project; usage: ") + usage, 2);
     }
-    core::cname_request req;
-    req.subdomain = p->positional[0];
-    req.port = p->vm["port"].as<int64_t>();
-    req.project = p->vm["project"].as<std::string>();
-    if (p->vm.count("domain") != 0U) req.domain = p->vm["domain"].as<std::string>();
-    auto r = s.core->pipeline->check_target(core::session::admin_session("cli"), req);
+    auto a = cname_args(*p);
+    auto r = call_as_admin(s, "target.check", a, false);
     if (!r) return fail_with(r.error());
     auto doc = core::json::parse(*r);
     bool ok = doc && core::json::boolean(*doc, "available");
@@ -129,10 +138,9 @@ run_result cname_rm(app_state& s, const std::vector<std::string>& args) {
     if (!p) return run_result::fatal("cname rm: " + p.error(), 2);
     if (p->positional.size() != 1) return run_result::fatal(std::string("cname rm: give one HOSTNAME; usage: ") + usage, 2);
     bool json = p->vm.count("json") != 0U;
-    auto progress = [&](const std::string& step, int done, int total) {
-        if (!json) std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
-    };
-    auto r = s.core->pipeline->delete_cname(core::session::admin_session("cli"), p->positional[0], progress);
+    core::json::object a;
+    a.set("hostname", p->positional[0]);
+    auto r = call_as_admin(s, "cname.delete", a, !json);
     if (!r) return fail_with(r.error());
     if (json) {
         print_pretty(*r);
@@ -153,7 +161,10 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
     // The operator sees every row: walk the pages into one array.
     rapidjson::Document all(rapidjson::kArrayType);
     for (int64_t offset = 0;;) {
-        auto r = s.core->pipeline->list_cnames(core::session::admin_session("cli"), project, 1000, offset);
+        core::json::object a;
+        a.set("limit", 1000).set("offset", offset);
+        if (!project.empty()) a.set("projectName", project);
+        auto r = call_as_admin(s, "cname.list", a, false);
         if (!r) return fail_with(r.error());
         auto page = core::json::parse(*r);
         if (!page || !page->IsObject()) return run_result::fatal("cname ls: malformed page from the core", 5);
@@ -205,14 +216,10 @@ run_result cmd_domains(app_state& s) {
             return run_result::fatal("domains: unknown argument '" + a + "' (use --refresh, --json)", 2);
         }
     }
-    auto r = s.core->pipeline->list_domains(refresh);
+    core::json::object none;
+    auto r = call_as_admin(s, refresh ? "domains.refresh" : "domains.list", none, false);
     if (!r) return fail_with(r.error());
     auto doc = core::json::parse(*r);
-    if (doc && doc->IsArray() && doc->Empty() && !refresh && s.core->dns) {
-        r = s.core->pipeline->list_domains(true);  // nothing known yet: ask once
-        if (!r) return fail_with(r.error());
-        doc = core::json::parse(*r);
-    }
     if (json) {
         print_pretty(*r);
         return run_result::proceed();

@@ -12,9 +12,10 @@
 #include "app/core_services.hpp"
 #include "core/health_loop.hpp"
 #include "core/json.hpp"
+#include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
-#include "metrics/http_server.hpp"        // issue 6: metrics
-#include "metrics/tunnelmgr_metrics.hpp"  // issue 6: metrics
+#include "metrics/http_server.hpp"
+#include "metrics/tunnelmgr_metrics.hpp"
 #include "sys/process_identity.hpp"
 
 #include <systemd/sd-daemon.h>
@@ -52,7 +53,7 @@ run_result cmd_daemon(app_state& s) {
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     auto& core = *s.core;
-    // --- issue 6: tunnelmgr's own Prometheus metrics (metrics.listen), served until this function returns.
+    // --- tunnelmgr's own Prometheus metrics (metrics.listen), served until this function returns.
     // Gauges that are cheaper to read than to track (hostnames per project) are refreshed per scrape.
     std::unique_ptr<metrics::http_server> metrics_server;
     if (!s.cfg.metrics.listen.empty()) {
@@ -71,13 +72,14 @@ run_result cmd_daemon(app_state& s) {
         if (auto started = metrics_server->start(*where); !started) return run_result::fatal(started.error(), 2);
         log::info("daemon", "metrics at http://" + metrics_server->address().text() + "/metrics");
     }
-    // --- end issue 6
+    // ---
     core::health_policy policy;
     policy.interval = s.cfg.health.interval;
     policy.strikes = s.cfg.health.strikes;
     policy.backoff = s.cfg.health.backoff;
     core::health_loop health(core.supervisor.get(), *core.probe, *s.state, policy, now_ms,
                              [&](const std::string& type, const std::string&) { log::debug("daemon", "event " + type); });
+    health.observe_with(metrics::core_metrics());
     const std::string holder = sys::self_identity();
     const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(3));
     bool leading = false, announced = false, said_no_tunnel = false;
@@ -99,7 +101,7 @@ run_result cmd_daemon(app_state& s) {
             leading = now_leading;
         }
         if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
-        metrics::lease_holder(leading);  // issue 6: metrics
+        metrics::lease_holder(leading);
         std::chrono::milliseconds wait = policy.interval;
         if (leading) {
             if (auto r = core.pipeline->recover(); !r) log::warn("daemon", "reconcile: " + r.error().message);
@@ -151,16 +153,21 @@ run_result cmd_status(app_state& s) {
     }
     auto& core = *s.core;
     core::json::object out;
+    std::optional<bool> running;
+    core::result<sdk::model::supervisor_status> sup = core::fail(core::errc::invalid, "no supervisor configured");
+    if (core.supervisor) {
+        sup = core.supervisor->status();
+        if (sup) running = sup->running;
+    }
     auto n = core.probe->ready_connections();
-    std::string tunnel = n ? (*n > 0 ? "up" : "degraded") : "down";
+    std::string tunnel = core::tunnel_status_of(running, n);
     out.set("tunnel", tunnel).set("ready_connections", n ? *n : 0).set("metrics", core.probe->address());
     if (!n) out.set("probe_error", n.error().message);
     if (core.supervisor) {
-        auto st = core.supervisor->status();
-        if (st) {
-            out.set_raw("supervisor", *st);
+        if (sup) {
+            out.set_raw("supervisor", sdk::model::encode(*sup));
         } else {
-            out.set("supervisor_error", st.error().message);
+            out.set("supervisor_error", sup.error().message);
         }
     }
     auto hist = s.state->health_history("{\"limit\":1}");
@@ -177,17 +184,14 @@ run_result cmd_status(app_state& s) {
         std::printf("tunnel:      %s (%d ready connections, metrics %s)\n", tunnel.c_str(), n ? *n : 0,
                     core.probe->address().c_str());
         if (!n) std::printf("             %s\n", n.error().message.c_str());
-        if (core.supervisor) {
-            auto st = core.supervisor->status();
-            if (st) {
-                auto d = core::json::parse(*st);
-                std::printf("process:     %s (%s)\n", d && core::json::boolean(*d, "running") ? "running" : "not running",
-                            d ? core::json::str(*d, "state").c_str() : "?");
-            } else {
-                std::printf("process:     unknown: %s\n", st.error().message.c_str());
-            }
-        } else {
+        if (!core.supervisor) {
             std::printf("process:     no supervisor configured\n");
+        } else if (!sup) {
+            std::printf("process:     unknown: %s\n", sup.error().message.c_str());
+        } else if (!sup->running) {
+            std::printf("process:     unknown: %s\n", sup->detail.c_str());
+        } else {
+            std::printf("process:     %s (%s)\n", *sup->running ? "running" : "not running", sup->state.c_str());
         }
         std::printf("hostnames:   %lld published\n", static_cast<long long>(cname_total));
     }

@@ -17,7 +17,7 @@
 #include "core/metrics_probe.hpp"
 #include "log/logger.hpp"
 #include "metrics/listen_address.hpp"
-#include "plugins/capability_clients.hpp"
+#include "plugin_host/capability_clients.hpp"
 #include "sys/process_identity.hpp"
 
 namespace tunnelmgr::app {
@@ -189,7 +189,12 @@ void check_plugins(report& r, app_state& s) {
             continue;
         }
         std::string fix;
-        if (slot == "dns" && started.error().find("token") != std::string::npos) {
+        if (started.error().rfind(s.cfg.source + ":", 0) == 0) {
+            // The section does not match the plugin's config_schema(): each line names the key.
+            fix = "correct the `" + slot + ":` section at the line(s) named";
+        } else if (started.error().find("config_schema() is broken") != std::string::npos) {
+            fix = "the plugin itself is broken: install a fixed " + sc->plugin + ".so or report it to its author";
+        } else if (slot == "dns" && started.error().find("token") != std::string::npos) {
             fix = "put a valid Cloudflare API token (permissions Zone:Read and DNS:Edit) in the token file, then run doctor again";
         } else if (started.error().find("refused: init failed") != std::string::npos) {
             fix = "correct the `" + slot + ":` section as the reason says";
@@ -225,8 +230,8 @@ void check_zones(report& r, app_state& s, const std::string& default_domain) {
     if (names.size() > 5) list += ", ...";
     r.ok("zones", std::to_string(names.size()) + " zone(s) visible (" + list + ")");
     if (!default_domain.empty() && std::find(names.begin(), names.end(), default_domain) == names.end()) {
-        r.fail("zones", "dns.default_domain " + default_domain + " is not among the zones the token sees",
-               "set dns.default_domain to one of the zones above, or give the token access to " + default_domain);
+        r.fail("zones", "tunnel.default_domain " + default_domain + " is not among the zones the token sees",
+               "set tunnel.default_domain to one of the zones above, or give the token access to " + default_domain);
     }
 }
 
@@ -329,9 +334,13 @@ void check_supervisor(report& r, app_state& s) {
                "fix the `supervisor:` section as the reason says");
         return;
     }
-    auto d = core::json::parse(*st);
-    bool running = d && core::json::boolean(*d, "running");
-    std::string state = d ? core::json::str(*d, "state") : "?";
+    if (!st->running) {
+        r.warn("supervisor", "the supervisor cannot tell whether cloudflared runs: " + st->detail,
+               "check the supervisor plugin's log lines; the health loop relies on /ready meanwhile");
+        return;
+    }
+    bool running = *st->running;
+    std::string state = st->state;
     if (running) {
         r.ok("supervisor", "cloudflared is running (" + state + ")");
     } else {
@@ -386,11 +395,7 @@ run_result cmd_doctor(app_state& s) {
         check_config(r, s.cfg);
         check_plugins(r, s);
     }
-    std::string default_domain;
-    if (const auto* dns = s.cfg.find_slot("dns")) {
-        if (auto doc = core::json::parse(dns->config_json)) default_domain = core::json::str(*doc, "default_domain");
-    }
-    if (config_ok) check_zones(r, s, default_domain);
+    if (config_ok) check_zones(r, s, s.cfg.tunnel.default_domain);
     if (config_ok) check_docker(r, s);
     if (config_ok) check_metrics_address(r, s.cfg);
     if (config_ok) check_ingress(r, s);

@@ -10,10 +10,10 @@
 
 #include "app/commands/commands.hpp"
 #include "app/core_services.hpp"
-#include "app/host_ops.hpp"
 #include "app/session_handle.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "service/host_calls.hpp"
 #include "sys/sha256.hpp"
 
 namespace tunnelmgr::app {
@@ -22,7 +22,7 @@ namespace {
 // Polls the tunnel's status and tells the transport when it changes (tunnel.status events).
 class status_watch {
 public:
-    status_watch(host_ops& ops, host::transport_client& transport, std::chrono::milliseconds every)
+    status_watch(service::host_calls& ops, host::transport_client& transport, std::chrono::milliseconds every)
         : ops_(ops), transport_(transport), every_(every), thread_([this] { loop(); }) {}
     ~status_watch() {
         {
@@ -52,7 +52,7 @@ private:
         }
     }
 
-    host_ops& ops_;
+    service::host_calls& ops_;
     host::transport_client& transport_;
     std::chrono::milliseconds every_;
     std::mutex m_;
@@ -114,7 +114,7 @@ run_result cmd_mcp(app_state& s) {
 
     tm_session session{admin ? core::session::admin_session("mcp") : core::session::project_session(project, "mcp")};
     host::transport_client transport(*s.plugins->find("transport"));
-    host_ops ops(*s.core, *s.state, [&](const std::string& token_id, const std::string& step, int done, int total) {
+    service::host_calls ops(*s.core, *s.state, [&](const std::string& token_id, const std::string& step, int done, int total) {
         core::json::object e;
         e.set("token", token_id).set("step", step).set("done", done).set("total", total);
         (void)transport.deliver_event("call.progress", e.str());

@@ -52,7 +52,7 @@ run_result cmd_plugins(app_state& s) {
             for (const auto& c : lib->capability_names()) w.String(c.c_str());
             w.EndArray();
             w.Key("slot");
-            std::string slot = slot_for(s.cfg, lib->name);
+            std::string slot = lib->shadowed_by.empty() ? slot_for(s.cfg, lib->name) : std::string();
             if (slot.empty()) {
                 w.Null();
             } else {
@@ -60,6 +60,12 @@ run_result cmd_plugins(app_state& s) {
             }
             w.Key("file");
             w.String(lib->path.string().c_str());
+            w.Key("shadowed_by");
+            if (lib->shadowed_by.empty()) {
+                w.Null();
+            } else {
+                w.String(lib->shadowed_by.string().c_str());
+            }
             w.EndObject();
         }
         w.EndArray();
@@ -85,9 +91,12 @@ run_result cmd_plugins(app_state& s) {
     for (const auto& lib : scan.loaded) {
         std::string caps;
         for (const auto& c : lib->capability_names()) caps += (caps.empty() ? "" : ", ") + c;
-        std::string slot = slot_for(s.cfg, lib->name);
+        std::string slot = lib->shadowed_by.empty() ? slot_for(s.cfg, lib->name) : std::string();
         std::printf("%-22s %-9s %-7s %-12s %s\n", lib->name.c_str(), lib->version.c_str(), lib->required_api.c_str(),
                     slot.empty() ? "-" : slot.c_str(), caps.c_str());
+        if (!lib->shadowed_by.empty()) {
+            std::printf("%-22s not used: %s comes first in the plugin folders\n", "", lib->shadowed_by.string().c_str());
+        }
     }
     if (scan.loaded.empty()) std::printf("(none)\n");
     if (!scan.refused.empty()) {

@@ -1,13 +1,17 @@
 // See registry.hpp.
-#include "plugins/registry.hpp"
+#include "plugin_host/registry.hpp"
 
 #include <algorithm>
 #include <system_error>
+
+#include "log/logger.hpp"
+#include "plugin_host/config_check.hpp"
 
 namespace tunnelmgr::host {
 
 scan_result scan_plugin_dirs(const std::vector<std::string>& dirs) {
     scan_result out;
+    std::map<std::string, std::filesystem::path> first_by_name;  // the search order decides which one is used
     for (const auto& dir : dirs) {
         std::error_code ec;
         std::vector<std::filesystem::path> files;
@@ -22,6 +26,8 @@ scan_result scan_plugin_dirs(const std::vector<std::string>& dirs) {
         for (const auto& f : files) {
             auto lib = load_library(f);
             if (lib) {
+                auto [first, inserted] = first_by_name.emplace((*lib)->name, f);
+                if (!inserted) (*lib)->shadowed_by = first->second;
                 out.loaded.push_back(*lib);
             } else {
                 out.refused.push_back(lib.error());
@@ -58,6 +64,19 @@ tl::expected<void, std::string> registry::start_slot(const std::string& slot, co
         for (const auto& c : (*lib)->capability_names()) caps += (caps.empty() ? "" : ", ") + c;
         return tl::unexpected(path.string() + ": refused: configured for slot '" + slot + "' but it provides only " +
                               caps + ": name a plugin that fills this slot");
+    }
+    // The section is checked against the plugin's own schema before init(), so a mistake is named by
+    // file, line and key; one problem per line on stderr, all of them in the refusal.
+    auto problems = check_section((*lib)->config_schema, slot_cfg.config_json,
+                                  section_origin{slot_cfg.source, slot, slot_cfg.key_lines});
+    if (!problems) return tl::unexpected(path.string() + ": refused: " + problems.error());
+    if (!problems->empty()) {
+        std::string all;
+        for (const auto& p : *problems) {
+            log::error("config", p);
+            all += (all.empty() ? "" : "\n") + p;
+        }
+        return tl::unexpected(all);
     }
     auto inst = create_instance(*lib, slot_cfg.config_json, services_);
     if (!inst) return tl::unexpected(inst.error());

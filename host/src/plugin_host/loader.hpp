@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -12,7 +13,7 @@
 #include <tl/expected.hpp>
 #include <tunnelmgr/plugin_api.h>
 
-#include "plugins/host_services.hpp"
+#include "plugin_host/host_services.hpp"
 
 namespace tunnelmgr::host {
 
@@ -23,6 +24,9 @@ struct loaded_library {
     boost::dll::shared_library library;
     std::filesystem::path path;
     std::string name, version, required_api, config_schema;
+    // Set when a plugin of the same name was found earlier in the search order: this file is
+    // never used while that one is there.
+    std::filesystem::path shadowed_by;
     tm_plugin_api api{};
     bool has_state_store = false, has_dns = false, has_runtime = false, has_supervisor = false, has_transport = false;
     tm_state_store_v1 state_store{};
@@ -58,11 +62,20 @@ public:
     std::mutex& call_mutex() { return mutex_; }
     std::string last_error() const;
 
+    // A call that passed its deadline and still runs (see invoke_json_within): its function name,
+    // or "" when none. The destructor waits for it, since the library cannot unload under it.
+    std::string pending_call() const;
+    void begin_pending(const char* function);
+    void end_pending();
+
 private:
     std::shared_ptr<loaded_library> lib_;  // first: outlives ctx_ and handle_
     std::unique_ptr<instance_context> ctx_;
     tm_plugin_t* handle_ = nullptr;
     std::mutex mutex_;
+    mutable std::mutex pending_mutex_;
+    std::condition_variable pending_done_;
+    const char* pending_ = nullptr;
 };
 
 // Calls init() with the plugin's config section; a failing or throwing init is a refusal sentence.

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "core/state_store.hpp"
-#include "plugins/loader.hpp"
+#include "plugin_host/loader.hpp"
 
 namespace tunnelmgr::host {
 

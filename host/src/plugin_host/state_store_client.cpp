@@ -1,6 +1,6 @@
 // See state_store_client.hpp.
-#include "plugins/state_store_client.hpp"
-#include "plugins/invoke.hpp"
+#include "plugin_host/state_store_client.hpp"
+#include "plugin_host/invoke.hpp"
 
 #include <mutex>
 #include <string>
@@ -32,110 +32,110 @@ state_store_client::state_store_client(plugin_instance& inst) : inst_(inst), t_(
 
 core::result<int64_t> state_store_client::schema_version() {
     int64_t v = 0;
-    auto r = invoke(inst_, [&] { return t_.schema_version(inst_.handle(), &v); });
+    auto r = invoke(inst_, "schema_version", [&] { return t_.schema_version(inst_.handle(), &v); });
     if (!r) return tl::unexpected(r.error());
     return v;
 }
 
-core::result<std::string> state_store_client::stats() { return invoke_json(inst_, [&](const char** json) { return t_.stats(inst_.handle(), json); }); }
+core::result<std::string> state_store_client::stats() { return invoke_json(inst_, "stats", [&](const char** json) { return t_.stats(inst_.handle(), json); }); }
 
 core::result<int64_t> state_store_client::cname_insert(std::string_view row_json) {
     int64_t id = 0;
     auto row = s(row_json);
-    auto r = invoke(inst_, [&] { return t_.cname_insert(inst_.handle(), row.c_str(), &id); });
+    auto r = invoke(inst_, "cname_insert", [&] { return t_.cname_insert(inst_.handle(), row.c_str(), &id); });
     if (!r) return tl::unexpected(r.error());
     return id;
 }
 
 core::result<void> state_store_client::cname_delete(std::string_view hostname) {
     auto h = s(hostname);
-    return invoke(inst_, [&] { return t_.cname_delete(inst_.handle(), h.c_str()); });
+    return invoke(inst_, "cname_delete", [&] { return t_.cname_delete(inst_.handle(), h.c_str()); });
 }
 
 core::result<std::string> state_store_client::cname_get(std::string_view hostname) {
     auto h = s(hostname);
-    return invoke_json(inst_, [&](const char** json) { return t_.cname_get(inst_.handle(), h.c_str(), json); });
+    return invoke_json(inst_, "cname_get", [&](const char** json) { return t_.cname_get(inst_.handle(), h.c_str(), json); });
 }
 
 core::result<std::string> state_store_client::cname_list(std::string_view filter_json) {
     auto f = s(filter_json);
-    return invoke_json(inst_, [&](const char** json) { return t_.cname_list(inst_.handle(), f.c_str(), json); });
+    return invoke_json(inst_, "cname_list", [&](const char** json) { return t_.cname_list(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<int64_t> state_store_client::operation_begin(std::string_view op_json) {
     int64_t id = 0;
     auto op = s(op_json);
-    auto r = invoke(inst_, [&] { return t_.operation_begin(inst_.handle(), op.c_str(), &id); });
+    auto r = invoke(inst_, "operation_begin", [&] { return t_.operation_begin(inst_.handle(), op.c_str(), &id); });
     if (!r) return tl::unexpected(r.error());
     return id;
 }
 
 core::result<void> state_store_client::operation_advance(int64_t id, std::string_view state, std::string_view patch_json) {
     auto st = s(state), p = s(patch_json);
-    return invoke(inst_, [&] { return t_.operation_advance(inst_.handle(), id, st.c_str(), p.c_str()); });
+    return invoke(inst_, "operation_advance", [&] { return t_.operation_advance(inst_.handle(), id, st.c_str(), p.c_str()); });
 }
 
 core::result<void> state_store_client::operation_commit(int64_t id, std::string_view cname_json) {
     auto c = s(cname_json);
-    return invoke(inst_, [&] { return t_.operation_commit(inst_.handle(), id, c.c_str()); });
+    return invoke(inst_, "operation_commit", [&] { return t_.operation_commit(inst_.handle(), id, c.c_str()); });
 }
 
 core::result<std::string> state_store_client::operation_list_unfinished() {
-    return invoke_json(inst_, [&](const char** json) { return t_.operation_list_unfinished(inst_.handle(), json); });
+    return invoke_json(inst_, "operation_list_unfinished", [&](const char** json) { return t_.operation_list_unfinished(inst_.handle(), json); });
 }
 
 core::result<void> state_store_client::audit_append(std::string_view entry_json) {
     auto e = s(entry_json);
-    return invoke(inst_, [&] { return t_.audit_append(inst_.handle(), e.c_str()); });
+    return invoke(inst_, "audit_append", [&] { return t_.audit_append(inst_.handle(), e.c_str()); });
 }
 
 core::result<std::string> state_store_client::audit_query(std::string_view filter_json) {
     auto f = s(filter_json);
-    return invoke_json(inst_, [&](const char** json) { return t_.audit_query(inst_.handle(), f.c_str(), json); });
+    return invoke_json(inst_, "audit_query", [&](const char** json) { return t_.audit_query(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<void> state_store_client::health_record(std::string_view json_in) {
     auto j = s(json_in);
-    return invoke(inst_, [&] { return t_.health_record(inst_.handle(), j.c_str()); });
+    return invoke(inst_, "health_record", [&] { return t_.health_record(inst_.handle(), j.c_str()); });
 }
 
 core::result<std::string> state_store_client::health_history(std::string_view filter_json) {
     auto f = s(filter_json);
-    return invoke_json(inst_, [&](const char** json) { return t_.health_history(inst_.handle(), f.c_str(), json); });
+    return invoke_json(inst_, "health_history", [&](const char** json) { return t_.health_history(inst_.handle(), f.c_str(), json); });
 }
 
 core::result<void> state_store_client::domains_replace(std::string_view zones_json) {
     auto z = s(zones_json);
-    return invoke(inst_, [&] { return t_.domains_replace(inst_.handle(), z.c_str()); });
+    return invoke(inst_, "domains_replace", [&] { return t_.domains_replace(inst_.handle(), z.c_str()); });
 }
 
-core::result<std::string> state_store_client::domains_list() { return invoke_json(inst_, [&](const char** json) { return t_.domains_list(inst_.handle(), json); }); }
+core::result<std::string> state_store_client::domains_list() { return invoke_json(inst_, "domains_list", [&](const char** json) { return t_.domains_list(inst_.handle(), json); }); }
 
 core::result<void> state_store_client::docker_snapshot_replace(std::string_view snapshot_json) {
     auto sn = s(snapshot_json);
-    return invoke(inst_, [&] { return t_.docker_snapshot_replace(inst_.handle(), sn.c_str()); });
+    return invoke(inst_, "docker_snapshot_replace", [&] { return t_.docker_snapshot_replace(inst_.handle(), sn.c_str()); });
 }
 
 core::result<std::string> state_store_client::docker_snapshot_get() {
-    return invoke_json(inst_, [&](const char** json) { return t_.docker_snapshot_get(inst_.handle(), json); });
+    return invoke_json(inst_, "docker_snapshot_get", [&](const char** json) { return t_.docker_snapshot_get(inst_.handle(), json); });
 }
 
 core::result<bool> state_store_client::lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) {
     int32_t got = 0;
     auto n = s(name), h = s(holder);
-    auto r = invoke(inst_, [&] { return t_.lease_acquire(inst_.handle(), n.c_str(), h.c_str(), ttl_ms, &got); });
+    auto r = invoke(inst_, "lease_acquire", [&] { return t_.lease_acquire(inst_.handle(), n.c_str(), h.c_str(), ttl_ms, &got); });
     if (!r) return tl::unexpected(r.error());
     return got != 0;
 }
 
 core::result<void> state_store_client::lease_release(std::string_view name, std::string_view holder) {
     auto n = s(name), h = s(holder);
-    return invoke(inst_, [&] { return t_.lease_release(inst_.handle(), n.c_str(), h.c_str()); });
+    return invoke(inst_, "lease_release", [&] { return t_.lease_release(inst_.handle(), n.c_str(), h.c_str()); });
 }
 
 core::result<int64_t> state_store_client::prune() {
     int64_t n = 0;
-    auto r = invoke(inst_, [&] { return t_.prune(inst_.handle(), &n); });
+    auto r = invoke(inst_, "prune", [&] { return t_.prune(inst_.handle(), &n); });
     if (!r) return tl::unexpected(r.error());
     return n;
 }
@@ -144,7 +144,7 @@ core::result<int64_t> state_store_client::cname_count(std::string_view filter_js
     auto f = s(filter_json);
     if (t_.cname_count != nullptr) {
         int64_t n = 0;
-        auto r = invoke(inst_, [&] { return t_.cname_count(inst_.handle(), f.c_str(), &n); });
+        auto r = invoke(inst_, "cname_count", [&] { return t_.cname_count(inst_.handle(), f.c_str(), &n); });
         if (r) return n;
     }
     // A 1.0 store (or one that does not count): count the listed rows.

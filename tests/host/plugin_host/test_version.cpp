@@ -1,7 +1,7 @@
 // The version rule on its own: majors equal, host minor >= required minor; malformed strings refused.
 #include <gtest/gtest.h>
 
-#include "plugins/version.hpp"
+#include "plugin_host/version.hpp"
 
 using namespace tunnelmgr::host;
 

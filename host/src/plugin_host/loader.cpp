@@ -1,13 +1,17 @@
 // See loader.hpp. Each check produces the one line an operator reads when a plugin is refused.
-#include "plugins/loader.hpp"
+#include "plugin_host/loader.hpp"
 
 #include <cstddef>
 #include <cstring>
 #include <exception>
 
+#include <dlfcn.h>
+
 #include <boost/dll/shared_library.hpp>
 
-#include "plugins/version.hpp"
+#include "log/logger.hpp"
+#include "plugin_host/call_site.hpp"
+#include "plugin_host/version.hpp"
 
 namespace tunnelmgr::host {
 namespace {
@@ -163,7 +167,15 @@ tl::expected<std::shared_ptr<loaded_library>, refusal> load_library(const std::f
     lib->library.load(boost::dll::fs::path(path.string()),
                       boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
     if (ec || !lib->library.is_loaded()) {
-        return refuse("cannot be loaded (" + ec.message() +
+        // Boost reports only an errno ("Bad file descriptor"); the dynamic loader knows the reason
+        // (a missing library, an undefined symbol, a wrong architecture), so ask it.
+        std::string why = ec ? ec.message() : std::string("unknown reason");
+        if (void* h = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL); h == nullptr) {
+            if (const char* e = ::dlerror(); e != nullptr) why = e;
+        } else {
+            ::dlclose(h);
+        }
+        return refuse("cannot be loaded (" + why +
                       "): check it is a plugin built for this machine and that the libraries it needs are installed");
     }
     if (!lib->library.has(TM_PLUGIN_ENTRY_SYMBOL)) {
@@ -247,7 +259,31 @@ plugin_instance::plugin_instance(std::shared_ptr<loaded_library> lib, std::uniqu
                                  tm_plugin_t* handle)
     : lib_(std::move(lib)), ctx_(std::move(ctx)), handle_(handle) {}
 
+std::string plugin_instance::pending_call() const {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    return pending_ != nullptr ? pending_ : "";
+}
+
+void plugin_instance::begin_pending(const char* function) {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_ = function;
+}
+
+void plugin_instance::end_pending() {
+    std::lock_guard<std::mutex> lock(pending_mutex_);
+    pending_ = nullptr;
+    pending_done_.notify_all();
+}
+
 plugin_instance::~plugin_instance() {
+    {
+        std::unique_lock<std::mutex> lock(pending_mutex_);
+        if (pending_ != nullptr) {
+            log::warn("plugins", "waiting for plugin '" + lib_->name + "' to return from " + pending_ +
+                                     "() before unloading it");
+            pending_done_.wait(lock, [this] { return pending_ == nullptr; });
+        }
+    }
     if (handle_ != nullptr) {
         try {
             lib_->api.destroy(handle_);
@@ -273,6 +309,7 @@ tl::expected<std::unique_ptr<plugin_instance>, std::string> create_instance(std:
     tm_plugin_t* handle = nullptr;
     std::string where = lib->path.string() + ": refused: init failed: ";
     try {
+        call_site site(lib->name.c_str(), "init");
         handle = lib->api.init(&ctx->api, config_json.c_str(), &rc);
     } catch (const std::exception& e) {
         return tl::unexpected(where + "it threw (" + e.what() + "); a plugin must never let an exception escape");

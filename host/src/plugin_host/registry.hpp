@@ -11,8 +11,8 @@
 #include <tl/expected.hpp>
 
 #include "config/config.hpp"
-#include "plugins/host_services.hpp"
-#include "plugins/loader.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/loader.hpp"
 
 namespace tunnelmgr::host {
 

@@ -1,5 +1,5 @@
 // See version.hpp.
-#include "plugins/version.hpp"
+#include "plugin_host/version.hpp"
 
 #include <charconv>
 

@@ -8,9 +8,9 @@
 #include <unistd.h>
 #include <string>
 
-#include "plugins/loader.hpp"
-#include "plugins/registry.hpp"
-#include "plugins/state_store_client.hpp"
+#include "plugin_host/loader.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
 
 using namespace tunnelmgr;
 

@@ -2,9 +2,13 @@
 // state_store_client: copy results at once, rc + last_error → core::error, one call at a time.
 #pragma once
 
+#include <chrono>
+#include <mutex>
+#include <string>
+
 #include "core/dns_provider.hpp"
 #include "core/tunnel_supervisor.hpp"
-#include "plugins/loader.hpp"
+#include "plugin_host/loader.hpp"
 
 namespace tunnelmgr::host {
 
@@ -25,15 +29,29 @@ private:
     const tm_dns_provider_v1& t_;
 };
 
+// Distrusts its plugin: a reply of the wrong shape is "unknown" (never "not running", which would
+// restart a healthy tunnel), a call that passes its deadline is a timeout, and each distinct
+// problem is logged once, naming the plugin and function, until the plugin answers well again.
 class supervisor_client final : public core::tunnel_supervisor {
 public:
-    explicit supervisor_client(plugin_instance& inst) : inst_(inst), t_(inst.library().supervisor) {}
-    core::result<std::string> status() override;
+    struct deadlines {
+        std::chrono::milliseconds status{10000};
+        std::chrono::milliseconds restart{60000};
+    };
+    explicit supervisor_client(plugin_instance& inst) : supervisor_client(inst, deadlines{}) {}
+    supervisor_client(plugin_instance& inst, deadlines d) : inst_(inst), t_(inst.library().supervisor), deadlines_(d) {}
+    core::result<sdk::model::supervisor_status> status() override;
     core::result<void> restart() override;
 
 private:
+    void report(const std::string& problem);
+    void answered_well();
+
     plugin_instance& inst_;
     const tm_tunnel_supervisor_v1& t_;
+    deadlines deadlines_;
+    std::mutex said_mutex_;
+    std::string said_;  // the problem logged last; "" once the plugin answers well
 };
 
 }  // namespace tunnelmgr::host

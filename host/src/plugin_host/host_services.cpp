@@ -1,5 +1,6 @@
 // The C side of tm_host_api; see host_services.hpp. Nothing thrown here may reach a plugin.
-#include "plugins/host_services.hpp"
+#include "plugin_host/host_services.hpp"
+#include "plugin_host/call_site.hpp"
 
 #include <cstdlib>
 #include <cstring>
@@ -118,6 +119,7 @@ tm_rc c_call(void* host_ctx, const char* op, const char* args_json, const tm_ses
     try {
         auto* ctx = ctx_of(host_ctx);
         if (ctx == nullptr || op == nullptr) return TM_INVALID;
+        call_site back_in_host(nullptr, nullptr);  // a crash from here on is the host's, not the transport's
         auto r = ctx->services->call(op, args_json != nullptr ? args_json : "{}", session);
         if (r) {
             fill(out, *r);

@@ -1,0 +1,253 @@
+// See host_calls.hpp.
+#include "service/host_calls.hpp"
+
+#include <array>
+
+#include "core/json.hpp"
+#include "core/tunnel_status.hpp"
+#include "log/logger.hpp"
+
+namespace tunnelmgr::service {
+namespace {
+
+// A string argument, absent → "", present but not a string → error.
+core::result<std::string> string_arg(const rapidjson::Value& a, const char* key, bool required) {
+    auto it = a.FindMember(key);
+    if (it == a.MemberEnd() || it->value.IsNull()) {
+        if (required) return core::fail(core::errc::invalid, std::string("`") + key + "` is required");
+        return std::string();
+    }
+    if (!it->value.IsString()) return core::fail(core::errc::invalid, std::string("`") + key + "` must be a string");
+    return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+core::result<int64_t> int_arg(const rapidjson::Value& a, const char* key, bool required, int64_t def) {
+    auto it = a.FindMember(key);
+    if (it == a.MemberEnd() || it->value.IsNull()) {
+        if (required) return core::fail(core::errc::invalid, std::string("`") + key + "` is required");
+        return def;
+    }
+    if (!it->value.IsInt64()) return core::fail(core::errc::invalid, std::string("`") + key + "` must be a whole number");
+    return it->value.GetInt64();
+}
+
+#define TM_TRY(var, expr)                                  \
+    auto var##_r = (expr);                                 \
+    if (!var##_r) return tl::unexpected(var##_r.error());  \
+    auto var = std::move(*var##_r)
+
+using H = host_calls;
+constexpr auto any = H::role_needed::any;
+constexpr auto admin = H::role_needed::admin;
+constexpr auto refusals = H::audit_policy::refusals;
+constexpr auto by_handler = H::audit_policy::handler;
+
+
+}  // namespace
+
+std::span<const host_calls::entry> host_calls::table() {
+    static const std::array<H::entry, 11> calls{{
+        {"session.info", any, refusals, &H::session_info},
+        {"status.get", any, refusals, &H::status_get},
+        {"cname.request", any, by_handler, &H::cname_request},
+        {"target.check", any, refusals, &H::target_check},
+        {"cname.delete", any, by_handler, &H::cname_delete},
+        {"cname.list", any, refusals, &H::cname_list},
+        {"domains.list", any, refusals, &H::domains_list},
+        {"domains.refresh", admin, refusals, &H::domains_refresh},
+        {"tunnel.restart", admin, refusals, &H::tunnel_restart},
+        {"audit.query", any, refusals, &H::audit_query},
+        {"health.history", any, refusals, &H::health_history},
+    }};
+    return calls;
+}
+
+void host_calls::audit_refusal(const core::session& who, const std::string& op, const std::string& requested_project,
+                               const core::error& e) {
+    core::json::object details;
+    details.set("origin", who.origin);
+    if (!requested_project.empty()) details.set("requested_project", requested_project);
+    core::json::object row;
+    row.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project").set("action", op);
+    row.set("target", op).set("project", who.project);
+    row.set("result", e.code == core::errc::denied ? "denied" : "refused").set("error", e.message);
+    row.set_raw("details", details.str());
+    if (auto w = state_.audit_append(row.str()); !w) log::error("audit", "cannot write the audit log: " + w.error().message);
+}
+
+core::result<std::string> host_calls::call(const std::string& op, const std::string& args_json, const core::session& who) {
+    const entry* e = nullptr;
+    for (const auto& c : table()) {
+        if (op == c.op) e = &c;
+    }
+    auto refuse = [&](core::error err, const std::string& named) -> core::result<std::string> {
+        audit_refusal(who, op, named, err);
+        return tl::unexpected(std::move(err));
+    };
+    if (e == nullptr) return refuse({core::errc::invalid, "unknown operation '" + op + "'"}, "");
+    auto args = core::json::parse(args_json.empty() ? "{}" : args_json);
+    if (!args || !args->IsObject()) return refuse({core::errc::invalid, "the arguments must be a JSON object"}, "");
+    // projectName: accepted for compatibility; a project session may only name itself.
+    auto named = string_arg(*args, "projectName", false);
+    if (!named) return refuse(named.error(), "");
+    if (!who.is_admin() && !named->empty() && *named != who.project) {
+        return refuse({core::errc::denied, "this session belongs to project '" + who.project +
+                                               "'; it cannot act for project '" + *named + "'"},
+                      *named);
+    }
+    if (e->role == role_needed::admin && !who.is_admin()) {
+        return refuse({core::errc::denied, op + " is for the admin session only (start tunnelmgr mcp with --admin)"}, "");
+    }
+    auto r = (this->*(e->handler))(request{who, *args, *named});
+    if (!r && e->audit == audit_policy::refusals && r.error().code != core::errc::error &&
+        r.error().code != core::errc::retry && r.error().code != core::errc::timeout) {
+        audit_refusal(who, op, *named, r.error());  // a refusal, not a failure of the machinery
+    }
+    return r;
+}
+
+core::result<std::string> host_calls::tunnel_status() {
+    std::lock_guard<std::mutex> lock(status_mutex_);
+    auto now = std::chrono::steady_clock::now();
+    if (!status_cached_.empty() && now - status_at_ < std::chrono::seconds(1)) return status_cached_;
+    std::optional<bool> running;
+    std::string supervisor = "null";
+    if (core_.supervisor) {
+        auto s = core_.supervisor->status();
+        if (s) running = s->running;
+        supervisor = sdk::model::encode(s ? *s : sdk::model::supervisor_status::unknown(s.error().message));
+    }
+    auto n = core_.probe ? core_.probe->ready_connections() : core::result<int>(core::fail(core::errc::error, "no probe"));
+    core::json::object tunnel;
+    tunnel.set("status", core::tunnel_status_of(running, n)).set("ready_connections", n ? *n : 0);
+    tunnel.set("last_error", n ? std::string() : n.error().message);
+    tunnel.set("metrics", core_.probe ? core_.probe->address() : std::string());
+    auto hist = state_.health_history("{\"limit\":1}");
+    if (hist) {
+        auto d = core::json::parse(*hist);
+        if (d && d->IsArray() && !d->Empty()) {
+            const auto& last = (*d)[0];
+            tunnel.set("restart_count", core::json::i64(last, "restart_count"));
+            tunnel.set("uptime_s", core::json::i64(last, "uptime_s"));
+            tunnel.set("checked_ms", core::json::i64(last, "ts"));
+        }
+    }
+    core::json::object out;
+    out.set_raw("tunnel", tunnel.str());
+    out.set_raw("supervisor", supervisor);
+    status_cached_ = out.str();
+    status_at_ = now;
+    return status_cached_;
+}
+
+core::progress_fn host_calls::progress_for(const request& r) {
+    auto token = string_arg(r.args, "_progress", false);
+    if (!token || token->empty() || !progress_) return {};
+    return [this, t = *token](const std::string& step, int done, int total) { progress_(t, step, done, total); };
+}
+
+core::result<std::string> host_calls::session_info(const request& r) {
+    return core::json::object().set("project", r.who.project).set("role", r.who.is_admin() ? "admin" : "project").str();
+}
+
+core::result<std::string> host_calls::status_get(const request& r) {
+    TM_TRY(status, tunnel_status());
+    auto count = core_.pipeline->count_cnames(r.who, r.who.is_admin() ? r.project : "");
+    auto doc = core::json::parse(status);
+    core::json::object out;
+    out.set_raw("tunnel", core::json::to_string((*doc)["tunnel"]));
+    out.set_raw("supervisor", core::json::to_string((*doc)["supervisor"]));
+    out.set("cnames", count ? *count : static_cast<int64_t>(0));
+    out.set("project", r.who.project).set("role", r.who.is_admin() ? "admin" : "project");
+    return out.str();
+}
+
+namespace {
+
+core::result<core::cname_request> cname_request_of(const host_calls::request& r) {
+    core::cname_request req;
+    TM_TRY(sub, string_arg(r.args, "subdomain", true));
+    TM_TRY(port, int_arg(r.args, "port", true, 0));
+    TM_TRY(domain, string_arg(r.args, "domain", false));
+    req.subdomain = sub;
+    req.port = port;
+    req.domain = domain;
+    req.project = r.project;
+    return req;
+}
+
+}  // namespace
+
+core::result<std::string> host_calls::cname_request(const request& r) {
+    auto req = cname_request_of(r);
+    if (!req) {
+        // The pipeline audits what reaches it; arguments it never saw are refused (and audited) here.
+        audit_refusal(r.who, "cname.create", r.project, req.error());
+        return tl::unexpected(req.error());
+    }
+    return core_.pipeline->request_cname(r.who, *req, progress_for(r));
+}
+
+core::result<std::string> host_calls::target_check(const request& r) {
+    TM_TRY(req, cname_request_of(r));
+    return core_.pipeline->check_target(r.who, req);
+}
+
+core::result<std::string> host_calls::cname_delete(const request& r) {
+    auto host = string_arg(r.args, "hostname", true);
+    if (!host) {
+        audit_refusal(r.who, "cname.delete", r.project, host.error());
+        return tl::unexpected(host.error());
+    }
+    return core_.pipeline->delete_cname(r.who, *host, progress_for(r));
+}
+
+core::result<std::string> host_calls::cname_list(const request& r) {
+    TM_TRY(limit, int_arg(r.args, "limit", false, 100));
+    TM_TRY(offset, int_arg(r.args, "offset", false, 0));
+    return core_.pipeline->list_cnames(r.who, r.project, limit, offset);
+}
+
+core::result<std::string> host_calls::domains_list(const request&) {
+    auto& p = *core_.pipeline;
+    TM_TRY(known, p.list_domains(false));
+    auto d = core::json::parse(known);
+    if (d && d->IsArray() && d->Empty() && core_.dns) return p.list_domains(true);
+    return known;
+}
+
+core::result<std::string> host_calls::domains_refresh(const request&) { return core_.pipeline->list_domains(true); }
+
+core::result<std::string> host_calls::tunnel_restart(const request& r) {
+    if (!core_.supervisor) {
+        return core::fail(core::errc::invalid, "no supervisor is configured: add a `supervisor:` section, or restart cloudflared by hand");
+    }
+    auto done = core_.supervisor->restart();
+    core::json::object audit;
+    audit.set("actor", r.who.actor()).set("role", r.who.is_admin() ? "admin" : "project").set("action", "tunnel.restart");
+    audit.set("target", "cloudflared").set("result", done ? "ok" : "error").set("error", done ? "" : done.error().message);
+    audit.set_raw("details", core::json::object().set("origin", r.who.origin).str());
+    (void)state_.audit_append(audit.str());
+    if (!done) return tl::unexpected(done.error());
+    return core::json::object().set("restarted", true).set("detail", "restart issued; the health loop watches /ready").str();
+}
+
+core::result<std::string> host_calls::audit_query(const request& r) {
+    TM_TRY(limit, int_arg(r.args, "limit", false, 50));
+    TM_TRY(action, string_arg(r.args, "action", false));
+    if (limit < 1 || limit > 1000) return core::fail(core::errc::invalid, "`limit` must be from 1 to 1000");
+    core::json::object f;
+    f.set("limit", limit);
+    if (!action.empty()) f.set("action", action);
+    std::string project = r.who.is_admin() ? r.project : r.who.project;
+    if (!project.empty()) f.set("project", project);
+    return state_.audit_query(f.str());
+}
+
+core::result<std::string> host_calls::health_history(const request& r) {
+    TM_TRY(limit, int_arg(r.args, "limit", false, 50));
+    if (limit < 1 || limit > 1000) return core::fail(core::errc::invalid, "`limit` must be from 1 to 1000");
+    return state_.health_history(core::json::object().set("limit", limit).str());
+}
+
+}  // namespace tunnelmgr::service
