@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <exception>
 
-#include "app/core_services.hpp"
+#include "service/core_services.hpp"
 #include "log/logger.hpp"
 
 namespace tunnelmgr::app {

@@ -11,7 +11,7 @@
 #include "plugin_host/registry.hpp"
 #include "plugin_host/state_store_client.hpp"
 
-namespace tunnelmgr::app {
+namespace tunnelmgr::service {
 struct core_services;
 }
 
@@ -47,7 +47,7 @@ struct app_state {
     std::vector<std::string> needed_slots;  // what the command needs; decided by select_command
     std::vector<std::string> wanted_slots;  // started when configured, skipped when not
     bool needs_core = false;                // build the pipeline (and recover unfinished operations)
-    std::unique_ptr<core_services> core;
+    std::unique_ptr<service::core_services> core;
     int exit_code = 0;
 };
 

@@ -11,7 +11,7 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
-#include "metrics/listen_address.hpp"
+#include "sys/listen_address.hpp"
 
 namespace tunnelmgr::config {
 namespace {
@@ -400,7 +400,7 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
             r.only_keys(m, "metrics", {"listen"});
             if (m["listen"]) {
                 cfg.metrics.listen = r.scalar(m["listen"], "metrics.listen");
-                auto where = metrics::parse_listen_address(cfg.metrics.listen);
+                auto where = sys::parse_listen_address(cfg.metrics.listen);
                 if (!where) r.fail(m["listen"], "metrics.listen", where.error());
             }
         }

@@ -11,13 +11,11 @@
 
 #include <tl/expected.hpp>
 
+#include "common/port_range.hpp"
+
 namespace tunnelmgr::config {
 
-struct port_range {
-    uint16_t first = 0;
-    uint16_t last = 0;
-    bool contains(uint32_t port) const { return port >= first && port <= last; }
-};
+using tunnelmgr::port_range;
 
 // "3100-3199, 8080" → [{3100,3199},{8080,8080}]. Fails with a sentence naming the bad piece.
 tl::expected<std::vector<port_range>, std::string> parse_port_ranges(const std::string& text);

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "config/config.hpp"
+#include "common/port_range.hpp"
 #include "core/dns_provider.hpp"
 #include "core/ingress_strategy.hpp"
 #include "core/observer.hpp"
@@ -24,7 +24,7 @@ namespace tunnelmgr::core {
 struct pipeline_settings {
     std::string tunnel_id;       // the CNAME points at <tunnel_id>.cfargotunnel.com
     std::string default_domain;  // used when a request names no domain
-    std::map<std::string, std::vector<config::port_range>> project_ports;
+    std::map<std::string, std::vector<port_range>> project_ports;
 };
 
 struct cname_request {

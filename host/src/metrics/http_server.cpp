@@ -44,7 +44,7 @@ http_server::http_server(registry& reg, std::function<void()> before_scrape)
 
 http_server::~http_server() { stop(); }
 
-tl::expected<void, std::string> http_server::start(const listen_address& where) {
+tl::expected<void, std::string> http_server::start(const sys::listen_address& where) {
     if (listen_fd_ >= 0) return tl::unexpected(std::string("the metrics server is already running"));
     int family = where.ipv6 ? AF_INET6 : AF_INET;
     int fd = ::socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);

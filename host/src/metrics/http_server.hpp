@@ -9,7 +9,7 @@
 
 #include <tl/expected.hpp>
 
-#include "metrics/listen_address.hpp"
+#include "sys/listen_address.hpp"
 #include "metrics/registry.hpp"
 
 namespace tunnelmgr::metrics {
@@ -24,10 +24,10 @@ public:
     http_server& operator=(const http_server&) = delete;
 
     // Binds and starts serving; the error is a sentence (address in use, not loopback...).
-    tl::expected<void, std::string> start(const listen_address& where);
+    tl::expected<void, std::string> start(const sys::listen_address& where);
     void stop();
     // The address actually bound (the port filled in when 0 was asked for).
-    const listen_address& address() const { return bound_; }
+    const sys::listen_address& address() const { return bound_; }
 
 private:
     void serve();
@@ -35,7 +35,7 @@ private:
 
     registry& reg_;
     std::function<void()> before_scrape_;
-    listen_address bound_;
+    sys::listen_address bound_;
     int listen_fd_ = -1;
     int wake_pipe_[2] = {-1, -1};
     std::atomic<bool> stopping_{false};

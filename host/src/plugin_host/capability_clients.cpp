@@ -114,13 +114,13 @@ core::result<void> transport_client::serve(const tm_session_t* session) {
     call_site site(inst_.library().name.c_str(), "serve");
     tm_rc rc = t_.serve(inst_.handle(), session);
     if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst_.last_error());
+    return core::fail(sdk::errc_of(rc), inst_.last_error());
 }
 
 core::result<void> transport_client::stop() {
     tm_rc rc = t_.stop(inst_.handle());
     if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst_.last_error());
+    return core::fail(sdk::errc_of(rc), inst_.last_error());
 }
 
 core::result<void> transport_client::deliver_event(const std::string& type, const std::string& json) {
@@ -128,7 +128,7 @@ core::result<void> transport_client::deliver_event(const std::string& type, cons
     call_site site(inst_.library().name.c_str(), "deliver_event");
     tm_rc rc = t_.deliver_event(inst_.handle(), type.c_str(), json.c_str());
     if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst_.last_error());
+    return core::fail(sdk::errc_of(rc), inst_.last_error());
 }
 
 }  // namespace tunnelmgr::host
@@ -153,7 +153,7 @@ core::result<void> runtime_client::watch_stop() {
     if (t_.watch_stop == nullptr) return {};
     tm_rc rc = t_.watch_stop(inst_.handle());  // concurrent by the ABI: no instance lock
     if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst_.last_error());
+    return core::fail(sdk::errc_of(rc), inst_.last_error());
 }
 
 }  // namespace tunnelmgr::host

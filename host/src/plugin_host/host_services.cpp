@@ -75,19 +75,6 @@ tm_rc c_emit_event(void* host_ctx, const char* type, const char* json) noexcept 
     }
 }
 
-tm_rc to_rc(core::errc c) {
-    switch (c) {
-        case core::errc::error: return TM_ERROR;
-        case core::errc::not_found: return TM_NOT_FOUND;
-        case core::errc::conflict: return TM_CONFLICT;
-        case core::errc::retry: return TM_RETRY;
-        case core::errc::timeout: return TM_TIMEOUT;
-        case core::errc::denied: return TM_DENIED;
-        case core::errc::invalid: return TM_INVALID;
-    }
-    return TM_ERROR;
-}
-
 void fill(tm_buffer* out, const std::string& body) {
     char* data = static_cast<char*>(std::malloc(body.size() + 1));
     if (data == nullptr) return;
@@ -126,7 +113,7 @@ tm_rc c_call(void* host_ctx, const char* op, const char* args_json, const tm_ses
             return TM_OK;
         }
         fill(out, error_json(r.error()));
-        return to_rc(r.error().code);
+        return sdk::to_rc(r.error().code);
     } catch (const std::exception& e) {
         fill(out, error_json(core::error{core::errc::error, std::string("internal error: ") + e.what()}));
         return TM_ERROR;

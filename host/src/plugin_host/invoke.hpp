@@ -17,8 +17,6 @@
 
 namespace tunnelmgr::host {
 
-core::errc errc_from_rc(tm_rc rc);
-
 // Larger replies are refused: no reply of any slot comes near it, and a runaway plugin must not
 // make the host allocate without bound.
 inline constexpr size_t max_reply_bytes = 16u << 20;
@@ -29,7 +27,7 @@ core::result<void> invoke(plugin_instance& inst, const char* function, Fn&& fn) 
     call_site site(inst.library().name.c_str(), function);
     tm_rc rc = fn();
     if (rc == TM_OK) return {};
-    return core::fail(errc_from_rc(rc), inst.last_error());
+    return core::fail(sdk::errc_of(rc), inst.last_error());
 }
 
 // Copies a JSON reply at once, refusing a NULL or oversized one with a sentence naming the call.

@@ -9,18 +9,6 @@
 
 namespace tunnelmgr::host {
 
-core::errc errc_from_rc(tm_rc rc) {
-    switch (rc) {
-        case TM_NOT_FOUND: return core::errc::not_found;
-        case TM_CONFLICT: return core::errc::conflict;
-        case TM_RETRY: return core::errc::retry;
-        case TM_TIMEOUT: return core::errc::timeout;
-        case TM_DENIED: return core::errc::denied;
-        case TM_INVALID: return core::errc::invalid;
-        default: return core::errc::error;
-    }
-}
-
 namespace {
 
 std::string s(std::string_view v) { return std::string(v); }

@@ -11,7 +11,7 @@
 
 #include <rapidjson/document.h>
 
-#include "app/core_services.hpp"
+#include "service/core_services.hpp"
 #include "core/result.hpp"
 #include "core/session.hpp"
 
@@ -22,7 +22,7 @@ public:
     // progress_sink(token, step, done, total): how call.progress reaches the transport.
     using progress_sink = std::function<void(const std::string&, const std::string&, int, int)>;
 
-    host_calls(app::core_services& core, core::state_store& state, progress_sink progress)
+    host_calls(core_services& core, core::state_store& state, progress_sink progress)
         : core_(core), state_(state), progress_(std::move(progress)) {}
 
     core::result<std::string> call(const std::string& op, const std::string& args_json, const core::session& who);
@@ -67,7 +67,7 @@ private:
                        const core::error& e);
     core::progress_fn progress_for(const request& r);
 
-    app::core_services& core_;
+    core_services& core_;
     core::state_store& state_;
     progress_sink progress_;
     // tunnel_status() is asked often (every status call, the status watch): a live probe of

@@ -18,11 +18,11 @@ std::string sys_error(const std::string& what, const std::string& path) {
 
 }  // namespace
 
-core::result<std::string> read_file(const std::string& path) {
+result<std::string> read_file(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return core::fail(core::errc::not_found, path + " does not exist");
-        return core::fail(core::errc::error, sys_error("cannot read", path));
+        if (errno == ENOENT) return fail(errc::not_found, path + " does not exist");
+        return fail(errc::error, sys_error("cannot read", path));
     }
     std::string out;
     char buf[65536];
@@ -32,7 +32,7 @@ core::result<std::string> read_file(const std::string& path) {
         if (n < 0) {
             auto err = sys_error("cannot read", path);
             ::close(fd);
-            return core::fail(core::errc::error, err);
+            return fail(errc::error, err);
         }
         if (n == 0) break;
         out.append(buf, static_cast<size_t>(n));
@@ -41,17 +41,17 @@ core::result<std::string> read_file(const std::string& path) {
     return out;
 }
 
-core::result<void> write_file_atomic(const std::string& path, const std::string& data) {
+result<void> write_file_atomic(const std::string& path, const std::string& data) {
     std::filesystem::path p(path);
     std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
     std::string tmpl = dir + "/." + p.filename().string() + ".tmp-XXXXXX";
     std::string tmp = tmpl;
     int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
-    if (fd < 0) return core::fail(core::errc::error, sys_error("cannot create a temporary file in", dir));
+    if (fd < 0) return fail(errc::error, sys_error("cannot create a temporary file in", dir));
     auto cleanup = [&](const std::string& err) {
         ::close(fd);
         ::unlink(tmp.c_str());
-        return core::fail(core::errc::error, err);
+        return fail(errc::error, err);
     };
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
@@ -70,12 +70,12 @@ core::result<void> write_file_atomic(const std::string& path, const std::string&
     if (::fsync(fd) != 0) return cleanup(sys_error("cannot fsync", tmp));
     if (::close(fd) != 0) {
         ::unlink(tmp.c_str());
-        return core::fail(core::errc::error, sys_error("cannot close", tmp));
+        return fail(errc::error, sys_error("cannot close", tmp));
     }
     if (::rename(tmp.c_str(), path.c_str()) != 0) {
         auto err = sys_error("cannot rename over", path);
         ::unlink(tmp.c_str());
-        return core::fail(core::errc::error, err);
+        return fail(errc::error, err);
     }
     int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd >= 0) {
@@ -85,14 +85,14 @@ core::result<void> write_file_atomic(const std::string& path, const std::string&
     return {};
 }
 
-core::result<file_lock> file_lock::acquire(const std::string& lock_path) {
+result<file_lock> file_lock::acquire(const std::string& lock_path) {
     int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return core::fail(core::errc::error, sys_error("cannot open the lock file", lock_path));
+    if (fd < 0) return fail(errc::error, sys_error("cannot open the lock file", lock_path));
     while (::flock(fd, LOCK_EX) != 0) {
         if (errno == EINTR) continue;
         auto err = sys_error("cannot lock", lock_path);
         ::close(fd);
-        return core::fail(core::errc::error, err);
+        return fail(errc::error, err);
     }
     return file_lock(fd);
 }

@@ -4,21 +4,21 @@
 
 #include <string>
 
-#include "core/result.hpp"
+#include "common/result.hpp"
 
 namespace tunnelmgr::sys {
 
 // Whole file as bytes; not_found when it does not exist.
-core::result<std::string> read_file(const std::string& path);
+result<std::string> read_file(const std::string& path);
 
 // Writes `data` to a unique temp file beside `path`, fsyncs it, renames it over `path` and fsyncs
 // the folder. Keeps the old file's mode (and owner, when running as root); new files get 0644.
-core::result<void> write_file_atomic(const std::string& path, const std::string& data);
+result<void> write_file_atomic(const std::string& path, const std::string& data);
 
 // An exclusive advisory lock (flock) on `lock_path`, created if missing, held until destruction.
 class file_lock {
 public:
-    static core::result<file_lock> acquire(const std::string& lock_path);
+    static result<file_lock> acquire(const std::string& lock_path);
     file_lock(file_lock&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
     file_lock& operator=(file_lock&& other) noexcept;
     file_lock(const file_lock&) = delete;

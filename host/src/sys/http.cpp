@@ -18,10 +18,10 @@ struct curl_global {
 
 }  // namespace
 
-core::result<http_response> http_get(const std::string& url, std::chrono::milliseconds timeout) {
+result<http_response> http_get(const std::string& url, std::chrono::milliseconds timeout) {
     static curl_global init;
     CURL* c = curl_easy_init();
-    if (c == nullptr) return core::fail(core::errc::error, "cannot start an HTTP request (libcurl)");
+    if (c == nullptr) return fail(errc::error, "cannot start an HTTP request (libcurl)");
     http_response r;
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
@@ -34,7 +34,7 @@ core::result<http_response> http_get(const std::string& url, std::chrono::millis
     if (rc == CURLE_OK) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_cleanup(c);
     if (rc != CURLE_OK) {
-        return core::fail(rc == CURLE_OPERATION_TIMEDOUT ? core::errc::timeout : core::errc::retry,
+        return fail(rc == CURLE_OPERATION_TIMEDOUT ? errc::timeout : errc::retry,
                           "GET " + url + " failed: " + curl_easy_strerror(rc));
     }
     return r;

@@ -5,7 +5,7 @@
 #include <chrono>
 #include <string>
 
-#include "core/result.hpp"
+#include "common/result.hpp"
 
 namespace tunnelmgr::sys {
 
@@ -14,6 +14,6 @@ struct http_response {
     std::string body;
 };
 
-core::result<http_response> http_get(const std::string& url, std::chrono::milliseconds timeout);
+result<http_response> http_get(const std::string& url, std::chrono::milliseconds timeout);
 
 }  // namespace tunnelmgr::sys

@@ -9,10 +9,11 @@
 #include "loopback_http.hpp"
 #include "metrics/exposition.hpp"
 #include "metrics/http_server.hpp"
-#include "metrics/listen_address.hpp"
+#include "sys/listen_address.hpp"
 #include "metrics/registry.hpp"
 
 using namespace tunnelmgr::metrics;
+using tunnelmgr::sys::parse_listen_address;
 using tunnelmgr::testing::loopback_request;
 using tunnelmgr::testing::parse_exposition;
 

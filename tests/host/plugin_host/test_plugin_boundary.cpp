@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "core/health_loop.hpp"
-#include "log/logger.hpp"
+#include "log_capture.hpp"
 #include "plugin_host/call_site.hpp"
 #include "plugin_host/capability_clients.hpp"
 #include "plugin_host/registry.hpp"
@@ -22,19 +22,6 @@ using namespace tunnelmgr;
 using namespace std::chrono_literals;
 
 namespace {
-
-std::mutex lines_mutex;
-std::vector<std::string> lines;
-void capture(const std::string& line) {
-    std::lock_guard<std::mutex> lock(lines_mutex);
-    lines.push_back(line);
-}
-size_t lines_with(const std::string& needle) {
-    std::lock_guard<std::mutex> lock(lines_mutex);
-    size_t n = 0;
-    for (const auto& l : lines) n += l.find(needle) != std::string::npos ? 1 : 0;
-    return n;
-}
 
 struct ready_probe_stub : core::ready_probe {
     core::result<int> ready_connections() override { return 4; }
@@ -48,16 +35,12 @@ protected:
                 ::testing::UnitTest::GetInstance()->current_test_info()->name());
         std::filesystem::remove_all(dir_);
         std::filesystem::create_directories(dir_);
-        {
-            std::lock_guard<std::mutex> lock(lines_mutex);
-            lines.clear();
-        }
-        log::logger::instance().set_sink(capture);
+        log_ = std::make_unique<test_support::log_capture>();
         reg_ = std::make_unique<host::registry>(services_);
     }
     void TearDown() override {
         reg_.reset();
-        log::logger::instance().set_sink(nullptr);
+        log_.reset();
         std::filesystem::remove_all(dir_);
     }
     host::plugin_instance& start_supervisor(const std::string& config) {
@@ -73,6 +56,7 @@ protected:
         return *state_;
     }
 
+    std::unique_ptr<test_support::log_capture> log_;
     std::filesystem::path dir_;
     host::host_services services_;
     std::unique_ptr<host::registry> reg_;
@@ -129,7 +113,7 @@ TEST_F(plugin_boundary, malformed_status_for_a_minute_restarts_nothing_and_says_
     EXPECT_GE(checks, 60);
     EXPECT_EQ(loop.snapshot().restart_count, 0);
     EXPECT_EQ(loop.snapshot().status, "up");  // /ready says 4 connections: the tunnel is up
-    EXPECT_EQ(lines_with("status() replied with something tunnelmgr cannot read"), 1u);
+    EXPECT_EQ(log_->lines_with("status() replied with something tunnelmgr cannot read"), 1u);
 }
 
 TEST_F(plugin_boundary, a_status_call_past_its_deadline_is_reported_and_the_loop_goes_on) {
@@ -146,7 +130,7 @@ TEST_F(plugin_boundary, a_status_call_past_its_deadline_is_reported_and_the_loop
     EXPECT_LT(first, 1400ms) << "the check waited for the hung plugin";
     EXPECT_EQ(loop.snapshot().status, "up");
     EXPECT_EQ(loop.snapshot().restart_count, 0);
-    EXPECT_EQ(lines_with("status() did not answer within 300 ms"), 1u);
+    EXPECT_EQ(log_->lines_with("status() did not answer within 300 ms"), 1u);
 
     // While the first call still runs, the next one is refused at once instead of queueing.
     started = std::chrono::steady_clock::now();
@@ -170,7 +154,7 @@ TEST_F(plugin_boundary, unloading_waits_for_a_call_left_running_past_its_deadlin
     auto started = std::chrono::steady_clock::now();
     reg_.reset();  // would unmap the code under the running call if it did not wait
     EXPECT_GE(std::chrono::steady_clock::now() - started, 300ms);
-    EXPECT_EQ(lines_with("waiting for plugin 'wild-supervisor' to return from status()"), 1u);
+    EXPECT_EQ(log_->lines_with("waiting for plugin 'wild-supervisor' to return from status()"), 1u);
 }
 
 TEST_F(plugin_boundary, a_crash_inside_a_plugin_call_names_the_plugin_and_function) {

@@ -7,7 +7,7 @@
 #include <rapidjson/prettywriter.h>
 
 #include "app/commands/commands.hpp"
-#include "app/core_services.hpp"
+#include "service/core_services.hpp"
 #include "core/json.hpp"
 #include "service/host_calls.hpp"
 

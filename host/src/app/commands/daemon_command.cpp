@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "app/commands/commands.hpp"
-#include "app/core_services.hpp"
-#include "core/health_loop.hpp"
+#include "service/background_loops.hpp"
+#include "service/core_services.hpp"
 #include "core/json.hpp"
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
@@ -57,7 +57,7 @@ run_result cmd_daemon(app_state& s) {
     // Gauges that are cheaper to read than to track (hostnames per project) are refreshed per scrape.
     std::unique_ptr<metrics::http_server> metrics_server;
     if (!s.cfg.metrics.listen.empty()) {
-        auto where = metrics::parse_listen_address(s.cfg.metrics.listen);
+        auto where = sys::parse_listen_address(s.cfg.metrics.listen);
         if (!where) return run_result::fatal("metrics.listen: " + where.error(), 2);
         metrics::build_info();
         metrics_server = std::make_unique<metrics::http_server>(metrics::global(), [&s] {
@@ -77,13 +77,7 @@ run_result cmd_daemon(app_state& s) {
     policy.interval = s.cfg.health.interval;
     policy.strikes = s.cfg.health.strikes;
     policy.backoff = s.cfg.health.backoff;
-    core::health_loop health(core.supervisor.get(), *core.probe, *s.state, policy, now_ms,
-                             [&](const std::string& type, const std::string&) { log::debug("daemon", "event " + type); });
-    health.observe_with(metrics::core_metrics());
-    const std::string holder = sys::self_identity();
-    const auto lease_ttl = std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(3));
-    bool leading = false, announced = false, said_no_tunnel = false;
-    int64_t next_zones = 0, next_docker = 0, next_prune = 0;
+    service::background_loops loops(core, *s.state, s.cfg.tunnel.id, policy, sys::self_identity(), now_ms);
     log::info("daemon", "started; health every " + std::to_string(policy.interval.count() / 1000) + " s");
     // Under systemd (Type=notify): ready once the plugins are up and recovery has run; then a
     // watchdog ping at half the unit's WatchdogSec from the loop, so a hung loop gets restarted.
@@ -92,52 +86,14 @@ run_result cmd_daemon(app_state& s) {
     auto watchdog_every = std::chrono::milliseconds(watchdog ? static_cast<int64_t>(watchdog_usec / 2000) : 0);
     sd_notify(0, "READY=1\nSTATUS=running the background loops");
     while (!g_stop.load()) {
-        auto got = s.state->lease_acquire("background", holder, lease_ttl.count());
-        bool now_leading = got && *got;
-        if (now_leading != leading || !announced) {
-            announced = true;
-            log::info("daemon", now_leading ? "holding the background lease: running the loops"
-                                            : "another tunnelmgr holds the background lease: standing by");
-            leading = now_leading;
-        }
-        if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
-        metrics::lease_holder(leading);
-        std::chrono::milliseconds wait = policy.interval;
-        if (leading) {
-            if (auto r = core.pipeline->recover(); !r) log::warn("daemon", "reconcile: " + r.error().message);
-            if (s.cfg.tunnel.id.empty()) {
-                // Nothing to watch yet: say so once rather than report a tunnel nobody configured as down.
-                if (!said_no_tunnel) log::warn("daemon", "tunnel.id is not set: the health loop is idle until a tunnel is configured");
-                said_no_tunnel = true;
-            } else {
-                wait = health.check_once();
-            }
-            int64_t t = now_ms();
-            if (core.dns && t >= next_zones) {
-                if (auto z = core.pipeline->list_domains(true); !z) log::warn("daemon", "zone refresh: " + z.error().message);
-                next_zones = t + 3'600'000;
-            }
-            if (core.runtime && t >= next_docker) {
-                auto snap = core.runtime->snapshot();
-                if (snap) {
-                    if (auto w = s.state->docker_snapshot_replace(*snap); !w) log::warn("daemon", "docker snapshot: " + w.error().message);
-                } else {
-                    log::warn("daemon", "docker snapshot: " + snap.error().message);
-                }
-                next_docker = t + 60'000;
-            }
-            if (t >= next_prune) {
-                if (auto p = s.state->prune(); p && *p > 0) log::info("daemon", "pruned " + std::to_string(*p) + " old rows");
-                next_prune = t + 3'600'000;
-            }
-        }
+        auto wait = loops.run_once();
         if (watchdog) sd_notify(0, "WATCHDOG=1");
         if (once) break;
         if (watchdog && watchdog_every.count() > 0) wait = std::min(wait, watchdog_every);
         nap(wait);
     }
     sd_notify(0, "STOPPING=1");
-    if (leading) (void)s.state->lease_release("background", holder);
+    loops.release();
     log::info("daemon", "stopped");
     return run_result::proceed();
 }

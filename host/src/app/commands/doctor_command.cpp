@@ -16,7 +16,7 @@
 #include "core/json.hpp"
 #include "core/metrics_probe.hpp"
 #include "log/logger.hpp"
-#include "metrics/listen_address.hpp"
+#include "sys/listen_address.hpp"
 #include "plugin_host/capability_clients.hpp"
 #include "sys/process_identity.hpp"
 
@@ -138,7 +138,7 @@ void check_config(report& r, const config::config& cfg) {
         r.fail("config", "tunnel.id is not set", "set tunnel.id to the tunnel's UUID (`cloudflared tunnel list`)");
     }
     if (!cfg.metrics.listen.empty()) {
-        auto where = metrics::parse_listen_address(cfg.metrics.listen);
+        auto where = sys::parse_listen_address(cfg.metrics.listen);
         if (where) {
             r.ok("config", "metrics.listen " + where->text() + ": tunnelmgr daemon serves /metrics there");
         } else {

@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "app/commands/commands.hpp"
-#include "app/core_services.hpp"
+#include "service/core_services.hpp"
 #include "app/session_handle.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"

@@ -1,9 +1,9 @@
 // See listen_address.hpp.
-#include "metrics/listen_address.hpp"
+#include "sys/listen_address.hpp"
 
 #include <arpa/inet.h>
 
-namespace tunnelmgr::metrics {
+namespace tunnelmgr::sys {
 
 tl::expected<listen_address, std::string> parse_listen_address(const std::string& text) {
     auto bad = [&](const std::string& why) {
@@ -50,4 +50,4 @@ tl::expected<listen_address, std::string> parse_listen_address(const std::string
     return bad("does not name a numeric loopback host");
 }
 
-}  // namespace tunnelmgr::metrics
+}  // namespace tunnelmgr::sys

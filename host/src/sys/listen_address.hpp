@@ -7,7 +7,7 @@
 
 #include <tl/expected.hpp>
 
-namespace tunnelmgr::metrics {
+namespace tunnelmgr::sys {
 
 struct listen_address {
     std::string host;  // numeric: 127.x.y.z or ::1
@@ -19,4 +19,4 @@ struct listen_address {
 // "127.0.0.1:9464", "localhost:9464", "[::1]:9464". A non-loopback host is refused with a sentence.
 tl::expected<listen_address, std::string> parse_listen_address(const std::string& text);
 
-}  // namespace tunnelmgr::metrics
+}  // namespace tunnelmgr::sys

@@ -1,5 +1,5 @@
 // See core_services.hpp.
-#include "app/core_services.hpp"
+#include "service/core_services.hpp"
 
 #include "metrics/tunnelmgr_metrics.hpp"
 
@@ -8,7 +8,7 @@
 #include "core/docker_targets.hpp"
 #include "core/json.hpp"
 
-namespace tunnelmgr::app {
+namespace tunnelmgr::service {
 
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
                                                         core::state_store& state) {
@@ -33,11 +33,12 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
     } else {
         std::string backup = cfg.tunnel.backup_dir;
         if (backup.empty()) {
-            if (const auto* st = cfg.find_slot("state")) {
-                auto doc = core::json::parse(st->config_json);
-                std::string path = doc ? core::json::str(*doc, "path") : "";
-                if (!path.empty()) backup = (std::filesystem::path(path).parent_path() / "ingress-history").string();
-            }
+            // Beside the state, where the state store says it keeps it (a file-backed store's stats()
+            // carry its "path"); the host does not read the store's private config keys.
+            auto stats = state.stats();
+            auto doc = stats ? core::json::parse(*stats) : std::nullopt;
+            std::string path = doc ? core::json::str(*doc, "path") : "";
+            if (!path.empty()) backup = (std::filesystem::path(path).parent_path() / "ingress-history").string();
         }
         core::apply_timing timing;
         timing.ready_timeout = cfg.tunnel.ready_timeout;
@@ -55,4 +56,4 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
     return c;
 }
 
-}  // namespace tunnelmgr::app
+}  // namespace tunnelmgr::service

@@ -12,7 +12,7 @@
 #include "plugin_host/registry.hpp"
 #include "plugin_host/state_store_client.hpp"
 
-namespace tunnelmgr::app {
+namespace tunnelmgr::service {
 
 struct core_services {
     std::unique_ptr<host::dns_provider_client> dns;
@@ -27,4 +27,4 @@ struct core_services {
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
                                                         core::state_store& state);
 
-}  // namespace tunnelmgr::app
+}  // namespace tunnelmgr::service
