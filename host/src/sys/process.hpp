@@ -1,12 +1,13 @@
-// Runs a program by argv (never through a shell) and collects its exit code and output; used for
-// `git` backups and `systemctl`. Output is capped so a chatty child cannot exhaust memory.
+// Runs a program by argv (never through a shell) and collects its exit code and output, as the host's
+// errors-as-values; used for the ingress file's `git` backups. A thin wrapper over the runner the host
+// shares with the plugins (plugins/common/process). Output is capped so a chatty child cannot exhaust memory.
 #pragma once
 
 #include <chrono>
 #include <string>
 #include <vector>
 
-#include "core/result.hpp"
+#include "common/result.hpp"
 
 namespace tunnelmgr::sys {
 
@@ -16,9 +17,10 @@ struct process_output {
     std::string err;
 };
 
-// Looks `argv[0]` up in PATH. Kills the child (SIGKILL, by its PID) after `timeout`.
-core::result<process_output> run(const std::vector<std::string>& argv,
-                                 std::chrono::milliseconds timeout = std::chrono::seconds(30),
-                                 const std::string& working_dir = "");
+// Looks `argv[0]` up in PATH; stdin is /dev/null. Kills the child (SIGKILL, by its PID) after `timeout`.
+// Fails with invalid (empty argv), not_found (cannot start it), timeout, or error (no pipe).
+result<process_output> run(const std::vector<std::string>& argv,
+                           std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                           const std::string& working_dir = "");
 
 }  // namespace tunnelmgr::sys

@@ -6,18 +6,15 @@
 #include <utility>
 
 #include <tl/expected.hpp>
+#include <tunnelmgr/sdk/result.hpp>
 
 namespace tunnelmgr::plugins::cloudflare_dns {
 
-enum class cf_errc {
-    error,      // unexpected answer or internal failure
-    invalid,    // the input (or the config) is wrong
-    not_found,  // the zone, record or tunnel does not exist
-    conflict,   // a record with that name exists, or it is not ours
-    retry,      // transient: rate limit, 5xx, dropped connection, local budget; try again later
-    timeout,    // no answer within timeout_ms, after every retry
-    denied,     // the token was refused or lacks a permission
-};
+// The SDK's one error enum: error (unexpected answer or internal failure), invalid (the input or
+// config is wrong), not_found (zone, record or tunnel), conflict (a record with that name exists,
+// or it is not ours), retry (rate limit, 5xx, dropped connection, local budget), timeout (no answer
+// after every retry), denied (the token was refused or lacks a permission).
+using cf_errc = sdk::errc;
 
 struct cf_error {
     cf_errc kind = cf_errc::error;

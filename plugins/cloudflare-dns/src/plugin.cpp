@@ -18,22 +18,9 @@ namespace {
 
 constexpr const char* component = "cloudflare-dns";
 
-tm_rc to_rc(cf_errc kind) {
-    switch (kind) {
-        case cf_errc::invalid: return TM_INVALID;
-        case cf_errc::not_found: return TM_NOT_FOUND;
-        case cf_errc::conflict: return TM_CONFLICT;
-        case cf_errc::retry: return TM_RETRY;
-        case cf_errc::timeout: return TM_TIMEOUT;
-        case cf_errc::denied: return TM_DENIED;
-        case cf_errc::error: return TM_ERROR;
-    }
-    return TM_ERROR;
-}
-
 template <class T>
 sdk::result<T> lift(cf_result<T>&& r) {
-    if (!r) return sdk::fail(to_rc(r.error().kind), std::move(r.error().message));
+    if (!r) return sdk::fail(sdk::to_rc(r.error().kind), std::move(r.error().message));
     if constexpr (std::is_void_v<T>) {
         return {};
     } else {
@@ -78,22 +65,22 @@ public:
 
     sdk::result<std::string> list_zones() override {
         auto zones = client_->list_zones();
-        if (!zones) return sdk::fail(to_rc(zones.error().kind), std::move(zones.error().message));
+        if (!zones) return sdk::fail(sdk::to_rc(zones.error().kind), std::move(zones.error().message));
         return to_json(*zones);
     }
 
     sdk::result<std::string> find_record(std::string_view zone_id, std::string_view hostname,
                                          std::string_view type) override {
         auto record = client_->find_record(zone_id, hostname, type);
-        if (!record) return sdk::fail(to_rc(record.error().kind), std::move(record.error().message));
+        if (!record) return sdk::fail(sdk::to_rc(record.error().kind), std::move(record.error().message));
         return to_json(*record);
     }
 
     sdk::result<std::string> create_record(std::string_view zone_id, std::string_view record_json) override {
         auto input = new_cname_from_json(record_json);
-        if (!input) return sdk::fail(to_rc(input.error().kind), std::move(input.error().message));
+        if (!input) return sdk::fail(sdk::to_rc(input.error().kind), std::move(input.error().message));
         auto record = client_->create_record(zone_id, *input);
-        if (!record) return sdk::fail(to_rc(record.error().kind), std::move(record.error().message));
+        if (!record) return sdk::fail(sdk::to_rc(record.error().kind), std::move(record.error().message));
         return to_json(*record);
     }
 
@@ -120,5 +107,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::cloudflare_dns
 
-TM_PLUGIN(tunnelmgr::plugins::cloudflare_dns::cloudflare_dns_plugin, "cloudflare-dns", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::cloudflare_dns::cloudflare_dns_plugin, "cloudflare-dns", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::cloudflare_dns::client_config_schema)

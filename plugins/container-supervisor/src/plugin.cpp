@@ -62,5 +62,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::container_supervisor
 
-TM_PLUGIN(tunnelmgr::plugins::container_supervisor::container_supervisor_plugin, "container-supervisor", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::container_supervisor::container_supervisor_plugin, "container-supervisor", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::container_supervisor::supervisor_config_schema)

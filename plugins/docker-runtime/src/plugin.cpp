@@ -82,5 +82,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::docker_runtime
 
-TM_PLUGIN(tunnelmgr::plugins::docker_runtime::docker_runtime_plugin, "docker-runtime", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::docker_runtime::docker_runtime_plugin, "docker-runtime", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::docker_runtime::runtime_config_schema)

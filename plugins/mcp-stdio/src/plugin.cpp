@@ -131,5 +131,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::mcp_stdio
 
-TM_PLUGIN(tunnelmgr::plugins::mcp_stdio::mcp_stdio_plugin, "mcp-stdio", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::mcp_stdio::mcp_stdio_plugin, "mcp-stdio", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::mcp_stdio::config_schema_json)

@@ -154,5 +154,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::sqlite_state
 
-TM_PLUGIN(tunnelmgr::plugins::sqlite_state::sqlite_state_plugin, "sqlite-state", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::sqlite_state::sqlite_state_plugin, "sqlite-state", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::sqlite_state::store_config_schema)

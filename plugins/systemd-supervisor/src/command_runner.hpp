@@ -1,5 +1,5 @@
-// Runs a program by argv (posix_spawnp, never a shell) with a deadline, collecting its exit status,
-// stdout and stderr. The one place this plugin starts processes; tests swap it for canned answers.
+// How the supervisor runs a command: by argv (never a shell) with a deadline, through the shared
+// process runner (plugins/common/process). The one place this plugin starts processes; tests swap it.
 #pragma once
 
 #include <chrono>
@@ -7,17 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "process_runner.hpp"
+
 namespace tunnelmgr::plugins::systemd_supervisor {
 
-struct command_outcome {
-    enum class how { exited, signaled, timed_out, spawn_failed };
-    how ended = how::spawn_failed;
-    int exit_code = -1;   // when exited
-    int signal = 0;       // when signaled
-    int spawn_errno = 0;  // when spawn_failed (ENOENT: the program is not on PATH)
-    std::string out;
-    std::string err;
-};
+// How the command ended (exited, signaled, timed_out, spawn_failed), its exit code or signal, the
+// errno of a failed spawn (ENOENT: the program is not on PATH), and its stdout and stderr.
+using command_outcome = process::outcome;
 
 // What the supervisor calls to run a command; the production one is run_command.
 using command_runner = std::function<command_outcome(const std::vector<std::string>& argv,

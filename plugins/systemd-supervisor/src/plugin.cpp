@@ -66,5 +66,5 @@ private:
 
 }  // namespace tunnelmgr::plugins::systemd_supervisor
 
-TM_PLUGIN(tunnelmgr::plugins::systemd_supervisor::systemd_supervisor_plugin, "systemd-supervisor", "0.1.0",
+TM_PLUGIN(tunnelmgr::plugins::systemd_supervisor::systemd_supervisor_plugin, "systemd-supervisor", TM_PLUGIN_VERSION,
           tunnelmgr::plugins::systemd_supervisor::supervisor_config_schema)

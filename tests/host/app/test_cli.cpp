@@ -189,3 +189,32 @@ TEST_F(cli, tunnel_default_domain_is_read_and_the_old_dns_key_warns_once) {
     EXPECT_EQ(t.exit_code, 2);
     EXPECT_NE(t.err.find(typo + ":3: tunnel.default_domian: unknown key"), std::string::npos) << t.err;
 }
+
+TEST_F(cli, stock_plugins_carry_the_version_of_the_host_they_ship_with) {
+    auto v = run_process({binary, "--version"});
+    ASSERT_EQ(v.exit_code, 0) << v.err;
+    // "tunnelmgr 0.1.0 (plugin API 1.1.0)"
+    const std::string prefix = "tunnelmgr ";
+    ASSERT_EQ(v.out.rfind(prefix, 0), 0u) << v.out;
+    std::string version = v.out.substr(prefix.size(), v.out.find(' ', prefix.size()) - prefix.size());
+    ASSERT_FALSE(version.empty()) << v.out;
+
+    std::string plugin_dir = std::string(TM_TEST_BINARY_DIR) + "/plugins";
+    std::vector<std::string> built;
+    for (const char* name : {"sqlite-state", "cloudflare-dns", "docker-runtime", "systemd-supervisor",
+                             "container-supervisor", "mcp-stdio"}) {
+        if (std::filesystem::exists(plugin_dir + "/" + name + ".so")) built.emplace_back(name);
+    }
+    if (built.empty()) GTEST_SKIP() << "no stock plugin built in " << plugin_dir;
+    auto r = run_process({binary, "plugins", "--plugin-dir", plugin_dir, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    ASSERT_FALSE(d.HasParseError()) << r.out;
+    std::map<std::string, std::string> listed;
+    for (const auto& p : d["plugins"].GetArray()) listed[p["name"].GetString()] = p["version"].GetString();
+    for (const auto& name : built) {
+        ASSERT_TRUE(listed.count(name)) << name << " not listed: " << r.out;
+        EXPECT_EQ(listed[name], version) << name;
+    }
+}
