@@ -64,7 +64,8 @@ void teardown(app_state& s);
 
 int run(options opts);
 
-// The runtime slot's section with the config's project names added (for `{project}-` names).
-std::string with_project_names(const std::string& section_json, const config::config& cfg);
+// The one place host facts are added to a plugin's section: `slot`'s section as its plugin gets it
+// (the runtime gets the config's project names, for `{project}-` names). The slot must exist.
+config::slot slot_as_started(const config::config& cfg, const std::string& slot);
 
 }  // namespace tunnelmgr::app

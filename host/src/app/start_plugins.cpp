@@ -6,6 +6,8 @@
 
 namespace tunnelmgr::app {
 
+namespace {
+
 // The runtime plugin recognises `{project}-name` containers only for projects it knows: hand it the
 // config's project names unless its section lists its own.
 std::string with_project_names(const std::string& section_json, const config::config& cfg) {
@@ -15,6 +17,14 @@ std::string with_project_names(const std::string& section_json, const config::co
     for (const auto& [name, p] : cfg.projects) names.PushBack(rapidjson::Value(name.c_str(), doc->GetAllocator()), doc->GetAllocator());
     doc->AddMember("projects", names, doc->GetAllocator());
     return core::json::to_string(*doc);
+}
+
+}  // namespace
+
+config::slot slot_as_started(const config::config& cfg, const std::string& slot) {
+    config::slot effective = *cfg.find_slot(slot);
+    if (slot == "runtime") effective.config_json = with_project_names(effective.config_json, cfg);
+    return effective;
 }
 
 run_result start_plugins(app_state& s) {
@@ -30,9 +40,7 @@ run_result start_plugins(app_state& s) {
             return run_result::fatal("this command needs the '" + slot + "' slot but " + s.cfg.source +
                                      " names no plugin for it: add a `" + slot + ": { plugin: NAME }` section", 2);
         }
-        config::slot effective = *cfg;
-        if (slot == "runtime") effective.config_json = with_project_names(cfg->config_json, s.cfg);
-        auto started = s.plugins->start_slot(slot, effective, s.cfg.plugin_dirs);
+        auto started = s.plugins->start_slot(slot, slot_as_started(s.cfg, slot), s.cfg.plugin_dirs);
         if (!started) return run_result::fatal(started.error(), 3);
         auto* inst = s.plugins->find(slot);
         log::info("plugins", "slot=" + slot + " plugin=" + inst->library().name + " version=" + inst->library().version +

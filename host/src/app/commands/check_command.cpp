@@ -17,9 +17,7 @@ run_result cmd_check(app_state& s) {
             std::printf("  %-10s (empty)\n", slot.c_str());
             continue;
         }
-        config::slot effective = *sc;
-        if (slot == "runtime") effective.config_json = with_project_names(sc->config_json, s.cfg);
-        auto r = s.plugins->start_slot(slot, effective, s.cfg.plugin_dirs);
+        auto r = s.plugins->start_slot(slot, slot_as_started(s.cfg, slot), s.cfg.plugin_dirs);
         if (r) {
             const auto* inst = s.plugins->find(slot);
             std::printf("  %-10s ok       %s %s\n", slot.c_str(), inst->library().name.c_str(),

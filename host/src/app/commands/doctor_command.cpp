@@ -178,9 +178,7 @@ void check_plugins(report& r, app_state& s) {
             r.warn("plugins", "the " + slot + " slot is empty", fix);
             continue;
         }
-        config::slot effective = *sc;
-        if (slot == "runtime") effective.config_json = with_project_names(sc->config_json, s.cfg);
-        auto started = s.plugins->start_slot(slot, effective, s.cfg.plugin_dirs);
+        auto started = s.plugins->start_slot(slot, slot_as_started(s.cfg, slot), s.cfg.plugin_dirs);
         if (started) {
             const auto* inst = s.plugins->find(slot);
             std::string what = slot + ": " + inst->library().name + " " + inst->library().version + " started";
