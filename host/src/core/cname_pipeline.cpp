@@ -1,9 +1,17 @@
 // See cname_pipeline.hpp. Every path out of request_cname/delete_cname writes one audit row.
+//
+// Each kind of operation is a table of steps. A row names the state it journals, its `do` (the
+// change outside: DNS, ingress, cloudflared) and its `undo` (the compensation), and what a failure
+// there means. One loop (step_runner::run) runs a table from the journaled state on: do, journal,
+// then announce (metric, progress, crash point). recover() uses the same tables to finish or undo.
 #include "core/cname_pipeline.hpp"
 
 #include <tunnelmgr/sdk/hostname.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
+#include <optional>
+#include <span>
 #include <unistd.h>
 
 #include "core/hostname.hpp"
@@ -14,43 +22,363 @@
 
 namespace tunnelmgr::core {
 
-// An operation as the journal holds it; `data` merges the request and every step's patch.
-struct cname_pipeline::op {
-    int64_t id = 0;
-    std::string kind, hostname, project, state;
-    rapidjson::Document data;
-
-    std::string s(const char* k) const { return json::str(data, k); }
-    bool b(const char* k) const { return json::boolean(data, k); }
-    void put(const char* k, const std::string& v) {
-        data.RemoveMember(k);
-        data.AddMember(rapidjson::Value(k, data.GetAllocator()), rapidjson::Value(v.c_str(), data.GetAllocator()),
-                       data.GetAllocator());
-    }
-    void put(const char* k, bool v) {
-        data.RemoveMember(k);
-        data.AddMember(rapidjson::Value(k, data.GetAllocator()), rapidjson::Value(v), data.GetAllocator());
-    }
-};
-
 namespace {
-
-constexpr const char* create_steps[] = {"validated", "dns_created", "ingress_written", "applied", "committed"};
-constexpr const char* delete_steps[] = {"validated", "ingress_removed", "applied", "dns_deleted", "committed"};
 
 std::string with_error(const std::string& what, const error& e) { return what + ": " + e.message; }
 
+// What the steps change, once the dns and ingress slots are known to be configured.
+struct step_env {
+    dns_provider& dns;
+    ingress_strategy& ingress;
+    std::string record_content;  // <tunnel_id>.cfargotunnel.com: what every CNAME of ours points at
+};
+
+// --- the create steps -----------------------------------------------------------------------------
+
+// The DNS record, unless a record of ours for this name is already there (a retry).
+result<std::string> create_dns_record(step_env& env, operation& o) {
+    std::string zone = o.s("zone_id"), marker = cname_pipeline::ownership_marker(o.project);
+    std::string record_id;
+    auto found = env.dns.find_record(zone, o.hostname, "CNAME");
+    if (found) {
+        auto rec = json::parse(*found);
+        if (!rec || json::str(*rec, "comment") != marker || json::str(*rec, "content") != env.record_content) {
+            return fail(errc::conflict, "a DNS record for " + o.hostname + " already exists and tunnelmgr does not own it"
+                                        " (it lacks the comment " + marker + "): remove it in the Cloudflare dashboard or pick another name");
+        }
+        record_id = json::str(*rec, "id");
+    } else if (found.error().code != errc::not_found) {
+        return fail(found.error().code, with_error("cannot look up " + o.hostname + " at the DNS provider", found.error()));
+    } else {
+        json::object rec;
+        rec.set("name", o.hostname).set("content", env.record_content).set("comment", marker);
+        auto created = env.dns.create_record(zone, rec.str());
+        if (!created) {
+            return fail(created.error().code, with_error("cannot create the DNS record for " + o.hostname, created.error()));
+        }
+        auto doc = json::parse(*created);
+        record_id = doc ? json::str(*doc, "id") : "";
+    }
+    o.put("record_id", record_id);
+    o.put("record_created", true);
+    json::object patch;
+    patch.set("record_id", record_id).set("record_created", true);
+    return patch.str();
+}
+
+// Undo of create_dns_record. A crash may have come between creating the record and journaling its
+// id: then look it up, and take it only if it is ours (our comment, our tunnel).
+result<void> delete_created_record(step_env& env, operation& o, bool /*in_flight*/) {
+    std::string zone = o.s("zone_id"), marker = cname_pipeline::ownership_marker(o.project);
+    std::string record_id = o.s("record_id");
+    if (record_id.empty()) {
+        auto found = env.dns.find_record(zone, o.hostname, "CNAME");
+        if (found) {
+            auto rec = json::parse(*found);
+            if (rec && json::str(*rec, "comment") == marker && json::str(*rec, "content") == env.record_content) {
+                record_id = json::str(*rec, "id");
+            }
+        } else if (found.error().code != errc::not_found) {
+            return tl::unexpected(found.error());
+        }
+    }
+    if (!record_id.empty()) {
+        auto del = env.dns.delete_record(zone, record_id, marker);
+        if (!del && del.error().code != errc::not_found) return tl::unexpected(del.error());
+    }
+    return {};
+}
+
+result<std::string> add_ingress_rule(step_env& env, operation& o) {
+    std::string service = o.s("service");
+    auto added = env.ingress.add(o.hostname, service, "add " + o.hostname + " -> " + service + " for " + o.project);
+    if (!added) return tl::unexpected(added.error());
+    o.put("ingress_changed", *added);
+    o.backup_error = env.ingress.take_backup_error();
+    json::object patch;
+    patch.set("ingress_changed", *added);
+    return patch.str();
+}
+
+// Undo of add_ingress_rule. `in_flight`: the add may or may not have written (the journal write
+// after it failed, or a crash came): look. Once it is journaled, cloudflared may run with the rule.
+result<void> remove_added_rule(step_env& env, operation& o, bool in_flight) {
+    auto removed = env.ingress.remove(o.hostname, "roll back " + o.hostname);
+    if (!removed && removed.error().code == errc::invalid && in_flight) {
+        // The file is malformed (someone else's edit): our rule cannot be in it, since every
+        // file tunnelmgr writes is valid. Leave the file alone and go on with the DNS record.
+        log::warn("pipeline", "rolling back " + o.hostname + " without touching the ingress file: " + removed.error().message);
+        removed = std::optional<std::string>{};
+    }
+    if (!removed) return tl::unexpected(removed.error());
+    env.ingress.take_backup_error();
+    if (removed->has_value() && !in_flight) {
+        // cloudflared may already run with the rule; let it drop it. Best effort.
+        if (auto a = env.ingress.apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
+    }
+    return {};
+}
+
+// Restart cloudflared and wait for /ready (local), or nothing (remote).
+result<std::string> apply_ingress(step_env& env, operation& o) {
+    auto applied = env.ingress.apply();
+    if (!applied) return tl::unexpected(applied.error());
+    o.apply_note = *applied;
+    return std::string("{}");
+}
+
+// The cname row, written with the operation's end in one transaction.
+result<std::string> cname_row(step_env& /*env*/, operation& o) {
+    json::object row;
+    row.set("hostname", o.hostname).set("subdomain", o.s("subdomain")).set("domain", o.s("domain"));
+    row.set("project", o.project).set("port", json::i64(o.data, "port")).set("target", o.s("service"));
+    row.set("target_type", o.s("target_type")).set("container_name", o.s("container_name"));
+    row.set("docker_network", o.s("docker_network")).set("dns_record_id", o.s("record_id")).set("zone_id", o.s("zone_id"));
+    return row.str();
+}
+
+// --- the delete steps -----------------------------------------------------------------------------
+
+result<std::string> remove_ingress_rule(step_env& env, operation& o) {
+    auto removed = env.ingress.remove(o.hostname, "remove " + o.hostname + " for " + o.project);
+    if (!removed) return fail(removed.error().code, "cannot remove the ingress rule: " + removed.error().message);
+    env.ingress.take_backup_error();
+    json::object patch;
+    patch.set("ingress_changed", removed->has_value());
+    if (removed->has_value()) patch.set("removed_service", **removed);
+    return patch.str();
+}
+
+result<std::string> apply_without_rule(step_env& env, operation& o) {
+    auto applied = env.ingress.apply();
+    if (!applied) {
+        // The rule is gone from the file; cloudflared picks that up at its next start. The
+        // operation stays open so the DNS record is still removed later.
+        return fail(applied.error().code, applied.error().message + " — the deletion of " + o.hostname +
+                                              " will be finished at tunnelmgr's next start");
+    }
+    o.apply_note = *applied;
+    return std::string("{}");
+}
+
+result<std::string> delete_dns_record(step_env& env, operation& o) {
+    std::string record_id = o.s("record_id");
+    if (record_id.empty()) return std::string("{}");
+    auto del = env.dns.delete_record(o.s("zone_id"), record_id, cname_pipeline::ownership_marker(o.project));
+    if (!del && del.error().code == errc::conflict) {
+        // Someone re-labelled the record: it is no longer ours to delete. Say so and move on.
+        log::warn("pipeline", "left DNS record " + record_id + " of " + o.hostname + " in place: " + del.error().message);
+    } else if (!del && del.error().code != errc::not_found) {
+        return fail(del.error().code, "the ingress rule is removed but the DNS record could not be deleted yet (" +
+                                          del.error().message + "); tunnelmgr finishes this at its next start");
+    }
+    return std::string("{}");
+}
+
+// The cname row goes, with the operation's end, in one transaction.
+result<std::string> forget_cname(step_env& /*env*/, operation& o) {
+    json::object row;
+    row.set("hostname", o.hostname);
+    return row.str();
+}
+
+// --- the tables -----------------------------------------------------------------------------------
+
+using do_fn = result<std::string> (*)(step_env&, operation&);  // returns the patch journaled with the state
+using undo_fn = result<void> (*)(step_env&, operation&, bool in_flight);
+
+// What a failing step does to its operation.
+enum class on_failure {
+    roll_back,  // undo the steps done (and this one, unless it changed nothing), end rolled_back
+    abandon,    // nothing has changed yet: end rolled_back, no undo
+    keep_open,  // past the point of no return: leave it for recover() to finish at the next start
+};
+
+struct pipeline_step {
+    op_state reaches;            // journaled when `run` succeeds; the first row is operation_begin's
+    const char* name;            // the step a failure names (an audit row's failed_step)
+    do_fn run;                   // null on the first row
+    undo_fn undo;                // null: nothing to undo
+    bool failing_run_is_clean;   // a failing `run` changed nothing outside, so its own undo is skipped
+    on_failure if_it_fails;
+    bool after_crash_finish;     // recover(): an operation stopped just before this step is finished, not undone
+};
+
+// clang-format off
+constexpr pipeline_step create_steps[] = {
+    // reaches                   name       run                   undo                    clean  if it fails             after a crash: finish
+    {op_state::validated,        "begin",   nullptr,              nullptr,                true,  on_failure::roll_back,  false},
+    {op_state::dns_created,      "dns",     create_dns_record,    delete_created_record,  false, on_failure::roll_back,  false},
+    {op_state::ingress_written,  "ingress", add_ingress_rule,     remove_added_rule,      true,  on_failure::roll_back,  false},
+    {op_state::applied,          "apply",   apply_ingress,        nullptr,                false, on_failure::roll_back,  false},
+    {op_state::committed,        "commit",  cname_row,            nullptr,                false, on_failure::roll_back,  true},
+};
+constexpr pipeline_step delete_steps[] = {
+    {op_state::validated,        "begin",   nullptr,              nullptr,                true,  on_failure::abandon,    true},
+    {op_state::ingress_removed,  "ingress", remove_ingress_rule,  nullptr,                true,  on_failure::abandon,    true},
+    {op_state::applied,          "apply",   apply_without_rule,   nullptr,                false, on_failure::keep_open,  true},
+    {op_state::dns_deleted,      "dns",     delete_dns_record,    nullptr,                false, on_failure::keep_open,  true},
+    {op_state::committed,        "commit",  forget_cname,         nullptr,                false, on_failure::keep_open,  true},
+};
+// clang-format on
+
+// The rows follow the kind's way forward (operation.hpp), one row per state.
+template <size_t N>
+constexpr bool follows(const pipeline_step (&steps)[N], const std::array<op_state, N>& path) {
+    for (size_t i = 0; i < N; ++i) {
+        if (steps[i].reaches != path[i]) return false;
+    }
+    return true;
+}
+static_assert(follows(create_steps, create_path));
+static_assert(follows(delete_steps, delete_path));
+
+std::span<const pipeline_step> steps_of(op_kind k) {
+    if (k == op_kind::create) return create_steps;
+    return delete_steps;
+}
+
+// Where `s` is on the kind's way forward; nullopt for rolled_back.
+std::optional<size_t> position_of(op_kind k, op_state s) {
+    const auto& path = forward_path(k);
+    for (size_t i = 0; i < path.size(); ++i) {
+        if (path[i] == s) return i;
+    }
+    return std::nullopt;
+}
+
+// One flat view of a journal row: the request as begun, then every step's patch over it. The store
+// keeps the request under data.request (older rows may carry it beside data).
+result<operation> operation_from_journal(const rapidjson::Value& item) {
+    operation o;
+    o.id = json::i64(item, "id");
+    o.hostname = json::str(item, "hostname");
+    o.project = json::str(item, "project");
+    auto kind = op_kind_from(json::str(item, "kind"));
+    auto state = op_state_from(json::str(item, "state"));
+    if (!kind || !state) {
+        return fail(errc::invalid, "operation " + std::to_string(o.id) + " on " + o.hostname + " has an unknown kind '" +
+                                       json::str(item, "kind") + "' or state '" + json::str(item, "state") +
+                                       "' (written by a newer tunnelmgr?); left as it is");
+    }
+    o.kind = *kind;
+    o.state = *state;
+    auto merge = [&](const rapidjson::Value& from) {
+        if (!from.IsObject()) return;
+        for (const auto& m : from.GetObject()) {
+            if (std::string(m.name.GetString()) == "request") continue;
+            o.data.RemoveMember(m.name.GetString());
+            rapidjson::Value k(m.name, o.data.GetAllocator()), v(m.value, o.data.GetAllocator());
+            o.data.AddMember(k, v, o.data.GetAllocator());
+        }
+    };
+    auto data_it = item.FindMember("data");
+    auto req_it = item.FindMember("request");
+    if (req_it != item.MemberEnd()) merge(req_it->value);
+    if (data_it != item.MemberEnd() && data_it->value.IsObject()) {
+        auto nested = data_it->value.FindMember("request");
+        if (nested != data_it->value.MemberEnd()) merge(nested->value);
+        merge(data_it->value);
+    }
+    return o;
+}
+
 }  // namespace
+
+// --- the one loop -----------------------------------------------------------------------------------
+
+struct cname_pipeline::step_failure {
+    error cause;                      // as the step (or the journal) said it
+    std::string step;                 // the row's name, or "journal" when writing the state failed
+    std::optional<error> undo_error;  // the compensation ran and failed too
+};
+
+class cname_pipeline::step_runner {
+public:
+    step_runner(cname_pipeline& p, step_clock& clock, progress_fn progress)
+        : p_(p), env_{*p.dns_, *p.ingress_, p.settings_.tunnel_id + ".cfargotunnel.com"}, clock_(clock),
+          progress_(std::move(progress)) {}
+
+    // Runs o's table from row `from` on (row 0: operation_begin has just journaled it). On a failure,
+    // does what the row says; `may_undo` false (recovery) turns a roll back into keep_open, since
+    // recovery finishes only what it has chosen to keep.
+    tl::expected<void, step_failure> run(operation& o, size_t from, bool may_undo) {
+        auto steps = steps_of(o.kind);
+        for (size_t i = from; i < steps.size(); ++i) {
+            const auto& row = steps[i];
+            if (row.run != nullptr) {
+                auto patch = row.run(env_, o);
+                if (!patch) return stop(o, row, {patch.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
+                if (auto a = advance(o, row.reaches, *patch); !a) {
+                    // For the last row the journal write is the step itself (the commit).
+                    std::string step = row.reaches == op_state::committed ? row.name : "journal";
+                    return stop(o, row, {a.error(), step, {}}, false, may_undo);
+                }
+            }
+            reached(o, i);
+        }
+        return {};
+    }
+
+    // Undoes, newest first, the step under way (unless `in_flight_clean`: it changed nothing) and
+    // every step done, then journals rolled_back.
+    result<void> roll_back(operation& o, bool in_flight_clean) {
+        auto steps = steps_of(o.kind);
+        auto done = position_of(o.kind, o.state);
+        if (!done) return check_transition(o.kind, o.state, op_state::rolled_back);
+        for (size_t i = std::min(*done + 1, steps.size() - 1); i > 0; --i) {
+            bool in_flight = i > *done;
+            if (steps[i].undo == nullptr || (in_flight && in_flight_clean)) continue;
+            if (auto u = steps[i].undo(env_, o, in_flight); !u) return u;
+        }
+        return advance(o, op_state::rolled_back, "{}");
+    }
+
+private:
+    // The one way an operation changes state: checked against the transition table, then journaled.
+    result<void> advance(operation& o, op_state to, const std::string& payload) {
+        if (auto legal = check_transition(o.kind, o.state, to); !legal) return legal;
+        auto r = to == op_state::committed ? p_.state_.operation_commit(o.id, payload)
+                                           : p_.state_.operation_advance(o.id, to_string(to), payload);
+        if (!r) return r;
+        o.state = to;
+        return {};
+    }
+
+    // Step i is durable: time it, tell the caller, and (tests) die here if asked to.
+    void reached(const operation& o, size_t i) {
+        auto steps = steps_of(o.kind);
+        std::string state(to_string(steps[i].reaches));
+        clock_.done(state);
+        if (progress_) progress_(state, static_cast<int>(i) + 1, static_cast<int>(steps.size()));
+        // TUNNELMGR_TEST_CRASH_AFTER=<kind>:<state>: die as hard as a power cut right after it is durable.
+        if (!p_.crash_after_.empty() && p_.crash_after_ == std::string(to_string(o.kind)) + ":" + state) {
+            ::kill(::getpid(), SIGKILL);
+        }
+    }
+
+    tl::unexpected<step_failure> stop(operation& o, const pipeline_step& row, step_failure f, bool in_flight_clean,
+                                      bool may_undo) {
+        clock_.failed(to_string(row.reaches));  // counted at the step it did not reach
+        auto policy = row.if_it_fails;
+        if (policy == on_failure::roll_back && !may_undo) policy = on_failure::keep_open;
+        result<void> undone;
+        if (policy == on_failure::roll_back) undone = roll_back(o, in_flight_clean);
+        if (policy == on_failure::abandon) undone = advance(o, op_state::rolled_back, "{}");
+        if (!undone) f.undo_error = undone.error();
+        return tl::unexpected(std::move(f));
+    }
+
+    cname_pipeline& p_;
+    step_env env_;
+    step_clock& clock_;
+    progress_fn progress_;
+};
 
 cname_pipeline::cname_pipeline(state_store& state, dns_provider* dns, ingress_strategy* ingress,
                                target_selector& targets, pipeline_settings settings)
     : state_(state), dns_(dns), ingress_(ingress), targets_(targets), settings_(std::move(settings)) {
     if (const char* c = std::getenv("TUNNELMGR_TEST_CRASH_AFTER"); c != nullptr) crash_after_ = c;
-}
-
-void cname_pipeline::crash_point(const std::string& step) const {
-    // Crash-injection for the tests: die as hard as a power cut right after `step` is durable.
-    if (!crash_after_.empty() && crash_after_ == step) ::kill(::getpid(), SIGKILL);
 }
 
 void cname_pipeline::audit(const session& who, const std::string& action, const std::string& target,
@@ -229,6 +557,28 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
     return out.str();
 }
 
+result<operation> cname_pipeline::begin_operation(op_kind kind, const std::string& host, const std::string& project,
+                                                  const std::string& request_json) {
+    json::object begin;
+    begin.set("kind", std::string(to_string(kind))).set("hostname", host).set("project", project);
+    begin.set_raw("request", request_json);
+    auto id = state_.operation_begin(begin.str());
+    if (!id) {
+        if (id.error().code == errc::conflict) {
+            return fail(errc::conflict, "another change to " + host + " is in progress: retry in a few seconds");
+        }
+        return tl::unexpected(id.error());
+    }
+    operation o;
+    o.id = *id;
+    o.kind = kind;
+    o.state = op_state::validated;
+    o.hostname = host;
+    o.project = project;
+    o.data.Parse(request_json.c_str());
+    return o;
+}
+
 result<std::string> cname_pipeline::request_cname(const session& who, const cname_request& req,
                                                   const progress_fn& progress) {
     // --- validation: nothing outside the process is touched until it all passes -------------------
@@ -242,174 +592,61 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
         audit(who, "cname.create", shown, project, e.code == errc::denied ? "denied" : "refused", e.message, d.str());
         return tl::unexpected(std::move(e));
     };
-    auto checked = validate(who, req, shown);
-    if (!checked) return refuse(checked.error());
-    auto label = &checked->label;
-    auto domain = &checked->domain;
-    auto host = &checked->host;
-    auto zone = &checked->zone;
-    auto tgt = &checked->tgt;
+    auto v = validate(who, req, shown);
+    if (!v) return refuse(v.error());
+    const target& tgt = v->tgt;
 
     // --- the journal starts: from here on every failure is compensated --------------------------------
     json::object request;
-    request.set("subdomain", *label).set("domain", *domain).set("zone_id", *zone).set("port", req.port);
-    request.set("service", tgt->service).set("target_type", tgt->type).set("container_name", tgt->container_name);
-    request.set("docker_network", tgt->docker_network).set("reason", tgt->reason).set("actor", who.actor());
+    request.set("subdomain", v->label).set("domain", v->domain).set("zone_id", v->zone).set("port", req.port);
+    request.set("service", tgt.service).set("target_type", tgt.type).set("container_name", tgt.container_name);
+    request.set("docker_network", tgt.docker_network).set("reason", tgt.reason).set("actor", who.actor());
     request.set("owner", sys::self_identity());
-    json::object begin;
-    begin.set("kind", "create").set("hostname", *host).set("project", project).set_raw("request", request.str());
-    auto id = state_.operation_begin(begin.str());
-    if (!id) {
-        if (id.error().code == errc::conflict) {
-            return refuse({errc::conflict, "another change to " + *host + " is in progress: retry in a few seconds"});
-        }
-        return refuse(id.error());
-    }
-    op o;
-    o.id = *id;
-    o.kind = "create";
-    o.hostname = *host;
-    o.project = project;
-    o.state = "validated";
-    o.data.Parse(request.str().c_str());
-    auto step_done = [&](int n) {
-        step_clock.done(create_steps[n]);
-        if (progress) progress(create_steps[n], n + 1, 5);
-    };
-    step_done(0);
-    crash_point("create:validated");
-
-    auto failed = [&](error e, const char* step) -> result<std::string> {
-        for (size_t i = 0; i + 1 < std::size(create_steps); ++i) {  // the step it did not reach
-            if (o.state == create_steps[i]) step_clock.failed(create_steps[i + 1]);
-        }
-        auto undo = roll_back_create(o, std::string(step) == "ingress" || std::string(step) == "dns");
-        std::string msg = e.message;
-        if (!undo) msg += " (and undoing the earlier steps failed: " + undo.error().message + "; tunnelmgr retries at its next start)";
-        json::object d;
-        d.set("port", req.port).set("failed_step", step).set("operation_id", o.id);
-        audit(who, "cname.create", *host, project, "error", msg, d.str());
-        return tl::unexpected(error{e.code, msg});
-    };
-
-    // Step 1: the DNS record, unless a record of ours for this name is already there (a retry).
-    std::string marker = ownership_marker(project);
-    std::string content = settings_.tunnel_id + ".cfargotunnel.com";
-    std::string record_id;
-    auto found = dns_->find_record(*zone, *host, "CNAME");
-    if (found) {
-        auto rec = json::parse(*found);
-        if (!rec || json::str(*rec, "comment") != marker || json::str(*rec, "content") != content) {
-            return failed({errc::conflict, "a DNS record for " + *host + " already exists and tunnelmgr does not own it"
-                                           " (it lacks the comment " + marker + "): remove it in the Cloudflare dashboard or pick another name"},
-                          "dns");
-        }
-        record_id = json::str(*rec, "id");
-    } else if (found.error().code != errc::not_found) {
-        return failed({found.error().code, with_error("cannot look up " + *host + " at the DNS provider", found.error())}, "dns");
-    } else {
-        json::object rec;
-        rec.set("name", *host).set("content", content).set("comment", marker);
-        auto created = dns_->create_record(*zone, rec.str());
-        if (!created) {
-            return failed({created.error().code, with_error("cannot create the DNS record for " + *host, created.error())}, "dns");
-        }
-        auto doc = json::parse(*created);
-        record_id = doc ? json::str(*doc, "id") : "";
-    }
-    o.put("record_id", record_id);
-    o.put("record_created", true);
-    json::object p1;
-    p1.set("record_id", record_id).set("record_created", true);
-    if (auto a = state_.operation_advance(o.id, "dns_created", p1.str()); !a) return failed(a.error(), "journal");
-    o.state = "dns_created";
-    step_done(1);
-    crash_point("create:dns_created");
-
-    // Step 2: the ingress rule.
-    auto added = ingress_->add(*host, tgt->service, "add " + *host + " -> " + tgt->service + " for " + project);
-    if (!added) return failed(added.error(), "ingress");
-    o.put("ingress_changed", *added);
-    std::string backup_error = ingress_->take_backup_error();
-    json::object p2;
-    p2.set("ingress_changed", *added);
-    if (auto a = state_.operation_advance(o.id, "ingress_written", p2.str()); !a) return failed(a.error(), "journal");
-    o.state = "ingress_written";
-    step_done(2);
-    crash_point("create:ingress_written");
-
-    // Step 3: apply (restart cloudflared and wait for /ready, or nothing for remote).
-    auto applied = ingress_->apply();
-    if (!applied) return failed(applied.error(), "apply");
-    if (auto a = state_.operation_advance(o.id, "applied", "{}"); !a) return failed(a.error(), "journal");
-    o.state = "applied";
-    step_done(3);
-    crash_point("create:applied");
-
-    // Step 4: commit — the cname row and the operation's end in one transaction.
-    json::object row;
-    row.set("hostname", *host).set("subdomain", *label).set("domain", *domain).set("project", project);
-    row.set("port", req.port).set("target", tgt->service).set("target_type", tgt->type);
-    row.set("container_name", tgt->container_name).set("docker_network", tgt->docker_network);
-    row.set("dns_record_id", record_id).set("zone_id", *zone);
-    if (auto c = state_.operation_commit(o.id, row.str()); !c) return failed(c.error(), "commit");
-    step_done(4);
-    crash_point("create:committed");
+    auto o = begin_operation(op_kind::create, v->host, project, request.str());
+    if (!o) return refuse(o.error());
+    step_runner steps(*this, step_clock, progress);
+    if (auto r = steps.run(*o, 0, true); !r) return create_failed(who, req, *o, r.error());
 
     json::object out;
-    out.set("hostname", *host).set("url", "https://" + *host).set("ingress_target", tgt->service);
-    out.set("target_type", tgt->type).set("container_name", tgt->container_name).set("docker_network", tgt->docker_network);
-    out.set("reason", tgt->reason).set("project", project).set("port", req.port).set("dns_record_id", record_id);
-    out.set("apply", *applied).set("operation_id", o.id);
+    out.set("hostname", v->host).set("url", "https://" + v->host).set("ingress_target", tgt.service);
+    out.set("target_type", tgt.type).set("container_name", tgt.container_name).set("docker_network", tgt.docker_network);
+    out.set("reason", tgt.reason).set("project", project).set("port", req.port).set("dns_record_id", o->s("record_id"));
+    out.set("apply", o->apply_note).set("operation_id", o->id);
     json::object d;
-    d.set("port", req.port).set("target", tgt->service).set("target_type", tgt->type).set("operation_id", o.id);
-    if (!backup_error.empty()) d.set("backup_error", backup_error);
-    audit(who, "cname.create", *host, project, "ok", "", d.str());
+    d.set("port", req.port).set("target", tgt.service).set("target_type", tgt.type).set("operation_id", o->id);
+    if (!o->backup_error.empty()) d.set("backup_error", o->backup_error);
+    audit(who, "cname.create", v->host, project, "ok", "", d.str());
     return out.str();
 }
 
-result<void> cname_pipeline::roll_back_create(op& o, bool ingress_untouched) {
-    // Undo in reverse: the ingress rule, then our DNS record. `ingress_untouched`: the caller knows
-    // the ingress step never wrote (it failed); after a crash nobody knows, so look.
-    if ((o.state == "dns_created" && !ingress_untouched) || o.state == "ingress_written" || o.state == "applied") {
-        auto removed = ingress_->remove(o.hostname, "roll back " + o.hostname);
-        if (!removed && removed.error().code == errc::invalid && o.state == "dns_created") {
-            // The file is malformed (someone else's edit): our rule cannot be in it, since every
-            // file tunnelmgr writes is valid. Leave the file alone and go on with the DNS record.
-            log::warn("pipeline", "rolling back " + o.hostname + " without touching the ingress file: " + removed.error().message);
-            removed = std::optional<std::string>{};
-        }
-        if (!removed) return tl::unexpected(removed.error());
-        ingress_->take_backup_error();
-        if (removed->has_value() && (o.state == "ingress_written" || o.state == "applied")) {
-            // cloudflared may already run with the rule; let it drop it. Best effort.
-            if (auto a = ingress_->apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
-        }
+result<std::string> cname_pipeline::create_failed(const session& who, const cname_request& req, const operation& o,
+                                                  const step_failure& f) {
+    std::string msg = f.cause.message;
+    if (f.undo_error) {
+        msg += " (and undoing the earlier steps failed: " + f.undo_error->message + "; tunnelmgr retries at its next start)";
     }
-    if (o.state == "validated" || o.state == "dns_created" || o.state == "ingress_written" || o.state == "applied") {
-        std::string zone = o.s("zone_id"), marker = ownership_marker(o.project);
-        std::string record_id = o.s("record_id");
-        if (record_id.empty() && dns_ != nullptr) {
-            // A crash may have come between creating the record and writing down its id: look it up.
-            auto found = dns_->find_record(zone, o.hostname, "CNAME");
-            if (found) {
-                auto rec = json::parse(*found);
-                if (rec && json::str(*rec, "comment") == marker &&
-                    json::str(*rec, "content") == settings_.tunnel_id + ".cfargotunnel.com") {
-                    record_id = json::str(*rec, "id");
-                }
-            } else if (found.error().code != errc::not_found) {
-                return tl::unexpected(found.error());
-            }
+    json::object d;
+    d.set("port", req.port).set("failed_step", f.step).set("operation_id", o.id);
+    audit(who, "cname.create", o.hostname, o.project, "error", msg, d.str());
+    return tl::unexpected(error{f.cause.code, msg});
+}
+
+result<rapidjson::Document> cname_pipeline::cname_to_delete(const session& who, const std::string& hostname) {
+    auto row_text = state_.cname_get(hostname);
+    if (!row_text) {
+        if (row_text.error().code == errc::not_found) {
+            return fail(errc::not_found, who.is_admin() ? hostname + " is not managed by tunnelmgr"
+                                                        : hostname + " is not among the hostnames of project '" + who.project + "'");
         }
-        if (!record_id.empty() && dns_ != nullptr) {
-            auto del = dns_->delete_record(zone, record_id, marker);
-            if (!del && del.error().code != errc::not_found) return tl::unexpected(del.error());
-        }
+        return tl::unexpected(row_text.error());
     }
-    if (auto a = state_.operation_advance(o.id, "rolled_back", "{}"); !a) return tl::unexpected(a.error());
-    o.state = "rolled_back";
-    return {};
+    auto row = json::parse(*row_text);
+    if (!row) row = json::parse("{}");
+    if (!who.is_admin() && json::str(*row, "project") != who.project) {
+        // Same answer as for a name that does not exist: a project learns nothing of others' names.
+        return fail(errc::not_found, hostname + " is not among the hostnames of project '" + who.project + "'");
+    }
+    return std::move(*row);
 }
 
 result<std::string> cname_pipeline::delete_cname(const session& who, const std::string& hostname_in,
@@ -422,128 +659,29 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
         audit(who, "cname.delete", hostname, project, denied ? "denied" : "refused", e.message, "{}");
         return tl::unexpected(std::move(e));
     };
-    auto row_text = state_.cname_get(hostname);
-    if (!row_text) {
-        if (row_text.error().code == errc::not_found) {
-            return refuse({errc::not_found, who.is_admin() ? hostname + " is not managed by tunnelmgr"
-                                                           : hostname + " is not among the hostnames of project '" + who.project + "'"},
-                          who.project);
-        }
-        return refuse(row_text.error(), who.project);
-    }
-    auto row = json::parse(*row_text);
-    std::string project = row ? json::str(*row, "project") : "";
-    if (!who.is_admin() && project != who.project) {
-        // Same answer as for a name that does not exist: a project learns nothing of others' names.
-        return refuse({errc::not_found, hostname + " is not among the hostnames of project '" + who.project + "'"}, who.project);
-    }
+    auto row = cname_to_delete(who, hostname);
+    if (!row) return refuse(row.error(), who.project);
+    std::string project = json::str(*row, "project");
     if (dns_ == nullptr || ingress_ == nullptr) {
         return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to delete hostnames"}, project);
     }
     json::object request;
     request.set("zone_id", json::str(*row, "zone_id")).set("record_id", json::str(*row, "dns_record_id"));
     request.set("service", json::str(*row, "target")).set("actor", who.actor()).set("owner", sys::self_identity());
-    json::object begin;
-    begin.set("kind", "delete").set("hostname", hostname).set("project", project).set_raw("request", request.str());
-    auto id = state_.operation_begin(begin.str());
-    if (!id) {
-        if (id.error().code == errc::conflict) {
-            return refuse({errc::conflict, "another change to " + hostname + " is in progress: retry in a few seconds"}, project);
-        }
-        return refuse(id.error(), project);
-    }
-    op o;
-    o.id = *id;
-    o.kind = "delete";
-    o.hostname = hostname;
-    o.project = project;
-    o.state = "validated";
-    o.data.Parse(request.str().c_str());
-    // each step's duration on its way to the caller's progress; a failure counted at the step it stopped before.
+    auto o = begin_operation(op_kind::del, hostname, project, request.str());
+    if (!o) return refuse(o.error(), project);
     core::step_clock step_clock(*observer_, "delete");
-    progress_fn timed = [&](const std::string& step, int done, int total) {
-        step_clock.done(step);
-        if (progress) progress(step, done, total);
-    };
-    timed(delete_steps[0], 1, 5);
-    crash_point("delete:validated");
-    auto r = finish_delete(o, timed);
-    if (!r) {
-        for (size_t i = 0; i + 1 < std::size(delete_steps); ++i) {
-            if (o.state == delete_steps[i]) step_clock.failed(delete_steps[i + 1]);
-        }
-    }
+    step_runner steps(*this, step_clock, progress);
+    auto r = steps.run(*o, 0, true);
     json::object d;
-    d.set("operation_id", o.id).set("state", o.state);
+    d.set("operation_id", o->id).set("state", std::string(to_string(o->state)));
     if (!r) {
-        audit(who, "cname.delete", hostname, project, "error", r.error().message, d.str());
-        return r;
+        audit(who, "cname.delete", hostname, project, "error", r.error().cause.message, d.str());
+        return tl::unexpected(r.error().cause);
     }
     audit(who, "cname.delete", hostname, project, "ok", "", d.str());
-    return r;
-}
-
-result<std::string> cname_pipeline::finish_delete(op& o, const progress_fn& progress) {
-    std::string apply_note;
-    if (o.state == "validated") {
-        auto removed = ingress_->remove(o.hostname, "remove " + o.hostname + " for " + o.project);
-        if (!removed) {
-            // Nothing has changed yet: the delete simply did not happen.
-            if (auto a = state_.operation_advance(o.id, "rolled_back", "{}"); a) o.state = "rolled_back";
-            return tl::unexpected(error{removed.error().code, "cannot remove the ingress rule: " + removed.error().message});
-        }
-        ingress_->take_backup_error();
-        json::object p;
-        p.set("ingress_changed", removed->has_value());
-        if (removed->has_value()) p.set("removed_service", **removed);
-        if (auto a = state_.operation_advance(o.id, "ingress_removed", p.str()); !a) return tl::unexpected(a.error());
-        o.state = "ingress_removed";
-        if (progress) progress(delete_steps[1], 2, 5);
-        crash_point("delete:ingress_removed");
-    }
-    if (o.state == "ingress_removed") {
-        auto applied = ingress_->apply();
-        if (!applied) {
-            // The rule is gone from the file; cloudflared picks that up at its next start. Leave the
-            // operation open so the DNS record is still removed later.
-            return tl::unexpected(error{applied.error().code, applied.error().message +
-                                                                  " — the deletion of " + o.hostname +
-                                                                  " will be finished at tunnelmgr's next start"});
-        }
-        apply_note = *applied;
-        if (auto a = state_.operation_advance(o.id, "applied", "{}"); !a) return tl::unexpected(a.error());
-        o.state = "applied";
-        if (progress) progress(delete_steps[2], 3, 5);
-        crash_point("delete:applied");
-    }
-    if (o.state == "applied") {
-        std::string record_id = o.s("record_id");
-        if (!record_id.empty()) {
-            auto del = dns_->delete_record(o.s("zone_id"), record_id, ownership_marker(o.project));
-            if (!del && del.error().code == errc::conflict) {
-                // Someone re-labelled the record: it is no longer ours to delete. Say so and move on.
-                log::warn("pipeline", "left DNS record " + record_id + " of " + o.hostname + " in place: " + del.error().message);
-            } else if (!del && del.error().code != errc::not_found) {
-                return tl::unexpected(error{del.error().code, "the ingress rule is removed but the DNS record could not be "
-                                                              "deleted yet (" + del.error().message +
-                                                              "); tunnelmgr finishes this at its next start"});
-            }
-        }
-        if (auto a = state_.operation_advance(o.id, "dns_deleted", "{}"); !a) return tl::unexpected(a.error());
-        o.state = "dns_deleted";
-        if (progress) progress(delete_steps[3], 4, 5);
-        crash_point("delete:dns_deleted");
-    }
-    if (o.state == "dns_deleted") {
-        json::object row;
-        row.set("hostname", o.hostname);
-        if (auto c = state_.operation_commit(o.id, row.str()); !c) return tl::unexpected(c.error());
-        o.state = "committed";
-        if (progress) progress(delete_steps[4], 5, 5);
-        crash_point("delete:committed");
-    }
     json::object out;
-    out.set("hostname", o.hostname).set("deleted", true).set("apply", apply_note);
+    out.set("hostname", o->hostname).set("deleted", true).set("apply", o->apply_note);
     return out.str();
 }
 
@@ -553,78 +691,50 @@ result<int> cname_pipeline::recover() {
     auto doc = json::parse(*list);
     if (!doc || !doc->IsArray()) return fail(errc::error, "the state store returned a malformed operation list");
     int settled = 0;
-    session system = session::admin_session("recovery");
     for (const auto& item : doc->GetArray()) {
-        op o;
-        o.id = json::i64(item, "id");
-        o.kind = json::str(item, "kind");
-        o.hostname = json::str(item, "hostname");
-        o.project = json::str(item, "project");
-        o.state = json::str(item, "state");
-        o.data.SetObject();
-        // One flat view: the request as begun, then every step's patch over it. The store keeps
-        // the request under data.request (older rows may carry it beside data).
-        auto merge = [&](const rapidjson::Value& from) {
-            if (!from.IsObject()) return;
-            for (const auto& m : from.GetObject()) {
-                if (std::string(m.name.GetString()) == "request") continue;
-                o.data.RemoveMember(m.name.GetString());
-                rapidjson::Value k(m.name, o.data.GetAllocator()), v(m.value, o.data.GetAllocator());
-                o.data.AddMember(k, v, o.data.GetAllocator());
-            }
-        };
-        auto data_it = item.FindMember("data");
-        auto req_it = item.FindMember("request");
-        if (req_it != item.MemberEnd()) merge(req_it->value);
-        if (data_it != item.MemberEnd() && data_it->value.IsObject()) {
-            auto nested = data_it->value.FindMember("request");
-            if (nested != data_it->value.MemberEnd()) merge(nested->value);
-            merge(data_it->value);
-        }
-        // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
-        std::string owner = o.s("owner");
-        if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) continue;
-        if (dns_ == nullptr || ingress_ == nullptr) {
-            log::warn("recovery", "operation " + std::to_string(o.id) + " on " + o.hostname +
-                                      " is unfinished but the dns slot or tunnel.ingress is not configured; left as it is");
+        auto o = operation_from_journal(item);
+        if (!o) {
+            log::error("recovery", o.error().message);
             continue;
         }
-        std::string from = o.state;
-        if (o.kind == "create" && o.state == "applied") {
-            // Everything outside is in place: roll forward.
-            json::object row;
-            row.set("hostname", o.hostname).set("subdomain", o.s("subdomain")).set("domain", o.s("domain"));
-            row.set("project", o.project).set("port", json::i64(o.data, "port")).set("target", o.s("service"));
-            row.set("target_type", o.s("target_type")).set("container_name", o.s("container_name"));
-            row.set("docker_network", o.s("docker_network")).set("dns_record_id", o.s("record_id")).set("zone_id", o.s("zone_id"));
-            auto c = state_.operation_commit(o.id, row.str());
-            if (!c) {
-                log::error("recovery", "cannot commit operation " + std::to_string(o.id) + ": " + c.error().message);
-                continue;
-            }
-            o.state = "committed";
-        } else if (o.kind == "create") {
-            auto r = roll_back_create(o, false);
-            if (!r) {
-                log::error("recovery", "cannot roll back operation " + std::to_string(o.id) + " on " + o.hostname + ": " +
-                                           r.error().message + " (retried at the next start)");
-                continue;
-            }
-        } else {
-            auto r = finish_delete(o, {});
-            if (!r) {
-                log::error("recovery", "cannot finish deleting " + o.hostname + ": " + r.error().message);
-                continue;
-            }
-        }
-        json::object d;
-        d.set("operation_id", o.id).set("kind", o.kind).set("from_state", from).set("to_state", o.state);
-        audit(system, "cname.recover", o.hostname, o.project, "ok", "", d.str());
-        log::info("recovery", "operation " + std::to_string(o.id) + " (" + o.kind + " " + o.hostname + ") " + from +
-                                  " -> " + o.state);
-        ++settled;
+        if (settle(*o)) ++settled;
     }
     return settled;
+}
+
+bool cname_pipeline::settle(operation& o) {
+    // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
+    std::string owner = o.s("owner");
+    if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) return false;
+    std::string id = std::to_string(o.id);
+    if (dns_ == nullptr || ingress_ == nullptr) {
+        log::warn("recovery", "operation " + id + " on " + o.hostname +
+                                  " is unfinished but the dns slot or tunnel.ingress is not configured; left as it is");
+        return false;
+    }
+    auto done = position_of(o.kind, o.state);
+    if (!done || *done + 1 >= steps_of(o.kind).size()) return false;  // finished already
+    op_state from = o.state;
+    step_clock untimed(no_observer(), std::string(to_string(o.kind)));  // a recovery's steps are not timed
+    step_runner steps(*this, untimed, {});
+    if (steps_of(o.kind)[*done + 1].after_crash_finish) {
+        if (auto r = steps.run(o, *done + 1, false); !r) {
+            log::error("recovery", (o.kind == op_kind::create ? "cannot commit operation " + id
+                                                              : "cannot finish deleting " + o.hostname) +
+                                       ": " + r.error().cause.message);
+            return false;
+        }
+    } else if (auto r = steps.roll_back(o, false); !r) {
+        log::error("recovery", "cannot roll back operation " + id + " on " + o.hostname + ": " + r.error().message +
+                                   " (retried at the next start)");
+        return false;
+    }
+    std::string kind(to_string(o.kind)), from_s(to_string(from)), to_s(to_string(o.state));
+    json::object d;
+    d.set("operation_id", o.id).set("kind", kind).set("from_state", from_s).set("to_state", to_s);
+    audit(session::admin_session("recovery"), "cname.recover", o.hostname, o.project, "ok", "", d.str());
+    log::info("recovery", "operation " + id + " (" + kind + " " + o.hostname + ") " + from_s + " -> " + to_s);
+    return true;
 }
 
 }  // namespace tunnelmgr::core

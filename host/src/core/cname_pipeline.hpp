@@ -2,6 +2,7 @@
 // validated → dns_created → ingress_written → applied → committed (deletes: validated →
 // ingress_removed → applied → dns_deleted → committed), persisted before each next step. A failing
 // create undoes what it did; anything left mid-way by a crash is finished or undone by recover().
+// Each kind is a table of steps (do, undo, what a failure means) run by one loop; see the .cpp.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "core/dns_provider.hpp"
 #include "core/ingress_strategy.hpp"
 #include "core/observer.hpp"
+#include "core/operation.hpp"
 #include "core/result.hpp"
 #include "core/session.hpp"
 #include "core/state_store.hpp"
@@ -70,18 +72,24 @@ public:
     void observe_with(core_observer& o) { observer_ = &o; }
 
 private:
-    struct op;
+    class step_runner;    // runs a kind's table of steps over one operation (cname_pipeline.cpp)
+    struct step_failure;  // where and why a run stopped, and whether its undo failed too
     struct validated {
         std::string project, label, domain, host, zone;
         target tgt;
     };
     result<validated> validate(const session& who, const cname_request& req, std::string& shown);
     result<std::string> zone_of(const std::string& domain);
-    result<void> roll_back_create(op& o, bool ingress_untouched);
-    result<std::string> finish_delete(op& o, const progress_fn& progress);
+    // Journals a new operation (the name is reserved from here on), in state `validated`.
+    result<operation> begin_operation(op_kind kind, const std::string& host, const std::string& project,
+                                      const std::string& request_json);
+    result<std::string> create_failed(const session& who, const cname_request& req, const operation& o,
+                                      const step_failure& f);
+    result<rapidjson::Document> cname_to_delete(const session& who, const std::string& hostname);
+    // recover() for one operation: true when it was settled (finished or rolled back).
+    bool settle(operation& o);
     void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,
                const std::string& outcome, const std::string& error, const std::string& details_json);
-    void crash_point(const std::string& step) const;
 
     state_store& state_;
     dns_provider* dns_;

@@ -1,0 +1,423 @@
+// The CNAME pipeline's steps and their compensations, one failure point at a time: what is
+// journaled, what is undone outside (DNS, ingress, re-apply), the audit row, the error sentence,
+// the progress and the metrics; and what recover() makes of an operation left open.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <unistd.h>
+
+#include "core/cname_pipeline.hpp"
+#include "core/json.hpp"
+#include "plugin_host/registry.hpp"
+#include "plugin_host/state_store_client.hpp"
+
+using namespace tunnelmgr;
+using core::errc;
+using core::error;
+using core::result;
+
+namespace {
+
+core::error boom(const std::string& what) { return {errc::error, what}; }
+
+// Cloudflare as a map of hostname → record. `create_fails_after_creating`: the answer is lost
+// but the record exists (a timeout), which only a lookup during the undo can find.
+class fake_dns final : public core::dns_provider {
+public:
+    std::map<std::string, std::string> records;  // hostname → {"id","name","content","comment"}
+    std::optional<error> create_error, delete_error;
+    bool create_fails_after_creating = false;
+
+    result<std::string> list_zones() override { return std::string(R"([{"zone_id":"z1","name":"example.com"}])"); }
+    result<std::string> find_record(std::string_view, std::string_view hostname, std::string_view) override {
+        auto it = records.find(std::string(hostname));
+        if (it == records.end()) return core::fail(errc::not_found, "no record");
+        return it->second;
+    }
+    result<std::string> create_record(std::string_view, std::string_view record_json) override {
+        if (create_error && !create_fails_after_creating) return tl::unexpected(*create_error);
+        auto in = *core::json::parse(record_json);
+        std::string id = "r" + std::to_string(++ids_);
+        core::json::object rec;
+        rec.set("id", id).set("name", core::json::str(in, "name")).set("content", core::json::str(in, "content"));
+        rec.set("comment", core::json::str(in, "comment"));
+        records[core::json::str(in, "name")] = rec.str();
+        if (create_error) return tl::unexpected(*create_error);
+        return core::json::object().set("id", id).str();
+    }
+    result<void> delete_record(std::string_view, std::string_view record_id, std::string_view) override {
+        if (delete_error) return tl::unexpected(*delete_error);
+        for (auto it = records.begin(); it != records.end(); ++it) {
+            if (core::json::str(*core::json::parse(it->second), "id") == record_id) {
+                records.erase(it);
+                return {};
+            }
+        }
+        return core::fail(errc::not_found, "no such record");
+    }
+    bool supports_tunnel_config() const override { return false; }
+    result<void> put_tunnel_config(std::string_view, std::string_view) override { return core::fail(errc::error, "no"); }
+    result<std::string> get_tunnel_config(std::string_view) override { return core::fail(errc::error, "no"); }
+
+private:
+    int ids_ = 0;
+};
+
+class fake_ingress final : public core::ingress_strategy {
+public:
+    std::map<std::string, std::string> rules;
+    std::optional<error> add_error, remove_error, apply_error;
+    int applies = 0, removes = 0;
+
+    result<bool> add(const std::string& hostname, const std::string& service, const std::string&) override {
+        if (add_error) return tl::unexpected(*add_error);
+        return rules.emplace(hostname, service).second;
+    }
+    result<std::optional<std::string>> remove(const std::string& hostname, const std::string&) override {
+        ++removes;
+        if (remove_error) return tl::unexpected(*remove_error);
+        auto it = rules.find(hostname);
+        if (it == rules.end()) return std::optional<std::string>{};
+        std::string service = it->second;
+        rules.erase(it);
+        return std::optional<std::string>{service};
+    }
+    result<std::string> apply() override {
+        ++applies;
+        if (apply_error) return tl::unexpected(*apply_error);
+        return std::string("cloudflared restarted");
+    }
+};
+
+// The real sqlite-state store, with its journal writes and audit rows recorded and failures injected.
+class recording_store final : public core::state_store {
+public:
+    explicit recording_store(core::state_store& real) : real_(real) {}
+    std::vector<std::string> journal;  // "STATE PATCH" per operation_advance, "commit ROW" per commit
+    std::vector<rapidjson::Document> audits;
+    std::string fail_advance_to;
+    bool fail_commit = false;
+
+    result<int64_t> operation_begin(std::string_view j) override { return real_.operation_begin(j); }
+    result<void> operation_advance(int64_t id, std::string_view state, std::string_view patch) override {
+        journal.push_back(std::string(state) + " " + std::string(patch));
+        if (state == fail_advance_to) return core::fail(errc::error, "the journal is full");
+        return real_.operation_advance(id, state, patch);
+    }
+    result<void> operation_commit(int64_t id, std::string_view row) override {
+        journal.push_back("commit " + std::string(row));
+        if (fail_commit) return core::fail(errc::error, "the disk is full");
+        return real_.operation_commit(id, row);
+    }
+    result<void> audit_append(std::string_view e) override {
+        audits.push_back(std::move(*core::json::parse(e)));
+        return real_.audit_append(e);
+    }
+    result<int64_t> schema_version() override { return real_.schema_version(); }
+    result<std::string> stats() override { return real_.stats(); }
+    result<int64_t> cname_insert(std::string_view j) override { return real_.cname_insert(j); }
+    result<void> cname_delete(std::string_view h) override { return real_.cname_delete(h); }
+    result<std::string> cname_get(std::string_view h) override { return real_.cname_get(h); }
+    result<std::string> cname_list(std::string_view f) override { return real_.cname_list(f); }
+    result<std::string> operation_list_unfinished() override { return real_.operation_list_unfinished(); }
+    result<std::string> audit_query(std::string_view f) override { return real_.audit_query(f); }
+    result<void> health_record(std::string_view j) override { return real_.health_record(j); }
+    result<std::string> health_history(std::string_view f) override { return real_.health_history(f); }
+    result<void> domains_replace(std::string_view z) override { return real_.domains_replace(z); }
+    result<std::string> domains_list() override { return real_.domains_list(); }
+    result<void> docker_snapshot_replace(std::string_view s) override { return real_.docker_snapshot_replace(s); }
+    result<std::string> docker_snapshot_get() override { return real_.docker_snapshot_get(); }
+    result<bool> lease_acquire(std::string_view n, std::string_view h, int64_t t) override {
+        return real_.lease_acquire(n, h, t);
+    }
+    result<void> lease_release(std::string_view n, std::string_view h) override { return real_.lease_release(n, h); }
+    result<int64_t> prune() override { return real_.prune(); }
+    result<int64_t> cname_count(std::string_view f) override { return real_.cname_count(f); }
+
+private:
+    core::state_store& real_;
+};
+
+class recording_observer final : public core::core_observer {
+public:
+    std::vector<std::string> done, failed;
+    void pipeline_step_done(std::string_view kind, std::string_view step, std::chrono::steady_clock::duration) override {
+        done.push_back(std::string(kind) + ":" + std::string(step));
+    }
+    void pipeline_failed(std::string_view kind, std::string_view step) override {
+        failed.push_back(std::string(kind) + ":" + std::string(step));
+    }
+};
+
+class pipeline_steps : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = std::filesystem::temp_directory_path() / ("tm-steps-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(dir_);
+        reg_ = std::make_unique<host::registry>(services_);
+        auto r = reg_->start_slot("state", {"sqlite-state", "{\"path\":\"" + (dir_ / "s.db").string() + "\"}", 0},
+                                  {TM_TEST_PLUGIN_DIR});
+        ASSERT_TRUE(r) << r.error();
+        real_ = std::make_unique<host::state_store_client>(*reg_->find("state"));
+        store_ = std::make_unique<recording_store>(*real_);
+        core::pipeline_settings settings{"tunnel-1", "example.com", {{"alpha", {{3000, 3999}}}}};
+        pipeline_ = std::make_unique<core::cname_pipeline>(*store_, &dns_, &ingress_, targets_, settings);
+        pipeline_->observe_with(observer_);
+    }
+    void TearDown() override {
+        pipeline_.reset();
+        store_.reset();
+        real_.reset();
+        reg_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+    result<std::string> create(const std::string& sub = "app") {
+        progress_.clear();
+        return pipeline_->request_cname(alpha_, {sub, "", "alpha", 3100}, record_progress());
+    }
+    result<std::string> remove(const std::string& host = "app.example.com") {
+        progress_.clear();
+        return pipeline_->delete_cname(alpha_, host, record_progress());
+    }
+    core::progress_fn record_progress() {
+        return [this](const std::string& step, int n, int total) {
+            progress_.push_back(step + " " + std::to_string(n) + "/" + std::to_string(total));
+        };
+    }
+    const rapidjson::Document& last_audit() { return store_->audits.back(); }
+    std::string audit_detail(const char* key) {
+        const auto& d = last_audit()["details"];
+        if (!d.HasMember(key)) return "<none>";
+        return d[key].IsString() ? d[key].GetString() : core::json::to_string(d[key]);
+    }
+    bool listed(const std::string& host) { return store_->cname_get(host).has_value(); }
+    size_t unfinished() { return core::json::parse(*store_->operation_list_unfinished())->Size(); }
+
+    std::filesystem::path dir_;
+    host::host_services services_;
+    std::unique_ptr<host::registry> reg_;
+    std::unique_ptr<host::state_store_client> real_;
+    std::unique_ptr<recording_store> store_;
+    core::host_target_selector targets_;
+    fake_dns dns_;
+    fake_ingress ingress_;
+    recording_observer observer_;
+    std::unique_ptr<core::cname_pipeline> pipeline_;
+    std::vector<std::string> progress_;
+    core::session alpha_ = core::session::project_session("alpha", "test");
+};
+
+const std::string created_row =
+    R"(commit {"hostname":"app.example.com","subdomain":"app","domain":"example.com","project":"alpha","port":3100,)"
+    R"("target":"http://localhost:3100","target_type":"host","container_name":"","docker_network":"",)"
+    R"("dns_record_id":"r1","zone_id":"z1"})";
+
+}  // namespace
+
+TEST_F(pipeline_steps, a_create_runs_five_steps_and_journals_each) {
+    auto r = create();
+    ASSERT_TRUE(r) << r.error().message;
+    auto out = *core::json::parse(*r);
+    EXPECT_STREQ(out["hostname"].GetString(), "app.example.com");
+    EXPECT_STREQ(out["dns_record_id"].GetString(), "r1");
+    EXPECT_STREQ(out["apply"].GetString(), "cloudflared restarted");
+    EXPECT_EQ(progress_, (std::vector<std::string>{"validated 1/5", "dns_created 2/5", "ingress_written 3/5",
+                                                   "applied 4/5", "committed 5/5"}));
+    EXPECT_EQ(observer_.done, (std::vector<std::string>{"create:validated", "create:dns_created", "create:ingress_written",
+                                                        "create:applied", "create:committed"}));
+    EXPECT_TRUE(observer_.failed.empty());
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{R"(dns_created {"record_id":"r1","record_created":true})",
+                                                         R"(ingress_written {"ingress_changed":true})", "applied {}",
+                                                         created_row}));
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.create");
+    EXPECT_STREQ(last_audit()["result"].GetString(), "ok");
+    EXPECT_EQ(audit_detail("target"), "http://localhost:3100");
+    EXPECT_TRUE(listed("app.example.com"));
+    EXPECT_EQ(dns_.records.size(), 1u);
+    EXPECT_EQ(ingress_.rules.size(), 1u);
+}
+
+TEST_F(pipeline_steps, a_lost_dns_answer_is_undone_by_looking_the_record_up) {
+    dns_.create_error = boom("timed out");
+    dns_.create_fails_after_creating = true;
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "cannot create the DNS record for app.example.com: timed out");
+    EXPECT_TRUE(dns_.records.empty()) << "the record made despite the error is ours and is deleted";
+    EXPECT_EQ(ingress_.removes, 0);
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{"rolled_back {}"}));
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"create:dns_created"}));
+    EXPECT_EQ(progress_, (std::vector<std::string>{"validated 1/5"}));
+    EXPECT_STREQ(last_audit()["result"].GetString(), "error");
+    EXPECT_EQ(audit_detail("failed_step"), "dns");
+}
+
+TEST_F(pipeline_steps, someone_elses_record_is_refused_and_left_alone) {
+    dns_.records["app.example.com"] = R"({"id":"x9","content":"elsewhere.example.net","comment":""})";
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::conflict);
+    EXPECT_NE(r.error().message.find("already exists and tunnelmgr does not own it"), std::string::npos);
+    EXPECT_EQ(dns_.records.count("app.example.com"), 1u);
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{"rolled_back {}"}));
+}
+
+TEST_F(pipeline_steps, a_failed_ingress_add_deletes_the_record_and_touches_no_ingress) {
+    ingress_.add_error = boom("config.yml is read-only");
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "config.yml is read-only");
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(ingress_.removes, 0) << "the add changed nothing, so there is nothing to remove";
+    EXPECT_EQ(ingress_.applies, 0);
+    EXPECT_EQ(store_->journal.back(), "rolled_back {}");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"create:ingress_written"}));
+    EXPECT_EQ(audit_detail("failed_step"), "ingress");
+}
+
+TEST_F(pipeline_steps, a_failed_apply_removes_the_rule_reapplies_and_deletes_the_record) {
+    ingress_.apply_error = boom("cloudflared did not become ready");
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "cloudflared did not become ready");
+    EXPECT_TRUE(ingress_.rules.empty());
+    EXPECT_EQ(ingress_.applies, 2) << "the failed apply, then the re-apply without the rule";
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(store_->journal.back(), "rolled_back {}");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"create:applied"}));
+    EXPECT_EQ(audit_detail("failed_step"), "apply");
+    EXPECT_FALSE(listed("app.example.com"));
+}
+
+TEST_F(pipeline_steps, a_journal_failure_after_the_add_removes_the_rule_without_reapplying) {
+    store_->fail_advance_to = "ingress_written";
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "the journal is full");
+    EXPECT_TRUE(ingress_.rules.empty());
+    EXPECT_EQ(ingress_.removes, 1);
+    EXPECT_EQ(ingress_.applies, 0);
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(audit_detail("failed_step"), "journal");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"create:ingress_written"}));
+}
+
+TEST_F(pipeline_steps, a_failed_commit_undoes_everything) {
+    store_->fail_commit = true;
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "the disk is full");
+    EXPECT_TRUE(ingress_.rules.empty());
+    EXPECT_EQ(ingress_.applies, 2);
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(store_->journal.back(), "rolled_back {}");
+    EXPECT_EQ(audit_detail("failed_step"), "commit");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"create:committed"}));
+}
+
+TEST_F(pipeline_steps, a_failed_undo_is_said_and_recovery_finishes_it) {
+    ingress_.apply_error = boom("not ready");
+    dns_.delete_error = boom("API down");
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "not ready (and undoing the earlier steps failed: API down; tunnelmgr retries at its "
+                                 "next start)");
+    EXPECT_EQ(store_->journal.back(), R"(ingress_written {"ingress_changed":true})") << "not rolled_back: not undone yet";
+    EXPECT_EQ(unfinished(), 1u);
+    dns_.delete_error.reset();
+    ingress_.apply_error.reset();
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(unfinished(), 0u);
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.recover");
+    EXPECT_EQ(audit_detail("from_state"), "ingress_written");
+    EXPECT_EQ(audit_detail("to_state"), "rolled_back");
+}
+
+TEST_F(pipeline_steps, recovery_commits_a_create_that_was_applied_and_keeps_it_open_while_committing_fails) {
+    store_->fail_commit = true;
+    // Leave an operation at `applied` as a crash would: commit fails, and so does the undo's journal write.
+    store_->fail_advance_to = "rolled_back";
+    ASSERT_FALSE(create());
+    EXPECT_EQ(unfinished(), 1u);
+    // The undo did run outside; put the rule and record back the way a crash right after `applied` leaves them.
+    ingress_.rules["app.example.com"] = "http://localhost:3100";
+    dns_.records["app.example.com"] =
+        R"({"id":"r1","name":"app.example.com","content":"tunnel-1.cfargotunnel.com","comment":"tunnelmgr:alpha"})";
+    store_->fail_advance_to.clear();
+    store_->journal.clear();
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 0) << "committing still fails: left for the next start, not undone";
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{created_row}));
+    store_->fail_commit = false;
+    settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(audit_detail("from_state"), "applied");
+    EXPECT_EQ(audit_detail("to_state"), "committed");
+    EXPECT_TRUE(listed("app.example.com"));
+}
+
+TEST_F(pipeline_steps, a_delete_runs_five_steps) {
+    ASSERT_TRUE(create());
+    observer_.done.clear();
+    store_->journal.clear();
+    auto r = remove();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(*r, R"({"hostname":"app.example.com","deleted":true,"apply":"cloudflared restarted"})");
+    EXPECT_EQ(progress_, (std::vector<std::string>{"validated 1/5", "ingress_removed 2/5", "applied 3/5", "dns_deleted 4/5",
+                                                   "committed 5/5"}));
+    EXPECT_EQ(observer_.done, (std::vector<std::string>{"delete:validated", "delete:ingress_removed", "delete:applied",
+                                                        "delete:dns_deleted", "delete:committed"}));
+    EXPECT_EQ(store_->journal,
+              (std::vector<std::string>{R"(ingress_removed {"ingress_changed":true,"removed_service":"http://localhost:3100"})",
+                                        "applied {}", "dns_deleted {}", R"(commit {"hostname":"app.example.com"})"}));
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.delete");
+    EXPECT_STREQ(last_audit()["result"].GetString(), "ok");
+    EXPECT_EQ(audit_detail("state"), "committed");
+    EXPECT_FALSE(listed("app.example.com"));
+    EXPECT_TRUE(dns_.records.empty());
+}
+
+TEST_F(pipeline_steps, a_delete_that_cannot_remove_the_rule_changes_nothing) {
+    ASSERT_TRUE(create());
+    store_->journal.clear();
+    ingress_.remove_error = boom("config.yml is locked");
+    auto r = remove();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "cannot remove the ingress rule: config.yml is locked");
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{"rolled_back {}"}));
+    EXPECT_STREQ(last_audit()["result"].GetString(), "error");
+    EXPECT_EQ(audit_detail("state"), "rolled_back");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"delete:ingress_removed"})) << "a failed delete is counted too";
+    EXPECT_TRUE(listed("app.example.com"));
+    EXPECT_EQ(dns_.records.size(), 1u);
+}
+
+TEST_F(pipeline_steps, a_delete_past_the_rule_is_kept_open_and_finished_by_recovery) {
+    ASSERT_TRUE(create());
+    store_->journal.clear();
+    ingress_.apply_error = boom("not ready");
+    auto r = remove();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().message, "not ready — the deletion of app.example.com will be finished at tunnelmgr's next start");
+    EXPECT_EQ(audit_detail("state"), "ingress_removed");
+    EXPECT_EQ(observer_.failed, (std::vector<std::string>{"delete:applied"}));
+    EXPECT_EQ(unfinished(), 1u);
+    ingress_.apply_error.reset();
+    store_->journal.clear();
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{"applied {}", "dns_deleted {}",
+                                                         R"(commit {"hostname":"app.example.com"})"}));
+    EXPECT_EQ(audit_detail("from_state"), "ingress_removed");
+    EXPECT_EQ(audit_detail("to_state"), "committed");
+    EXPECT_FALSE(listed("app.example.com"));
+    EXPECT_TRUE(dns_.records.empty());
+}
