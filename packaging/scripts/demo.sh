@@ -64,8 +64,7 @@ dns:
   api_base: http://127.0.0.1:$port/client/v4     # the local fake, not Cloudflare
   api_token_file: $demo/token
   account_id: 0123456789abcdef0123456789abcdef
-  default_domain: example.com
-tunnel: { id: 6ff42ae2-765d-4adf-8112-31c55c1551ef, ingress: local, config_file: $demo/cloudflared.yml,
+tunnel: { id: 6ff42ae2-765d-4adf-8112-31c55c1551ef, default_domain: example.com, ingress: local, config_file: $demo/cloudflared.yml,
           metrics: 127.0.0.1:$metrics_port }
 transport: { plugin: mcp-stdio }
 projects:

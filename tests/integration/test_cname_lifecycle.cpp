@@ -74,8 +74,8 @@ protected:
             << "state: { plugin: sqlite-state, path: " << (dir_ / "state.db").string() << " }\n"
             << "dns:\n  plugin: cloudflare-dns\n  api_base: " << fake_->base_url() << "\n  api_token_file: "
             << (dir_ / "token").string() << "\n  account_id: " << fake_->account_id()
-            << "\n  default_domain: example.com\n  max_retries: 3\n"
-            << "tunnel: { id: " << tunnel_id << ", ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
+            << "\n  max_retries: 3\n"
+            << "tunnel: { id: " << tunnel_id << ", default_domain: example.com, ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
             << ", backup_dir: " << (dir_ / "history").string() << " }\n"
             << "projects:\n  alpha: { ports: \"3100-3199\" }\n  beta: { ports: \"4100-4199\" }\n"
             << "plugin_dir: " << TM_TEST_PLUGIN_DIR << "\n"

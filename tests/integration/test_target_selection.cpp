@@ -37,9 +37,9 @@ protected:
         std::ofstream(dir_ / "config.yml")
             << "state: { plugin: sqlite-state, path: " << (dir_ / "state.db").string() << " }\n"
             << "dns: { plugin: cloudflare-dns, api_base: " << fake_->base_url() << ", api_token_file: " << (dir_ / "token").string()
-            << ", default_domain: example.com }\n"
+            << " }\n"
             << "runtime: { plugin: docker-runtime, socket: " << dockerd->socket_path() << " }\n"
-            << "tunnel: { id: 6ff42ae2-765d-4adf-8112-31c55c1551ef, config_file: " << (dir_ / "cloudflared.yml").string() << " }\n"
+            << "tunnel: { id: 6ff42ae2-765d-4adf-8112-31c55c1551ef, default_domain: example.com, config_file: " << (dir_ / "cloudflared.yml").string() << " }\n"
             << "projects:\n  alpha: { ports: \"3000-3999\" }\n  beta: { ports: \"4000-4999\" }\n"
             << "plugin_dir: " << TM_TEST_PLUGIN_DIR << "\n";
     }

@@ -110,10 +110,10 @@ public:
             << "state: { plugin: sqlite-state, path: " << (dir_ / "state.db").string() << " }\n"
             << "dns:\n  plugin: cloudflare-dns\n  api_base: " << fake_->base_url() << "\n  api_token_file: "
             << (dir_ / "token").string() << "\n  account_id: " << fake_->account_id()
-            << "\n  default_domain: example.com\n  max_retries: 1\n"
+            << "\n  max_retries: 1\n"
             << "supervisor: { plugin: systemd-supervisor, unit: cloudflared.service, systemctl: "
             << (dir_ / "systemctl").string() << " }\n"
-            << "tunnel: { id: " << live_tunnel_id << ", ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
+            << "tunnel: { id: " << live_tunnel_id << ", default_domain: example.com, ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
             << ", metrics: \"" << (tunnel_metrics.empty() ? stub_metrics_ : tunnel_metrics) << "\", backup_dir: "
             << (dir_ / "history").string() << ", ready_timeout: 10s }\n"
             << "health: { interval: 1s }\n"
