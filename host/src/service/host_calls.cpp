@@ -6,6 +6,7 @@
 #include "core/json.hpp"
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
+#include "plugin_host/config_check.hpp"
 
 namespace tunnelmgr::service {
 namespace {
@@ -36,6 +37,16 @@ core::result<int64_t> int_arg(const rapidjson::Value& a, const char* key, bool r
     if (!var##_r) return tl::unexpected(var##_r.error());  \
     auto var = std::move(*var##_r)
 
+// An op's argument schema: its own properties (each followed by a comma), its "required" clause (with
+// a trailing comma, or nothing), and the two every op accepts — projectName (checked against the
+// session) and _progress (a transport's progress token).
+#define TM_ARGS(props, required)                                                                     \
+    "{\"type\":\"object\",\"properties\":{" props                                                  \
+    "\"projectName\":{\"type\":\"string\"},\"_progress\":{\"type\":\"string\"}}," required         \
+    "\"additionalProperties\":false}"
+#define TM_CNAME_ARGS R"("subdomain":{"type":"string"},"port":{"type":"integer"},"domain":{"type":"string"},)"
+#define TM_CNAME_REQUIRED R"("required":["subdomain","port"],)"
+
 using H = host_calls;
 constexpr auto any = H::role_needed::any;
 constexpr auto admin = H::role_needed::admin;
@@ -47,17 +58,17 @@ constexpr auto by_handler = H::audit_policy::handler;
 
 std::span<const host_calls::entry> host_calls::table() {
     static const std::array<H::entry, 11> calls{{
-        {"session.info", any, refusals, &H::session_info},
-        {"status.get", any, refusals, &H::status_get},
-        {"cname.request", any, by_handler, &H::cname_request},
-        {"target.check", any, refusals, &H::target_check},
-        {"cname.delete", any, by_handler, &H::cname_delete},
-        {"cname.list", any, refusals, &H::cname_list},
-        {"domains.list", any, refusals, &H::domains_list},
-        {"domains.refresh", admin, refusals, &H::domains_refresh},
-        {"tunnel.restart", admin, refusals, &H::tunnel_restart},
-        {"audit.query", any, refusals, &H::audit_query},
-        {"health.history", any, refusals, &H::health_history},
+        {"session.info", any, refusals, TM_ARGS("", ""), &H::session_info},
+        {"status.get", any, refusals, TM_ARGS("", ""), &H::status_get},
+        {"cname.request", any, by_handler, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request},
+        {"target.check", any, refusals, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::target_check},
+        {"cname.delete", any, by_handler, TM_ARGS(R"("hostname":{"type":"string"},)", R"("required":["hostname"],)"), &H::cname_delete},
+        {"cname.list", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
+        {"domains.list", any, refusals, TM_ARGS("", ""), &H::domains_list},
+        {"domains.refresh", admin, refusals, TM_ARGS("", ""), &H::domains_refresh},
+        {"tunnel.restart", admin, refusals, TM_ARGS("", ""), &H::tunnel_restart},
+        {"audit.query", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},"action":{"type":"string"},)", ""), &H::audit_query},
+        {"health.history", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},)", ""), &H::health_history},
     }};
     return calls;
 }
@@ -85,8 +96,17 @@ core::result<std::string> host_calls::call(const std::string& op, const std::str
         return tl::unexpected(std::move(err));
     };
     if (e == nullptr) return refuse({core::errc::invalid, "unknown operation '" + op + "'"}, "");
-    auto args = core::json::parse(args_json.empty() ? "{}" : args_json);
+    const std::string text = args_json.empty() ? "{}" : args_json;
+    auto args = core::json::parse(text);
     if (!args || !args->IsObject()) return refuse({core::errc::invalid, "the arguments must be a JSON object"}, "");
+    if (auto problems = host::check_section(e->input_schema, text, host::section_origin{}); !problems) {
+        // The table's own schema is broken: a bug here, not the caller's mistake.
+        return refuse({core::errc::error, op + ": internal error in its argument schema: " + problems.error()}, "");
+    } else if (!problems->empty()) {
+        std::string all;
+        for (const auto& p : *problems) all += (all.empty() ? "" : "; ") + p;
+        return refuse({core::errc::invalid, "the arguments of " + op + " are wrong: " + all}, "");
+    }
     // projectName: accepted for compatibility; a project session may only name itself.
     auto named = string_arg(*args, "projectName", false);
     if (!named) return refuse(named.error(), "");

@@ -1,6 +1,7 @@
-// The table of host calls: op name → handler, the role it needs, and who audits it. Transports
-// (MCP today, the API socket next) dispatch every request through call(); each refusal — role,
-// project, arguments — is audited here, once. Adding a call is one row plus its handler.
+// The table of host calls: op name → handler, the role it needs, the JSON Schema of its arguments,
+// and who audits it. Transports (MCP today, the API socket next) and the CLI dispatch every request
+// through call(); each refusal — role, project, arguments — is audited here, once. Adding a call is
+// one row plus its handler.
 #pragma once
 
 #include <chrono>
@@ -46,6 +47,10 @@ public:
         const char* op;
         role_needed role;
         audit_policy audit;
+        // The arguments' JSON Schema: checked before the handler runs, so a handler reads arguments
+        // of the right types. Types and required keys only; the values' rules (port ranges, label
+        // syntax) stay with the core, which explains them better.
+        const char* input_schema;
         core::result<std::string> (host_calls::*handler)(const request&);
     };
     static std::span<const entry> table();
