@@ -516,18 +516,7 @@ result<cname_pipeline::validated> cname_pipeline::validate(const session& who, c
     if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
     if (ingress_ == nullptr) return fail(errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`");
     if (settings_.tunnel_id.empty()) return fail(errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID");
-    auto existing = state_.cname_get(*host);
-    if (existing) {
-        auto row = json::parse(*existing);
-        std::string owner = row ? json::str(*row, "project") : "";
-        if (owner == project || who.is_admin()) {
-            return fail(errc::conflict, *host + " is already published (project '" + owner + "', port " +
-                                            std::to_string(row ? json::i64(*row, "port") : 0) +
-                                            "): delete it first to point it elsewhere");
-        }
-        return fail(errc::conflict, *host + " is taken by another project: pick another subdomain");
-    }
-    if (existing.error().code != errc::not_found) return tl::unexpected(existing.error());
+    if (auto taken = already_published(who, *host, project); !taken) return tl::unexpected(taken.error());
     auto zone = zone_of(*domain);
     if (!zone) return tl::unexpected(zone.error());
     auto tgt = targets_.select(project, static_cast<uint32_t>(req.port));
@@ -555,6 +544,22 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
         out.set("reachable", why.empty()).set("probe", v->tgt.probe_address + (why.empty() ? " accepts connections" : ": " + why));
     }
     return out.str();
+}
+
+result<void> cname_pipeline::already_published(const session& who, const std::string& host, const std::string& project) {
+    auto existing = state_.cname_get(host);
+    if (existing) {
+        auto row = json::parse(*existing);
+        std::string owner = row ? json::str(*row, "project") : "";
+        if (owner == project || who.is_admin()) {
+            return fail(errc::conflict, host + " is already published (project '" + owner + "', port " +
+                                            std::to_string(row ? json::i64(*row, "port") : 0) +
+                                            "): delete it first to point it elsewhere");
+        }
+        return fail(errc::conflict, host + " is taken by another project: pick another subdomain");
+    }
+    if (existing.error().code != errc::not_found) return tl::unexpected(existing.error());
+    return {};
 }
 
 result<operation> cname_pipeline::begin_operation(op_kind kind, const std::string& host, const std::string& project,
@@ -604,6 +609,13 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     request.set("owner", sys::self_identity());
     auto o = begin_operation(op_kind::create, v->host, project, request.str());
     if (!o) return refuse(o.error());
+    // The name is ours from operation_begin on, but another request may have committed it between
+    // validate() and then (its operation was finished, so begin did not conflict): look again, or
+    // this request would adopt that one's record and rule and, failing at commit, undo them.
+    if (auto taken = already_published(who, v->host, project); !taken) {
+        (void)state_.operation_advance(o->id, std::string(to_string(op_state::rolled_back)), "{}");
+        return refuse(taken.error());
+    }
     step_runner steps(*this, step_clock, progress);
     if (auto r = steps.run(*o, 0, true); !r) return create_failed(who, req, *o, r.error());
 

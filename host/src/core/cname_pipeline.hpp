@@ -81,6 +81,8 @@ private:
     result<validated> validate(const session& who, const cname_request& req, std::string& shown);
     result<std::string> zone_of(const std::string& domain);
     // Journals a new operation (the name is reserved from here on), in state `validated`.
+    // Refuses (conflict) when `host` is already published, saying by whom as far as `who` may know.
+    result<void> already_published(const session& who, const std::string& host, const std::string& project);
     result<operation> begin_operation(op_kind kind, const std::string& host, const std::string& project,
                                       const std::string& request_json);
     result<std::string> create_failed(const session& who, const cname_request& req, const operation& o,
