@@ -6,6 +6,8 @@
 // then announce (metric, progress, crash point). recover() uses the same tables to finish or undo.
 #include "core/cname_pipeline.hpp"
 
+#include "core/audit.hpp"
+
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <csignal>
@@ -388,11 +390,7 @@ void cname_pipeline::audit(const session& who, const std::string& action, const 
     if (!details || !details->IsObject()) details = json::parse("{}");
     details->RemoveMember("origin");
     details->AddMember("origin", rapidjson::Value(who.origin.c_str(), details->GetAllocator()), details->GetAllocator());
-    json::object e;
-    e.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project");
-    e.set("action", action).set("target", target).set("project", project).set("result", outcome);
-    e.set("error", error_text).set_raw("details", json::to_string(*details));
-    if (auto r = state_.audit_append(e.str()); !r) log::error("audit", "cannot write the audit log: " + r.error().message);
+    record_audit(state_, {who.actor(), who.role_name(), action, target, project, outcome, error_text, json::to_string(*details)});
 }
 
 result<std::string> cname_pipeline::zone_of(const std::string& domain) {

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "core/audit.hpp"
 #include "core/json.hpp"
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
@@ -52,11 +53,8 @@ void health_loop::transition(const std::string& to, int64_t now) {
     }
     log::logger::instance().write(to == "up" ? log::level::info : log::level::warn, "health",
                                   "tunnel " + from + " -> " + to + (snap_.last_error.empty() ? "" : ": " + snap_.last_error));
-    json::object a;
-    a.set("actor", "health-loop").set("role", "system").set("action", "tunnel.status").set("target", "cloudflared");
-    a.set("result", to).set("error", snap_.last_error);
-    a.set_raw("details", json::object().set("from", from).set("to", to).set("restart_count", snap_.restart_count).str());
-    if (auto r = state_.audit_append(a.str()); !r) log::warn("health", "cannot audit: " + r.error().message);
+    record_audit(state_, {"health-loop", "system", "tunnel.status", "cloudflared", "", to, snap_.last_error,
+                          json::object().set("from", from).set("to", to).set("restart_count", snap_.restart_count).str()});
     if (on_event_) on_event_("tunnel.status", snap_.json(now));
 }
 
@@ -79,13 +77,12 @@ bool health_loop::restart(int64_t now, const std::string& why) {
     ++snap_.restart_count;
     observer_->tunnel_restarted();
     auto r = supervisor_->restart();
-    json::object a;
-    a.set("actor", "health-loop").set("role", "system").set("action", "tunnel.restart").set("target", "cloudflared");
-    a.set("result", r ? "ok" : "error").set("error", r ? "" : r.error().message);
-    a.set_raw("details", json::object().set("why", why).set("attempt", snap_.restarts_since_up)
-                             .set("next_restart_ms", snap_.next_restart_ms).str());
-    if (auto w = state_.audit_append(a.str()); !w) log::warn("health", "cannot audit: " + w.error().message);
-    if (on_event_) on_event_("tunnel.restart", a.str());
+    audit_entry a{"health-loop", "system", "tunnel.restart", "cloudflared", "", r ? "ok" : "error",
+                  r ? "" : r.error().message,
+                  json::object().set("why", why).set("attempt", snap_.restarts_since_up)
+                      .set("next_restart_ms", snap_.next_restart_ms).str()};
+    record_audit(state_, a);
+    if (on_event_) on_event_("tunnel.restart", sdk::model::encode(a));
     log::logger::instance().write(r ? log::level::warn : log::level::error, "health",
                                   "restart #" + std::to_string(snap_.restart_count) + " (" + why + ")" +
                                       (r ? "" : " failed: " + r.error().message));

@@ -14,6 +14,7 @@ struct session {
 
     bool is_admin() const { return who == role::admin; }
     std::string actor() const { return is_admin() ? std::string("admin") : "project:" + project; }
+    const char* role_name() const { return is_admin() ? "admin" : "project"; }
 
     static session admin_session(std::string origin) { return {role::admin, "", std::move(origin)}; }
     static session project_session(std::string name, std::string origin) {

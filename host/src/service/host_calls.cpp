@@ -3,6 +3,7 @@
 
 #include <array>
 
+#include "core/audit.hpp"
 #include "core/json.hpp"
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
@@ -78,12 +79,8 @@ void host_calls::audit_refusal(const core::session& who, const std::string& op, 
     core::json::object details;
     details.set("origin", who.origin);
     if (!requested_project.empty()) details.set("requested_project", requested_project);
-    core::json::object row;
-    row.set("actor", who.actor()).set("role", who.is_admin() ? "admin" : "project").set("action", op);
-    row.set("target", op).set("project", who.project);
-    row.set("result", e.code == core::errc::denied ? "denied" : "refused").set("error", e.message);
-    row.set_raw("details", details.str());
-    if (auto w = state_.audit_append(row.str()); !w) log::error("audit", "cannot write the audit log: " + w.error().message);
+    core::record_audit(state_, {who.actor(), who.role_name(), op, op, who.project,
+                                e.code == core::errc::denied ? "denied" : "refused", e.message, details.str()});
 }
 
 core::result<std::string> host_calls::call(const std::string& op, const std::string& args_json, const core::session& who) {
@@ -167,7 +164,7 @@ core::progress_fn host_calls::progress_for(const request& r) {
 }
 
 core::result<std::string> host_calls::session_info(const request& r) {
-    return core::json::object().set("project", r.who.project).set("role", r.who.is_admin() ? "admin" : "project").str();
+    return core::json::object().set("project", r.who.project).set("role", r.who.role_name()).str();
 }
 
 core::result<std::string> host_calls::status_get(const request& r) {
@@ -178,7 +175,7 @@ core::result<std::string> host_calls::status_get(const request& r) {
     out.set_raw("tunnel", core::json::to_string((*doc)["tunnel"]));
     out.set_raw("supervisor", core::json::to_string((*doc)["supervisor"]));
     out.set("cnames", count ? *count : static_cast<int64_t>(0));
-    out.set("project", r.who.project).set("role", r.who.is_admin() ? "admin" : "project");
+    out.set("project", r.who.project).set("role", r.who.role_name());
     return out.str();
 }
 
@@ -243,11 +240,9 @@ core::result<std::string> host_calls::tunnel_restart(const request& r) {
         return core::fail(core::errc::invalid, "no supervisor is configured: add a `supervisor:` section, or restart cloudflared by hand");
     }
     auto done = core_.supervisor->restart();
-    core::json::object audit;
-    audit.set("actor", r.who.actor()).set("role", r.who.is_admin() ? "admin" : "project").set("action", "tunnel.restart");
-    audit.set("target", "cloudflared").set("result", done ? "ok" : "error").set("error", done ? "" : done.error().message);
-    audit.set_raw("details", core::json::object().set("origin", r.who.origin).str());
-    (void)state_.audit_append(audit.str());
+    core::record_audit(state_, {r.who.actor(), r.who.role_name(), "tunnel.restart", "cloudflared", r.who.project,
+                                done ? "ok" : "error", done ? "" : done.error().message,
+                                core::json::object().set("origin", r.who.origin).str()});
     if (!done) return tl::unexpected(done.error());
     return core::json::object().set("restarted", true).set("detail", "restart issued; the health loop watches /ready").str();
 }

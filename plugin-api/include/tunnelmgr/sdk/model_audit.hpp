@@ -1,0 +1,72 @@
+// The audit entry: who did what to which target, and how it ended. Written by the host (the CNAME
+// pipeline, the table of host calls, the health loop) through state_store_v1.audit_append.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include <tunnelmgr/sdk/model.hpp>
+
+namespace tunnelmgr::sdk::model {
+
+// {"actor","role","action","target","project","result","error","details":{}}; the store adds the time.
+// Never put a secret in any field.
+struct audit_entry {
+    std::string actor;    // "project:NAME", "admin", "health-loop"
+    std::string role;     // "project", "admin", "system"
+    std::string action;   // "cname.create", "tunnel.restart", ...
+    std::string target;   // a hostname, "cloudflared", an op name
+    std::string project;  // whose row it is (a project sees its own rows); "" for the admin's and the system's
+    std::string result;   // "ok", "error", "refused", "denied", or a state such as "up"
+    std::string error;    // the sentence given back, "" on success
+    std::string details = "{}";  // a JSON object as text
+};
+
+inline std::string encode(const audit_entry& e) {
+    rapidjson::Document details;
+    details.Parse(e.details.c_str(), e.details.size());
+    if (details.HasParseError() || !details.IsObject()) details.SetObject();  // never lose the entry over its details
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto field = [&w](const char* key, const std::string& v) {
+        w.Key(key);
+        w.String(v.c_str(), static_cast<rapidjson::SizeType>(v.size()));
+    };
+    w.StartObject();
+    field("actor", e.actor);
+    field("role", e.role);
+    field("action", e.action);
+    field("target", e.target);
+    field("project", e.project);
+    field("result", e.result);
+    field("error", e.error);
+    w.Key("details");
+    details.Accept(w);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Reads one entry (as audit_query returns them; the store's own keys such as "ts" are ignored).
+inline decoded<audit_entry> decode_audit_entry(std::string_view text) {
+    auto d = detail::parse_object(text);
+    if (!d) return tl::unexpected(d.error());
+    audit_entry e;
+    for (auto [key, out] : {std::pair<const char*, std::string*>{"actor", &e.actor}, {"role", &e.role},
+                            {"action", &e.action}, {"target", &e.target}, {"project", &e.project},
+                            {"result", &e.result}, {"error", &e.error}}) {
+        auto v = detail::optional_member<std::string>(*d, key);
+        if (!v) return tl::unexpected(v.error());
+        *out = v->value_or("");
+    }
+    auto it = d->FindMember("details");
+    if (it != d->MemberEnd() && !it->value.IsNull()) {
+        if (!it->value.IsObject()) return tl::unexpected(std::string("`details` is ") + detail::json_type_name(it->value) + ", not an object");
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        it->value.Accept(w);
+        e.details.assign(buf.GetString(), buf.GetSize());
+    }
+    return e;
+}
+
+}  // namespace tunnelmgr::sdk::model
