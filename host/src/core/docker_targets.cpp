@@ -1,107 +1,54 @@
 // See docker_targets.hpp.
 #include "core/docker_targets.hpp"
 
-#include <set>
+#include <optional>
 #include <vector>
 
-#include "core/json.hpp"
+#include "log/logger.hpp"
 
 namespace tunnelmgr::core {
 namespace {
 
-struct port_entry {
-    int64_t container_port = 0;
-    std::string protocol;
-    std::string host_ip;
-    int64_t host_port = 0;
-};
+namespace model = sdk::model;
 
-struct container {
-    std::string name, state, project;
-    std::vector<std::string> networks;
-    std::vector<std::string> ips;  // parallel to networks
-    std::vector<port_entry> ports;
-};
-
-bool is_user_defined(const rapidjson::Value& snap, const std::string& net) {
+// Only user-defined networks resolve container names. A snapshot that does not say (a stored one)
+// is read from the driver; a network the snapshot does not list is taken to be user-defined.
+bool is_user_defined(const model::docker_snapshot& snap, const std::string& net) {
     if (net == "bridge" || net == "host" || net == "none" || net.empty()) return false;
-    auto it = snap.FindMember("networks");
-    if (it != snap.MemberEnd() && it->value.IsArray()) {
-        for (const auto& n : it->value.GetArray()) {
-            if (json::str(n, "name") == net) {
-                auto ud = n.FindMember("user_defined");
-                if (ud != n.MemberEnd() && ud->value.IsBool()) return ud->value.GetBool();
-                return json::str(n, "driver") != "host" && json::str(n, "driver") != "null";
-            }
-        }
+    for (const auto& n : snap.networks) {
+        if (n.name != net) continue;
+        if (n.user_defined) return *n.user_defined;
+        return n.driver != "host" && n.driver != "null";
     }
     return true;
 }
 
-std::vector<container> containers_of(const rapidjson::Value& snap) {
-    std::vector<container> out;
-    auto it = snap.FindMember("containers");
-    if (it == snap.MemberEnd() || !it->value.IsArray()) return out;
-    for (const auto& c : it->value.GetArray()) {
-        container k;
-        k.name = json::str(c, "name");
-        if (!k.name.empty() && k.name[0] == '/') k.name.erase(0, 1);
-        k.state = json::str(c, "state");
-        k.project = json::str(c, "project");
-        auto nets = c.FindMember("networks");
-        if (nets != c.MemberEnd() && nets->value.IsArray()) {
-            for (const auto& n : nets->value.GetArray()) {
-                k.networks.push_back(json::str(n, "network"));
-                k.ips.push_back(json::str(n, "ip"));
-            }
-        }
-        auto ports = c.FindMember("ports");
-        if (ports != c.MemberEnd() && ports->value.IsArray()) {
-            for (const auto& p : ports->value.GetArray()) {
-                k.ports.push_back({json::i64(p, "container_port"), json::str(p, "protocol", "tcp"), json::str(p, "host_ip"),
-                                   json::i64(p, "host_port")});
-            }
-        }
-        out.push_back(std::move(k));
-    }
-    return out;
+std::string without_slash(std::string name) {
+    if (!name.empty() && name[0] == '/') name.erase(0, 1);
+    return name;
 }
 
 }  // namespace
 
-result<target> select_target(const std::string& snapshot_json, const std::string& project, uint32_t port) {
-    auto doc = json::parse(snapshot_json);
-    if (!doc || !doc->IsObject()) return fail(errc::error, "the container runtime returned a malformed snapshot");
-    const auto& snap = *doc;
+result<target> select_target(const model::docker_snapshot& snap, const std::string& project, uint32_t port) {
     std::string p = std::to_string(port);
 
     // Where cloudflared runs.
-    std::string cf_where = "host", cf_name;
-    bool cf_host_net = false;
-    std::vector<std::string> cf_nets;
-    auto cf = snap.FindMember("cloudflared");
-    if (cf != snap.MemberEnd() && cf->value.IsObject()) {
-        cf_where = json::str(cf->value, "where", "host");
-        cf_name = json::str(cf->value, "container");
-        cf_host_net = json::boolean(cf->value, "host_network");
-        auto nets = cf->value.FindMember("networks");
-        if (nets != cf->value.MemberEnd() && nets->value.IsArray()) {
-            for (const auto& n : nets->value.GetArray()) {
-                if (n.IsString()) cf_nets.emplace_back(n.GetString());
-            }
-        }
-    }
+    const model::cloudflared_placement cf = snap.cloudflared.value_or(model::cloudflared_placement{});
+    const std::string& cf_where = cf.where;
+    const std::string cf_name = cf.container.value_or("");
+    const bool cf_host_net = cf.host_network;
+    const std::vector<std::string>& cf_nets = cf.networks;
     bool cf_sees_host_ports = cf_where != "container" || cf_host_net;
 
     // The project's running container that offers this port (as its own port or as a published one).
-    const container* match = nullptr;
-    const port_entry* match_port = nullptr;
-    auto all = containers_of(snap);
-    for (const auto& c : all) {
-        if (c.project != project || c.state != "running") continue;
+    const model::docker_container* match = nullptr;
+    const model::docker_port* match_port = nullptr;
+    for (const auto& c : snap.containers) {
+        if (c.project.value_or("") != project || c.state != "running") continue;
         for (const auto& pe : c.ports) {
             if (pe.protocol != "tcp") continue;
-            if (pe.container_port == port || pe.host_port == port) {
+            if (pe.container_port == port || pe.host_port.value_or(0) == port) {
                 match = &c;
                 match_port = &pe;
                 break;
@@ -111,17 +58,19 @@ result<target> select_target(const std::string& snapshot_json, const std::string
     }
 
     if (match != nullptr) {
+        const std::string name = without_slash(match->name);
         int64_t cport = match_port->container_port;
+        const int64_t host_port = match_port->host_port.value_or(0);
         // 1. A user-defined network shared with a cloudflared container: reach it by name.
         if (cf_where == "container" && !cf_host_net) {
-            for (const auto& n : match->networks) {
+            for (const auto& e : match->networks) {
+                const std::string& n = e.network;
                 if (!is_user_defined(snap, n)) continue;
                 for (const auto& m : cf_nets) {
                     if (m == n) {
-                        size_t idx = static_cast<size_t>(&n - match->networks.data());
-                        std::string ip = idx < match->ips.size() ? match->ips[idx] : "";
-                        return target{"http://" + match->name + ":" + std::to_string(cport), "container", match->name, n,
-                                      "cloudflared and " + match->name + " share the user-defined network " + n +
+                        const std::string ip = e.ip.value_or("");
+                        return target{"http://" + name + ":" + std::to_string(cport), "container", name, n,
+                                      "cloudflared and " + name + " share the user-defined network " + n +
                                           ", which resolves container names",
                                       ip.empty() ? "" : ip + ":" + std::to_string(cport)};
                     }
@@ -129,18 +78,18 @@ result<target> select_target(const std::string& snapshot_json, const std::string
             }
         }
         // 2. Published on the host, and cloudflared can see the host's ports.
-        if (cf_sees_host_ports && match_port->host_port > 0) {
-            return target{"http://localhost:" + std::to_string(match_port->host_port), "host_port", match->name, "",
-                          match->name + " publishes port " + std::to_string(cport) + " on the host as " +
-                              std::to_string(match_port->host_port) + ", and cloudflared runs " +
+        if (cf_sees_host_ports && host_port > 0) {
+            return target{"http://localhost:" + std::to_string(host_port), "host_port", name, "",
+                          name + " publishes port " + std::to_string(cport) + " on the host as " +
+                              std::to_string(host_port) + ", and cloudflared runs " +
                               (cf_where == "container" ? "with host networking" : "on the host"),
-                          "127.0.0.1:" + std::to_string(match_port->host_port)};
+                          "127.0.0.1:" + std::to_string(host_port)};
         }
         // 3. Refuse, naming the fix.
         std::string fix;
         std::string user_net;
-        for (const auto& n : match->networks) {
-            if (is_user_defined(snap, n)) user_net = n;
+        for (const auto& e : match->networks) {
+            if (is_user_defined(snap, e.network)) user_net = e.network;
         }
         if (cf_where == "container" && !cf_host_net) {
             if (!user_net.empty()) {
@@ -148,14 +97,13 @@ result<target> select_target(const std::string& snapshot_json, const std::string
             } else {
                 fix = "put both on one user-defined network (the default bridge does not resolve names): "
                       "`docker network create tunnel && docker network connect tunnel " + cf_name +
-                      " && docker network connect tunnel " + match->name + "`";
+                      " && docker network connect tunnel " + name + "`";
             }
         } else {
             fix = "publish the port on the host (`docker run -p " + std::to_string(cport) + ":" + std::to_string(cport) +
-                  " ...`, or `ports:` in compose), or run cloudflared in a container on a network shared with " +
-                  match->name;
+                  " ...`, or `ports:` in compose), or run cloudflared in a container on a network shared with " + name;
         }
-        return fail(errc::invalid, "cloudflared cannot reach " + match->name + ":" + std::to_string(cport) + ": " + fix);
+        return fail(errc::invalid, "cloudflared cannot reach " + name + ":" + std::to_string(cport) + ": " + fix);
     }
 
     // No container of the project offers the port: a service on the host itself.
@@ -165,7 +113,7 @@ result<target> select_target(const std::string& snapshot_json, const std::string
                           ", so it is taken as a service on this host, which cloudflared reaches as localhost",
                       "127.0.0.1:" + p};
     }
-    std::string gw = json::str(snap, "host_gateway");
+    const std::string gw = snap.host_gateway.value_or("");
     if (!gw.empty()) {
         return target{"http://" + gw + ":" + p, "host", "", "",
                       "no container of project '" + project + "' offers port " + p + "; cloudflared runs in the container " +
@@ -178,15 +126,38 @@ result<target> select_target(const std::string& snapshot_json, const std::string
                                    "network shared with cloudflared, or run cloudflared with `--network host`");
 }
 
+result<target> select_target(const std::string& snapshot_json, const std::string& project, uint32_t port) {
+    auto snap = model::decode_docker_snapshot(snapshot_json);
+    if (!snap) return fail(errc::error, "the container runtime returned a malformed snapshot: " + snap.error());
+    return select_target(*snap, project, port);
+}
+
 result<target> docker_target_selector::select(const std::string& project, uint32_t port) {
-    auto snap = snapshot_ ? snapshot_() : result<std::string>(fail(errc::error, "no runtime"));
-    if (!snap) {
-        // The daemon did not answer: decide from the last snapshot rather than guess.
-        auto last = fallback_ ? fallback_() : result<std::string>(fail(errc::error, "none stored"));
-        if (!last) {
-            return fail(snap.error().code, "cannot see the Docker topology to choose a target: " + snap.error().message);
+    // A source that fails or answers with something that does not decode gives no Docker information.
+    auto ask = [](const std::function<result<std::string>()>& source, const char* what,
+                  error& why) -> std::optional<model::docker_snapshot> {
+        auto json = source ? source() : result<std::string>(fail(errc::error, std::string("no ") + what));
+        if (!json) {
+            why = json.error();
+            return std::nullopt;
         }
-        snap = last;
+        auto snap = model::decode_docker_snapshot(*json);
+        if (!snap) {
+            log::warn("targets", std::string("ignoring the ") + what + " Docker snapshot, which is malformed: " + snap.error());
+            why = error{errc::error, std::string("the ") + what + " Docker snapshot is malformed (" + snap.error() + ")"};
+            return std::nullopt;
+        }
+        return std::move(*snap);
+    };
+    error fresh_why{errc::error, ""};
+    auto snap = ask(snapshot_, "runtime's", fresh_why);
+    if (!snap) {
+        // The daemon did not answer usefully: decide from the last snapshot rather than guess.
+        error stored_why{errc::error, ""};
+        snap = ask(fallback_, "stored", stored_why);
+        if (!snap) {
+            return fail(fresh_why.code, "cannot see the Docker topology to choose a target: " + fresh_why.message);
+        }
     }
     return select_target(*snap, project, port);
 }

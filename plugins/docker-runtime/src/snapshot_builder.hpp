@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <tunnelmgr/sdk/model.hpp>
+
 #include "docker_error.hpp"
 
 namespace tunnelmgr::plugins::docker_runtime {
@@ -18,16 +20,15 @@ struct snapshot_options {
     std::vector<std::string> projects;
 };
 
-// networks_json: GET /networks. inspects: GET /containers/{id}/json of each container.
-// The result's shape:
-// {"networks":[{"id","name","driver","scope","internal":bool,"user_defined":bool}],
-//  "containers":[{"id","name","image","state","project":string|null,"labels":{...},
-//                 "networks":[{"network","network_id","ip":string|null,"aliases":[],"gateway":string|null}],
-//                 "ports":[{"container_port":int,"protocol","host_ip":string|null,"host_port":int|null}],
-//                 "network_mode"}],
-//  "cloudflared":{"where":"container"|"host","container":string|null,"networks":[...],"host_network":bool,
-//                 "stopped":[names of stopped cloudflared containers]},
-//  "host_gateway":string|null, "api_version":"1.41"}
+// networks_json: GET /networks. inspects: GET /containers/{id}/json of each container. The snapshot's
+// shape and its one codec are sdk::model::docker_snapshot (tunnelmgr/sdk/model_docker.hpp); networks
+// and containers come sorted by name, each container's networks by name and its ports by number.
+docker_engine::docker_result<sdk::model::docker_snapshot> build_topology(std::string_view networks_json,
+                                                                         const std::vector<std::string>& inspects,
+                                                                         std::string_view api_version,
+                                                                         const snapshot_options& options);
+
+// build_topology, encoded (what container_runtime_v1.snapshot returns).
 docker_engine::docker_result<std::string> build_snapshot(std::string_view networks_json,
                                                          const std::vector<std::string>& inspects,
                                                          std::string_view api_version, const snapshot_options& options);

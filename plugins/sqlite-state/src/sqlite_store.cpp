@@ -59,6 +59,11 @@ void bind_opt(SQLite::Statement& s, int index, const std::optional<std::string>&
         s.bind(index);
     }
 }
+// The snapshot says "" where a column says NULL (an unknown driver, image, ...).
+std::optional<std::string> unless_empty(const std::string& v) {
+    if (v.empty()) return std::nullopt;
+    return v;
+}
 void bind_opt(SQLite::Statement& s, int index, const std::optional<int64_t>& v) {
     if (v) {
         s.bind(index, *v);
@@ -746,8 +751,8 @@ store_result<void> sqlite_store::docker_snapshot_replace(const docker_snapshot& 
         for (const auto& n : snapshot.networks) {
             net.bind(1, n.id);
             net.bind(2, n.name);
-            bind_opt(net, 3, n.driver);
-            bind_opt(net, 4, n.scope);
+            bind_opt(net, 3, unless_empty(n.driver));
+            bind_opt(net, 4, unless_empty(n.scope));
             net.bind(5, now);
             net.exec();
             net.reset();
@@ -765,8 +770,8 @@ store_result<void> sqlite_store::docker_snapshot_replace(const docker_snapshot& 
         for (const auto& c : snapshot.containers) {
             con.bind(1, c.id);
             con.bind(2, c.name);
-            bind_opt(con, 3, c.image);
-            bind_opt(con, 4, c.state);
+            bind_opt(con, 3, unless_empty(c.image));
+            bind_opt(con, 4, unless_empty(c.state));
             bind_opt(con, 5, c.project);
             con.bind(6, now);
             con.exec();
@@ -810,7 +815,8 @@ store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
             SQLite::Statement q(db, "SELECT id, name, driver, scope FROM docker_networks ORDER BY name, id");
             while (q.executeStep()) {
                 snap.networks.push_back(docker_network{q.getColumn(0).getString(), q.getColumn(1).getString(),
-                                                       opt_text(q.getColumn(2)), opt_text(q.getColumn(3))});
+                                                       opt_text(q.getColumn(2)).value_or(""),
+                                                       opt_text(q.getColumn(3)).value_or("")});
             }
         }
         std::map<std::string, size_t> index;
@@ -820,8 +826,8 @@ store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
                 docker_container c;
                 c.id = q.getColumn(0).getString();
                 c.name = q.getColumn(1).getString();
-                c.image = opt_text(q.getColumn(2));
-                c.state = opt_text(q.getColumn(3));
+                c.image = opt_text(q.getColumn(2)).value_or("");
+                c.state = opt_text(q.getColumn(3)).value_or("");
                 c.project = opt_text(q.getColumn(4));
                 index[c.id] = snap.containers.size();
                 snap.containers.push_back(std::move(c));
@@ -834,7 +840,7 @@ store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
             while (q.executeStep()) {
                 auto it = index.find(q.getColumn(0).getString());
                 if (it == index.end()) continue;
-                snap.containers[it->second].networks.push_back(container_attachment{
+                snap.containers[it->second].networks.push_back(docker_endpoint{
                     q.getColumn(1).getString(), opt_text(q.getColumn(2)), parse_string_array(q.getColumn(3).getString())});
             }
         }
@@ -845,7 +851,7 @@ store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
             while (q.executeStep()) {
                 auto it = index.find(q.getColumn(0).getString());
                 if (it == index.end()) continue;
-                container_port p;
+                docker_port p;
                 p.container_port = q.getColumn(1).getInt64();
                 p.protocol = q.getColumn(2).getString();
                 const int64_t host_port = q.getColumn(4).getInt64();

@@ -72,16 +72,6 @@ public:
         return compact(*v);
     }
 
-    const rapidjson::Value* array(const char* key) {
-        const rapidjson::Value* v = find(key);
-        if (v == nullptr || v->IsNull()) return nullptr;
-        if (!v->IsArray()) {
-            bad(key, "must be a JSON array");
-            return nullptr;
-        }
-        return v;
-    }
-
     const std::string& where() const { return where_; }
     bool ok() const { return error_.empty(); }
     void fail(std::string message) {
@@ -399,85 +389,13 @@ store_result<std::vector<zone>> zones_from_json(std::string_view json) {
     return out;
 }
 
+// The SDK's decoder checks the shape; its errors name the field's path, under "snapshot." here.
 store_result<docker_snapshot> docker_snapshot_from_json(std::string_view json) {
     auto doc = parse_object(json, "the Docker snapshot");
     if (!doc) return tl::unexpected(doc.error());
-    fields top(*doc, "snapshot");
-    docker_snapshot snap;
-    const rapidjson::Value* networks = top.array("networks");
-    const rapidjson::Value* containers = top.array("containers");
-    if (!top.ok()) return top.error();
-
-    if (networks != nullptr) {
-        rapidjson::SizeType i = 0;
-        for (const auto& v : networks->GetArray()) {
-            const std::string where = "snapshot.networks[" + std::to_string(i++) + "]";
-            if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
-            fields f(v, where);
-            docker_network n;
-            n.id = f.string("id");
-            n.name = f.string("name");
-            n.driver = f.opt_string("driver");
-            n.scope = f.opt_string("scope");
-            if (!f.ok()) return f.error();
-            snap.networks.push_back(std::move(n));
-        }
-    }
-    if (containers != nullptr) {
-        rapidjson::SizeType i = 0;
-        for (const auto& v : containers->GetArray()) {
-            const std::string where = "snapshot.containers[" + std::to_string(i++) + "]";
-            if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
-            fields f(v, where);
-            docker_container c;
-            c.id = f.string("id");
-            c.name = f.string("name");
-            c.image = f.opt_string("image");
-            c.state = f.opt_string("state");
-            c.project = f.opt_string("project");
-            const rapidjson::Value* attachments = f.array("networks");
-            const rapidjson::Value* ports = f.array("ports");
-            if (!f.ok()) return f.error();
-            if (attachments != nullptr) {
-                rapidjson::SizeType j = 0;
-                for (const auto& a : attachments->GetArray()) {
-                    const std::string w = where + ".networks[" + std::to_string(j++) + "]";
-                    if (!a.IsObject()) return store_fail(store_errc::invalid, w + " must be a JSON object");
-                    fields af(a, w);
-                    container_attachment att;
-                    att.network = af.string("network");
-                    att.ip = af.opt_string("ip");
-                    if (const rapidjson::Value* aliases = af.array("aliases")) {
-                        for (const auto& alias : aliases->GetArray()) {
-                            if (!alias.IsString()) {
-                                return store_fail(store_errc::invalid, w + ".aliases must hold strings only");
-                            }
-                            att.aliases.emplace_back(alias.GetString(), alias.GetStringLength());
-                        }
-                    }
-                    if (!af.ok()) return af.error();
-                    c.networks.push_back(std::move(att));
-                }
-            }
-            if (ports != nullptr) {
-                rapidjson::SizeType j = 0;
-                for (const auto& p : ports->GetArray()) {
-                    const std::string w = where + ".ports[" + std::to_string(j++) + "]";
-                    if (!p.IsObject()) return store_fail(store_errc::invalid, w + " must be a JSON object");
-                    fields pf(p, w);
-                    container_port port;
-                    port.container_port = pf.opt_int("container_port").value_or(0);
-                    port.protocol = pf.opt_string("protocol").value_or("tcp");
-                    port.host_ip = pf.opt_string("host_ip");
-                    port.host_port = pf.opt_int("host_port");
-                    if (!pf.ok()) return pf.error();
-                    c.ports.push_back(std::move(port));
-                }
-            }
-            snap.containers.push_back(std::move(c));
-        }
-    }
-    return snap;
+    auto snap = sdk::model::decode_docker_snapshot(static_cast<const rapidjson::Value&>(*doc));
+    if (!snap) return store_fail(store_errc::invalid, "snapshot." + snap.error() + "; fix the field or leave it out");
+    return std::move(*snap);
 }
 
 std::string to_json(const cname_row& row) {
@@ -493,60 +411,9 @@ std::string to_json(const std::vector<audit_entry>& rows) { return array_json(ro
 std::string to_json(const std::vector<health_observation>& rows) { return array_json(rows, write_health); }
 std::string to_json(const std::vector<zone>& zones) { return array_json(zones, write_zone); }
 
+// The ABI promises "taken_ms" from the store, null before the first snapshot.
 std::string to_json(const docker_snapshot& snapshot) {
-    rapidjson::StringBuffer buf;
-    writer_t w(buf);
-    w.StartObject();
-    w.Key("networks");
-    w.StartArray();
-    for (const auto& n : snapshot.networks) {
-        w.StartObject();
-        write_str(w, "id", n.id);
-        write_str(w, "name", n.name);
-        write_opt(w, "driver", n.driver);
-        write_opt(w, "scope", n.scope);
-        w.EndObject();
-    }
-    w.EndArray();
-    w.Key("containers");
-    w.StartArray();
-    for (const auto& c : snapshot.containers) {
-        w.StartObject();
-        write_str(w, "id", c.id);
-        write_str(w, "name", c.name);
-        write_opt(w, "image", c.image);
-        write_opt(w, "state", c.state);
-        write_opt(w, "project", c.project);
-        w.Key("networks");
-        w.StartArray();
-        for (const auto& a : c.networks) {
-            w.StartObject();
-            write_str(w, "network", a.network);
-            write_opt(w, "ip", a.ip);
-            w.Key("aliases");
-            w.StartArray();
-            for (const auto& alias : a.aliases) w.String(alias.c_str(), static_cast<rapidjson::SizeType>(alias.size()));
-            w.EndArray();
-            w.EndObject();
-        }
-        w.EndArray();
-        w.Key("ports");
-        w.StartArray();
-        for (const auto& p : c.ports) {
-            w.StartObject();
-            write_int(w, "container_port", p.container_port);
-            write_str(w, "protocol", p.protocol);
-            write_opt(w, "host_ip", p.host_ip);
-            write_opt(w, "host_port", p.host_port);
-            w.EndObject();
-        }
-        w.EndArray();
-        w.EndObject();
-    }
-    w.EndArray();
-    write_opt(w, "taken_ms", snapshot.taken_ms);
-    w.EndObject();
-    return std::string(buf.GetString(), buf.GetSize());
+    return sdk::model::encode(snapshot, sdk::model::taken_ms_key::always);
 }
 
 std::string to_json(const store_stats& s) {

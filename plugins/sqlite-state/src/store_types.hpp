@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <tunnelmgr/sdk/model.hpp>
+
 namespace tunnelmgr::plugins::sqlite_state {
 
 // One published hostname. hostname == subdomain + "." + domain (or == domain when subdomain is "").
@@ -95,41 +97,14 @@ struct zone {
     std::optional<std::string> status;
 };
 
-struct docker_network {
-    std::string id;
-    std::string name;
-    std::optional<std::string> driver;
-    std::optional<std::string> scope;
-};
-
-struct container_attachment {
-    std::string network;  // as the runtime names it in the snapshot
-    std::optional<std::string> ip;
-    std::vector<std::string> aliases;
-};
-
-struct container_port {
-    int64_t container_port = 0;
-    std::string protocol = "tcp";
-    std::optional<std::string> host_ip;  // absent when the port is not published
-    std::optional<int64_t> host_port;    // absent when the port is not published
-};
-
-struct docker_container {
-    std::string id;
-    std::string name;
-    std::optional<std::string> image;
-    std::optional<std::string> state;
-    std::optional<std::string> project;
-    std::vector<container_attachment> networks;
-    std::vector<container_port> ports;
-};
-
-struct docker_snapshot {
-    std::vector<docker_network> networks;
-    std::vector<docker_container> containers;
-    std::optional<int64_t> taken_ms;  // set by the store; absent before the first snapshot
-};
+// The Docker snapshot is the SDK's typed row (one shape and codec for the runtime, the store and the
+// host). The store keeps networks (id, name, driver, scope) and containers (id, name, image, state,
+// project, their networks' name, ip and aliases, their ports), plus taken_ms; the rest is the runtime's.
+using docker_network = sdk::model::docker_network;
+using docker_endpoint = sdk::model::docker_endpoint;
+using docker_port = sdk::model::docker_port;
+using docker_container = sdk::model::docker_container;
+using docker_snapshot = sdk::model::docker_snapshot;
 
 struct store_stats {
     int64_t schema_version = 0;

@@ -120,3 +120,6 @@ inline std::string encode(const supervisor_status& s) {
 }
 
 }  // namespace tunnelmgr::sdk::model
+
+// The Docker topology snapshot, kept in its own header for size.
+#include <tunnelmgr/sdk/model_docker.hpp>
