@@ -129,14 +129,21 @@ result<std::string> apply_ingress(step_env& env, operation& o) {
     return std::string("{}");
 }
 
-// The cname row, written with the operation's end in one transaction.
+// The cname row, written with the operation's end in one transaction. The store sets id and created_at.
 result<std::string> cname_row(step_env& /*env*/, operation& o) {
-    json::object row;
-    row.set("hostname", o.hostname).set("subdomain", o.s("subdomain")).set("domain", o.s("domain"));
-    row.set("project", o.project).set("port", json::i64(o.data, "port")).set("target", o.s("service"));
-    row.set("target_type", o.s("target_type")).set("container_name", o.s("container_name"));
-    row.set("docker_network", o.s("docker_network")).set("dns_record_id", o.s("record_id")).set("zone_id", o.s("zone_id"));
-    return row.str();
+    sdk::model::cname_row row;
+    row.hostname = o.hostname;
+    row.subdomain = o.s("subdomain");
+    row.domain = o.s("domain");
+    row.project = o.project;
+    row.port = json::i64(o.data, "port");
+    row.target = o.s("service");
+    row.target_type = o.s("target_type");
+    row.container_name = o.s("container_name");
+    row.docker_network = o.s("docker_network");
+    row.dns_record_id = o.s("record_id");
+    row.zone_id = o.s("zone_id");
+    return sdk::model::encode(row);
 }
 
 // --- the delete steps -----------------------------------------------------------------------------
@@ -395,13 +402,12 @@ void cname_pipeline::audit(const session& who, const std::string& action, const 
 
 result<std::string> cname_pipeline::zone_of(const std::string& domain) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto zones = state_.domains_list();
-        if (!zones) return tl::unexpected(zones.error());
-        auto doc = json::parse(*zones);
-        if (doc && doc->IsArray()) {
-            for (const auto& z : doc->GetArray()) {
-                if (json::str(z, "name") == domain) return json::str(z, "zone_id");
-            }
+        auto listed = state_.domains_list();
+        if (!listed) return tl::unexpected(listed.error());
+        auto zones = sdk::model::decode_zones(*listed);
+        if (!zones) return fail(errc::error, "the state store listed malformed zones: " + zones.error());
+        for (const auto& z : *zones) {
+            if (z.name == domain) return z.zone_id;
         }
         if (attempt == 0) {
             // Zones are cached; a miss refreshes once from the provider before refusing.
@@ -437,37 +443,26 @@ result<std::string> cname_pipeline::list_cnames(const session& who, const std::s
     f.set("limit", limit).set("offset", offset);
     auto rows = state_.cname_list(f.str());
     if (!rows) return tl::unexpected(rows.error());
-    auto doc = json::parse(*rows);
-    if (!doc || !doc->IsArray()) return fail(errc::error, "the state store listed malformed rows");
-    auto n = static_cast<int64_t>(doc->Size());
+    auto listed = sdk::model::decode_cname_rows(*rows);
+    if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
+    auto n = static_cast<int64_t>(listed->size());
     bool store_paged = n <= limit && (offset == 0 || n != *total || n == 0);  // a 1.0 store ignores both
+    std::string page_json;
     if (store_paged) {
-        // The store paged: splice its text in as it is rather than parse and print it again.
-        std::string out = "{\"cnames\":" + *rows + ",\"count\":" + std::to_string(n) + ",\"total\":" +
-                          std::to_string(*total) + ",\"limit\":" + std::to_string(limit) + ",\"offset\":" +
-                          std::to_string(offset) + ",\"next_offset\":" +
-                          (offset + n < *total ? std::to_string(offset + n) : std::string("null")) + "}";
-        return out;
-    }
-    {
-        // A 1.0 store ignores limit/offset and returns everything: take the page here.
-        rapidjson::Document page(rapidjson::kArrayType);
-        auto arr = doc->GetArray();
-        for (int64_t i = offset; i < static_cast<int64_t>(arr.Size()) && i < offset + limit; ++i) {
-            page.PushBack(rapidjson::Value(arr[static_cast<rapidjson::SizeType>(i)], page.GetAllocator()), page.GetAllocator());
-        }
-        doc->CopyFrom(page, doc->GetAllocator());
-    }
-    n = static_cast<int64_t>(doc->Size());
-    json::object out;
-    out.set_raw("cnames", json::to_string(*doc));
-    out.set("count", n).set("total", *total).set("limit", limit).set("offset", offset);
-    if (offset + n < *total) {
-        out.set("next_offset", offset + n);
+        // The store paged: splice its text in as it is rather than print it again.
+        page_json = *rows;
     } else {
-        out.set_null("next_offset");
+        // A 1.0 store ignores limit/offset and returns everything: take the page here.
+        const auto first = std::min<size_t>(static_cast<size_t>(offset), listed->size());
+        const auto last = std::min<size_t>(first + static_cast<size_t>(limit), listed->size());
+        std::vector<sdk::model::cname_row> page(listed->begin() + static_cast<std::ptrdiff_t>(first),
+                                                listed->begin() + static_cast<std::ptrdiff_t>(last));
+        n = static_cast<int64_t>(page.size());
+        page_json = sdk::model::encode(page);
     }
-    return out.str();
+    return "{\"cnames\":" + page_json + ",\"count\":" + std::to_string(n) + ",\"total\":" + std::to_string(*total) +
+           ",\"limit\":" + std::to_string(limit) + ",\"offset\":" + std::to_string(offset) + ",\"next_offset\":" +
+           (offset + n < *total ? std::to_string(offset + n) : std::string("null")) + "}";
 }
 
 result<int64_t> cname_pipeline::count_cnames(const session& who, const std::string& project) {
@@ -547,12 +542,11 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
 result<void> cname_pipeline::already_published(const session& who, const std::string& host, const std::string& project) {
     auto existing = state_.cname_get(host);
     if (existing) {
-        auto row = json::parse(*existing);
-        std::string owner = row ? json::str(*row, "project") : "";
-        if (owner == project || who.is_admin()) {
-            return fail(errc::conflict, host + " is already published (project '" + owner + "', port " +
-                                            std::to_string(row ? json::i64(*row, "port") : 0) +
-                                            "): delete it first to point it elsewhere");
+        auto row = sdk::model::decode_cname_row(*existing);
+        if (!row) return fail(errc::error, "the state store returned a malformed row for " + host + ": " + row.error());
+        if (row->project == project || who.is_admin()) {
+            return fail(errc::conflict, host + " is already published (project '" + row->project + "', port " +
+                                            std::to_string(row->port) + "): delete it first to point it elsewhere");
         }
         return fail(errc::conflict, host + " is taken by another project: pick another subdomain");
     }
@@ -641,7 +635,7 @@ result<std::string> cname_pipeline::create_failed(const session& who, const cnam
     return tl::unexpected(error{f.cause.code, msg});
 }
 
-result<rapidjson::Document> cname_pipeline::cname_to_delete(const session& who, const std::string& hostname) {
+result<sdk::model::cname_row> cname_pipeline::cname_to_delete(const session& who, const std::string& hostname) {
     auto row_text = state_.cname_get(hostname);
     if (!row_text) {
         if (row_text.error().code == errc::not_found) {
@@ -650,9 +644,9 @@ result<rapidjson::Document> cname_pipeline::cname_to_delete(const session& who, 
         }
         return tl::unexpected(row_text.error());
     }
-    auto row = json::parse(*row_text);
-    if (!row) row = json::parse("{}");
-    if (!who.is_admin() && json::str(*row, "project") != who.project) {
+    auto row = sdk::model::decode_cname_row(*row_text);
+    if (!row) return fail(errc::error, "the state store returned a malformed row for " + hostname + ": " + row.error());
+    if (!who.is_admin() && row->project != who.project) {
         // Same answer as for a name that does not exist: a project learns nothing of others' names.
         return fail(errc::not_found, hostname + " is not among the hostnames of project '" + who.project + "'");
     }
@@ -671,13 +665,13 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     };
     auto row = cname_to_delete(who, hostname);
     if (!row) return refuse(row.error(), who.project);
-    std::string project = json::str(*row, "project");
+    std::string project = row->project;
     if (dns_ == nullptr || ingress_ == nullptr) {
         return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to delete hostnames"}, project);
     }
     json::object request;
-    request.set("zone_id", json::str(*row, "zone_id")).set("record_id", json::str(*row, "dns_record_id"));
-    request.set("service", json::str(*row, "target")).set("actor", who.actor()).set("owner", sys::self_identity());
+    request.set("zone_id", row->zone_id.value_or("")).set("record_id", row->dns_record_id.value_or(""));
+    request.set("service", row->target).set("actor", who.actor()).set("owner", sys::self_identity());
     auto o = begin_operation(op_kind::del, hostname, project, request.str());
     if (!o) return refuse(o.error(), project);
     core::step_clock step_clock(*observer_, "delete");

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <tunnelmgr/sdk/model.hpp>
+
 #include "common/port_range.hpp"
 #include "core/dns_provider.hpp"
 #include "core/ingress_strategy.hpp"
@@ -87,7 +89,7 @@ private:
                                       const std::string& request_json);
     result<std::string> create_failed(const session& who, const cname_request& req, const operation& o,
                                       const step_failure& f);
-    result<rapidjson::Document> cname_to_delete(const session& who, const std::string& hostname);
+    result<sdk::model::cname_row> cname_to_delete(const session& who, const std::string& hostname);
     // recover() for one operation: true when it was settled (finished or rolled back).
     bool settle(operation& o);
     void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,

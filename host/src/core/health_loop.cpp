@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <tunnelmgr/sdk/model.hpp>
+
 #include "core/audit.hpp"
 #include "core/json.hpp"
 #include "core/tunnel_status.hpp"
@@ -29,12 +31,14 @@ health_loop::health_loop(tunnel_supervisor* supervisor, ready_probe& probe, stat
 
 void health_loop::record(int64_t now, bool changed) {
     if (!changed && last_row_ms_ != 0 && now - last_row_ms_ < policy_.heartbeat_every.count()) return;
-    json::object row;
-    row.set("status", snap_.status).set("ready_connections", snap_.ready_connections);
-    row.set("restart_count", snap_.restart_count).set("last_error", snap_.last_error);
-    row.set("uptime_s", snap_.up_since_ms > 0 ? (now - snap_.up_since_ms) / 1000 : 0);
-    row.set_raw("detail", json::object().set("failed_checks", snap_.failed_checks).str());
-    if (auto r = state_.health_record(row.str()); !r) log::warn("health", "cannot record health: " + r.error().message);
+    sdk::model::health_sample row;
+    row.status = snap_.status;
+    row.ready_connections = snap_.ready_connections;
+    row.restart_count = snap_.restart_count;
+    row.last_error = snap_.last_error;
+    row.uptime_s = snap_.up_since_ms > 0 ? (now - snap_.up_since_ms) / 1000 : 0;
+    row.detail = json::object().set("failed_checks", snap_.failed_checks).str();
+    if (auto r = state_.health_record(sdk::model::encode(row)); !r) log::warn("health", "cannot record health: " + r.error().message);
     last_row_ms_ = now;
 }
 

@@ -4,6 +4,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <tunnelmgr/sdk/model_zone.hpp>
 
 namespace tunnelmgr::plugins::cloudflare_dns {
 namespace {
@@ -17,19 +18,12 @@ void put(writer& w, const char* key, const std::string& value) {
 
 }  // namespace
 
+// Zones are the SDK's typed row, so the store and the host read exactly what is written here.
 std::string to_json(const std::vector<zone_info>& zones) {
-    rapidjson::StringBuffer buffer;
-    writer w(buffer);
-    w.StartArray();
-    for (const auto& z : zones) {
-        w.StartObject();
-        put(w, "zone_id", z.zone_id);
-        put(w, "name", z.name);
-        put(w, "status", z.status);
-        w.EndObject();
-    }
-    w.EndArray();
-    return buffer.GetString();
+    std::vector<sdk::model::zone> rows;
+    rows.reserve(zones.size());
+    for (const auto& z : zones) rows.push_back(sdk::model::zone{z.zone_id, z.name, z.status});
+    return sdk::model::encode(rows);
 }
 
 std::string to_json(const dns_record& record) {

@@ -103,6 +103,23 @@ store_result<rapidjson::Document> parse_object(std::string_view json, std::strin
     return doc;
 }
 
+// The SDK's codecs name the field ("`port` is a string, not a whole number"); the store has always
+// answered in its own words ("cname.port must be an integer; fix the field or leave it out"), and its
+// callers read those, so an SDK error is said again that way. `where` names the object ("cname").
+tl::unexpected<store_error> sdk_shape_error(std::string_view where, const sdk::model::decoded_error& e) {
+    const auto close = e.size() > 1 && e.front() == '`' ? e.find('`', 1) : std::string::npos;
+    const auto not_at = e.rfind(", not ");
+    if (close == std::string::npos || not_at == std::string::npos || not_at < close) {
+        return store_fail(store_errc::invalid, std::string(where) + " is malformed: " + e);
+    }
+    const std::string key = e.substr(1, close - 1), expected = e.substr(not_at + 6);
+    const std::string rule = expected == "a whole number" ? "must be an integer"
+                             : expected == "an object"   ? "must be a JSON object"
+                                                          : "must be " + expected;
+    return store_fail(store_errc::invalid, (where.empty() ? key : std::string(where) + "." + key) + " " + rule +
+                                               "; fix the field or leave it out");
+}
+
 void write_opt(writer_t& w, const char* key, const std::optional<std::string>& v) {
     w.Key(key);
     if (v) {
@@ -136,24 +153,6 @@ void write_raw(writer_t& w, const char* key, const std::string& json_text) {
         w.StartObject();
         w.EndObject();
     }
-}
-
-void write_cname(writer_t& w, const cname_row& r) {
-    w.StartObject();
-    write_int(w, "id", r.id);
-    write_str(w, "hostname", r.hostname);
-    write_str(w, "subdomain", r.subdomain);
-    write_str(w, "domain", r.domain);
-    write_str(w, "project", r.project);
-    write_int(w, "port", r.port);
-    write_str(w, "target", r.target);
-    write_opt(w, "target_type", r.target_type);
-    write_opt(w, "container_name", r.container_name);
-    write_opt(w, "docker_network", r.docker_network);
-    write_opt(w, "dns_record_id", r.dns_record_id);
-    write_opt(w, "zone_id", r.zone_id);
-    write_int(w, "created_at", r.created_at);
-    w.EndObject();
 }
 
 const char* kind_name(operation_kind k) { return k == operation_kind::create ? "create" : "delete"; }
@@ -197,14 +196,6 @@ void write_health(writer_t& w, const health_observation& h) {
     write_opt(w, "last_error", h.last_error);
     write_opt(w, "uptime_s", h.uptime_s);
     write_raw(w, "detail", h.detail_json);
-    w.EndObject();
-}
-
-void write_zone(writer_t& w, const zone& z) {
-    w.StartObject();
-    write_str(w, "zone_id", z.zone_id);
-    write_str(w, "name", z.name);
-    write_opt(w, "status", z.status);
     w.EndObject();
 }
 
@@ -252,21 +243,9 @@ std::vector<std::string> parse_string_array(std::string_view text) {
 store_result<cname_row> cname_from_json(std::string_view json) {
     auto doc = parse_object(json, "the CNAME row");
     if (!doc) return tl::unexpected(doc.error());
-    fields f(*doc, "cname");
-    cname_row r;
-    r.hostname = f.string("hostname");
-    r.subdomain = f.string("subdomain");
-    r.domain = f.string("domain");
-    r.project = f.string("project");
-    r.port = f.opt_int("port").value_or(0);
-    r.target = f.string("target");
-    r.target_type = f.opt_string("target_type");
-    r.container_name = f.opt_string("container_name");
-    r.docker_network = f.opt_string("docker_network");
-    r.dns_record_id = f.opt_string("dns_record_id");
-    r.zone_id = f.opt_string("zone_id");
-    if (!f.ok()) return f.error();
-    return r;
+    auto row = sdk::model::decode_cname_row(static_cast<const rapidjson::Value&>(*doc));
+    if (!row) return sdk_shape_error("cname", row.error());
+    return std::move(*row);
 }
 
 store_result<cname_filter> cname_filter_from_json(std::string_view json) {
@@ -343,15 +322,15 @@ store_result<audit_filter> audit_filter_from_json(std::string_view json) {
 store_result<health_observation> health_from_json(std::string_view json) {
     auto doc = parse_object(json, "the health observation");
     if (!doc) return tl::unexpected(doc.error());
-    fields f(*doc, "health");
+    auto sample = sdk::model::decode_health_sample(static_cast<const rapidjson::Value&>(*doc));
+    if (!sample) return sdk_shape_error("health", sample.error());
     health_observation h;
-    h.status = f.string("status");
-    h.ready_connections = f.opt_int("ready_connections");
-    h.restart_count = f.opt_int("restart_count");
-    h.last_error = f.opt_string("last_error");
-    h.uptime_s = f.opt_int("uptime_s");
-    h.detail_json = f.object_text("detail");
-    if (!f.ok()) return f.error();
+    h.status = std::move(sample->status);
+    h.ready_connections = sample->ready_connections;
+    h.restart_count = sample->restart_count;
+    h.last_error = std::move(sample->last_error);
+    h.uptime_s = sample->uptime_s;
+    h.detail_json = std::move(sample->detail);
     return h;
 }
 
@@ -373,20 +352,9 @@ store_result<std::vector<zone>> zones_from_json(std::string_view json) {
     if (!doc->IsArray()) {
         return store_fail(store_errc::invalid, "the zone list must be a JSON array of {\"zone_id\",\"name\",\"status\"}");
     }
-    std::vector<zone> out;
-    rapidjson::SizeType i = 0;
-    for (const auto& v : doc->GetArray()) {
-        const std::string where = "zones[" + std::to_string(i++) + "]";
-        if (!v.IsObject()) return store_fail(store_errc::invalid, where + " must be a JSON object");
-        fields f(v, where);
-        zone z;
-        z.zone_id = f.string("zone_id");
-        z.name = f.string("name");
-        z.status = f.opt_string("status");
-        if (!f.ok()) return f.error();
-        out.push_back(std::move(z));
-    }
-    return out;
+    auto zones = sdk::model::decode_zones(static_cast<const rapidjson::Value&>(*doc));
+    if (!zones) return sdk_shape_error("", zones.error());
+    return std::move(*zones);
 }
 
 // The SDK's decoder checks the shape; its errors name the field's path, under "snapshot." here.
@@ -398,18 +366,12 @@ store_result<docker_snapshot> docker_snapshot_from_json(std::string_view json) {
     return std::move(*snap);
 }
 
-std::string to_json(const cname_row& row) {
-    rapidjson::StringBuffer buf;
-    writer_t w(buf);
-    write_cname(w, row);
-    return std::string(buf.GetString(), buf.GetSize());
-}
-
-std::string to_json(const std::vector<cname_row>& rows) { return array_json(rows, write_cname); }
+std::string to_json(const cname_row& row) { return sdk::model::encode(row); }
+std::string to_json(const std::vector<cname_row>& rows) { return sdk::model::encode(rows); }
 std::string to_json(const std::vector<operation_row>& rows) { return array_json(rows, write_operation); }
 std::string to_json(const std::vector<audit_entry>& rows) { return array_json(rows, write_audit); }
 std::string to_json(const std::vector<health_observation>& rows) { return array_json(rows, write_health); }
-std::string to_json(const std::vector<zone>& zones) { return array_json(zones, write_zone); }
+std::string to_json(const std::vector<zone>& zones) { return sdk::model::encode(zones); }
 
 // The ABI promises "taken_ms" from the store, null before the first snapshot.
 std::string to_json(const docker_snapshot& snapshot) {

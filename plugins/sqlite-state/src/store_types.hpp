@@ -11,22 +11,9 @@
 
 namespace tunnelmgr::plugins::sqlite_state {
 
-// One published hostname. hostname == subdomain + "." + domain (or == domain when subdomain is "").
-struct cname_row {
-    int64_t id = 0;  // set by the store
-    std::string hostname;
-    std::string subdomain;
-    std::string domain;
-    std::string project;
-    int64_t port = 0;
-    std::string target;
-    std::optional<std::string> target_type;
-    std::optional<std::string> container_name;
-    std::optional<std::string> docker_network;
-    std::optional<std::string> dns_record_id;
-    std::optional<std::string> zone_id;
-    int64_t created_at = 0;  // set by the store
-};
+// One published hostname: the SDK's typed row (one shape and codec for the store and the CNAME pipeline).
+// The store always sets id and created_at on the rows it reads; it ignores them on the rows it is given.
+using cname_row = sdk::model::cname_row;
 
 struct cname_filter {
     std::optional<std::string> project;
@@ -75,6 +62,8 @@ struct audit_filter {
     int64_t limit = 100;
 };
 
+// A stored sdk::model::health_sample with the store's id and time (health_record decodes the sample
+// with the SDK's codec; health_history writes these rows).
 struct health_observation {
     int64_t id = 0;  // set by the store
     int64_t ts = 0;  // set by the store
@@ -91,11 +80,8 @@ struct health_filter {
     int64_t limit = 100;
 };
 
-struct zone {
-    std::string zone_id;
-    std::string name;
-    std::optional<std::string> status;
-};
+// A zone of the account: the SDK's typed row, as the DNS plugin lists it and the host reads it back.
+using zone = sdk::model::zone;
 
 // The Docker snapshot is the SDK's typed row (one shape and codec for the runtime, the store and the
 // host). The store keeps networks (id, name, driver, scope) and containers (id, name, image, state,

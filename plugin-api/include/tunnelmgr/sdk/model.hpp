@@ -123,3 +123,7 @@ inline std::string encode(const supervisor_status& s) {
 
 // The Docker topology snapshot, kept in its own header for size.
 #include <tunnelmgr/sdk/model_docker.hpp>
+// The state rows: the published hostname, the zone, the health sample.
+#include <tunnelmgr/sdk/model_cname.hpp>
+#include <tunnelmgr/sdk/model_zone.hpp>
+#include <tunnelmgr/sdk/model_health.hpp>

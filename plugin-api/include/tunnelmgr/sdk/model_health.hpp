@@ -1,0 +1,86 @@
+// One health observation of the tunnel (state_store_v1.health_record), as the health loop writes it
+// and the state store reads it: a typed row with one decoder and one encoder.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <tunnelmgr/sdk/model.hpp>
+
+namespace tunnelmgr::sdk::model {
+
+// As JSON, keys in this order: {"status","ready_connections":int|null,"restart_count":int|null,
+// "last_error":string|null,"uptime_s":int|null,"detail":{}}; the store adds the id and the time.
+struct health_sample {
+    std::string status;  // up | degraded | down | unknown
+    std::optional<int64_t> ready_connections;  // nullopt: nobody could tell (the store keeps NULL)
+    std::optional<int64_t> restart_count;
+    std::optional<std::string> last_error;
+    std::optional<int64_t> uptime_s;
+    std::string detail = "{}";  // a JSON object as text
+};
+
+inline std::string encode(const health_sample& h) {
+    rapidjson::Document object;
+    object.Parse(h.detail.c_str(), h.detail.size());
+    if (object.HasParseError() || !object.IsObject()) object.SetObject();  // never lose the sample over its detail
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    auto whole = [&w](const char* key, const std::optional<int64_t>& v) {
+        w.Key(key);
+        if (v) w.Int64(*v); else w.Null();
+    };
+    w.StartObject();
+    w.Key("status");
+    w.String(h.status.c_str(), static_cast<rapidjson::SizeType>(h.status.size()));
+    whole("ready_connections", h.ready_connections);
+    whole("restart_count", h.restart_count);
+    w.Key("last_error");
+    if (h.last_error) w.String(h.last_error->c_str(), static_cast<rapidjson::SizeType>(h.last_error->size())); else w.Null();
+    whole("uptime_s", h.uptime_s);
+    w.Key("detail");
+    object.Accept(w);
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+// Every key may be missing or null (its field keeps its default); a key of the wrong type is an error
+// naming it, e.g. "`uptime_s` is a string, not a whole number". Unknown keys (the store's id, ts) are ignored.
+inline decoded<health_sample> decode_health_sample(const rapidjson::Value& o) {
+    if (!o.IsObject()) return tl::unexpected(std::string("the sample is ") + detail::json_type_name(o) + ", not a JSON object");
+    health_sample h;
+    auto status = detail::optional_member<std::string>(o, "status");
+    if (!status) return tl::unexpected(status.error());
+    h.status = status->value_or("");
+    for (auto [key, field] : {std::pair<const char*, std::optional<int64_t>*>{"ready_connections", &h.ready_connections},
+                              {"restart_count", &h.restart_count}}) {
+        auto v = detail::optional_member<int64_t>(o, key);
+        if (!v) return tl::unexpected(v.error());
+        *field = *v;
+    }
+    auto last_error = detail::optional_member<std::string>(o, "last_error");
+    if (!last_error) return tl::unexpected(last_error.error());
+    h.last_error = std::move(*last_error);
+    auto uptime = detail::optional_member<int64_t>(o, "uptime_s");
+    if (!uptime) return tl::unexpected(uptime.error());
+    h.uptime_s = *uptime;
+    auto it = o.FindMember("detail");
+    if (it != o.MemberEnd() && !it->value.IsNull()) {
+        if (!it->value.IsObject()) return tl::unexpected(std::string("`detail` is ") + detail::json_type_name(it->value) + ", not an object");
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        it->value.Accept(w);
+        h.detail.assign(buf.GetString(), buf.GetSize());
+    }
+    return h;
+}
+
+inline decoded<health_sample> decode_health_sample(std::string_view text) {
+    auto d = detail::parse_object(text);
+    if (!d) return tl::unexpected(d.error());
+    return decode_health_sample(static_cast<const rapidjson::Value&>(*d));
+}
+
+}  // namespace tunnelmgr::sdk::model
