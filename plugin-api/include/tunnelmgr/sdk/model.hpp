@@ -57,6 +57,27 @@ decoded<std::optional<T>> optional_member(const rapidjson::Value& o, const char*
     }
 }
 
+// A field that holds a JSON object kept as text (an audit entry's details, a health sample's detail):
+// written as the object it is, or as {} when the text is not an object, so the row is never lost
+// over it; read back as text, "{}" when absent or null.
+template <class Writer>
+void write_object_text(Writer& w, const std::string& text) {
+    rapidjson::Document object;
+    object.Parse(text.c_str(), text.size());
+    if (object.HasParseError() || !object.IsObject()) object.SetObject();
+    object.Accept(w);
+}
+
+inline decoded<std::string> object_member_text(const rapidjson::Value& o, const char* key) {
+    auto it = o.FindMember(key);
+    if (it == o.MemberEnd() || it->value.IsNull()) return std::string("{}");
+    if (!it->value.IsObject()) return tl::unexpected(std::string("`") + key + "` is " + json_type_name(it->value) + ", not an object");
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    it->value.Accept(w);
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
 }  // namespace detail
 
 // tunnel_supervisor_v1.status(): {"running":bool,"pid":int|null,"state":"...","since_ms":int|null,"detail":"..."}.

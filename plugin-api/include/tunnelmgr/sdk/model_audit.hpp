@@ -23,9 +23,6 @@ struct audit_entry {
 };
 
 inline std::string encode(const audit_entry& e) {
-    rapidjson::Document details;
-    details.Parse(e.details.c_str(), e.details.size());
-    if (details.HasParseError() || !details.IsObject()) details.SetObject();  // never lose the entry over its details
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     auto field = [&w](const char* key, const std::string& v) {
@@ -41,7 +38,7 @@ inline std::string encode(const audit_entry& e) {
     field("result", e.result);
     field("error", e.error);
     w.Key("details");
-    details.Accept(w);
+    detail::write_object_text(w, e.details);
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }
@@ -58,14 +55,9 @@ inline decoded<audit_entry> decode_audit_entry(std::string_view text) {
         if (!v) return tl::unexpected(v.error());
         *out = v->value_or("");
     }
-    auto it = d->FindMember("details");
-    if (it != d->MemberEnd() && !it->value.IsNull()) {
-        if (!it->value.IsObject()) return tl::unexpected(std::string("`details` is ") + detail::json_type_name(it->value) + ", not an object");
-        rapidjson::StringBuffer buf;
-        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-        it->value.Accept(w);
-        e.details.assign(buf.GetString(), buf.GetSize());
-    }
+    auto details = detail::object_member_text(*d, "details");
+    if (!details) return tl::unexpected(details.error());
+    e.details = std::move(*details);
     return e;
 }
 

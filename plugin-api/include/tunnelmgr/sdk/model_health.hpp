@@ -23,9 +23,6 @@ struct health_sample {
 };
 
 inline std::string encode(const health_sample& h) {
-    rapidjson::Document object;
-    object.Parse(h.detail.c_str(), h.detail.size());
-    if (object.HasParseError() || !object.IsObject()) object.SetObject();  // never lose the sample over its detail
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     auto whole = [&w](const char* key, const std::optional<int64_t>& v) {
@@ -41,7 +38,7 @@ inline std::string encode(const health_sample& h) {
     if (h.last_error) w.String(h.last_error->c_str(), static_cast<rapidjson::SizeType>(h.last_error->size())); else w.Null();
     whole("uptime_s", h.uptime_s);
     w.Key("detail");
-    object.Accept(w);
+    detail::write_object_text(w, h.detail);
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }
@@ -66,14 +63,9 @@ inline decoded<health_sample> decode_health_sample(const rapidjson::Value& o) {
     auto uptime = detail::optional_member<int64_t>(o, "uptime_s");
     if (!uptime) return tl::unexpected(uptime.error());
     h.uptime_s = *uptime;
-    auto it = o.FindMember("detail");
-    if (it != o.MemberEnd() && !it->value.IsNull()) {
-        if (!it->value.IsObject()) return tl::unexpected(std::string("`detail` is ") + detail::json_type_name(it->value) + ", not an object");
-        rapidjson::StringBuffer buf;
-        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-        it->value.Accept(w);
-        h.detail.assign(buf.GetString(), buf.GetSize());
-    }
+    auto object = detail::object_member_text(o, "detail");
+    if (!object) return tl::unexpected(object.error());
+    h.detail = std::move(*object);
     return h;
 }
 
