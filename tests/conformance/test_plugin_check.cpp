@@ -1,15 +1,21 @@
 // tunnelmgr-plugin-check as a plugin author runs it: exit status and what it prints, against the stock
-// sqlite-state, the broken-store fixture and mcp-stdio (nothing to check).
+// sqlite-state, the broken-store fixture, mcp-stdio (nothing to check) and cloudflare-dns talking to the
+// Cloudflare API fake on loopback.
+#include <unistd.h>
+
 #include <filesystem>
+#include <fstream>
 #include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "process/child_process.hpp"
 #include "process/run_process.hpp"
 
 namespace {
 
+using tunnelmgr::testing::child_process;
 using tunnelmgr::testing::run_process;
 
 std::string plugin(const std::string& name) { return std::string(TM_TEST_PLUGIN_DIR) + "/" + name + ".so"; }
@@ -78,6 +84,111 @@ TEST(plugin_check, a_given_config_is_used_for_every_instance) {
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("config: {\"path\":\"{tmpdir}/x.db\"}"), std::string::npos) << r.out;
     EXPECT_GE(count_of(r.out, "checks passed"), 4) << r.out;
+}
+
+// cloudflare-dns against cloudflare-api-fake, started here on 127.0.0.1 with example.com and an obviously
+// fake token, and stopped by its PID: nothing leaves loopback.
+class plugin_check_dns : public ::testing::Test {
+protected:
+    void SetUp() override {
+#ifndef TM_CLOUDFLARE_FAKE_EXE
+        GTEST_SKIP() << "the Cloudflare API fake is not built (TM_BUILD_TEST_SUPPORT=OFF)";
+#else
+        if (!std::filesystem::exists(plugin("cloudflare-dns"))) GTEST_SKIP() << "cloudflare-dns is not built";
+        dir_ = std::filesystem::temp_directory_path() / ("tm-plugin-check-dns-" + std::to_string(::getpid()));
+        std::filesystem::remove_all(dir_);
+        std::filesystem::create_directories(dir_);
+        std::ofstream(dir_ / "token") << token << "\n";
+        ASSERT_TRUE(fake_.start({TM_CLOUDFLARE_FAKE_EXE, "--listen", "127.0.0.1:0", "--port-file",
+                                 (dir_ / "port").string(), "--token", token, "--account-id", account, "--zone",
+                                 "example.com", "--quiet"},
+                                (dir_ / "fake.log").string()));
+        port_ = fake_.wait_for_file((dir_ / "port").string());
+        ASSERT_FALSE(port_.empty()) << "the Cloudflare fake did not start:\n" << fake_.log();
+#endif
+    }
+
+    void TearDown() override {
+        fake_.stop();
+        std::error_code ec;
+        std::filesystem::remove_all(dir_, ec);
+    }
+
+    std::string config() const {
+        return R"({"api_base":"http://127.0.0.1:)" + port_ + R"(/client/v4","api_token_file":")" +
+               (dir_ / "token").string() + R"(","account_id":")" + account + R"("})";
+    }
+
+    // The fake's control routes (loopback, no auth), through curl: the test has no HTTP client of its own.
+    static bool have_curl() { return std::filesystem::exists("/usr/bin/curl"); }
+    std::string fake_state() {
+        return run_process({"/usr/bin/curl", "-s", "--noproxy", "*", "http://127.0.0.1:" + port_ + "/__fake/state"}).out;
+    }
+    std::string fake_post(const std::string& route, const std::string& body) {
+        return run_process({"/usr/bin/curl", "-s", "--noproxy", "*", "-X", "POST", "-H", "Content-Type: application/json",
+                            "--data", body, "http://127.0.0.1:" + port_ + route})
+            .out;
+    }
+
+    static constexpr const char* token = "fake-token-plugin-check-not-a-real-secret";
+    static constexpr const char* account = "0123456789abcdef0123456789abcdef";
+    std::filesystem::path dir_;
+    std::string port_;
+    child_process fake_;
+};
+
+TEST_F(plugin_check_dns, cloudflare_dns_passes_every_dns_provider_rule_against_the_fake) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("cloudflare-dns"), "--config", config(), "--dns-zone",
+                          "example.com"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err << "\nfake:\n" << fake_.log();
+    EXPECT_NE(r.out.find("checking: dns_provider_v1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("dns zone: example.com"), std::string::npos) << r.out;
+    EXPECT_GE(count_of(r.out, "checks passed"), 7) << r.out;
+    EXPECT_EQ(count_of(r.out, "failed"), 0) << r.out;
+    EXPECT_EQ(count_of(r.out, "skipped"), 0) << r.out;
+    EXPECT_EQ(r.out.find("broken rules:"), std::string::npos) << r.out;
+    if (have_curl()) {  // and left nothing behind
+        const std::string state = fake_state();
+        EXPECT_NE(state.find("\"records\":[]"), std::string::npos) << state;
+    }
+}
+
+TEST_F(plugin_check_dns, a_failing_check_still_deletes_the_record_it_created) {
+    if (!have_curl()) GTEST_SKIP() << "needs curl to reach the fake's control routes";
+    // The first GET under /zones/ is find_record right after create_record: a 404 there breaks that check.
+    const std::string armed = fake_post("/__fake/faults", R"({"method":"GET","path_prefix":"/zones/","count":1,"kind":"status","status":404})");
+    ASSERT_NE(armed.find("\"pending_faults\":1"), std::string::npos) << armed;
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("cloudflare-dns"), "--config", config(), "--dns-zone",
+                          "example.com", "--gtest_filter=dns_provider_v1.create_record_returns*"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("rule: find_record must find the record create_record made"), std::string::npos) << r.out;
+    const std::string state = fake_state();
+    EXPECT_NE(state.find("\"records\":[]"), std::string::npos) << "the check's record was left behind:\n" << state;
+    EXPECT_NE(state.find("\"pending_faults\":0"), std::string::npos) << state;
+}
+
+TEST_F(plugin_check_dns, without_a_dns_zone_the_dns_checks_skip_saying_why) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("cloudflare-dns"), "--config", config()});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("checking: dns_provider_v1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("dns_provider_v1 needs a zone to write in: give --dns-zone NAME"), std::string::npos) << r.out;
+    EXPECT_EQ(count_of(r.out, "checks passed"), 0) << r.out;
+    EXPECT_GE(count_of(r.out, "skipped"), 7) << r.out;
+    EXPECT_EQ(count_of(r.out, "failed"), 0) << r.out;
+}
+
+TEST_F(plugin_check_dns, a_zone_the_credentials_cannot_see_fails_naming_the_rule) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("cloudflare-dns"), "--config", config(), "--dns-zone",
+                          "not-served.example", "--gtest_filter=dns_provider_v1.find_record*"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("--dns-zone not-served.example is not in it"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("broken rules:"), std::string::npos) << r.out;
+}
+
+TEST_F(plugin_check_dns, a_dns_zone_that_is_not_a_name_is_a_usage_error) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("cloudflare-dns"), "--config", config(), "--dns-zone", "no zone"});
+    EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+    EXPECT_NE(r.err.find("--dns-zone must be a zone name"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -20,6 +20,9 @@ struct check_context {
     std::shared_ptr<host::loaded_library> library;
     std::string config_template = "{}";
     bool config_given = false;
+    // The zone the dns_provider_v1 suite may create its own records in (--dns-zone), lower-case, no
+    // trailing dot; empty: that suite skips, since it would otherwise have to guess where it may write.
+    std::string dns_zone;
 };
 
 check_context& context();

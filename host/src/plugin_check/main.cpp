@@ -1,6 +1,7 @@
 // tunnelmgr-plugin-check PLUGIN.so [--config JSON]: loads a plugin through the host's own loader and
 // runs the conformance suite of each capability it provides. Exit 0: every rule holds (or nothing to
 // check); 1: a rule is broken; 2: usage error, or the loader refused the plugin.
+#include <cctype>
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -20,14 +21,16 @@ namespace check = tunnelmgr::plugin_check;
 constexpr int exit_ok = 0, exit_broken = 1, exit_usage = 2;
 
 void print_usage(std::ostream& out) {
-    out << "usage: tunnelmgr-plugin-check PLUGIN.so [--config JSON] [--verbose] [--gtest_* flags]\n"
+    out << "usage: tunnelmgr-plugin-check PLUGIN.so [--config JSON] [--dns-zone NAME] [--verbose] [--gtest_* flags]\n"
            "\n"
            "Loads PLUGIN.so as tunnelmgr does and checks it against the rules of plugin_api.h, one suite per\n"
-           "capability it provides (state_store_v1, tunnel_supervisor_v1; dns_provider_v1 is not checked yet).\n"
+           "capability it provides (state_store_v1, tunnel_supervisor_v1, dns_provider_v1).\n"
            "\n"
            "  --config JSON  the plugin's config section as a JSON object; \"{tmpdir}\" in it stands for a fresh\n"
            "                 folder per test. Default: {\"path\": \"{tmpdir}/state.db\"} for a state store whose\n"
            "                 config schema has \"path\", {} otherwise.\n"
+           "  --dns-zone NAME  the zone the dns_provider_v1 checks may write in: they create only\n"
+           "                 tm-check-*.NAME records and delete only those. Without it those checks skip.\n"
            "  --verbose      show the host's and the plugin's log lines (default: warnings only)\n"
            "  --gtest_filter=state_store_v1.lease*   run some checks only; --gtest_list_tests lists them\n"
            "\n"
@@ -62,8 +65,8 @@ int main(int argc, char** argv) {
     }
     ::testing::InitGoogleTest(&argc, argv);  // takes the --gtest_* flags out of argv
 
-    std::string plugin_path, config;
-    bool config_given = false, verbose = false;
+    std::string plugin_path, config, dns_zone;
+    bool config_given = false, dns_zone_given = false, verbose = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--config" && i + 1 < argc) {
@@ -72,6 +75,12 @@ int main(int argc, char** argv) {
         } else if (arg.rfind("--config=", 0) == 0) {
             config = arg.substr(std::strlen("--config="));
             config_given = true;
+        } else if (arg == "--dns-zone" && i + 1 < argc) {
+            dns_zone = argv[++i];
+            dns_zone_given = true;
+        } else if (arg.rfind("--dns-zone=", 0) == 0) {
+            dns_zone = arg.substr(std::strlen("--dns-zone="));
+            dns_zone_given = true;
         } else if (arg == "--verbose") {
             verbose = true;
         } else if (!arg.empty() && arg[0] != '-' && plugin_path.empty()) {
@@ -94,6 +103,17 @@ int main(int argc, char** argv) {
             return exit_usage;
         }
     }
+    if (dns_zone_given) {
+        while (!dns_zone.empty() && dns_zone.back() == '.') dns_zone.pop_back();
+        for (auto& c : dns_zone) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        const bool hostname_like =
+            dns_zone.find('.') != std::string::npos && dns_zone.front() != '.' &&
+            dns_zone.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-.") == std::string::npos;
+        if (!hostname_like) {
+            std::cerr << "tunnelmgr-plugin-check: --dns-zone must be a zone name such as example.com\n";
+            return exit_usage;
+        }
+    }
     tunnelmgr::log::logger::instance().set_level(verbose ? tunnelmgr::log::level::debug : tunnelmgr::log::level::warn);
 
     auto lib = tunnelmgr::host::load_library(plugin_path);
@@ -105,6 +125,7 @@ int main(int argc, char** argv) {
     ctx.library = *lib;
     ctx.config_given = config_given;
     ctx.config_template = config_given ? config : check::default_config(**lib);
+    ctx.dns_zone = dns_zone;
 
     const auto& l = **lib;
     std::string provides;
@@ -125,6 +146,10 @@ int main(int argc, char** argv) {
     std::string names;
     for (const auto& s : suites) names += (names.empty() ? "" : ", ") + s;
     std::cout << "config: " << ctx.config_template << (config_given ? "" : " (default)") << "\n"
+              << (l.has_dns ? "dns zone: " + (dns_zone.empty() ? std::string("(none: give --dns-zone NAME to run the "
+                                                                               "dns_provider_v1 checks)")
+                                                                  : dns_zone) + "\n"
+                            : std::string())
               << "checking: " << names << "\n"
               << std::flush;
 
