@@ -273,6 +273,10 @@ TEST_F(DebPackage, InstallsRunsUpgradesRemovesAndPurgesOnCleanDebian) {
                    "dpkg-query -W -f='${Status}' libexpected-dev | grep -q 'install ok installed'")
                     .ok())
         << sh("dpkg -L tunnelmgr-dev").output();
+    // Its conformance tool runs on the clean root with what the package declares, and the stock store passes.
+    auto conformance = sh("tunnelmgr-plugin-check /usr/lib/tunnelmgr/plugins/sqlite-state.so");
+    EXPECT_TRUE(conformance.ok()) << conformance.output();
+    EXPECT_NE(conformance.output().find(" 0 failed"), std::string::npos) << conformance.output();
 
     // Remove: the daemon stops, the program goes, the config and the state stay.
     auto remove = sh("apt-get remove -y -q tunnelmgr");
