@@ -1,4 +1,4 @@
-// Writing one audit entry from the core: the typed entry, encoded once; a store that cannot write it
+// Writing one audit entry from the core: the typed entry (encoded once, at the ABI edge); a store that cannot write it
 // is logged (the audit must never make the action it records fail).
 #pragma once
 
@@ -12,7 +12,7 @@ namespace tunnelmgr::core {
 using sdk::model::audit_entry;
 
 inline void record_audit(state_store& state, const audit_entry& e) {
-    if (auto r = state.audit_append(sdk::model::encode(e)); !r) {
+    if (auto r = state.audit_append(e); !r) {
         log::error("audit", "cannot write the audit log (" + e.action + " " + e.target + "): " + r.error().message);
     }
 }

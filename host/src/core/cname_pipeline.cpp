@@ -10,6 +10,7 @@
 
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
+#include <cstddef>
 #include <csignal>
 #include <cstdlib>
 #include <optional>
@@ -130,7 +131,7 @@ result<std::string> apply_ingress(step_env& env, operation& o) {
 }
 
 // The cname row, written with the operation's end in one transaction. The store sets id and created_at.
-result<std::string> cname_row(step_env& /*env*/, operation& o) {
+result<sdk::model::cname_row> new_cname_row(step_env& /*env*/, operation& o) {
     sdk::model::cname_row row;
     row.hostname = o.hostname;
     row.subdomain = o.s("subdomain");
@@ -143,7 +144,7 @@ result<std::string> cname_row(step_env& /*env*/, operation& o) {
     row.docker_network = o.s("docker_network");
     row.dns_record_id = o.s("record_id");
     row.zone_id = o.s("zone_id");
-    return sdk::model::encode(row);
+    return row;
 }
 
 // --- the delete steps -----------------------------------------------------------------------------
@@ -184,17 +185,28 @@ result<std::string> delete_dns_record(step_env& env, operation& o) {
     return std::string("{}");
 }
 
-// The cname row goes, with the operation's end, in one transaction.
-result<std::string> forget_cname(step_env& /*env*/, operation& o) {
-    json::object row;
-    row.set("hostname", o.hostname);
-    return row.str();
+// The cname row goes, with the operation's end, in one transaction: a row naming only the hostname.
+result<sdk::model::cname_row> forget_cname(step_env& /*env*/, operation& o) {
+    sdk::model::cname_row row;
+    row.hostname = o.hostname;
+    return row;
 }
 
 // --- the tables -----------------------------------------------------------------------------------
 
 using do_fn = result<std::string> (*)(step_env&, operation&);  // returns the patch journaled with the state
+using commit_fn = result<sdk::model::cname_row> (*)(step_env&, operation&);  // returns the row operation_commit writes
 using undo_fn = result<void> (*)(step_env&, operation&, bool in_flight);
+
+// A row's work: a step that journals a patch, or the last one, which commits a cname row.
+struct step_fn {
+    do_fn patch = nullptr;
+    commit_fn commit = nullptr;
+    constexpr step_fn(std::nullptr_t) {}
+    constexpr step_fn(do_fn f) : patch(f) {}
+    constexpr step_fn(commit_fn f) : commit(f) {}
+    constexpr bool empty() const { return patch == nullptr && commit == nullptr; }
+};
 
 // What a failing step does to its operation.
 enum class on_failure {
@@ -206,7 +218,7 @@ enum class on_failure {
 struct pipeline_step {
     op_state reaches;            // journaled when `run` succeeds; the first row is operation_begin's
     const char* name;            // the step a failure names (an audit row's failed_step)
-    do_fn run;                   // null on the first row
+    step_fn run;                 // null on the first row
     undo_fn undo;                // null: nothing to undo
     bool failing_run_is_clean;   // a failing `run` changed nothing outside, so its own undo is skipped
     on_failure if_it_fails;
@@ -220,7 +232,7 @@ constexpr pipeline_step create_steps[] = {
     {op_state::dns_created,      "dns",     create_dns_record,    delete_created_record,  false, on_failure::roll_back,  false},
     {op_state::ingress_written,  "ingress", add_ingress_rule,     remove_added_rule,      true,  on_failure::roll_back,  false},
     {op_state::applied,          "apply",   apply_ingress,        nullptr,                false, on_failure::roll_back,  false},
-    {op_state::committed,        "commit",  cname_row,            nullptr,                false, on_failure::roll_back,  true},
+    {op_state::committed,        "commit",  new_cname_row,        nullptr,                false, on_failure::roll_back,  true},
 };
 constexpr pipeline_step delete_steps[] = {
     {op_state::validated,        "begin",   nullptr,              nullptr,                true,  on_failure::abandon,    true},
@@ -315,13 +327,21 @@ public:
         auto steps = steps_of(o.kind);
         for (size_t i = from; i < steps.size(); ++i) {
             const auto& row = steps[i];
-            if (row.run != nullptr) {
-                auto patch = row.run(env_, o);
-                if (!patch) return stop(o, row, {patch.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
-                if (auto a = advance(o, row.reaches, *patch); !a) {
+            if (!row.run.empty()) {
+                result<void> journaled;
+                if (row.run.commit != nullptr) {
+                    auto cname = row.run.commit(env_, o);
+                    if (!cname) return stop(o, row, {cname.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
+                    journaled = commit(o, *cname);
+                } else {
+                    auto patch = row.run.patch(env_, o);
+                    if (!patch) return stop(o, row, {patch.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
+                    journaled = advance(o, row.reaches, *patch);
+                }
+                if (!journaled) {
                     // For the last row the journal write is the step itself (the commit).
                     std::string step = row.reaches == op_state::committed ? row.name : "journal";
-                    return stop(o, row, {a.error(), step, {}}, false, may_undo);
+                    return stop(o, row, {journaled.error(), step, {}}, false, may_undo);
                 }
             }
             reached(o, i);
@@ -347,10 +367,16 @@ private:
     // The one way an operation changes state: checked against the transition table, then journaled.
     result<void> advance(operation& o, op_state to, const std::string& payload) {
         if (auto legal = check_transition(o.kind, o.state, to); !legal) return legal;
-        auto r = to == op_state::committed ? p_.state_.operation_commit(o.id, payload)
-                                           : p_.state_.operation_advance(o.id, to_string(to), payload);
-        if (!r) return r;
+        if (auto r = p_.state_.operation_advance(o.id, to_string(to), payload); !r) return r;
         o.state = to;
+        return {};
+    }
+
+    // The same for the last state, which the store writes together with the cname row.
+    result<void> commit(operation& o, const sdk::model::cname_row& cname) {
+        if (auto legal = check_transition(o.kind, o.state, op_state::committed); !legal) return legal;
+        if (auto r = p_.state_.operation_commit(o.id, cname); !r) return r;
+        o.state = op_state::committed;
         return {};
     }
 
@@ -402,10 +428,8 @@ void cname_pipeline::audit(const session& who, const std::string& action, const 
 
 result<std::string> cname_pipeline::zone_of(const std::string& domain) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-        auto listed = state_.domains_list();
-        if (!listed) return tl::unexpected(listed.error());
-        auto zones = sdk::model::decode_zones(*listed);
-        if (!zones) return fail(errc::error, "the state store listed malformed zones: " + zones.error());
+        auto zones = state_.domains_list();
+        if (!zones) return tl::unexpected(zones.error());
         for (const auto& z : *zones) {
             if (z.name == domain) return z.zone_id;
         }
@@ -421,11 +445,15 @@ result<std::string> cname_pipeline::zone_of(const std::string& domain) {
 result<std::string> cname_pipeline::list_domains(bool refresh) {
     if (refresh) {
         if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
-        auto zones = dns_->list_zones();
-        if (!zones) return tl::unexpected(error{zones.error().code, with_error("cannot list the zones", zones.error())});
+        auto listed = dns_->list_zones();
+        if (!listed) return tl::unexpected(error{listed.error().code, with_error("cannot list the zones", listed.error())});
+        auto zones = sdk::model::decode_zones(*listed);
+        if (!zones) return fail(errc::error, "the DNS provider listed malformed zones: " + zones.error());
         if (auto r = state_.domains_replace(*zones); !r) return tl::unexpected(r.error());
     }
-    return state_.domains_list();
+    auto known = state_.domains_list();
+    if (!known) return tl::unexpected(known.error());
+    return sdk::model::encode(*known);
 }
 
 result<std::string> cname_pipeline::list_cnames(const session& who, const std::string& project, int64_t limit,
@@ -542,11 +570,9 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
 result<void> cname_pipeline::already_published(const session& who, const std::string& host, const std::string& project) {
     auto existing = state_.cname_get(host);
     if (existing) {
-        auto row = sdk::model::decode_cname_row(*existing);
-        if (!row) return fail(errc::error, "the state store returned a malformed row for " + host + ": " + row.error());
-        if (row->project == project || who.is_admin()) {
-            return fail(errc::conflict, host + " is already published (project '" + row->project + "', port " +
-                                            std::to_string(row->port) + "): delete it first to point it elsewhere");
+        if (existing->project == project || who.is_admin()) {
+            return fail(errc::conflict, host + " is already published (project '" + existing->project + "', port " +
+                                            std::to_string(existing->port) + "): delete it first to point it elsewhere");
         }
         return fail(errc::conflict, host + " is taken by another project: pick another subdomain");
     }
@@ -636,16 +662,14 @@ result<std::string> cname_pipeline::create_failed(const session& who, const cnam
 }
 
 result<sdk::model::cname_row> cname_pipeline::cname_to_delete(const session& who, const std::string& hostname) {
-    auto row_text = state_.cname_get(hostname);
-    if (!row_text) {
-        if (row_text.error().code == errc::not_found) {
+    auto row = state_.cname_get(hostname);
+    if (!row) {
+        if (row.error().code == errc::not_found) {
             return fail(errc::not_found, who.is_admin() ? hostname + " is not managed by tunnelmgr"
                                                         : hostname + " is not among the hostnames of project '" + who.project + "'");
         }
-        return tl::unexpected(row_text.error());
+        return tl::unexpected(row.error());
     }
-    auto row = sdk::model::decode_cname_row(*row_text);
-    if (!row) return fail(errc::error, "the state store returned a malformed row for " + hostname + ": " + row.error());
     if (!who.is_admin() && row->project != who.project) {
         // Same answer as for a name that does not exist: a project learns nothing of others' names.
         return fail(errc::not_found, hostname + " is not among the hostnames of project '" + who.project + "'");

@@ -153,11 +153,14 @@ result<target> docker_target_selector::select(const std::string& project, uint32
     auto snap = ask(snapshot_, "runtime's", fresh_why);
     if (!snap) {
         // The daemon did not answer usefully: decide from the last snapshot rather than guess.
-        error stored_why{errc::error, ""};
-        snap = ask(fallback_, "stored", stored_why);
-        if (!snap) {
+        auto stored = fallback_ ? fallback_() : result<model::docker_snapshot>(fail(errc::error, "no stored snapshot"));
+        if (!stored) {
+            if (stored.error().code != errc::not_found) {
+                log::warn("targets", "ignoring the stored Docker snapshot: " + stored.error().message);
+            }
             return fail(fresh_why.code, "cannot see the Docker topology to choose a target: " + fresh_why.message);
         }
+        snap = std::move(*stored);
     }
     return select_target(*snap, project, port);
 }

@@ -22,15 +22,17 @@ result<target> select_target(const std::string& snapshot_json, const std::string
 
 class docker_target_selector final : public target_selector {
 public:
-    // `snapshot` fetches a fresh topology (the runtime plugin), `fallback` the last stored one. A
-    // snapshot that does not decode is logged and counts as no answer from its source.
-    docker_target_selector(std::function<result<std::string>()> snapshot, std::function<result<std::string>()> fallback)
+    // `snapshot` fetches a fresh topology (the runtime plugin), `fallback` the last stored one (typed:
+    // the state store decodes it). A snapshot that does not decode is logged and counts as no answer
+    // from its source.
+    docker_target_selector(std::function<result<std::string>()> snapshot,
+                           std::function<result<sdk::model::docker_snapshot>()> fallback)
         : snapshot_(std::move(snapshot)), fallback_(std::move(fallback)) {}
     result<target> select(const std::string& project, uint32_t port) override;
 
 private:
     std::function<result<std::string>()> snapshot_;
-    std::function<result<std::string>()> fallback_;
+    std::function<result<sdk::model::docker_snapshot>()> fallback_;
 };
 
 }  // namespace tunnelmgr::core

@@ -38,7 +38,7 @@ void health_loop::record(int64_t now, bool changed) {
     row.last_error = snap_.last_error;
     row.uptime_s = snap_.up_since_ms > 0 ? (now - snap_.up_since_ms) / 1000 : 0;
     row.detail = json::object().set("failed_checks", snap_.failed_checks).str();
-    if (auto r = state_.health_record(sdk::model::encode(row)); !r) log::warn("health", "cannot record health: " + r.error().message);
+    if (auto r = state_.health_record(row); !r) log::warn("health", "cannot record health: " + r.error().message);
     last_row_ms_ = now;
 }
 

@@ -1,10 +1,16 @@
 // What the core needs from the system of record; the host implements it over whichever plugin
-// fills the `state` slot. Rows are JSON texts in the shapes plugin_api.h documents.
+// fills the `state` slot. Single rows are typed (the SDK's model); the paged lists, the journal's
+// patches and filters stay JSON texts in the shapes plugin_api.h documents, since clients get
+// them as they are.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include <tunnelmgr/sdk/model.hpp>
+#include <tunnelmgr/sdk/model_audit.hpp>
 
 #include "core/result.hpp"
 
@@ -15,22 +21,23 @@ public:
     virtual ~state_store() = default;
     virtual result<int64_t> schema_version() = 0;
     virtual result<std::string> stats() = 0;
-    virtual result<int64_t> cname_insert(std::string_view row_json) = 0;
+    virtual result<int64_t> cname_insert(const sdk::model::cname_row& row) = 0;
     virtual result<void> cname_delete(std::string_view hostname) = 0;
-    virtual result<std::string> cname_get(std::string_view hostname) = 0;
+    virtual result<sdk::model::cname_row> cname_get(std::string_view hostname) = 0;
     virtual result<std::string> cname_list(std::string_view filter_json) = 0;
     virtual result<int64_t> operation_begin(std::string_view op_json) = 0;
     virtual result<void> operation_advance(int64_t id, std::string_view state, std::string_view patch_json) = 0;
-    virtual result<void> operation_commit(int64_t id, std::string_view cname_json) = 0;
+    // A create commits the new row; a delete, a row carrying only the hostname to remove.
+    virtual result<void> operation_commit(int64_t id, const sdk::model::cname_row& row) = 0;
     virtual result<std::string> operation_list_unfinished() = 0;
-    virtual result<void> audit_append(std::string_view entry_json) = 0;
+    virtual result<void> audit_append(const sdk::model::audit_entry& entry) = 0;
     virtual result<std::string> audit_query(std::string_view filter_json) = 0;
-    virtual result<void> health_record(std::string_view json) = 0;
+    virtual result<void> health_record(const sdk::model::health_sample& sample) = 0;
     virtual result<std::string> health_history(std::string_view filter_json) = 0;
-    virtual result<void> domains_replace(std::string_view zones_json) = 0;
-    virtual result<std::string> domains_list() = 0;
-    virtual result<void> docker_snapshot_replace(std::string_view snapshot_json) = 0;
-    virtual result<std::string> docker_snapshot_get() = 0;
+    virtual result<void> domains_replace(const std::vector<sdk::model::zone>& zones) = 0;
+    virtual result<std::vector<sdk::model::zone>> domains_list() = 0;
+    virtual result<void> docker_snapshot_replace(const sdk::model::docker_snapshot& snapshot) = 0;
+    virtual result<sdk::model::docker_snapshot> docker_snapshot_get() = 0;
     virtual result<bool> lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) = 0;
     virtual result<void> lease_release(std::string_view name, std::string_view holder) = 0;
     virtual result<int64_t> prune() = 0;

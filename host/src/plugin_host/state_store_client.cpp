@@ -6,6 +6,8 @@
 #include <string>
 
 #include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 namespace tunnelmgr::host {
 
@@ -17,6 +19,12 @@ std::string s(std::string_view v) { return std::string(v); }
 
 state_store_client::state_store_client(plugin_instance& inst) : inst_(inst), t_(inst.library().state_store) {}
 
+core::error state_store_client::malformed(const char* function, const std::string& why) const {
+    return {core::errc::error, "plugin '" + inst_.library().name + "': " + function +
+                                   "() replied with something tunnelmgr cannot read (" + why +
+                                   "): the plugin is broken; tell its author"};
+}
+
 
 core::result<int64_t> state_store_client::schema_version() {
     int64_t v = 0;
@@ -27,9 +35,9 @@ core::result<int64_t> state_store_client::schema_version() {
 
 core::result<std::string> state_store_client::stats() { return invoke_json(inst_, "stats", [&](const char** json) { return t_.stats(inst_.handle(), json); }); }
 
-core::result<int64_t> state_store_client::cname_insert(std::string_view row_json) {
+core::result<int64_t> state_store_client::cname_insert(const sdk::model::cname_row& row_in) {
     int64_t id = 0;
-    auto row = s(row_json);
+    auto row = sdk::model::encode(row_in);
     auto r = invoke(inst_, "cname_insert", [&] { return t_.cname_insert(inst_.handle(), row.c_str(), &id); });
     if (!r) return tl::unexpected(r.error());
     return id;
@@ -40,9 +48,13 @@ core::result<void> state_store_client::cname_delete(std::string_view hostname) {
     return invoke(inst_, "cname_delete", [&] { return t_.cname_delete(inst_.handle(), h.c_str()); });
 }
 
-core::result<std::string> state_store_client::cname_get(std::string_view hostname) {
+core::result<sdk::model::cname_row> state_store_client::cname_get(std::string_view hostname) {
     auto h = s(hostname);
-    return invoke_json(inst_, "cname_get", [&](const char** json) { return t_.cname_get(inst_.handle(), h.c_str(), json); });
+    auto raw = invoke_json(inst_, "cname_get", [&](const char** json) { return t_.cname_get(inst_.handle(), h.c_str(), json); });
+    if (!raw) return tl::unexpected(raw.error());
+    auto row = sdk::model::decode_cname_row(*raw);
+    if (!row) return tl::unexpected(malformed("cname_get", row.error()));
+    return std::move(*row);
 }
 
 core::result<std::string> state_store_client::cname_list(std::string_view filter_json) {
@@ -63,8 +75,22 @@ core::result<void> state_store_client::operation_advance(int64_t id, std::string
     return invoke(inst_, "operation_advance", [&] { return t_.operation_advance(inst_.handle(), id, st.c_str(), p.c_str()); });
 }
 
-core::result<void> state_store_client::operation_commit(int64_t id, std::string_view cname_json) {
-    auto c = s(cname_json);
+std::string state_store_client::commit_json(const sdk::model::cname_row& row) {
+    const bool only_hostname = !row.id && row.subdomain.empty() && row.domain.empty() && row.project.empty() &&
+                               row.port == 0 && row.target.empty() && !row.target_type && !row.container_name &&
+                               !row.docker_network && !row.dns_record_id && !row.zone_id && !row.created_at;
+    if (!only_hostname) return sdk::model::encode(row);
+    rapidjson::StringBuffer buf;
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("hostname");
+    w.String(row.hostname.c_str(), static_cast<rapidjson::SizeType>(row.hostname.size()));
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
+}
+
+core::result<void> state_store_client::operation_commit(int64_t id, const sdk::model::cname_row& row) {
+    auto c = commit_json(row);
     return invoke(inst_, "operation_commit", [&] { return t_.operation_commit(inst_.handle(), id, c.c_str()); });
 }
 
@@ -72,8 +98,8 @@ core::result<std::string> state_store_client::operation_list_unfinished() {
     return invoke_json(inst_, "operation_list_unfinished", [&](const char** json) { return t_.operation_list_unfinished(inst_.handle(), json); });
 }
 
-core::result<void> state_store_client::audit_append(std::string_view entry_json) {
-    auto e = s(entry_json);
+core::result<void> state_store_client::audit_append(const sdk::model::audit_entry& entry) {
+    auto e = sdk::model::encode(entry);
     return invoke(inst_, "audit_append", [&] { return t_.audit_append(inst_.handle(), e.c_str()); });
 }
 
@@ -82,8 +108,8 @@ core::result<std::string> state_store_client::audit_query(std::string_view filte
     return invoke_json(inst_, "audit_query", [&](const char** json) { return t_.audit_query(inst_.handle(), f.c_str(), json); });
 }
 
-core::result<void> state_store_client::health_record(std::string_view json_in) {
-    auto j = s(json_in);
+core::result<void> state_store_client::health_record(const sdk::model::health_sample& sample) {
+    auto j = sdk::model::encode(sample);
     return invoke(inst_, "health_record", [&] { return t_.health_record(inst_.handle(), j.c_str()); });
 }
 
@@ -92,20 +118,30 @@ core::result<std::string> state_store_client::health_history(std::string_view fi
     return invoke_json(inst_, "health_history", [&](const char** json) { return t_.health_history(inst_.handle(), f.c_str(), json); });
 }
 
-core::result<void> state_store_client::domains_replace(std::string_view zones_json) {
-    auto z = s(zones_json);
+core::result<void> state_store_client::domains_replace(const std::vector<sdk::model::zone>& zones) {
+    auto z = sdk::model::encode(zones);
     return invoke(inst_, "domains_replace", [&] { return t_.domains_replace(inst_.handle(), z.c_str()); });
 }
 
-core::result<std::string> state_store_client::domains_list() { return invoke_json(inst_, "domains_list", [&](const char** json) { return t_.domains_list(inst_.handle(), json); }); }
+core::result<std::vector<sdk::model::zone>> state_store_client::domains_list() {
+    auto raw = invoke_json(inst_, "domains_list", [&](const char** json) { return t_.domains_list(inst_.handle(), json); });
+    if (!raw) return tl::unexpected(raw.error());
+    auto zones = sdk::model::decode_zones(*raw);
+    if (!zones) return tl::unexpected(malformed("domains_list", zones.error()));
+    return std::move(*zones);
+}
 
-core::result<void> state_store_client::docker_snapshot_replace(std::string_view snapshot_json) {
-    auto sn = s(snapshot_json);
+core::result<void> state_store_client::docker_snapshot_replace(const sdk::model::docker_snapshot& snapshot) {
+    auto sn = sdk::model::encode(snapshot);
     return invoke(inst_, "docker_snapshot_replace", [&] { return t_.docker_snapshot_replace(inst_.handle(), sn.c_str()); });
 }
 
-core::result<std::string> state_store_client::docker_snapshot_get() {
-    return invoke_json(inst_, "docker_snapshot_get", [&](const char** json) { return t_.docker_snapshot_get(inst_.handle(), json); });
+core::result<sdk::model::docker_snapshot> state_store_client::docker_snapshot_get() {
+    auto raw = invoke_json(inst_, "docker_snapshot_get", [&](const char** json) { return t_.docker_snapshot_get(inst_.handle(), json); });
+    if (!raw) return tl::unexpected(raw.error());
+    auto snapshot = sdk::model::decode_docker_snapshot(*raw);
+    if (!snapshot) return tl::unexpected(malformed("docker_snapshot_get", snapshot.error()));
+    return std::move(*snapshot);
 }
 
 core::result<bool> state_store_client::lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <tunnelmgr/sdk/model.hpp>
+
 #include "log/logger.hpp"
 #include "metrics/tunnelmgr_metrics.hpp"
 
@@ -59,7 +61,12 @@ void background_loops::refresh_due(int64_t t) {
     if (core_.runtime && t >= next_docker_) {
         auto snap = core_.runtime->snapshot();
         if (snap) {
-            if (auto w = state_.docker_snapshot_replace(*snap); !w) log::warn("daemon", "docker snapshot: " + w.error().message);
+            auto decoded = sdk::model::decode_docker_snapshot(*snap);
+            if (!decoded) {
+                log::warn("daemon", "docker snapshot: the container runtime returned a malformed snapshot, not stored: " + decoded.error());
+            } else if (auto w = state_.docker_snapshot_replace(*decoded); !w) {
+                log::warn("daemon", "docker snapshot: " + w.error().message);
+            }
         } else {
             log::warn("daemon", "docker snapshot: " + snap.error().message);
         }

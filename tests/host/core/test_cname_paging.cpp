@@ -28,10 +28,14 @@ protected:
             std::string project = i % 5 == 0 ? "beta" : "alpha";  // 200 alpha, 50 beta
             char name[16];
             std::snprintf(name, sizeof name, "h%03d", i);
-            core::json::object row;
-            row.set("hostname", std::string(name) + ".example.com").set("subdomain", name).set("domain", "example.com");
-            row.set("project", project).set("port", 3000 + i).set("target", "http://localhost:" + std::to_string(3000 + i));
-            ASSERT_TRUE(state_->cname_insert(row.str()));
+            sdk::model::cname_row row;
+            row.hostname = std::string(name) + ".example.com";
+            row.subdomain = name;
+            row.domain = "example.com";
+            row.project = project;
+            row.port = 3000 + i;
+            row.target = "http://localhost:" + std::to_string(3000 + i);
+            ASSERT_TRUE(state_->cname_insert(row));
         }
         pipeline_ = std::make_unique<core::cname_pipeline>(*state_, nullptr, nullptr, targets_, core::pipeline_settings{});
     }

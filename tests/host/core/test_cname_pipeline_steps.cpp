@@ -106,29 +106,29 @@ public:
         if (state == fail_advance_to) return core::fail(errc::error, "the journal is full");
         return real_.operation_advance(id, state, patch);
     }
-    result<void> operation_commit(int64_t id, std::string_view row) override {
-        journal.push_back("commit " + std::string(row));
+    result<void> operation_commit(int64_t id, const sdk::model::cname_row& row) override {
+        journal.push_back("commit " + host::state_store_client::commit_json(row));
         if (fail_commit) return core::fail(errc::error, "the disk is full");
         return real_.operation_commit(id, row);
     }
-    result<void> audit_append(std::string_view e) override {
-        audits.push_back(std::move(*core::json::parse(e)));
+    result<void> audit_append(const sdk::model::audit_entry& e) override {
+        audits.push_back(std::move(*core::json::parse(sdk::model::encode(e))));
         return real_.audit_append(e);
     }
     result<int64_t> schema_version() override { return real_.schema_version(); }
     result<std::string> stats() override { return real_.stats(); }
-    result<int64_t> cname_insert(std::string_view j) override { return real_.cname_insert(j); }
+    result<int64_t> cname_insert(const sdk::model::cname_row& j) override { return real_.cname_insert(j); }
     result<void> cname_delete(std::string_view h) override { return real_.cname_delete(h); }
-    result<std::string> cname_get(std::string_view h) override { return real_.cname_get(h); }
+    result<sdk::model::cname_row> cname_get(std::string_view h) override { return real_.cname_get(h); }
     result<std::string> cname_list(std::string_view f) override { return real_.cname_list(f); }
     result<std::string> operation_list_unfinished() override { return real_.operation_list_unfinished(); }
     result<std::string> audit_query(std::string_view f) override { return real_.audit_query(f); }
-    result<void> health_record(std::string_view j) override { return real_.health_record(j); }
+    result<void> health_record(const sdk::model::health_sample& j) override { return real_.health_record(j); }
     result<std::string> health_history(std::string_view f) override { return real_.health_history(f); }
-    result<void> domains_replace(std::string_view z) override { return real_.domains_replace(z); }
-    result<std::string> domains_list() override { return real_.domains_list(); }
-    result<void> docker_snapshot_replace(std::string_view s) override { return real_.docker_snapshot_replace(s); }
-    result<std::string> docker_snapshot_get() override { return real_.docker_snapshot_get(); }
+    result<void> domains_replace(const std::vector<sdk::model::zone>& z) override { return real_.domains_replace(z); }
+    result<std::vector<sdk::model::zone>> domains_list() override { return real_.domains_list(); }
+    result<void> docker_snapshot_replace(const sdk::model::docker_snapshot& s) override { return real_.docker_snapshot_replace(s); }
+    result<sdk::model::docker_snapshot> docker_snapshot_get() override { return real_.docker_snapshot_get(); }
     result<bool> lease_acquire(std::string_view n, std::string_view h, int64_t t) override {
         return real_.lease_acquire(n, h, t);
     }
