@@ -394,3 +394,30 @@ TEST_F(cname_lifecycle, remote_ingress_puts_the_whole_ingress_to_the_api) {
     EXPECT_TRUE(dns().empty());
     EXPECT_GE(fake_->tunnel_configuration(tunnel_id)->version, 2);
 }
+
+TEST_F(cname_lifecycle, remote_mode_refuses_a_name_an_earlier_wildcard_rule_would_catch_and_leaves_nothing) {
+    std::string cfg = slurp(dir_ / "config.yml");
+    auto at = cfg.find("ingress: local");
+    ASSERT_NE(at, std::string::npos);
+    cfg.replace(at, 14, "ingress: remote");
+    std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    // The operator's remote configuration already sends every *.example.com name elsewhere (set through
+    // the fake's own API, as the dashboard would).
+    const std::string body =
+        R"({"config":{"ingress":[{"hostname":"*.example.com","service":"http://localhost:8080"},{"service":"http_status:404"}]}})";
+    std::ofstream(dir_ / "put.json") << body;
+    const std::string put = "curl -sf --noproxy '*' -X PUT -H 'Authorization: Bearer " + std::string(token) +
+                            "' -H 'Content-Type: application/json' --data @" + (dir_ / "put.json").string() + " " +
+                            fake_->base_url() + "/accounts/" + fake_->account_id() + "/cfd_tunnel/" + tunnel_id +
+                            "/configurations > /dev/null";
+    ASSERT_EQ(std::system(put.c_str()), 0) << put;
+    auto before = fake_->tunnel_configuration(tunnel_id);
+    ASSERT_TRUE(before);
+
+    auto add = tm({"cname", "add", "shadow", "--port", "3100", "--project", "alpha"});
+    EXPECT_EQ(add.exit_code, 4) << add.err;
+    EXPECT_NE(add.err.find("rule #0 (`*.example.com` → http://localhost:8080) comes first"), std::string::npos) << add.err;
+    EXPECT_EQ(fake_->tunnel_configuration(tunnel_id)->config_json, before->config_json) << "the remote ingress changed";
+    EXPECT_TRUE(dns().empty()) << "a DNS record was left behind";
+    EXPECT_TRUE(consistent_hosts().empty());
+}

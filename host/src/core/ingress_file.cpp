@@ -194,6 +194,7 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
                                         (r.path.empty() ? "" : " (path " + r.path + ")") +
                                         "; that rule is not tunnelmgr's to change: remove it by hand or pick another name");
     }
+    if (auto caught = first_rule_catching(p->rules, host)) return tl::unexpected(shadowed_by(p->rules[*caught], *caught, host));
     std::vector<ingress_rule> want = p->rules;
     if (!had_ingress) want.push_back({"", "", "http_status:404"});
     want.insert(want.end() - 1, ingress_rule{host, "", service});

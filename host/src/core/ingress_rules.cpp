@@ -1,6 +1,8 @@
 // See ingress_rules.hpp. Messages follow cloudflared's so operators recognise them.
 #include "core/ingress_rules.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
+
 #include <cctype>
 #include <regex>
 
@@ -118,6 +120,32 @@ result<void> validate_ingress(const std::vector<ingress_rule>& rules) {
         }
     }
     return {};
+}
+
+bool rule_catches_host(const std::string& rule_host, const std::string& host) {
+    const std::string rule = sdk::fold_hostname(rule_host), name = sdk::fold_hostname(host);
+    if (rule.empty() || rule == "*" || rule == name) return true;
+    if (rule.size() > 2 && rule.compare(0, 2, "*.") == 0) {
+        const std::string suffix = rule.substr(1);  // ".example.org": the dot stays, so example.org itself is not caught
+        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    }
+    return false;
+}
+
+std::optional<size_t> first_rule_catching(const std::vector<ingress_rule>& rules, const std::string& host) {
+    // The last rule is the catch-all that the new rule goes in front of.
+    for (size_t i = 0; i + 1 < rules.size(); ++i) {
+        if (rule_catches_host(rules[i].hostname, host)) return i;
+    }
+    return std::nullopt;
+}
+
+error shadowed_by(const ingress_rule& rule, size_t index, const std::string& host) {
+    std::string what = "`" + rule.hostname + "`" + (rule.path.empty() ? "" : " path `" + rule.path + "`") + " → " + rule.service;
+    return error{errc::conflict,
+                 host + " would never reach tunnelmgr's rule: cloudflared sends a request to the first rule that matches, "
+                 "and rule #" + std::to_string(index) + " (" + what + ") comes first and matches it. Pick a name " +
+                 "that rule does not cover, or ask the operator to narrow or remove it"};
 }
 
 }  // namespace tunnelmgr::core

@@ -23,4 +23,17 @@ std::string check_service(const std::string& service);
 // rule's number (1-based) and what to change.
 result<void> validate_ingress(const std::vector<ingress_rule>& rules);
 
+// cloudflared's host matching (matchHost in ingress/ingress.go): "" and "*" match every name, a rule
+// "*.example.org" matches every name ending in ".example.org" (any depth, not example.org itself),
+// any other rule only its own name. Names are compared folded.
+bool rule_catches_host(const std::string& rule_host, const std::string& host);
+
+// cloudflared sends a request to the first rule that matches it. A rule for `host` added just before
+// the catch-all is reached only if no earlier rule catches `host`: the index of the first that does
+// (a rule with a path counts too — it takes some of the name's requests), else nullopt.
+std::optional<size_t> first_rule_catching(const std::vector<ingress_rule>& rules, const std::string& host);
+
+// The refusal for a name that rule `index` (0-based, as cloudflared numbers them) would catch first.
+error shadowed_by(const ingress_rule& rule, size_t index, const std::string& host);
+
 }  // namespace tunnelmgr::core

@@ -89,6 +89,13 @@ public:
                                                 json::str(r, "service") + "; that rule is not tunnelmgr's to change");
             }
         }
+        std::vector<ingress_rule> rules;
+        for (const auto& r : ingress.GetArray()) {
+            rules.push_back({json::str(r, "hostname"), json::str(r, "path"), json::str(r, "service")});
+        }
+        if (auto caught = first_rule_catching(rules, hostname)) {
+            return tl::unexpected(shadowed_by(rules[*caught], *caught, sdk::fold_hostname(hostname)));
+        }
         rapidjson::Value rule(rapidjson::kObjectType);
         rule.AddMember("hostname", rapidjson::Value(sdk::fold_hostname(hostname).c_str(), a), a);
         rule.AddMember("service", rapidjson::Value(service.c_str(), a), a);

@@ -3,6 +3,8 @@
 // several processes editing at once lose nothing.
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/ingress_file.hpp"
+#include "core/ingress_rules.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
 
@@ -237,4 +240,95 @@ TEST_F(ingress_file_test, concurrent_processes_lose_no_rule_and_the_file_stays_v
             EXPECT_TRUE(found) << host;
         }
     }
+}
+
+namespace {
+
+// The real cloudflared, where this machine has it (see ../shared/tools/cloudflared/README.md): beside
+// the source tree, on PATH, or $TM_CLOUDFLARED. "" when absent.
+std::string real_cloudflared() {
+    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && fs::exists(e)) return e;
+    fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
+    if (fs::exists(beside)) return beside.string();
+    for (const char* dir : {"/usr/local/bin", "/usr/bin"}) {
+        if (fs::exists(fs::path(dir) / "cloudflared")) return (fs::path(dir) / "cloudflared").string();
+    }
+    return "";
+}
+
+// "Matched rule #N" from `cloudflared tunnel --config FILE ingress rule https://HOST`; -1 when it fails.
+int cloudflared_rule_for(const std::string& bin, const std::string& config, const std::string& host) {
+    std::string cmd = bin + " --no-autoupdate tunnel --config " + config + " ingress rule https://" + host + " 2>&1";
+    std::string out;
+    if (FILE* p = ::popen(cmd.c_str(), "r"); p != nullptr) {
+        char buf[512];
+        while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
+        if (::pclose(p) != 0) return -1;
+    }
+    auto at = out.find("Matched rule #");
+    return at == std::string::npos ? -1 : std::stoi(out.substr(at + 14));
+}
+
+const char* wildcard = R"(tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef
+ingress:
+  - hostname: www.example.com
+    service: http://localhost:80
+  - hostname: "*.example.org"
+    service: http://localhost:8080
+  - hostname: api.example.net
+    path: ^/v1/
+    service: http://localhost:9090
+  - service: http_status:404
+)";
+
+}  // namespace
+
+TEST(ingress_rules, a_rule_catches_names_as_cloudflared_matches_them) {
+    EXPECT_TRUE(core::rule_catches_host("*.example.org", "shadow.example.org"));
+    EXPECT_TRUE(core::rule_catches_host("*.example.org", "a.b.example.org")) << "any depth, as cloudflared";
+    EXPECT_TRUE(core::rule_catches_host("*.Example.org", "SHADOW.example.org."));
+    EXPECT_FALSE(core::rule_catches_host("*.example.org", "example.org")) << "the dot stays in the suffix";
+    EXPECT_FALSE(core::rule_catches_host("*.example.org", "badexample.org"));
+    EXPECT_TRUE(core::rule_catches_host("app.example.org", "app.example.org"));
+    EXPECT_FALSE(core::rule_catches_host("app.example.org", "x.app.example.org"));
+    EXPECT_FALSE(core::rule_catches_host("wiki.*", "wiki.example.org")) << "only a leading *. is a wildcard";
+    EXPECT_TRUE(core::rule_catches_host("", "anything.example.org"));
+    EXPECT_TRUE(core::rule_catches_host("*", "anything.example.org"));
+}
+
+TEST_F(ingress_file_test, a_name_an_earlier_wildcard_would_catch_is_refused_naming_the_rule_and_nothing_changes) {
+    write(wildcard);
+    core::ingress_file f(path_, "");
+    auto r = f.add_rule("Shadow.example.org", "http://app:3100", "");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, core::errc::conflict);
+    EXPECT_NE(r.error().message.find("rule #1 (`*.example.org` → http://localhost:8080)"), std::string::npos)
+        << r.error().message;
+    EXPECT_EQ(read(), wildcard);
+    // A rule with a path takes part of the name's requests: it counts too.
+    auto api = f.add_rule("api.example.net", "http://app:3100", "");
+    ASSERT_FALSE(api);
+    // Names no earlier rule covers are added as before.
+    EXPECT_TRUE(f.add_rule("example.org", "http://app:3100", "")) << "*.example.org does not cover example.org";
+    EXPECT_TRUE(f.add_rule("shop.example.com", "http://app:3101", ""));
+}
+
+TEST_F(ingress_file_test, the_real_cloudflared_routes_each_name_where_the_editor_says) {
+    const std::string bin = real_cloudflared();
+    if (bin.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): skipped";
+    write(wildcard);
+    const std::vector<core::ingress_rule> rules = {{"www.example.com", "", "http://localhost:80"},
+                                                   {"*.example.org", "", "http://localhost:8080"},
+                                                   {"api.example.net", "^/v1/", "http://localhost:9090"},
+                                                   {"", "", "http_status:404"}};
+    for (const char* host : {"shadow.example.org", "a.b.example.org", "example.org", "www.example.com", "new.example.com"}) {
+        auto ours = core::first_rule_catching(rules, host);
+        int theirs = cloudflared_rule_for(bin, path_, host);
+        ASSERT_GE(theirs, 0) << "cloudflared could not answer for " << host;
+        EXPECT_EQ(ours ? static_cast<int>(*ours) : 3, theirs) << host;
+    }
+    // After an accepted add, cloudflared itself routes the new name to the new rule.
+    core::ingress_file f(path_, "");
+    ASSERT_TRUE(f.add_rule("new.example.com", "http://app:3100", ""));
+    EXPECT_EQ(cloudflared_rule_for(bin, path_, "new.example.com"), 3);
 }
