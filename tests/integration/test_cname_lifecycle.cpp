@@ -421,3 +421,16 @@ TEST_F(cname_lifecycle, remote_mode_refuses_a_name_an_earlier_wildcard_rule_woul
     EXPECT_TRUE(dns().empty()) << "a DNS record was left behind";
     EXPECT_TRUE(consistent_hosts().empty());
 }
+
+TEST_F(cname_lifecycle, escape_sequences_a_client_sends_never_reach_the_operators_terminal) {
+    const std::string evil = "\x1b[2J\x1b[Hevil";
+    auto add = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--domain", evil + ".com"});
+    EXPECT_EQ(add.exit_code, 4) << add.err;
+    EXPECT_EQ(add.err.find('\x1b'), std::string::npos) << "stderr carries an escape sequence";
+    EXPECT_NE(add.err.find("\\x1b[2J\\x1b[Hevil"), std::string::npos) << add.err;
+    // The refusal is audited with the text as given; the table the operator reads shows it, inert.
+    auto audit = tm({"audit", "--action", "cname.create"});
+    ASSERT_EQ(audit.exit_code, 0) << audit.err;
+    EXPECT_EQ(audit.out.find('\x1b'), std::string::npos) << "the audit table carries an escape sequence";
+    EXPECT_NE(audit.out.find("\\x1b[2J"), std::string::npos) << audit.out;
+}

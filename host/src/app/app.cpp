@@ -1,6 +1,8 @@
 // Runs the start-up steps in order and the teardown always; see app.hpp.
 #include "app/app.hpp"
 
+#include "common/terminal_text.hpp"
+
 #include <cstdio>
 #include <exception>
 
@@ -21,7 +23,7 @@ int run(options opts) {
             run_result r = st(s);
             if (r.what == run_result::kind::proceed) continue;
             if (r.what == run_result::kind::fatal) {
-                std::fprintf(stderr, "tunnelmgr: %s\n", log::logger::instance().redact(r.message).c_str());
+                std::fprintf(stderr, "tunnelmgr: %s\n", printable(log::logger::instance().redact(r.message)).c_str());
             }
             code = r.exit_code;
             break;

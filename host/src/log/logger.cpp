@@ -1,6 +1,8 @@
 // Structured stderr logging with secret redaction; see logger.hpp.
 #include "log/logger.hpp"
 
+#include "common/terminal_text.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -74,16 +76,13 @@ namespace {
 std::string quote(std::string_view v) {
     bool plain = !v.empty();
     for (char ch : v) {
-        if (ch == ' ' || ch == '"' || ch == '=' || ch == '\n' || ch == '\t') plain = false;
+        if (ch == ' ' || ch == '"' || ch == '=' || ch == '\\') plain = false;
     }
-    if (plain) return std::string(v);
+    std::string safe = printable(v);  // control characters (newlines too) never reach the terminal
+    if (plain && safe == v) return safe;
     std::string out = "\"";
-    for (char ch : v) {
-        if (ch == '"' || ch == '\\') out += '\\';
-        if (ch == '\n') {
-            out += "\\n";
-            continue;
-        }
+    for (char ch : safe) {
+        if (ch == '"') out += '\\';
         out += ch;
     }
     return out + "\"";

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/terminal_text.hpp"
 #include "log/logger.hpp"
 
 using namespace tunnelmgr::log;
@@ -53,4 +54,19 @@ TEST(log_level, parses_names) {
     EXPECT_TRUE(parse_level("warning", l));
     EXPECT_EQ(l, level::warn);
     EXPECT_FALSE(parse_level("loud", l));
+}
+
+TEST(terminal_text, control_characters_are_shown_never_emitted) {
+    EXPECT_EQ(tunnelmgr::printable("app.example.com"), "app.example.com");
+    EXPECT_EQ(tunnelmgr::printable("\x1b[2Jevil"), "\\x1b[2Jevil");
+    EXPECT_EQ(tunnelmgr::printable("a\nforged line\r\x07\x7f"), "a\\x0aforged line\\x0d\\x07\\x7f");
+    EXPECT_EQ(tunnelmgr::printable("\xc2\x9b" "2J"), "\\u009b2J") << "a C1 CSI in UTF-8";
+    EXPECT_EQ(tunnelmgr::printable("caf\xc3\xa9"), "caf\xc3\xa9") << "ordinary UTF-8 stays";
+}
+
+TEST_F(logger_test, a_logged_value_cannot_drive_the_terminal) {
+    error("pipeline", "refused '\x1b[2J\x1b[Hevil' from a client");
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0].find('\x1b'), std::string::npos) << lines[0];
+    EXPECT_NE(lines[0].find("\\x1b[2J\\x1b[Hevil"), std::string::npos) << lines[0];
 }

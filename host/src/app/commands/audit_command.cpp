@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "app/commands/commands.hpp"
+#include "common/terminal_text.hpp"
 #include "core/json.hpp"
 
 namespace tunnelmgr::app {
@@ -48,9 +49,10 @@ run_result cmd_audit(app_state& s) {
             gmtime_r(&secs, &tm);
             char when[32];
             std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-            std::printf("%s  %-16s %-14s %-32s %-8s %s\n", when,
-                        core::json::str(r, "actor").c_str(), core::json::str(r, "action").c_str(),
-                        core::json::str(r, "target").c_str(), core::json::str(r, "result").c_str(), err.c_str());
+            // Every field may hold what a client typed: shown, never interpreted by the terminal.
+            std::printf("%s  %-16s %-14s %-32s %-8s %s\n", when, printable(core::json::str(r, "actor")).c_str(),
+                        printable(core::json::str(r, "action")).c_str(), printable(core::json::str(r, "target")).c_str(),
+                        printable(core::json::str(r, "result")).c_str(), printable(err).c_str());
         }
     }
     return run_result::proceed();
