@@ -443,14 +443,18 @@ result<std::string> cname_pipeline::zone_of(const std::string& domain) {
 }
 
 result<std::string> cname_pipeline::list_domains(bool refresh) {
-    if (refresh) {
-        if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
-        auto listed = dns_->list_zones();
-        if (!listed) return tl::unexpected(error{listed.error().code, with_error("cannot list the zones", listed.error())});
-        auto zones = sdk::model::decode_zones(*listed);
-        if (!zones) return fail(errc::error, "the DNS provider listed malformed zones: " + zones.error());
-        if (auto r = state_.domains_replace(*zones); !r) return tl::unexpected(r.error());
+    if (!refresh) {
+        auto known = state_.domains_list();
+        if (!known) return tl::unexpected(known.error());
+        if (!known->empty() || dns_ == nullptr) return sdk::model::encode(*known);
+        // Nothing known yet: ask the provider once.
     }
+    if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+    auto listed = dns_->list_zones();
+    if (!listed) return tl::unexpected(error{listed.error().code, with_error("cannot list the zones", listed.error())});
+    auto zones = sdk::model::decode_zones(*listed);
+    if (!zones) return fail(errc::error, "the DNS provider listed malformed zones: " + zones.error());
+    if (auto r = state_.domains_replace(*zones); !r) return tl::unexpected(r.error());
     auto known = state_.domains_list();
     if (!known) return tl::unexpected(known.error());
     return sdk::model::encode(*known);

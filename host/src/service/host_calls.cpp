@@ -225,13 +225,7 @@ core::result<std::string> host_calls::cname_list(const request& r) {
     return core_.pipeline->list_cnames(r.who, r.project, limit, offset);
 }
 
-core::result<std::string> host_calls::domains_list(const request&) {
-    auto& p = *core_.pipeline;
-    TM_TRY(known, p.list_domains(false));
-    auto d = core::json::parse(known);
-    if (d && d->IsArray() && d->Empty() && core_.dns) return p.list_domains(true);
-    return known;
-}
+core::result<std::string> host_calls::domains_list(const request&) { return core_.pipeline->list_domains(false); }
 
 core::result<std::string> host_calls::domains_refresh(const request&) { return core_.pipeline->list_domains(true); }
 
