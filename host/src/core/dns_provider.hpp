@@ -18,7 +18,12 @@ public:
     virtual result<void> delete_record(std::string_view zone_id, std::string_view record_id,
                                        std::string_view expected_comment) = 0;
     virtual bool supports_tunnel_config() const = 0;
+    // config_json: {"config":{"ingress":[...],...},"version":N}. "version" (the version read; send it
+    // only to a provider whose get_tunnel_config reported one) asks for a check: when the PUT did not
+    // make version N + 1, another write came in between and the answer is errc::conflict, though
+    // this configuration is stored.
     virtual result<void> put_tunnel_config(std::string_view tunnel_id, std::string_view config_json) = 0;
+    // {"config":{...},"version":N}; "version" is missing when the provider does not report one.
     virtual result<std::string> get_tunnel_config(std::string_view tunnel_id) = 0;
 };
 

@@ -267,10 +267,14 @@ typedef struct tm_dns_provider_v1 {
                            const char* expected_comment);
 
     /* Optional (NULL when unsupported). Replace a remotely-managed tunnel's ingress:
-     * config_json is {"config":{"ingress":[...],"originRequest":{...}}}. */
+     * config_json is {"config":{"ingress":[...],"originRequest":{...}}}, plus "version" (optional)
+     * when the host read one: the version its edit started from. A plugin that can tell that the PUT
+     * did not make exactly the next version (another writer came between) returns TM_CONFLICT, with
+     * the new configuration stored; the host then reads again and re-applies its change. */
     tm_rc (*put_tunnel_config)(tm_plugin_t* p, const char* tunnel_id, const char* config_json);
 
-    /* Optional. Read a remotely-managed tunnel's configuration, same shape as above. */
+    /* Optional. Read a remotely-managed tunnel's configuration, same shape as above, with "version"
+     * (the number Cloudflare gives each stored configuration) when the provider has one. */
     tm_rc (*get_tunnel_config)(tm_plugin_t* p, const char* tunnel_id, const char** out_json);
 } tm_dns_provider_v1;
 

@@ -5,7 +5,9 @@
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <utility>
 
 #include <rapidjson/stringbuffer.h>
@@ -78,6 +80,14 @@ std::optional<dns_record> record_from(const rapidjson::Value& v) {
     }
     if (r.id.empty()) return std::nullopt;
     return r;
+}
+
+// A tunnel configuration's "version" (it grows by one with every PUT), when the answer carries one.
+std::optional<std::int64_t> version_of(const rapidjson::Value* result) {
+    if (result == nullptr || !result->IsObject()) return std::nullopt;
+    auto v = result->FindMember("version");
+    if (v == result->MemberEnd() || !v->value.IsInt64()) return std::nullopt;
+    return v->value.GetInt64();
 }
 
 std::string compact(const rapidjson::Value& v) {
@@ -497,23 +507,50 @@ cf_result<void> cloudflare_client::put_tunnel_config(std::string_view tunnel_id,
     }
     rapidjson::Document doc;
     doc.Parse(config_json.data(), config_json.size());
-    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("config") || !doc["config"].IsObject() ||
-        doc.MemberCount() != 1) {
+    if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("config") || !doc["config"].IsObject()) {
+        return cf_fail(cf_errc::invalid, "the tunnel configuration must be {\"config\":{\"ingress\":[...]}}");
+    }
+    // "version": the version the caller read; Cloudflare's PUT has no precondition, so it is checked
+    // against the version the PUT produced, and is not sent.
+    std::optional<std::int64_t> read_at;
+    if (auto v = doc.FindMember("version"); v != doc.MemberEnd()) {
+        if (!v->value.IsInt64() || v->value.GetInt64() < 0) {
+            return cf_fail(cf_errc::invalid, "the tunnel configuration's \"version\" must be the whole number "
+                                             "get_tunnel_config returned");
+        }
+        read_at = v->value.GetInt64();
+        doc.RemoveMember("version");
+    }
+    if (doc.MemberCount() != 1) {
         return cf_fail(cf_errc::invalid, "the tunnel configuration must be {\"config\":{\"ingress\":[...]}}");
     }
     call c{"PUT", "/accounts/" + config_.account_id + "/cfd_tunnel/" + std::string(tunnel_id) + "/configurations",
            "", compact(doc), true};
-    auto answer = perform_simple(c);
-    if (!answer) return tl::unexpected(answer.error());
-    if (!answer->success) {
-        if (classify(*answer) == cf_errc::not_found) {
+    retry_state state{0, config_.max_retries};
+    auto sent = perform(c, state);
+    if (!sent) return tl::unexpected(sent.error().error);
+    const api_answer& answer = *sent;
+    if (!answer.success) {
+        if (classify(answer) == cf_errc::not_found) {
             return tl::unexpected(fail_redacted(cf_errc::not_found, "tunnel " + std::string(tunnel_id) +
                                                                         " is not in account " + config_.account_id +
                                                                         ": check tunnel.id and dns.account_id"));
         }
-        return tl::unexpected(unexpected_answer(c, *answer, "store the tunnel configuration"));
+        return tl::unexpected(unexpected_answer(c, answer, "store the tunnel configuration"));
     }
-    log(log_level::info, "stored the configuration of tunnel " + std::string(tunnel_id));
+    const auto stored = version_of(answer.result());
+    log(log_level::info, "stored the configuration of tunnel " + std::string(tunnel_id) +
+                             (stored ? " as version " + std::to_string(*stored) : std::string()));
+    if (read_at && stored && *stored != *read_at + 1) {
+        // Every PUT adds one: a gap means another write landed between the caller's read and this one,
+        // and this PUT may have overwritten it.
+        return cf_fail(cf_errc::conflict,
+                       "the configuration of tunnel " + std::string(tunnel_id) + " was read at version " +
+                           std::to_string(*read_at) + " but stored as version " + std::to_string(*stored) +
+                           ": another writer changed it in between" +
+                           (state.retries_used > 0 ? " (or an earlier attempt of this retried PUT landed)" : "") +
+                           "; this configuration is stored, the other change may be lost: read it again and check");
+    }
     return {};
 }
 
@@ -550,6 +587,7 @@ cf_result<std::string> cloudflare_client::get_tunnel_config(std::string_view tun
     // A tunnel never configured has a null or empty config: present it as an empty ingress list.
     if (!config.HasMember("ingress")) config.AddMember("ingress", rapidjson::Value(rapidjson::kArrayType), alloc);
     out.AddMember("config", config, alloc);
+    if (auto version = version_of(result)) out.AddMember("version", rapidjson::Value(*version), alloc);
     return compact(out);
 }
 

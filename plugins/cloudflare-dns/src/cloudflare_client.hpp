@@ -41,9 +41,13 @@ public:
     cf_result<dns_record> create_record(std::string_view zone_id, const new_cname& record);
     cf_result<void> delete_record(std::string_view zone_id, std::string_view record_id,
                                   std::string_view expected_comment);
-    // config_json: {"config":{"ingress":[...],"originRequest":{...}}}
+    // config_json: {"config":{"ingress":[...],"originRequest":{...}},"version":N}, "version" optional: the
+    // version the caller read. Cloudflare's PUT takes no precondition, so it is checked afterwards:
+    // when the PUT made a version other than N + 1, another write came in between and the answer is
+    // conflict (the configuration IS stored; the caller re-reads).
     cf_result<void> put_tunnel_config(std::string_view tunnel_id, std::string_view config_json);
-    // {"config":{...}}; {"config":{"ingress":[]}} for a tunnel never configured.
+    // {"config":{...},"version":N} ("version" as Cloudflare gave it, left out when it gave none);
+    // {"config":{"ingress":[]},...} for a tunnel never configured.
     cf_result<std::string> get_tunnel_config(std::string_view tunnel_id);
 
     // Replaces every occurrence of the API token with [redacted].

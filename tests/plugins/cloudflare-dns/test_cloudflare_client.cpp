@@ -25,6 +25,7 @@ using test::k_tunnel;
 using test::temp_dir;
 using tunnelmgr::testing::cloudflare_fake;
 using tunnelmgr::testing::fake_dns_record;
+using tunnelmgr::testing::tunnel_race;
 using tunnelmgr::testing::fault_kind;
 using tunnelmgr::testing::fault_rule;
 
@@ -446,7 +447,7 @@ TEST_F(CloudflareClient, PutsAndGetsTheTunnelConfiguration) {
     auto c = client();
     auto before = c->get_tunnel_config(k_tunnel);
     ASSERT_TRUE(before) << before.error().message;
-    EXPECT_EQ(*before, R"({"config":{"ingress":[]}})");
+    EXPECT_EQ(*before, R"({"config":{"ingress":[]},"version":0})");
 
     const std::string body =
         R"({"config":{"ingress":[{"hostname":"app.example.com","service":"http://localhost:3100"},)"
@@ -465,6 +466,7 @@ TEST_F(CloudflareClient, PutsAndGetsTheTunnelConfiguration) {
     EXPECT_EQ(d["config"]["ingress"].Size(), 2U);
     EXPECT_STREQ(d["config"]["ingress"][0]["hostname"].GetString(), "app.example.com");
     EXPECT_EQ(d["config"]["originRequest"]["connectTimeout"].GetInt(), 30);
+    EXPECT_EQ(d["version"].GetInt(), 1);
 
     // Cloudflare's own refusal (no catch-all) is TM_INVALID; so is a malformed body, before sending.
     const auto refused = error_of(c->put_tunnel_config(
@@ -479,6 +481,39 @@ TEST_F(CloudflareClient, PutsAndGetsTheTunnelConfiguration) {
     const auto missing = error_of(d2->get_tunnel_config(k_tunnel));
     EXPECT_EQ(missing.kind, cf_errc::invalid);
     EXPECT_NE(missing.message.find("dns.account_id is not set"), std::string::npos) << missing.message;
+}
+
+TEST_F(CloudflareClient, APutNamingTheVersionItReadIsCheckedAgainstTheVersionItMade) {
+    auto c = client();
+    const std::string config =
+        R"({"ingress":[{"hostname":"app.example.com","service":"http://localhost:3100"},{"service":"http_status:404"}]})";
+    auto at = [&](int version) { return R"({"config":)" + config + R"(,"version":)" + std::to_string(version) + "}"; };
+    // Read at 0, nobody in between: version 1, fine; "version" itself never reaches Cloudflare.
+    auto put = c->put_tunnel_config(k_tunnel, at(0));
+    ASSERT_TRUE(put) << put.error().message;
+    EXPECT_EQ(fake_->tunnel_configuration(k_tunnel)->version, 1);
+    EXPECT_EQ(fake_->tunnel_configuration(k_tunnel)->config_json.find("version"), std::string::npos);
+
+    // Another writer lands between the read (at 1) and this PUT: stored as 3, reported as a conflict.
+    const std::string theirs = R"({"ingress":[{"service":"http_status:503"}]})";
+    fake_->race_tunnel_puts({k_tunnel, theirs, 1, tunnel_race::at::before_put});
+    const auto raced = error_of(c->put_tunnel_config(k_tunnel, at(1)));
+    EXPECT_EQ(raced.kind, cf_errc::conflict);
+    EXPECT_NE(raced.message.find("read at version 1 but stored as version 3"), std::string::npos) << raced.message;
+    EXPECT_NE(fake_->tunnel_configuration(k_tunnel)->config_json.find("app.example.com"), std::string::npos)
+        << "the configuration is stored all the same";
+
+    // A writer landing after the PUT is not this PUT's conflict: the caller's next read shows it.
+    fake_->race_tunnel_puts({k_tunnel, theirs, 1, tunnel_race::at::after_put});
+    auto before_them = c->put_tunnel_config(k_tunnel, at(3));
+    ASSERT_TRUE(before_them) << before_them.error().message;
+    auto got = c->get_tunnel_config(k_tunnel);
+    ASSERT_TRUE(got);
+    EXPECT_NE(got->find(R"("version":5)"), std::string::npos) << *got;
+
+    EXPECT_EQ(error_of(c->put_tunnel_config(k_tunnel, R"({"config":)" + config + R"(,"version":"5"})")).kind, cf_errc::invalid);
+    EXPECT_EQ(error_of(c->put_tunnel_config(k_tunnel, R"({"config":)" + config + R"(,"version":-1})")).kind, cf_errc::invalid);
+    EXPECT_EQ(error_of(c->put_tunnel_config(k_tunnel, R"({"config":)" + config + R"(,"other":1})")).kind, cf_errc::invalid);
 }
 
 // ---- TLS ----

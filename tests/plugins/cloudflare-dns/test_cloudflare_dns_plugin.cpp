@@ -190,7 +190,7 @@ TEST_F(CloudflareDnsPlugin, PutsAndGetsTheTunnelConfiguration) {
     ASSERT_NE(open(), nullptr);
     const char* out = nullptr;
     ASSERT_EQ(dns_->get_tunnel_config(instance_, k_tunnel, &out), TM_OK) << error();
-    EXPECT_STREQ(out, R"({"config":{"ingress":[]}})");
+    EXPECT_STREQ(out, R"({"config":{"ingress":[]},"version":0})");
     const char* body = R"({"config":{"ingress":[{"hostname":"app.example.com","service":"http://localhost:3100"},{"service":"http_status:404"}]}})";
     ASSERT_EQ(dns_->put_tunnel_config(instance_, k_tunnel, body), TM_OK) << error();
     ASSERT_EQ(dns_->get_tunnel_config(instance_, k_tunnel, &out), TM_OK) << error();

@@ -304,7 +304,17 @@ api_response tunnel_routes(cloudflare_fake::impl& fake, const httplib::Request& 
     return error_response(400, {{400, 1056, "Bad configuration: " + *problem}});
   }
   std::string config_json = compact_json([&](json_writer& w) { config.Accept(w); });
+  // A racing writer's PUT, if one is set up for this tunnel, lands right before or right after this one.
+  std::optional<tunnel_race> race;
+  for (auto it = fake.races.begin(); it != fake.races.end(); ++it) {
+    if (to_lower(it->tunnel_id) != to_lower(parts[3])) continue;
+    race = *it;
+    if (--it->count <= 0) fake.races.erase(it);
+    break;
+  }
+  if (race && race->when == tunnel_race::at::before_put) fake.store.put_tunnel_configuration(parts[3], race->config_json);
   const auto cfg = fake.store.put_tunnel_configuration(parts[3], std::move(config_json));
+  if (race && race->when == tunnel_race::at::after_put) fake.store.put_tunnel_configuration(parts[3], race->config_json);
   return ok(success_envelope([&](json_writer& w) { write_tunnel_configuration(w, cfg, account); }));
 }
 

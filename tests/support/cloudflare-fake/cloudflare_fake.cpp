@@ -244,6 +244,7 @@ void cloudflare_fake::impl::reset_locked() {
   for (const auto& t : opts.tokens) tokens[t] = token_access::read_write;
   for (const auto& t : opts.read_only_tokens) tokens[t] = token_access::read_only;
   faults.clear();
+  races.clear();
   budget.set(std::nullopt);
   budget.reset_counters();
   log.clear();
@@ -574,6 +575,18 @@ std::size_t cloudflare_fake::pending_faults() const {
 void cloudflare_fake::set_rate_limit(std::optional<rate_limit_rule> rule) {
   std::lock_guard lock(impl_->mu);
   impl_->budget.set(rule);
+}
+
+void cloudflare_fake::race_tunnel_puts(tunnel_race race) {
+  std::lock_guard lock(impl_->mu);
+  if (race.count > 0) impl_->races.push_back(std::move(race));
+}
+
+std::size_t cloudflare_fake::pending_races() const {
+  std::lock_guard lock(impl_->mu);
+  std::size_t n = 0;
+  for (const auto& r : impl_->races) n += static_cast<std::size_t>(r.count);
+  return n;
 }
 
 void cloudflare_fake::reset() {

@@ -62,6 +62,17 @@ struct fault_rule {
   std::chrono::milliseconds delay{0};
 };
 
+// Another writer of a tunnel's configuration (the dashboard, a script, a second machine) racing a
+// read-modify-PUT: its own PUT of `config_json` lands just before or just after each of the next
+// `count` API PUTs to that tunnel's configuration, each making a version of its own as a real PUT does.
+struct tunnel_race {
+  enum class at { before_put, after_put };
+  std::string tunnel_id;
+  std::string config_json;  // the "config" object the other writer stores
+  int count = 1;
+  at when = at::after_put;
+};
+
 // Global budget: at most `max_requests` API requests in any sliding `window`; beyond it, 429.
 struct rate_limit_rule {
   int max_requests = 1200;
@@ -137,9 +148,11 @@ class cloudflare_fake {
   void clear_faults();
   [[nodiscard]] std::size_t pending_faults() const;  // sum of remaining counts
   void set_rate_limit(std::optional<rate_limit_rule> rule);
+  void race_tunnel_puts(tunnel_race race);
+  [[nodiscard]] std::size_t pending_races() const;  // sum of remaining counts
 
   // Back to the start state: start zones and tokens, no records, no tunnel configurations, no
-  // faults, no rate limit, counters at zero.
+  // faults, no races, no rate limit, counters at zero.
   void reset();
 
   struct impl;

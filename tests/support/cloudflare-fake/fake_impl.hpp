@@ -33,6 +33,7 @@ struct cloudflare_fake::impl {
   std::map<std::string, token_access> tokens;
   std::vector<std::string> start_zone_ids;
   detail::fault_plan faults;
+  std::vector<tunnel_race> races;
   detail::request_budget budget;
   std::vector<request_record> log;
   std::string last_authorization;

@@ -515,6 +515,38 @@ TEST_F(CloudflareFake, TunnelConfigurationVersionsCountUp) {
   EXPECT_EQ(first_error_code(parse(other_account->body)), 9109);
 }
 
+TEST_F(CloudflareFake, ARacingWriterLandsBeforeOrAfterTheNextTunnelPuts) {
+  const std::string path = "/accounts/" + fake_->account_id() + "/cfd_tunnel/" + k_tunnel + "/configurations";
+  const std::string ours = R"({"config":{"ingress":[{"hostname":"ours.example.com","service":"http://localhost:1"},{"service":"http_status:404"}]}})";
+  const std::string theirs = R"({"ingress":[{"hostname":"theirs.example.com","service":"http://localhost:2"},{"service":"http_status:404"}]})";
+  fake_->race_tunnel_puts({k_tunnel, theirs, 1, tunnel_race::at::before_put});
+  EXPECT_EQ(fake_->pending_races(), 1U);
+  auto first = client_->put(path, ours);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->status, 200) << first->body;
+  EXPECT_EQ(parse(first->body)["result"]["version"].GetInt(), 2) << "the other writer made version 1";
+  EXPECT_NE(fake_->tunnel_configuration(k_tunnel)->config_json.find("ours.example.com"), std::string::npos);
+  EXPECT_EQ(fake_->pending_races(), 0U);
+
+  fake_->race_tunnel_puts({k_tunnel, theirs, 2, tunnel_race::at::after_put});
+  for (int expected : {3, 5}) {
+    auto res = client_->put(path, ours);
+    ASSERT_TRUE(res);
+    EXPECT_EQ(parse(res->body)["result"]["version"].GetInt(), expected) << "the answer is this PUT's version";
+    auto stored = fake_->tunnel_configuration(k_tunnel);
+    EXPECT_EQ(stored->version, expected + 1);
+    EXPECT_NE(stored->config_json.find("theirs.example.com"), std::string::npos) << "the other writer came last";
+  }
+  auto plain = client_->put(path, ours);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(parse(plain->body)["result"]["version"].GetInt(), 7) << "the race is used up";
+  EXPECT_NE(fake_->tunnel_configuration(k_tunnel)->config_json.find("ours.example.com"), std::string::npos);
+
+  fake_->race_tunnel_puts({k_tunnel, theirs, 1, tunnel_race::at::after_put});
+  fake_->reset();
+  EXPECT_EQ(fake_->pending_races(), 0U);
+}
+
 TEST_F(CloudflareFake, InjectedRateLimitAnswers429WithRetryAfterForTheNextN) {
   fault_rule f;
   f.method = "POST";
