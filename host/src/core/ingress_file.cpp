@@ -4,11 +4,17 @@
 
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
+#include <sys/stat.h>
 
 #include <yaml-cpp/yaml.h>
 
+#include "common/yaml_duplicate_keys.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
 
@@ -31,6 +37,11 @@ result<parsed> parse(const std::string& text, const std::string& path) {
     } catch (const YAML::Exception& e) {
         return fail(errc::invalid, path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML (" + e.msg +
                                        "); fix the file by hand — tunnelmgr leaves it untouched");
+    }
+    if (auto dup = find_duplicate_key(p.root)) {
+        return fail(errc::invalid, path + ":" + std::to_string(dup->line) + ": the key `" + dup->key +
+                                       "` is written twice (first on line " + std::to_string(dup->first_line) +
+                                       "); cloudflared refuses such a file: keep one by hand — tunnelmgr leaves it untouched");
     }
     if (p.root.IsNull()) p.root = YAML::Node(YAML::NodeType::Map);
     if (!p.root.IsMap()) {
@@ -139,6 +150,23 @@ result<void> verified_edit(std::string& out, const YAML::Node& root, const std::
     return {};
 }
 
+// A missing file is said plainly (not as the lock file it would have needed); a symlink is followed
+// so every editor locks, and replaces, the same real file.
+result<std::string> existing_file(const std::string& path) {
+    std::error_code ec;
+    auto real = std::filesystem::canonical(path, ec);
+    if (!ec) return real.string();
+    if (ec == std::errc::no_such_file_or_directory) {
+        std::error_code lec;
+        bool dangling = std::filesystem::is_symlink(path, lec);
+        return fail(errc::invalid, "the ingress file " + path + (dangling ? " is a symlink to a file that" : "") +
+                                       " does not exist: point tunnel.config_file at the config.yml cloudflared "
+                                       "runs with, or create it there (a `tunnel:` line and an `ingress:` list "
+                                       "ending in a catch-all such as `- service: http_status:404`)");
+    }
+    return fail(errc::error, "cannot reach the ingress file " + path + ": " + ec.message());
+}
+
 // The file under its lock, parsed, and valid by cloudflared's rules if it has any ingress: what
 // every edit starts from. The lock is held for as long as the result lives.
 struct locked_file {
@@ -148,9 +176,12 @@ struct locked_file {
 };
 
 result<locked_file> read_locked(const std::string& path) {
-    auto lock = sys::file_lock::acquire(path + ".lock");
+    auto real = existing_file(path);
+    if (!real) return tl::unexpected(real.error());
+    auto lock = sys::file_lock::acquire(*real + ".lock");
     if (!lock) return tl::unexpected(lock.error());
-    auto text = sys::read_file(path);
+    sys::remove_stale_temp_files(*real);
+    auto text = sys::read_file(*real);
     if (!text) return tl::unexpected(text.error());
     auto p = parse(*text, path);
     if (!p) return tl::unexpected(p.error());
@@ -162,13 +193,40 @@ result<locked_file> read_locked(const std::string& path) {
     return locked_file{std::move(*lock), std::move(*text), std::move(*p)};
 }
 
+// The history folder is readable by whom the file is: a 0600 file may hold a credential.
+unsigned history_folder_mode(unsigned source_mode) {
+    return 0700u | ((source_mode & 0040u) != 0 ? 0050u : 0u) | ((source_mode & 0004u) != 0 ? 0005u : 0u);
+}
+
 }  // namespace
 
-ingress_file::ingress_file(std::string path, std::string backup_dir)
-    : path_(std::move(path)), backup_dir_(std::move(backup_dir)) {}
+ingress_file::ingress_file(std::string path, std::string backup_dir, int history_keep)
+    : path_(std::move(path)), backup_dir_(std::move(backup_dir)), history_keep_(std::max(0, history_keep)) {}
+
+result<void> ingress_file::check_editable() const {
+    auto locked = read_locked(path_);
+    if (!locked) return tl::unexpected(locked.error());
+    auto id = sys::replaceable_file(path_);
+    if (!id) return tl::unexpected(id.error());
+    return {};
+}
+
+int ingress_file::remove_leftovers() const {
+    auto real = existing_file(path_);
+    if (!real) return 0;
+    auto lock = sys::file_lock::try_acquire(*real + ".lock");
+    if (!lock) return 0;  // an edit is under way: it cleans up itself
+    int removed = sys::remove_stale_temp_files(*real);
+    if (!backup_dir_.empty()) {
+        removed += sys::remove_stale_temp_files(backup_dir_ + "/" + std::filesystem::path(path_).filename().string());
+    }
+    return removed;
+}
 
 result<std::vector<ingress_rule>> ingress_file::read_rules() const {
-    auto text = sys::read_file(path_);
+    auto real = existing_file(path_);
+    if (!real) return tl::unexpected(real.error());
+    auto text = sys::read_file(*real);
     if (!text) return tl::unexpected(text.error());
     auto p = parse(*text, path_);
     if (!p) return tl::unexpected(p.error());
@@ -252,45 +310,74 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
 }
 
 result<ingress_change> ingress_file::write_and_backup(const std::string& text, const std::string& why) {
+    // Refused here (read-only, an owner this process cannot keep) nothing has changed yet.
+    auto id = sys::replaceable_file(path_);
+    if (!id) return tl::unexpected(id.error());
     if (auto w = sys::write_file_atomic(path_, text); !w) return tl::unexpected(w.error());
     ingress_change change;
     change.changed = true;
-    if (backup_dir_.empty()) return change;
-    // The backup is a convenience: any failure is reported, never fatal.
-    std::error_code ec;
-    std::filesystem::create_directories(backup_dir_, ec);
-    if (ec) {
-        change.backup_error = "cannot create " + backup_dir_ + ": " + ec.message();
-        return change;
-    }
-    auto git = [&](std::vector<std::string> args) -> std::string {
-        std::vector<std::string> argv{"git", "-C", backup_dir_, "-c", "user.name=tunnelmgr", "-c",
-                                      "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false"};
-        argv.insert(argv.end(), args.begin(), args.end());
-        auto r = sys::run(argv, std::chrono::seconds(20));
-        if (!r) return r.error().message;
-        if (r->exit_code != 0) return "git " + args.front() + " failed: " + r->err.substr(0, 300);
-        return "";
-    };
-    if (!std::filesystem::exists(std::filesystem::path(backup_dir_) / ".git", ec)) {
-        if (auto e = git({"init", "-q"}); !e.empty()) {
-            change.backup_error = e;
-            return change;
-        }
-    }
-    std::string name = std::filesystem::path(path_).filename().string();
-    if (auto w = sys::write_file_atomic(backup_dir_ + "/" + name, text); !w) {
-        change.backup_error = w.error().message;
-        return change;
-    }
-    if (auto e = git({"add", "--", name}); !e.empty()) {
-        change.backup_error = e;
-        return change;
-    }
-    if (auto e = git({"commit", "-q", "-m", why.empty() ? std::string("tunnelmgr change") : why}); !e.empty()) {
-        change.backup_error = e;
-    }
+    if (!backup_dir_.empty()) change.backup_error = back_up(text, why, id->mode);
     return change;
+}
+
+// The backup is a convenience: any failure is reported, never fatal.
+std::string ingress_file::back_up(const std::string& text, const std::string& why, unsigned source_mode) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::create_directories(backup_dir_, ec);
+    if (ec) return "cannot create " + backup_dir_ + ": " + ec.message();
+    const unsigned folder_mode = history_folder_mode(source_mode);
+    struct stat st {};
+    if (::stat(backup_dir_.c_str(), &st) == 0 && (st.st_mode & 0777u & ~folder_mode) != 0 &&
+        ::chmod(backup_dir_.c_str(), folder_mode) != 0) {
+        char want[8];
+        std::snprintf(want, sizeof want, "%04o", folder_mode);
+        return "cannot make " + backup_dir_ + " as private as the file it keeps (`chmod " + want + " " + backup_dir_ +
+               "`): " + std::strerror(errno);
+    }
+    if (!fs::exists(fs::path(backup_dir_) / ".git", ec)) {
+        if (auto e = git({"init", "-q"}); !e.empty()) return e;
+    }
+    std::string name = fs::path(path_).filename().string();
+    sys::remove_stale_temp_files(backup_dir_ + "/" + name);
+    if (auto w = sys::write_file_atomic(backup_dir_ + "/" + name, text, static_cast<mode_t>(source_mode)); !w) {
+        return w.error().message;
+    }
+    if (auto e = git({"add", "--", name}); !e.empty()) return e;
+    if (auto e = git({"commit", "-q", "-m", why.empty() ? std::string("tunnelmgr change") : why}); !e.empty()) return e;
+    return prune_history();
+}
+
+std::string ingress_file::git(std::vector<std::string> args, std::string* out) const {
+    std::vector<std::string> argv{"git", "-C", backup_dir_, "-c", "user.name=tunnelmgr", "-c",
+                                  "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = sys::run(argv, std::chrono::seconds(20));
+    if (!r) return r.error().message;
+    if (r->exit_code != 0) return "git " + args.front() + " failed: " + r->err.substr(0, 300);
+    if (out != nullptr) *out = r->out;
+    return "";
+}
+
+// Keeps the newest history_keep_ versions. The oldest kept commit becomes the root the way a shallow
+// clone's does (.git/shallow), so every kept commit keeps its id, date and message, and gc then
+// drops everything older for good. Done in batches of a tenth: gc costs far more than a commit.
+std::string ingress_file::prune_history() const {
+    if (history_keep_ == 0) return "";
+    std::string out;
+    if (auto e = git({"rev-list", "--count", "HEAD"}, &out); !e.empty()) return e;
+    const long held = std::strtol(out.c_str(), nullptr, 10);
+    if (held <= history_keep_ + std::max(1, history_keep_ / 10)) return "";
+    if (auto e = git({"rev-list", "--max-count=" + std::to_string(history_keep_), "HEAD"}, &out); !e.empty()) return e;
+    std::istringstream commits(out);
+    std::string line, oldest;
+    while (std::getline(commits, line)) {
+        if (!line.empty()) oldest = line;
+    }
+    if (oldest.empty()) return "git rev-list listed no commits in " + backup_dir_;
+    if (auto w = sys::write_file_atomic(backup_dir_ + "/.git/shallow", oldest + "\n", 0644); !w) return w.error().message;
+    if (auto e = git({"reflog", "expire", "--expire=now", "--all"}); !e.empty()) return e;
+    return git({"gc", "--prune=now", "-q"});
 }
 
 }  // namespace tunnelmgr::core

@@ -1,6 +1,7 @@
 // cloudflared's locally-managed config.yml, edited the way an operator would by hand: our rule is
 // inserted before the catch-all as two lines, everything else (keys, rules, comments) left as it
 // was; every change validated, written atomically under a lock, and committed to a git backup.
+// The file keeps its identity: a symlink's target is edited, owner, group and mode are kept.
 #pragma once
 
 #include <string>
@@ -19,9 +20,18 @@ struct ingress_change {
 
 class ingress_file {
 public:
-    // backup_dir: a git repository (created when missing) that keeps a copy of every version;
-    // empty: no backups.
-    ingress_file(std::string path, std::string backup_dir);
+    // backup_dir: a git repository (created when missing) that keeps a copy of each version, with
+    // the file's mode; empty: no backups. history_keep: how many versions it keeps (0: all); older
+    // ones are dropped in batches, so it holds at most history_keep + history_keep/10.
+    ingress_file(std::string path, std::string backup_dir, int history_keep = 100);
+
+    // Everything an edit needs, checked without changing anything: the file exists, parses, passes
+    // cloudflared's rules, and can be replaced keeping its owner, group and mode.
+    result<void> check_editable() const;
+
+    // Removes what a killed edit left beside the file (our temp files, older than this process),
+    // unless another process is editing right now; each edit does the same under its lock.
+    int remove_leftovers() const;
 
     // The current rules, after checking the file parses and passes cloudflared's validation.
     result<std::vector<ingress_rule>> read_rules() const;
@@ -38,7 +48,12 @@ public:
 private:
     result<ingress_change> write_and_backup(const std::string& text, const std::string& why);
     std::string path_;
+    // Commits `text` to the git history and bounds it; "" or what went wrong.
+    std::string back_up(const std::string& text, const std::string& why, unsigned source_mode);
+    std::string prune_history() const;
+    std::string git(std::vector<std::string> args, std::string* out = nullptr) const;
     std::string backup_dir_;
+    int history_keep_;
 };
 
 }  // namespace tunnelmgr::core

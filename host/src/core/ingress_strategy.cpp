@@ -3,10 +3,14 @@
 
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
+#include <cstdint>
 #include <thread>
+#include <vector>
 
 #include "core/ingress_rules.hpp"
 #include "core/json.hpp"
+#include "log/logger.hpp"
+#include "sys/files.hpp"
 
 namespace tunnelmgr::core {
 namespace {
@@ -14,10 +18,17 @@ namespace {
 
 class local_ingress final : public ingress_strategy {
 public:
-    local_ingress(std::string file, std::string backup, tunnel_supervisor* sup, ready_probe* probe, apply_timing t)
-        : file_(std::move(file), std::move(backup)), supervisor_(sup), probe_(probe), timing_(std::move(t)) {
+    local_ingress(std::string file, std::string backup, int history_keep, tunnel_supervisor* sup, ready_probe* probe,
+                  apply_timing t)
+        : file_(std::move(file), std::move(backup), history_keep), supervisor_(sup), probe_(probe), timing_(std::move(t)) {
         if (!timing_.sleep) timing_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+        if (int n = file_.remove_leftovers(); n > 0) {
+            log::info("ingress", "removed " + std::to_string(n) + " temporary file(s) a killed edit of " + file_.path() +
+                                     " left behind");
+        }
     }
+
+    result<void> check_editable() override { return file_.check_editable(); }
 
     result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) override {
         auto r = file_.add_rule(hostname, service, why);
@@ -73,61 +84,69 @@ private:
 
 // The remote strategy edits the tunnel's configuration document; only rules with our hostnames
 // are touched, the rest (and originRequest) go back as they came.
+//
+// Cloudflare has no conditional PUT, so two read-modify-PUTs can lose one of the changes. Every
+// tunnelmgr writer of this machine therefore holds one lock file for its whole read-modify-PUT-read,
+// which is what keeps them from losing each other's rules. Writers that take no lock (the dashboard,
+// a script) are met as well as the API allows: each PUT names the version it was read at, so the
+// plugin reports a write that landed in between (its change may be lost: logged, it cannot be
+// recovered), and the read after each PUT checks ours, written again when someone overwrote it, a
+// bounded number of times.
 class remote_ingress final : public ingress_strategy {
 public:
-    remote_ingress(dns_provider& dns, std::string tunnel) : dns_(dns), tunnel_(std::move(tunnel)) {}
+    remote_ingress(dns_provider& dns, std::string tunnel, std::string lock_path)
+        : dns_(dns), tunnel_(std::move(tunnel)), lock_path_(std::move(lock_path)) {}
 
     result<bool> add(const std::string& hostname, const std::string& service, const std::string&) override {
-        auto doc = load();
-        if (!doc) return tl::unexpected(doc.error());
-        auto& ingress = (*doc)["config"]["ingress"];
-        auto& a = doc->GetAllocator();
-        for (auto& r : ingress.GetArray()) {
-            if (sdk::fold_hostname(json::str(r, "hostname")) == sdk::fold_hostname(hostname) && json::str(r, "path").empty()) {
-                if (json::str(r, "service") == service) return false;
-                return fail(errc::conflict, "the tunnel's remote configuration already routes " + hostname + " to " +
-                                                json::str(r, "service") + "; that rule is not tunnelmgr's to change");
+        const std::string host = sdk::fold_hostname(hostname);
+        auto changed = update("add " + host, [&](rapidjson::Document& doc) -> result<bool> {
+            auto& ingress = doc["config"]["ingress"];
+            auto& a = doc.GetAllocator();
+            for (auto& r : ingress.GetArray()) {
+                if (sdk::fold_hostname(json::str(r, "hostname")) == host && json::str(r, "path").empty()) {
+                    if (json::str(r, "service") == service) return false;
+                    return fail(errc::conflict, "the tunnel's remote configuration already routes " + hostname + " to " +
+                                                    json::str(r, "service") + "; that rule is not tunnelmgr's to change");
+                }
             }
-        }
-        std::vector<ingress_rule> rules;
-        for (const auto& r : ingress.GetArray()) {
-            rules.push_back({json::str(r, "hostname"), json::str(r, "path"), json::str(r, "service")});
-        }
-        if (auto caught = first_rule_catching(rules, hostname)) {
-            return tl::unexpected(shadowed_by(rules[*caught], *caught, sdk::fold_hostname(hostname)));
-        }
-        rapidjson::Value rule(rapidjson::kObjectType);
-        rule.AddMember("hostname", rapidjson::Value(sdk::fold_hostname(hostname).c_str(), a), a);
-        rule.AddMember("service", rapidjson::Value(service.c_str(), a), a);
-        if (ingress.Empty()) {
-            rapidjson::Value catch_all(rapidjson::kObjectType);
-            catch_all.AddMember("service", "http_status:404", a);
-            ingress.PushBack(catch_all, a);
-        }
-        // Insert before the catch-all: append, then rotate it into place.
-        ingress.PushBack(rule, a);
-        auto arr = ingress.GetArray();
-        std::swap(arr[arr.Size() - 1], arr[arr.Size() - 2]);
-        if (auto v = check(*doc); !v) return tl::unexpected(v.error());
-        if (auto put = dns_.put_tunnel_config(tunnel_, put_body(*doc)); !put) return tl::unexpected(put.error());
-        return true;
+            auto rules = rules_of(doc);
+            if (auto caught = first_rule_catching(rules, hostname)) {
+                return tl::unexpected(shadowed_by(rules[*caught], *caught, host));
+            }
+            rapidjson::Value rule(rapidjson::kObjectType);
+            rule.AddMember("hostname", rapidjson::Value(host.c_str(), a), a);
+            rule.AddMember("service", rapidjson::Value(service.c_str(), a), a);
+            if (ingress.Empty()) {
+                rapidjson::Value catch_all(rapidjson::kObjectType);
+                catch_all.AddMember("service", "http_status:404", a);
+                ingress.PushBack(catch_all, a);
+            }
+            // Insert before the catch-all: append, then rotate it into place.
+            ingress.PushBack(rule, a);
+            auto arr = ingress.GetArray();
+            std::swap(arr[arr.Size() - 1], arr[arr.Size() - 2]);
+            return true;
+        });
+        if (!changed) return tl::unexpected(changed.error());
+        return changed->wrote;
     }
 
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string&) override {
-        auto doc = load();
-        if (!doc) return tl::unexpected(doc.error());
-        auto& ingress = (*doc)["config"]["ingress"];
-        std::optional<std::string> had;
-        for (auto it = ingress.Begin(); it != ingress.End(); ++it) {
-            if (sdk::fold_hostname(json::str(*it, "hostname")) == sdk::fold_hostname(hostname) && json::str(*it, "path").empty()) {
-                had = json::str(*it, "service");
-                ingress.Erase(it);
-                break;
+        const std::string host = sdk::fold_hostname(hostname);
+        std::optional<std::string> had;  // from the first read that still had the rule
+        auto changed = update("remove " + host, [&](rapidjson::Document& doc) -> result<bool> {
+            auto& ingress = doc["config"]["ingress"];
+            for (auto it = ingress.Begin(); it != ingress.End(); ++it) {
+                if (sdk::fold_hostname(json::str(*it, "hostname")) == host && json::str(*it, "path").empty()) {
+                    if (!had) had = json::str(*it, "service");
+                    ingress.Erase(it);
+                    return true;
+                }
             }
-        }
-        if (!had) return had;
-        if (auto v = check(*doc); !v) return tl::unexpected(v.error());
-        if (auto put = dns_.put_tunnel_config(tunnel_, put_body(*doc)); !put) return tl::unexpected(put.error());
+            return false;
+        });
+        if (!changed) return tl::unexpected(changed.error());
+        if (!changed->wrote) return std::optional<std::string>{};
         return had;
     }
 
@@ -136,11 +155,72 @@ public:
     }
 
 private:
-    result<rapidjson::Document> load() {
+    static constexpr int max_writes = 5;
+
+    struct remote_config {
+        rapidjson::Document doc;        // {"config":{"ingress":[...],...}}
+        std::optional<int64_t> version;  // absent when the plugin does not report versions
+    };
+    struct update_result {
+        bool wrote = false;  // whether this call changed the stored configuration
+    };
+
+    // Read, let `edit` change the document (it returns false when the change is in effect already),
+    // PUT, and read again until a read shows the change in effect: the read after a PUT is its check.
+    template <class Edit>
+    result<update_result> update(const std::string& what, Edit edit) {
+        std::optional<sys::file_lock> lock;
+        if (!lock_path_.empty()) {
+            auto l = sys::file_lock::acquire(lock_path_);
+            if (!l) {
+                return fail(l.error().code, "cannot take the lock that serialises writes to the tunnel's remote "
+                                            "configuration: " + l.error().message);
+            }
+            lock.emplace(std::move(*l));
+        }
+        update_result out;
+        std::string last_problem;
+        for (int writes = 0;; ++writes) {
+            auto cfg = load();
+            if (!cfg) return tl::unexpected(cfg.error());
+            auto edited = edit(cfg->doc);
+            if (!edited) return tl::unexpected(edited.error());
+            if (!*edited) return out;
+            if (out.wrote) {
+                log::warn("ingress", "tunnel " + tunnel_ + ": " + what + ": the change is not in the remote configuration" +
+                                         version_text(cfg->version) + " after it was stored (" + last_problem +
+                                         "); writing it again");
+            }
+            if (writes == max_writes) {
+                return fail(errc::retry, "the tunnel's remote configuration kept changing while tunnelmgr wrote it (" +
+                                             std::to_string(max_writes) + " writes of `" + what + "` were each " +
+                                             "undone by another writer): something else (the dashboard, a script, "
+                                             "another machine) is rewriting it; stop that, then run the command again");
+            }
+            if (auto v = validate_ingress(rules_of(cfg->doc)); !v) return tl::unexpected(v.error());
+            auto put = dns_.put_tunnel_config(tunnel_, put_body(cfg->doc, cfg->version));
+            if (!put && put.error().code != errc::conflict) return tl::unexpected(put.error());
+            out.wrote = true;
+            // conflict: stored, but a write came between our read and our PUT and may now be lost; the
+            // next read checks ours either way.
+            last_problem = put ? "overwritten by another writer" : put.error().message;
+            if (!put) log::warn("ingress", "tunnel " + tunnel_ + ": " + what + ": " + put.error().message);
+        }
+    }
+
+    static std::string version_text(const std::optional<int64_t>& v) {
+        return v ? " (version " + std::to_string(*v) + ")" : std::string();
+    }
+
+    result<remote_config> load() {
         auto text = dns_.get_tunnel_config(tunnel_);
         if (!text) return tl::unexpected(text.error());
         auto doc = json::parse(*text);
         if (!doc || !doc->IsObject()) return fail(errc::error, "the tunnel configuration from the DNS provider is not JSON");
+        remote_config out;
+        if (auto v = doc->FindMember("version"); v != doc->MemberEnd() && v->value.IsInt64() && v->value.GetInt64() >= 0) {
+            out.version = v->value.GetInt64();
+        }
         auto& a = doc->GetAllocator();
         if (!doc->HasMember("config") || !(*doc)["config"].IsObject()) {
             doc->RemoveMember("config");
@@ -151,41 +231,46 @@ private:
             cfg.RemoveMember("ingress");
             cfg.AddMember("ingress", rapidjson::Value(rapidjson::kArrayType), a);
         }
-        return std::move(*doc);
+        out.doc = std::move(*doc);
+        return out;
     }
 
-    static result<void> check(const rapidjson::Document& doc) {
+    static std::vector<ingress_rule> rules_of(const rapidjson::Document& doc) {
         std::vector<ingress_rule> rules;
         for (const auto& r : doc["config"]["ingress"].GetArray()) {
             rules.push_back({json::str(r, "hostname"), json::str(r, "path"), json::str(r, "service")});
         }
-        return validate_ingress(rules);
+        return rules;
     }
 
-    static std::string put_body(const rapidjson::Document& doc) {
+    // {"config":...,"version":N}: the version read, sent only to a plugin that reported one (so it
+    // knows the field).
+    static std::string put_body(const rapidjson::Document& doc, const std::optional<int64_t>& version) {
         rapidjson::Document body;
         body.SetObject();
         rapidjson::Value cfg;
         cfg.CopyFrom(doc["config"], body.GetAllocator());
         body.AddMember("config", cfg, body.GetAllocator());
+        if (version) body.AddMember("version", rapidjson::Value(*version), body.GetAllocator());
         return json::to_string(body);
     }
 
     dns_provider& dns_;
     std::string tunnel_;
+    std::string lock_path_;
 };
 
 }  // namespace
 
 std::unique_ptr<ingress_strategy> make_local_ingress(std::string config_file, std::string backup_dir,
                                                      tunnel_supervisor* supervisor, ready_probe* probe,
-                                                     apply_timing timing) {
-    return std::make_unique<local_ingress>(std::move(config_file), std::move(backup_dir), supervisor, probe,
-                                           std::move(timing));
+                                                     apply_timing timing, int history_keep) {
+    return std::make_unique<local_ingress>(std::move(config_file), std::move(backup_dir), history_keep, supervisor,
+                                           probe, std::move(timing));
 }
 
-std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id) {
-    return std::make_unique<remote_ingress>(dns, std::move(tunnel_id));
+std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id, std::string lock_path) {
+    return std::make_unique<remote_ingress>(dns, std::move(tunnel_id), std::move(lock_path));
 }
 
 }  // namespace tunnelmgr::core

@@ -33,6 +33,10 @@ public:
     virtual result<std::string> apply() = 0;
     // The last git backup problem (local only), "" when none; reported in the audit log.
     virtual std::string take_backup_error() { return ""; }
+    // Whether add/remove could write now, checked without changing anything (local: the file
+    // exists, parses, passes cloudflared's rules and can be replaced keeping its owner, group and
+    // mode). Asked before anything public (a DNS record) is created.
+    virtual result<void> check_editable() { return {}; }
 };
 
 struct apply_timing {
@@ -42,9 +46,14 @@ struct apply_timing {
 };
 
 // supervisor / probe may be null: then apply() says cloudflared must be restarted by hand.
+// history_keep: versions the git history in backup_dir keeps (tunnel.history_keep; 0: all). Leftovers
+// of a killed edit beside config_file are removed here, at start.
 std::unique_ptr<ingress_strategy> make_local_ingress(std::string config_file, std::string backup_dir,
                                                      tunnel_supervisor* supervisor, ready_probe* probe,
-                                                     apply_timing timing);
-std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id);
+                                                     apply_timing timing, int history_keep = 100);
+// lock_path: a file every tunnelmgr process writing this tunnel's remote configuration locks (flock)
+// for its whole read-modify-PUT-verify; it also serialises threads of one process, since each write
+// opens it anew. Empty: no lock (then only the version check guards against concurrent writers).
+std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id, std::string lock_path);
 
 }  // namespace tunnelmgr::core

@@ -34,7 +34,7 @@ store_error from_sqlite(const SQLite::Exception& e, std::string_view doing, std:
         case SQLITE_CORRUPT:
         case SQLITE_NOTADB:
             return {store_errc::error, where + " is damaged or is not a SQLite database" + during +
-                                           "; move it aside and restore a backup (tunnelmgr recreates an empty one)" +
+                                           ": move it away to start fresh (a new, empty state is then created), or restore your backup" +
                                            detail};
         case SQLITE_IOERR:
             return {store_errc::error,

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -242,6 +243,52 @@ private:
     int fd_ = -1;
 };
 
+constexpr const char* k_start_fresh =
+    ": move it away to start fresh (a new, empty state is then created), or restore your backup";
+
+// A file that exists must already be tunnelmgr's state. Taking a 0-byte file, or another program's
+// database, as a new empty state would forget every published name without a word. Asked before
+// anything writes to the file (the switch to WAL would).
+store_result<void> refuse_empty_file(const std::string& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(path, ec)) return {};
+    if (std::filesystem::file_size(path, ec) != 0 || ec) return {};
+    // A brand-new database is 0 bytes only until its first write, which is done under the open lock.
+    if (std::filesystem::file_size(path + "-wal", ec) > 0 && !ec) return {};
+    return store_fail(store_errc::error, "the state database " + path +
+                                             " is an empty file (0 bytes), not tunnelmgr's state; tunnelmgr will not "
+                                             "take it as a new, empty state, which would forget every published "
+                                             "name" + std::string(k_start_fresh));
+}
+
+store_result<void> refuse_foreign_database(SQLite::Database& db, const std::string& path) {
+    std::vector<std::string> tables;
+    SQLite::Statement q(db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
+    while (q.executeStep()) tables.push_back(q.getColumn(0).getString());
+    if (tables.empty()) return {};  // a database with nothing in it: nothing can be forgotten
+    bool has_migrations = std::find(tables.begin(), tables.end(), "schema_migrations") != tables.end();
+    if (has_migrations) {
+        // Ours records the first embedded migration under its own name (another program's
+        // schema_migrations, e.g. Rails', has no `name` column and the query throws).
+        try {
+            SQLite::Statement first(db, "SELECT name FROM schema_migrations WHERE version = 1");
+            if (first.executeStep() && first.getColumn(0).getString() == embedded_migrations().front().name) return {};
+            SQLite::Statement any(db, "SELECT COUNT(*) FROM schema_migrations");
+            // Created, then killed before the first migration: tunnelmgr's, and still empty.
+            if (any.executeStep() && any.getColumn(0).getInt64() == 0 && tables.size() == 1) return {};
+        } catch (const SQLite::Exception&) {
+            // not our table's shape: foreign
+        }
+    }
+    std::string list;
+    for (size_t i = 0; i < tables.size() && i < 5; ++i) list += (i == 0 ? "" : ", ") + tables[i];
+    if (tables.size() > 5) list += ", ...";
+    return store_fail(store_errc::error, "the state database " + path +
+                                             " is a SQLite database of another program (tables: " + list +
+                                             "), not tunnelmgr's state; tunnelmgr leaves it untouched. Point "
+                                             "state.path at tunnelmgr's file, or" + std::string(k_start_fresh).substr(1));
+}
+
 }  // namespace
 
 int64_t system_clock_ms() {
@@ -273,10 +320,13 @@ store_result<std::unique_ptr<sqlite_store>> sqlite_store::open(const store_confi
     }
     auto serialised = open_lock::take(config.path, config.busy_timeout_ms);
     if (!serialised) return tl::unexpected(serialised.error());
+    if (auto empty = refuse_empty_file(config.path); !empty) return tl::unexpected(empty.error());
     std::string doing = "opening the file";
     try {
         auto db = std::make_unique<SQLite::Database>(config.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
                                                      static_cast<int>(config.busy_timeout_ms));
+        doing = "checking that the file is tunnelmgr's state";
+        if (auto foreign = refuse_foreign_database(*db, config.path); !foreign) return tl::unexpected(foreign.error());
         doing = "switching to WAL";
         SQLite::Statement wal(*db, "PRAGMA journal_mode = WAL");
         wal.executeStep();

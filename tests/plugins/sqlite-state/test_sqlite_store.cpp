@@ -610,6 +610,60 @@ TEST_F(store_test, a_file_that_is_not_a_database_gives_a_clear_error) {
     EXPECT_NE(s.error().message.find("not a SQLite database"), std::string::npos) << s.error().message;
 }
 
+// A 0-byte state.db used to be taken as a new, empty state: every published name forgotten.
+TEST_F(store_test, an_empty_file_is_refused_saying_how_to_start_fresh) {
+    fs::create_directories(fs::path(config_.path).parent_path());
+    std::ofstream(config_.path).close();
+    auto s = sqlite_store::open(config_);
+    ASSERT_FALSE(s.has_value()) << "a 0-byte file was taken as a new state";
+    EXPECT_NE(s.error().message.find(config_.path + " is an empty file (0 bytes)"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("move it away to start fresh"), std::string::npos) << s.error().message;
+    EXPECT_NE(s.error().message.find("restore your backup"), std::string::npos) << s.error().message;
+    EXPECT_EQ(fs::file_size(config_.path), 0u) << "the file was written to";
+    // Moved away as told: a new state is created.
+    fs::rename(config_.path, config_.path + ".empty");
+    open();
+    EXPECT_EQ(*store_->schema_version(), newest_version());
+}
+
+TEST_F(store_test, another_programs_database_is_refused_and_left_untouched) {
+    fs::create_directories(fs::path(config_.path).parent_path());
+    {
+        SQLite::Database other(config_.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+        other.exec("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)");
+        other.exec("INSERT INTO users (name) VALUES ('alice')");
+    }
+    const auto before = fs::file_size(config_.path);
+    auto s = sqlite_store::open(config_);
+    ASSERT_FALSE(s.has_value()) << "another program's database was migrated into a tunnelmgr state";
+    EXPECT_NE(s.error().message.find("a SQLite database of another program (tables: users)"), std::string::npos)
+        << s.error().message;
+    EXPECT_NE(s.error().message.find("move it away to start fresh (a new, empty state is then created), or restore your backup"), std::string::npos)
+        << s.error().message;
+    EXPECT_EQ(fs::file_size(config_.path), before);
+    EXPECT_FALSE(fs::exists(config_.path + "-wal")) << "not even switched to WAL";
+    EXPECT_EQ(count("SELECT COUNT(*) FROM sqlite_master WHERE name = 'cnames'"), 0);
+    // Another program's schema_migrations (Rails has one, with only `version`) is not ours either.
+    {
+        SQLite::Database other(config_.path, SQLite::OPEN_READWRITE);
+        other.exec("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY)");
+        other.exec("INSERT INTO schema_migrations VALUES ('20240101000000')");
+    }
+    auto rails = sqlite_store::open(config_);
+    ASSERT_FALSE(rails.has_value());
+    EXPECT_NE(rails.error().message.find("another program"), std::string::npos) << rails.error().message;
+}
+
+TEST_F(store_test, a_database_with_nothing_in_it_and_our_own_reopen_fine) {
+    fs::create_directories(fs::path(config_.path).parent_path());
+    { SQLite::Database blank(config_.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE); blank.exec("PRAGMA user_version = 0; VACUUM"); }
+    open();  // nothing in it, nothing to forget
+    ASSERT_TRUE(store_->cname_insert(cname("kept", "p")));
+    store_.reset();
+    open();
+    EXPECT_TRUE(store_->cname_get("kept.example.com"));
+}
+
 // --- several processes ---------------------------------------------------------------------------
 
 // Child exit codes: 0-3 = success, bit 0 = won the operation race, bit 1 = won the cname race.
