@@ -77,7 +77,8 @@ protected:
             << "\n  max_retries: 3\n"
             << "tunnel: { id: " << tunnel_id << ", default_domain: example.com, ingress: local, config_file: " << (dir_ / "cloudflared.yml").string()
             << ", backup_dir: " << (dir_ / "history").string() << " }\n"
-            << "projects:\n  alpha: { ports: \"3100-3199\" }\n  beta: { ports: \"4100-4199\" }\n"
+            << "projects:\n  alpha: { ports: \"3100-3199\", domains: [example.com, unknown.net] }\n"
+            << "  beta: { ports: \"4100-4199\" }\n"
             << "plugin_dir: " << TM_TEST_PLUGIN_DIR << "\n"
             << extra;
     }
@@ -215,6 +216,8 @@ TEST_F(cname_lifecycle, bad_input_is_refused_with_a_sentence_and_changes_nothing
         {{"app", "--port", "65536"}, "not a TCP port"},
         {{"app", "--port", "4100"}, "not among the ports of project 'alpha'"},
         {{"app", "--port", "3100", "--domain", "unknown.net"}, "is not a zone of this Cloudflare account"},
+        {{"app", "--port", "3100", "--domain", "example.org"},
+         "project 'alpha' may publish only in example.com and unknown.net (projects.alpha.domains); asked for example.org"},
         {{"mine", "--port", "3101"}, "is already published (project 'beta'"},
         {{"taken", "--port", "3101"}, "tunnelmgr does not own it"},
     };
@@ -244,11 +247,14 @@ TEST_F(cname_lifecycle, bad_input_is_refused_with_a_sentence_and_changes_nothing
 TEST_F(cname_lifecycle, a_malformed_cloudflared_config_is_refused_and_left_untouched) {
     const std::string broken = "ingress:\n  - hostname: a.example.com\n    service: http://a:1\n";  // no catch-all
     std::ofstream(dir_ / "cloudflared.yml", std::ios::trunc) << broken;
+    auto posts_before = fake_->request_count_prefix("POST", "/zones/");
     auto r = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find("last ingress rule must match all"), std::string::npos) << r.err;
     EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), broken);
-    EXPECT_TRUE(dns().empty()) << "the DNS record made before the ingress step was rolled back";
+    EXPECT_TRUE(dns().empty());
+    // The file is checked first: no public record is made only to be removed again.
+    EXPECT_EQ(fake_->request_count_prefix("POST", "/zones/"), posts_before) << "no record was even attempted";
     EXPECT_EQ(db_hosts(), std::set<std::string>{});
     EXPECT_EQ(unfinished_operations(), 0);
 }
@@ -424,7 +430,13 @@ TEST_F(cname_lifecycle, remote_mode_refuses_a_name_an_earlier_wildcard_rule_woul
 
 TEST_F(cname_lifecycle, escape_sequences_a_client_sends_never_reach_the_operators_terminal) {
     const std::string evil = "\x1b[2J\x1b[Hevil";
-    auto add = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--domain", evil + ".com"});
+    // A name with control characters is refused by the argument schema, quoted inert.
+    auto named = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--domain", evil + ".com"});
+    EXPECT_EQ(named.exit_code, 4) << named.err;
+    EXPECT_EQ(named.err.find('\x1b'), std::string::npos) << "stderr carries an escape sequence";
+    EXPECT_NE(named.err.find("does not have the expected form"), std::string::npos) << named.err;
+    // Text the schema lets through (a project name) reaches the core's sentences and the audit.
+    auto add = tm({"cname", "add", "app", "--port", "3100", "--project", evil});
     EXPECT_EQ(add.exit_code, 4) << add.err;
     EXPECT_EQ(add.err.find('\x1b'), std::string::npos) << "stderr carries an escape sequence";
     EXPECT_NE(add.err.find("\\x1b[2J\\x1b[Hevil"), std::string::npos) << add.err;

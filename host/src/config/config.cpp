@@ -1,6 +1,7 @@
 // Reads the YAML config into config::config; see config.hpp. yaml-cpp exceptions stop here.
 #include "config/config.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
 
+#include "common/yaml_duplicate_keys.hpp"
 #include "sys/listen_address.hpp"
 
 namespace tunnelmgr::config {
@@ -187,9 +189,18 @@ void read_slot(const reader& r, const YAML::Node& node, const std::string& name,
 void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
     r.only_keys(node, "tunnel",
-                {"id", "default_domain", "ingress", "config_file", "metrics", "backup_dir", "ready_timeout"});
+                {"id", "default_domain", "ingress", "config_file", "metrics", "backup_dir", "history_keep",
+                 "ready_timeout"});
     if (node["default_domain"]) cfg.tunnel.default_domain = r.scalar(node["default_domain"], "tunnel.default_domain");
     if (node["backup_dir"]) cfg.tunnel.backup_dir = r.scalar(node["backup_dir"], "tunnel.backup_dir");
+    if (node["history_keep"]) {
+        std::string keep = r.scalar(node["history_keep"], "tunnel.history_keep");
+        if (!all_digits(keep) || keep.size() > 7) {
+            r.fail(node["history_keep"], "tunnel.history_keep",
+                   "'" + keep + "' is not a number of versions: write a whole number, e.g. 100 (0 keeps every version)");
+        }
+        cfg.tunnel.history_keep = std::stoi(keep);
+    }
     if (node["id"]) cfg.tunnel.id = r.scalar(node["id"], "tunnel.id");
     if (node["ingress"]) {
         cfg.tunnel.ingress = r.scalar(node["ingress"], "tunnel.ingress");
@@ -248,6 +259,104 @@ void read_health(const reader& r, const YAML::Node& node, config& cfg) {
     }
 }
 
+// A whole number from `min` to `max`, e.g. a rate or a quota.
+int64_t whole_number(const reader& r, const YAML::Node& node, const std::string& key, int64_t min, int64_t max) {
+    std::string s = r.scalar(node, key);
+    if (!all_digits(s) || s.size() > 9 || std::stoll(s) < min || std::stoll(s) > max) {
+        r.fail(node, key, "'" + s + "' must be a whole number from " + std::to_string(min) + " to " + std::to_string(max));
+    }
+    return std::stoll(s);
+}
+
+// Why `s` cannot be (part of) a DNS label — a–z, 0–9 and '-' only — or "" when it can.
+std::string label_chars_problem(const std::string& s) {
+    for (char c : s) {
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+            return "'" + s + "' has the character '" + std::string(1, c) + "': use a–z, 0–9 and '-' only";
+        }
+    }
+    return "";
+}
+
+// One whole DNS label, folded to lower case: 1–63 of a–z, 0–9, '-', no '-' at either end.
+std::string dns_label(const reader& r, const YAML::Node& node, const std::string& key) {
+    std::string s = lower(r.scalar(node, key));
+    std::string problem = label_chars_problem(s);
+    if (problem.empty() && (s.empty() || s.size() > 63)) problem = "'" + s + "' must be 1 to 63 characters long";
+    if (problem.empty() && (s.front() == '-' || s.back() == '-')) problem = "'" + s + "' starts or ends with '-'";
+    if (!problem.empty()) r.fail(node, key, problem + " (one DNS label, e.g. www)");
+    return s;
+}
+
+// projects.P.domains: a zone or a list of zones ("*": any zone of the account), folded to lower case.
+std::vector<std::string> read_project_domains(const reader& r, const YAML::Node& node, const std::string& key) {
+    std::vector<YAML::Node> items;
+    if (node.IsSequence()) {
+        for (const auto& item : node) items.push_back(item);
+    } else if (node.IsScalar()) {
+        items.push_back(node);
+    } else {
+        r.fail(node, key, "must be a list of zones, e.g. [example.com, example.org] (or [\"*\"] for every zone of the account)");
+    }
+    if (items.empty()) {
+        r.fail(node, key, "is empty: list at least one zone, e.g. [example.com]; to stop the project publishing, "
+                          "set max_hostnames: 0");
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < items.size(); ++i) {
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        std::string zone = lower(r.scalar(items[i], at));
+        while (!zone.empty() && zone.back() == '.') zone.pop_back();
+        if (zone != "*") {
+            std::string label, problem;
+            size_t labels = 0;
+            for (size_t j = 0; j <= zone.size() && problem.empty(); ++j) {
+                if (j < zone.size() && zone[j] != '.') {
+                    label += zone[j];
+                    continue;
+                }
+                problem = label_chars_problem(label);
+                if (problem.empty() && (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-')) {
+                    problem = "'" + label + "' is not a DNS label";
+                }
+                ++labels;
+                label.clear();
+            }
+            if (problem.empty() && labels < 2) problem = "is not a zone";
+            if (!problem.empty()) {
+                r.fail(items[i], at, "'" + zone + "': " + problem + "; give a zone such as example.com, or \"*\" for any");
+            }
+        }
+        if (std::find(out.begin(), out.end(), zone) == out.end()) out.push_back(zone);
+    }
+    return out;
+}
+
+// projects.P.names: { prefix: "shop-", suffix: "-shop" }, either or both.
+void read_name_rule(const reader& r, const YAML::Node& node, const std::string& key, project& p) {
+    if (!node.IsMap()) r.fail(node, key, "must be a map, e.g. { prefix: \"shop-\" } or { suffix: \"-shop\" }");
+    r.only_keys(node, key, {"prefix", "suffix"});
+    if (const YAML::Node pre = node["prefix"]) {
+        p.name_prefix = lower(r.scalar(pre, key + ".prefix"));
+        std::string problem = label_chars_problem(p.name_prefix);
+        if (problem.empty() && !p.name_prefix.empty() && p.name_prefix.front() == '-') {
+            problem = "'" + p.name_prefix + "' starts with '-', which no DNS label may";
+        }
+        if (!problem.empty()) r.fail(pre, key + ".prefix", problem);
+    }
+    if (const YAML::Node suf = node["suffix"]) {
+        p.name_suffix = lower(r.scalar(suf, key + ".suffix"));
+        std::string problem = label_chars_problem(p.name_suffix);
+        if (problem.empty() && !p.name_suffix.empty() && p.name_suffix.back() == '-') {
+            problem = "'" + p.name_suffix + "' ends with '-', which no DNS label may";
+        }
+        if (!problem.empty()) r.fail(suf, key + ".suffix", problem);
+    }
+    if (p.name_prefix.size() + p.name_suffix.size() > 62) {
+        r.fail(node, key, "the prefix and suffix together are longer than 62 characters: a DNS label holds at most 63");
+    }
+}
+
 void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
     if (node.IsNull()) return;
     if (!node.IsMap()) r.fail(node, "projects", "must be a map of project name → {ports, token_sha256}");
@@ -262,7 +371,7 @@ void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
         }
         const YAML::Node body = it->second;
         if (!body.IsMap()) r.fail(body, key, "must be a map with `ports` and `token_sha256`");
-        r.only_keys(body, key, {"ports", "token_sha256"});
+        r.only_keys(body, key, {"ports", "token_sha256", "rate", "max_hostnames", "domains", "names"});
         if (!body["ports"]) r.fail(body, key + ".ports", "is missing: give the ports this project may publish, e.g. \"3100-3199\"");
         auto ranges = parse_port_ranges(r.scalar(body["ports"], key + ".ports"));
         if (!ranges) r.fail(body["ports"], key + ".ports", ranges.error());
@@ -274,7 +383,40 @@ void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
                        "must be the 64 hex digits of the token's SHA-256 (`printf %s TOKEN | sha256sum`), never the token itself");
             }
         }
+        if (const YAML::Node rate = body["rate"]) {
+            if (!rate.IsMap()) {
+                r.fail(rate, key + ".rate", "must be a map, e.g. { changes_per_minute: 10, checks_per_minute: 60 }");
+            }
+            r.only_keys(rate, key + ".rate", {"changes_per_minute", "checks_per_minute"});
+            if (rate["changes_per_minute"]) {
+                p.rate.changes_per_minute = static_cast<int>(
+                    whole_number(r, rate["changes_per_minute"], key + ".rate.changes_per_minute", 1, 10000));
+            }
+            if (rate["checks_per_minute"]) {
+                p.rate.checks_per_minute = static_cast<int>(
+                    whole_number(r, rate["checks_per_minute"], key + ".rate.checks_per_minute", 1, 10000));
+            }
+        }
+        if (body["max_hostnames"]) {
+            p.max_hostnames = whole_number(r, body["max_hostnames"], key + ".max_hostnames", 0, 1000000);
+        }
+        if (const YAML::Node domains = body["domains"]) p.domains = read_project_domains(r, domains, key + ".domains");
+        if (const YAML::Node names = body["names"]) read_name_rule(r, names, key + ".names", p);
         cfg.projects[p.name] = std::move(p);
+    }
+}
+
+// reserved_labels: [www, mail, ...] replaces the default list; [] reserves none.
+void read_reserved_labels(const reader& r, const YAML::Node& node, config& cfg) {
+    if (!node.IsSequence()) {
+        r.fail(node, "reserved_labels", "must be a list of labels, e.g. [www, mail, login] (or [] to reserve none)");
+    }
+    cfg.reserved_labels.clear();
+    for (size_t i = 0; i < node.size(); ++i) {
+        std::string label = dns_label(r, node[i], "reserved_labels[" + std::to_string(i) + "]");
+        if (std::find(cfg.reserved_labels.begin(), cfg.reserved_labels.end(), label) == cfg.reserved_labels.end()) {
+            cfg.reserved_labels.push_back(label);
+        }
     }
 }
 
@@ -335,6 +477,14 @@ tl::expected<std::chrono::milliseconds, std::string> parse_duration(const std::s
     return tl::unexpected(bad());
 }
 
+const std::vector<std::string>& default_reserved_labels() {
+    static const std::vector<std::string> labels{
+        "www",  "mail",   "smtp",  "imap",   "pop",   "pop3",    "webmail", "mx",     "ns",
+        "ns1",  "ns2",    "autodiscover",    "autoconfig",       "wpad",    "isatap", "login",
+        "signin", "sso",  "auth",  "oauth",  "account", "accounts", "admin", "cpanel", "webdisk"};
+    return labels;
+}
+
 std::string default_plugin_dir() {
 #ifdef TM_DEFAULT_PLUGIN_DIR
     return TM_DEFAULT_PLUGIN_DIR;
@@ -377,12 +527,17 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
     reader r(source_name);
     try {
         YAML::Node root = YAML::Load(yaml);
+        if (auto dup = find_duplicate_key(root)) {
+            return tl::unexpected(source_name + ":" + std::to_string(dup->line) + ": " + dup->key +
+                                  ": written twice (first on line " + std::to_string(dup->first_line) +
+                                  "); only the first would count: keep one");
+        }
         config cfg;
         cfg.source = source_name;
         if (root.IsNull()) return tl::unexpected(source_name + ": the file is empty; start from packaging/examples/config.yml");
         if (!root.IsMap()) r.fail(root, "(top level)", "must be a map of sections (state, dns, tunnel, ...)");
         r.only_keys(root, "", {"state", "dns", "runtime", "supervisor", "transport", "tunnel", "health", "projects",
-                               "admin", "plugin_dir", "log", "metrics"});
+                               "admin", "plugin_dir", "log", "metrics", "api", "reserved_labels"});
         for (const auto& name : slot_names()) {
             if (!root[name]) continue;
             int key_line = 0;
@@ -395,6 +550,13 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         read_deprecated_default_domain(r, root["dns"], cfg);
         if (root["health"]) read_health(r, root["health"], cfg);
         if (root["projects"]) read_projects(r, root["projects"], cfg);
+        if (root["reserved_labels"]) read_reserved_labels(r, root["reserved_labels"], cfg);
+        for (const auto& [name, p] : cfg.projects) {
+            if (p.domains.empty() && cfg.tunnel.default_domain.empty()) {
+                cfg.warnings.push_back(source_name + ": project '" + name + "' may publish in no zone: set projects." +
+                                       name + ".domains (or tunnel.default_domain)");
+            }
+        }
         if (const YAML::Node m = root["metrics"]) {
             if (!m.IsMap()) r.fail(m, "metrics", "must be a map with `listen`, e.g. { listen: 127.0.0.1:9464 }");
             r.only_keys(m, "metrics", {"listen"});
@@ -403,6 +565,20 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
                 auto where = sys::parse_listen_address(cfg.metrics.listen);
                 if (!where) r.fail(m["listen"], "metrics.listen", where.error());
             }
+        }
+        if (const YAML::Node api = root["api"]) {
+            if (!api.IsMap()) r.fail(api, "api", "must be a map, e.g. { socket: /run/tunnelmgr/api.sock, group: tunnelmgr-clients }");
+            r.only_keys(api, "api", {"socket", "group"});
+            if (api["socket"]) {
+                cfg.api.socket = r.scalar(api["socket"], "api.socket");
+                if (!cfg.api.socket.empty() && cfg.api.socket.front() != '/') {
+                    r.fail(api["socket"], "api.socket", "must be an absolute path, e.g. /run/tunnelmgr/api.sock (or empty for no socket)");
+                }
+                if (cfg.api.socket.size() > 100) {
+                    r.fail(api["socket"], "api.socket", "is longer than a unix socket path may be (100 bytes); choose a shorter path");
+                }
+            }
+            if (api["group"]) cfg.api.group = r.scalar(api["group"], "api.group");
         }
         if (const YAML::Node admin = root["admin"]) {
             if (!admin.IsMap()) r.fail(admin, "admin", "must be a map with `token_sha256`");

@@ -22,10 +22,25 @@ tl::expected<std::vector<port_range>, std::string> parse_port_ranges(const std::
 // "250ms", "30s", "1m", "2h" (or a bare number of seconds) → milliseconds.
 tl::expected<std::chrono::milliseconds, std::string> parse_duration(const std::string& text);
 
+// How often a project's sessions may call (projects.P.rate). The table of host calls keeps one
+// bucket per project and kind: up to N calls at once, then one every 60/N seconds. The admin is not limited.
+struct project_rate {
+    int changes_per_minute = 10;  // cname.request and cname.delete
+    int checks_per_minute = 60;   // target.check (dry runs)
+};
+
 struct project {
     std::string name;
     std::vector<port_range> ports;
     std::string token_sha256;  // hex, lower-case; empty: the project cannot start a session
+    project_rate rate;
+    int64_t max_hostnames = 100;  // hostnames it may hold at once, whoever asks; 0: none
+    // The zones it may publish in (projects.P.domains), folded to lower case; empty (not set):
+    // tunnel.default_domain only; ["*"]: any zone of the account.
+    std::vector<std::string> domains;
+    // projects.P.names: every label it publishes starts with name_prefix and ends with name_suffix.
+    std::string name_prefix;
+    std::string name_suffix;
 };
 
 // A plugin slot: which plugin fills it and that plugin's section, as a JSON object without "plugin".
@@ -46,6 +61,7 @@ struct tunnel_settings {
     std::string config_file = "/etc/cloudflared/config.yml";
     std::string metrics = "127.0.0.1:20241";
     std::string backup_dir;  // git history of config_file; empty: <state folder>/ingress-history
+    int history_keep = 100;  // versions the history keeps (pruned in batches of a tenth); 0: every version
     std::chrono::milliseconds ready_timeout{60000};  // how long to wait for /ready after a restart
 };
 
@@ -62,6 +78,21 @@ struct metrics_settings {
     std::string listen;  // HOST:PORT on loopback, e.g. 127.0.0.1:9464; empty: no metrics server
 };
 
+// The daemon's local API (newline-delimited JSON-RPC 2.0 on a unix socket): the CLI and every
+// `tunnelmgr mcp` reach the daemon's table of host calls through it.
+inline constexpr const char* k_default_api_socket = "/run/tunnelmgr/api.sock";
+struct api_settings {
+    // Empty (the default): no socket — the daemon serves none and the CLI runs in-process. The package
+    // sets /run/tunnelmgr/api.sock (k_default_api_socket).
+    std::string socket;
+    std::string group;      // the group that may connect (socket mode 0660); empty: the daemon's own group
+};
+
+// Labels no project session may publish unless the config's reserved_labels says otherwise:
+// mail and autoconfiguration names, sign-in pages, name servers — names users trust or software
+// looks up by itself. The admin may still publish them.
+const std::vector<std::string>& default_reserved_labels();
+
 // Slot names, in the order plugins are started (and the reverse of teardown).
 inline const std::vector<std::string>& slot_names() {
     static const std::vector<std::string> names{"state", "dns", "runtime", "supervisor", "transport"};
@@ -77,6 +108,9 @@ struct config {
     metrics_settings metrics;
     std::map<std::string, project> projects;
     std::string admin_token_sha256;
+    // reserved_labels: labels only the admin may publish (lower case); [] in the file: none.
+    std::vector<std::string> reserved_labels = default_reserved_labels();
+    api_settings api;
     std::string log_level;  // empty: not set in the file
     std::vector<std::string> warnings;  // deprecations found while reading, one sentence each, logged once
 

@@ -14,6 +14,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <optional>
+#include <set>
 #include <span>
 #include <unistd.h>
 
@@ -28,6 +29,14 @@ namespace tunnelmgr::core {
 namespace {
 
 std::string with_error(const std::string& what, const error& e) { return what + ": " + e.message; }
+
+// "12 s ago", for sentences that say when something last happened.
+std::string ago(std::chrono::steady_clock::duration d) {
+    auto s = std::chrono::duration_cast<std::chrono::seconds>(d).count();
+    if (s < 1) return "less than a second ago";
+    if (s < 120) return std::to_string(s) + " s ago";
+    return std::to_string(s / 60) + " min ago";
+}
 
 // What the steps change, once the dns and ingress slots are known to be configured.
 struct step_env {
@@ -423,23 +432,73 @@ void cname_pipeline::audit(const session& who, const std::string& action, const 
     if (!details || !details->IsObject()) details = json::parse("{}");
     details->RemoveMember("origin");
     details->AddMember("origin", rapidjson::Value(who.origin.c_str(), details->GetAllocator()), details->GetAllocator());
+    if (who.peer_uid >= 0) {
+        // Who connected, as the kernel saw it (calls over the API socket).
+        details->RemoveMember("peer_uid");
+        details->RemoveMember("peer_pid");
+        details->AddMember("peer_uid", rapidjson::Value(static_cast<int64_t>(who.peer_uid)), details->GetAllocator());
+        details->AddMember("peer_pid", rapidjson::Value(static_cast<int64_t>(who.peer_pid)), details->GetAllocator());
+    }
     record_audit(state_, {who.actor(), who.role_name(), action, target, project, outcome, error_text, json::to_string(*details)});
 }
 
-result<std::string> cname_pipeline::zone_of(const std::string& domain) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-        auto zones = state_.domains_list();
-        if (!zones) return tl::unexpected(zones.error());
-        for (const auto& z : *zones) {
-            if (z.name == domain) return z.zone_id;
-        }
-        if (attempt == 0) {
-            // Zones are cached; a miss refreshes once from the provider before refusing.
-            if (auto fresh = list_domains(true); !fresh) return tl::unexpected(fresh.error());
-        }
+result<std::optional<std::string>> cname_pipeline::known_zone(const std::string& domain) {
+    auto zones = state_.domains_list();
+    if (!zones) return tl::unexpected(zones.error());
+    for (const auto& z : *zones) {
+        if (z.name == domain) return std::optional<std::string>(z.zone_id);
     }
-    return fail(errc::invalid, "'" + domain + "' is not a zone of this Cloudflare account: use one of the zones " +
-                                   "`tunnel_list_domains` shows (or add the zone to the account)");
+    return std::optional<std::string>();
+}
+
+result<void> cname_pipeline::fetch_zones_locked() {
+    zones_fetched_at_ = clock_();
+    zones_fetch_error_.clear();
+    auto listed = dns_->list_zones();
+    if (!listed) {
+        zones_fetch_error_ = listed.error().message;
+        return tl::unexpected(error{listed.error().code, with_error("cannot list the zones", listed.error())});
+    }
+    auto zones = sdk::model::decode_zones(*listed);
+    if (!zones) {
+        zones_fetch_error_ = "malformed zones";
+        return fail(errc::error, "the DNS provider listed malformed zones: " + zones.error());
+    }
+    return state_.domains_replace(*zones);
+}
+
+result<std::string> cname_pipeline::zone_of(const std::string& domain) {
+    auto known = known_zone(domain);
+    if (!known) return tl::unexpected(known.error());
+    if (*known) return **known;
+    // A miss: the zone may be new to the account. Refresh, but at most once per interval however many
+    // requests miss (each refresh is Cloudflare requests), and one refresh at a time.
+    std::unique_lock<std::mutex> lock(zones_mutex_);
+    known = known_zone(domain);  // another request may have refreshed while this one waited
+    if (!known) return tl::unexpected(known.error());
+    if (*known) return **known;
+    auto now = clock_();
+    std::string when;
+    if (zones_fetched_at_ && now - *zones_fetched_at_ < settings_.zone_refresh_interval) {
+        if (!zones_fetch_error_.empty()) {
+            auto wait = std::chrono::ceil<std::chrono::seconds>(*zones_fetched_at_ + settings_.zone_refresh_interval - now);
+            return fail(errc::retry, "cannot tell whether '" + domain + "' is a zone of this Cloudflare account: the last "
+                                     "attempt to fetch the zone list, " + ago(now - *zones_fetched_at_) + ", failed (" +
+                                     zones_fetch_error_ + "); retry in " + std::to_string(wait.count()) + " s");
+        }
+        when = "the zone list was fetched from the account " + ago(now - *zones_fetched_at_);
+    } else {
+        if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+        if (auto fresh = fetch_zones_locked(); !fresh) return tl::unexpected(fresh.error());
+        known = known_zone(domain);
+        if (!known) return tl::unexpected(known.error());
+        if (*known) return **known;
+        when = "the zone list was fetched from the account just now";
+    }
+    return fail(errc::invalid, "'" + domain + "' is not a zone of this Cloudflare account (" + when +
+                                   "; a miss fetches it again at most once a minute): use one of the zones " +
+                                   "`tunnel_list_domains` shows; if the zone was just added to the account, the admin " +
+                                   "may run `tunnelmgr domains --refresh`");
 }
 
 result<std::string> cname_pipeline::list_domains(bool refresh) {
@@ -447,14 +506,17 @@ result<std::string> cname_pipeline::list_domains(bool refresh) {
         auto known = state_.domains_list();
         if (!known) return tl::unexpected(known.error());
         if (!known->empty() || dns_ == nullptr) return sdk::model::encode(*known);
-        // Nothing known yet: ask the provider once.
+        // Nothing known yet: ask the provider, as often as a miss may (an account with no zones
+        // would otherwise cost a fetch per call).
     }
     if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
-    auto listed = dns_->list_zones();
-    if (!listed) return tl::unexpected(error{listed.error().code, with_error("cannot list the zones", listed.error())});
-    auto zones = sdk::model::decode_zones(*listed);
-    if (!zones) return fail(errc::error, "the DNS provider listed malformed zones: " + zones.error());
-    if (auto r = state_.domains_replace(*zones); !r) return tl::unexpected(r.error());
+    {
+        std::lock_guard<std::mutex> lock(zones_mutex_);
+        bool recent = zones_fetched_at_ && clock_() - *zones_fetched_at_ < settings_.zone_refresh_interval;
+        if (refresh || !recent) {
+            if (auto fresh = fetch_zones_locked(); !fresh) return tl::unexpected(fresh.error());
+        }
+    }
     auto known = state_.domains_list();
     if (!known) return tl::unexpected(known.error());
     return sdk::model::encode(*known);
@@ -538,10 +600,19 @@ result<cname_pipeline::validated> cname_pipeline::validate(const session& who, c
     auto host = join_hostname(*label, *domain);
     if (!host) return tl::unexpected(host.error());
     shown = *host;
+    // The project's scope, whoever asks for it: the admin publishing for a project keeps to its zones
+    // and name rule too (only the reserved labels are the admin's to use).
+    auto scope = settings_.project_scopes.find(project);
+    if (auto in_scope = check_scope(project, scope == settings_.project_scopes.end() ? project_scope{} : scope->second,
+                                    {settings_.default_domain, settings_.reserved_labels}, who.is_admin(), *label, *domain);
+        !in_scope) {
+        return tl::unexpected(in_scope.error());
+    }
     if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
     if (ingress_ == nullptr) return fail(errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`");
     if (settings_.tunnel_id.empty()) return fail(errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID");
     if (auto taken = already_published(who, *host, project); !taken) return tl::unexpected(taken.error());
+    if (auto room = within_quota(project, std::nullopt); !room) return tl::unexpected(room.error());
     auto zone = zone_of(*domain);
     if (!zone) return tl::unexpected(zone.error());
     auto tgt = targets_.select(project, static_cast<uint32_t>(req.port));
@@ -584,6 +655,63 @@ result<void> cname_pipeline::already_published(const session& who, const std::st
     return {};
 }
 
+result<void> cname_pipeline::within_quota(const std::string& project, std::optional<int64_t> reserved_by) {
+    auto quota = settings_.max_hostnames.find(project);
+    if (quota == settings_.max_hostnames.end()) return {};
+    const int64_t max = quota->second;
+    if (max == 0) {
+        return fail(errc::conflict, "project '" + project + "' may publish no hostnames (projects." + project +
+                                        ".max_hostnames is 0): ask the operator to raise it");
+    }
+    // Names being created for the project by operations begun before this one hold their place. Read
+    // before the held rows, so a create that commits in between is in one list or in both, never in neither.
+    std::set<std::string> pending;
+    if (reserved_by) {
+        auto list = state_.operation_list_unfinished();
+        if (!list) return tl::unexpected(list.error());
+        auto doc = json::parse(*list);
+        if (!doc || !doc->IsArray()) return fail(errc::error, "the state store returned a malformed operation list");
+        for (const auto& item : doc->GetArray()) {
+            if (json::str(item, "kind") == "create" && json::str(item, "project") == project &&
+                json::i64(item, "id") < *reserved_by) {
+                pending.insert(json::str(item, "hostname"));
+            }
+        }
+    }
+    json::object f;
+    f.set("project", project);
+    auto held = state_.cname_count(f.str());
+    if (!held) return tl::unexpected(held.error());
+    int64_t used = *held + static_cast<int64_t>(pending.size());
+    if (used >= max && !pending.empty()) {
+        // That sum counts twice a create that committed between the two reads: near the limit, count
+        // the names themselves.
+        std::set<std::string> names = pending;
+        const int64_t page = 1000;
+        for (int64_t offset = 0;; offset += page) {
+            json::object q;
+            q.set("project", project).set("limit", page).set("offset", offset);
+            auto rows = state_.cname_list(q.str());
+            if (!rows) return tl::unexpected(rows.error());
+            auto listed = sdk::model::decode_cname_rows(*rows);
+            if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
+            const size_t before = names.size();
+            for (const auto& row : *listed) names.insert(row.hostname);
+            // The last page; or a 1.0 store, which ignores limit and offset and returns every row each time.
+            if (static_cast<int64_t>(listed->size()) != page || names.size() == before) break;
+            if (static_cast<int64_t>(names.size()) >= max) break;
+        }
+        used = static_cast<int64_t>(names.size());
+    }
+    if (used < max) return {};
+    std::string in_flight = pending.empty() ? "" : " (counting " + std::to_string(pending.size()) + " being created)";
+    return fail(errc::conflict, "project '" + project + "' may hold at most " + std::to_string(max) + " hostname" +
+                                    (max == 1 ? "" : "s") + " (projects." + project + ".max_hostnames) and holds " +
+                                    std::to_string(used) + in_flight +
+                                    ": delete one it no longer needs (tunnel_delete_cname), or ask the operator to "
+                                    "raise the quota");
+}
+
 result<operation> cname_pipeline::begin_operation(op_kind kind, const std::string& host, const std::string& project,
                                                   const std::string& request_json) {
     json::object begin;
@@ -622,6 +750,11 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     auto v = validate(who, req, shown);
     if (!v) return refuse(v.error());
     const target& tgt = v->tgt;
+    // The ingress first: a file that cannot be edited (missing, broken, read-only, not ours to give
+    // back) is refused before a public DNS record exists, not after one was made and removed.
+    if (ingress_ != nullptr) {
+        if (auto editable = ingress_->check_editable(); !editable) return refuse(editable.error());
+    }
 
     // --- the journal starts: from here on every failure is compensated --------------------------------
     json::object request;
@@ -637,6 +770,12 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     if (auto taken = already_published(who, v->host, project); !taken) {
         (void)state_.operation_advance(o->id, std::string(to_string(op_state::rolled_back)), "{}");
         return refuse(taken.error());
+    }
+    // validate() counted held names only; creates racing this one count from here, so a quota holds
+    // however many requests arrive at once (and across processes: the count is the store's).
+    if (auto room = within_quota(project, o->id); !room) {
+        (void)state_.operation_advance(o->id, std::string(to_string(op_state::rolled_back)), "{}");
+        return refuse(room.error());
     }
     step_runner steps(*this, step_clock, progress);
     if (auto r = steps.run(*o, 0, true); !r) return create_failed(who, req, *o, r.error());

@@ -5,9 +5,13 @@
 // Each kind is a table of steps (do, undo, what a failure means) run by one loop; see the .cpp.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +19,7 @@
 
 #include "common/port_range.hpp"
 #include "core/dns_provider.hpp"
+#include "core/hostname.hpp"
 #include "core/ingress_strategy.hpp"
 #include "core/observer.hpp"
 #include "core/operation.hpp"
@@ -29,6 +34,15 @@ struct pipeline_settings {
     std::string tunnel_id;       // the CNAME points at <tunnel_id>.cfargotunnel.com
     std::string default_domain;  // used when a request names no domain
     std::map<std::string, std::vector<port_range>> project_ports;
+    // Hostnames a project may hold at once (0: none); a project not named here has no quota.
+    std::map<std::string, int64_t> max_hostnames;
+    // A domain that is not a known zone refreshes the zone list from the provider at most this often.
+    std::chrono::steady_clock::duration zone_refresh_interval = std::chrono::minutes(1);
+    // The zones and name rule of each project (projects.P.domains, .names); a project not named here
+    // may publish any label in the default domain only.
+    std::map<std::string, project_scope> project_scopes;
+    // Labels only the admin may publish (reserved_labels); none unless set.
+    std::set<std::string> reserved_labels;
 };
 
 struct cname_request {
@@ -72,6 +86,9 @@ public:
 
     // Who hears of step durations and failures (the metrics); nobody by default.
     void observe_with(core_observer& o) { observer_ = &o; }
+    // The time the zone-refresh limit is measured in (tests bring their own; set before any call).
+    using clock_fn = std::function<std::chrono::steady_clock::time_point()>;
+    void use_clock(clock_fn clock) { clock_ = std::move(clock); }
 
 private:
     class step_runner;    // runs a kind's table of steps over one operation (cname_pipeline.cpp)
@@ -82,6 +99,13 @@ private:
     };
     result<validated> validate(const session& who, const cname_request& req, std::string& shown);
     result<std::string> zone_of(const std::string& domain);
+    // The zone id of `domain` among the zones the state store knows; nullopt when it is not one.
+    result<std::optional<std::string>> known_zone(const std::string& domain);
+    // Fetches the zone list from the provider into the state store; zones_mutex_ is held.
+    result<void> fetch_zones_locked();
+    // Refuses (conflict) when `project` holds its max_hostnames already. `reserved_by`: the id of the
+    // operation that reserved the new name; creates of the project begun before it count as held.
+    result<void> within_quota(const std::string& project, std::optional<int64_t> reserved_by);
     // Journals a new operation (the name is reserved from here on), in state `validated`.
     // Refuses (conflict) when `host` is already published, saying by whom as far as `who` may know.
     result<void> already_published(const session& who, const std::string& host, const std::string& project);
@@ -102,6 +126,11 @@ private:
     pipeline_settings settings_;
     std::string crash_after_;  // test hook: TUNNELMGR_TEST_CRASH_AFTER=<kind>:<step>
     core_observer* observer_ = &no_observer();
+    clock_fn clock_ = [] { return std::chrono::steady_clock::now(); };
+    // One zone fetch at a time; when the last one was tried, and why it failed ("" when it did not).
+    std::mutex zones_mutex_;
+    std::optional<std::chrono::steady_clock::time_point> zones_fetched_at_;
+    std::string zones_fetch_error_;
 };
 
 }  // namespace tunnelmgr::core

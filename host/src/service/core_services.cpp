@@ -9,13 +9,34 @@
 #include "core/json.hpp"
 
 namespace tunnelmgr::service {
+namespace {
+
+// The lock file that serialises writes to the tunnel's remote configuration: beside the state (as
+// the ingress history is), since every process sharing the tunnel shares that folder and whoever
+// runs tunnelmgr can write there (the store keeps its own files there; /var/lib/tunnelmgr when
+// packaged). "" when the store names no file: then only the version check guards the writes.
+std::string remote_ingress_lock(core::state_store& state, const std::string& tunnel_id) {
+    auto stats = state.stats();
+    auto doc = stats ? core::json::parse(*stats) : std::nullopt;
+    std::string path = doc ? core::json::str(*doc, "path") : "";
+    if (path.empty()) return "";
+    return (std::filesystem::path(path).parent_path() / ("remote-ingress-" + tunnel_id + ".lock")).string();
+}
+
+}  // namespace
 
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
                                                         core::state_store& state) {
     auto c = std::make_unique<core_services>();
     core::pipeline_settings settings;
     settings.tunnel_id = cfg.tunnel.id;
-    for (const auto& [name, p] : cfg.projects) settings.project_ports[name] = p.ports;
+    for (const auto& [name, p] : cfg.projects) {
+        settings.project_ports[name] = p.ports;
+        settings.max_hostnames[name] = p.max_hostnames;
+        settings.project_scopes[name] = core::project_scope{p.domains, p.name_prefix, p.name_suffix};
+        c->project_rates[name] = p.rate;
+    }
+    settings.reserved_labels = {cfg.reserved_labels.begin(), cfg.reserved_labels.end()};
     settings.default_domain = cfg.tunnel.default_domain;
     if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
     if (auto* inst = plugins.find("supervisor")) c->supervisor = std::make_unique<host::supervisor_client>(*inst);
@@ -28,7 +49,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
                 return core::fail(core::errc::invalid, "tunnel.ingress is `remote` but the dns plugin cannot manage remote "
                                                        "tunnel configuration: use `local` or another dns plugin");
             }
-            c->ingress = core::make_remote_ingress(*c->dns, cfg.tunnel.id);
+            c->ingress = core::make_remote_ingress(*c->dns, cfg.tunnel.id, remote_ingress_lock(state, cfg.tunnel.id));
         }
     } else {
         std::string backup = cfg.tunnel.backup_dir;
@@ -42,7 +63,8 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         }
         core::apply_timing timing;
         timing.ready_timeout = cfg.tunnel.ready_timeout;
-        c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing);
+        c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing,
+                                               cfg.tunnel.history_keep);
     }
     if (c->runtime) {
         auto* runtime = c->runtime.get();

@@ -2,6 +2,7 @@
 // strategy, target selection and the CNAME pipeline. Built once per process after the plugins start.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -22,6 +23,8 @@ struct core_services {
     std::unique_ptr<core::ingress_strategy> ingress;
     std::unique_ptr<core::target_selector> targets;
     std::unique_ptr<core::cname_pipeline> pipeline;
+    // projects.P.rate, enforced by the table of host calls (a project not named: the defaults).
+    std::map<std::string, config::project_rate> project_rates;
 };
 
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,

@@ -1,6 +1,7 @@
 // See host_calls.hpp.
 #include "service/host_calls.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "core/audit.hpp"
@@ -45,7 +46,11 @@ core::result<int64_t> int_arg(const rapidjson::Value& a, const char* key, bool r
     "{\"type\":\"object\",\"properties\":{" props                                                  \
     "\"projectName\":{\"type\":\"string\"},\"_progress\":{\"type\":\"string\"}}," required         \
     "\"additionalProperties\":false}"
-#define TM_CNAME_ARGS R"("subdomain":{"type":"string"},"port":{"type":"integer"},"domain":{"type":"string"},)"
+// Names: printable text of DNS size. The schema stops only what can never be meant as a name (control
+// characters such as a terminal's escape sequences, and unbounded length); the core's sentences
+// explain the rest better than a pattern could ("has dots: give one label ...", "at most 63").
+#define TM_NAME(key, max) "\"" key "\":{\"type\":\"string\",\"maxLength\":" #max R"(,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},)"
+#define TM_CNAME_ARGS TM_NAME("subdomain", 253) R"("port":{"type":"integer"},)" TM_NAME("domain", 253)
 #define TM_CNAME_REQUIRED R"("required":["subdomain","port"],)"
 
 using H = host_calls;
@@ -53,23 +58,33 @@ constexpr auto any = H::role_needed::any;
 constexpr auto admin = H::role_needed::admin;
 constexpr auto refusals = H::audit_policy::refusals;
 constexpr auto by_handler = H::audit_policy::handler;
+constexpr auto no_rate = H::rate_kind::none;
+constexpr auto changes = H::rate_kind::changes;
+constexpr auto checks = H::rate_kind::checks;
+
+// A rate refusal's sentence without its "; retry in N s": what identical refusals share, for the audit.
+const char* const retry_in = "; retry in ";
+std::string without_retry_time(const std::string& message) {
+    auto at = message.rfind(retry_in);
+    return at == std::string::npos ? message : message.substr(0, at);
+}
 
 
 }  // namespace
 
 std::span<const host_calls::entry> host_calls::table() {
     static const std::array<H::entry, 11> calls{{
-        {"session.info", any, refusals, TM_ARGS("", ""), &H::session_info},
-        {"status.get", any, refusals, TM_ARGS("", ""), &H::status_get},
-        {"cname.request", any, by_handler, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request},
-        {"target.check", any, refusals, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::target_check},
-        {"cname.delete", any, by_handler, TM_ARGS(R"("hostname":{"type":"string"},)", R"("required":["hostname"],)"), &H::cname_delete},
-        {"cname.list", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
-        {"domains.list", any, refusals, TM_ARGS("", ""), &H::domains_list},
-        {"domains.refresh", admin, refusals, TM_ARGS("", ""), &H::domains_refresh},
-        {"tunnel.restart", admin, refusals, TM_ARGS("", ""), &H::tunnel_restart},
-        {"audit.query", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},"action":{"type":"string"},)", ""), &H::audit_query},
-        {"health.history", any, refusals, TM_ARGS(R"("limit":{"type":"integer"},)", ""), &H::health_history},
+        {"session.info", any, refusals, no_rate, TM_ARGS("", ""), &H::session_info},
+        {"status.get", any, refusals, no_rate, TM_ARGS("", ""), &H::status_get},
+        {"cname.request", any, by_handler, changes, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request},
+        {"target.check", any, refusals, checks, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::target_check},
+        {"cname.delete", any, by_handler, changes, TM_ARGS(TM_NAME("hostname", 253), R"("required":["hostname"],)"), &H::cname_delete},
+        {"cname.list", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
+        {"domains.list", any, refusals, no_rate, TM_ARGS("", ""), &H::domains_list},
+        {"domains.refresh", admin, refusals, no_rate, TM_ARGS("", ""), &H::domains_refresh},
+        {"tunnel.restart", admin, refusals, no_rate, TM_ARGS("", ""), &H::tunnel_restart},
+        {"audit.query", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"action":{"type":"string"},)", ""), &H::audit_query},
+        {"health.history", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},)", ""), &H::health_history},
     }};
     return calls;
 }
@@ -78,12 +93,103 @@ void host_calls::audit_refusal(const core::session& who, const std::string& op, 
                                const core::error& e) {
     core::json::object details;
     details.set("origin", who.origin);
+    if (who.peer_uid >= 0) details.set("peer_uid", who.peer_uid).set("peer_pid", who.peer_pid);
     if (!requested_project.empty()) details.set("requested_project", requested_project);
-    core::record_audit(state_, {who.actor(), who.role_name(), op, op, who.project,
-                                e.code == core::errc::denied ? "denied" : "refused", e.message, details.str()});
+    coalesce_refusal({who.actor(), who.role_name(), op, op, who.project,
+                      e.code == core::errc::denied ? "denied" : "refused", without_retry_time(e.message), details.str()});
+}
+
+host_calls::~host_calls() {
+    std::lock_guard<std::mutex> lock(refusals_mutex_);
+    std::vector<sdk::model::audit_entry> rows;
+    take_ended_windows(clock_(), true, rows);
+    for (const auto& row : rows) core::record_audit(state_, row);
+}
+
+void host_calls::flush_refusals() {
+    std::lock_guard<std::mutex> lock(refusals_mutex_);
+    if (refusals_.empty()) return;
+    std::vector<sdk::model::audit_entry> rows;
+    take_ended_windows(clock_(), false, rows);
+    for (const auto& row : rows) core::record_audit(state_, row);
+}
+
+void host_calls::take_ended_windows(std::chrono::steady_clock::time_point now, bool everything,
+                                    std::vector<sdk::model::audit_entry>& out) {
+    for (auto it = refusals_.begin(); it != refusals_.end();) {
+        if (!everything && now - it->second.opened < refusal_window) {
+            ++it;
+            continue;
+        }
+        if (it->second.repeats > 0) {
+            sdk::model::audit_entry summary = it->second.latest;
+            auto details = core::json::parse(summary.details);
+            if (!details || !details->IsObject()) details = core::json::parse("{}");
+            details->RemoveMember("count");
+            details->AddMember("count", rapidjson::Value(it->second.repeats), details->GetAllocator());
+            details->RemoveMember("window_s");
+            details->AddMember("window_s", rapidjson::Value(static_cast<int64_t>(refusal_window.count())),
+                               details->GetAllocator());
+            summary.details = core::json::to_string(*details);
+            out.push_back(std::move(summary));
+        }
+        it = refusals_.erase(it);
+    }
+}
+
+void host_calls::coalesce_refusal(sdk::model::audit_entry entry) {
+    // Rows are written under the lock, so each kind's rows stay in order: first, then its summary.
+    std::lock_guard<std::mutex> lock(refusals_mutex_);
+    const auto now = clock_();
+    std::vector<sdk::model::audit_entry> rows;
+    take_ended_windows(now, false, rows);
+    refusal_key key{entry.actor, entry.action, entry.result, entry.error};
+    if (auto open = refusals_.find(key); open != refusals_.end()) {
+        open->second.latest = std::move(entry);
+        ++open->second.repeats;
+    } else {
+        if (refusals_.size() >= max_refusal_windows) {
+            // Too many kinds at once (a caller varying its mistakes): close the oldest window early.
+            auto oldest = std::min_element(refusals_.begin(), refusals_.end(), [](const auto& a, const auto& b) {
+                return a.second.opened < b.second.opened;
+            });
+            oldest->second.opened = now - refusal_window;
+            take_ended_windows(now, false, rows);
+        }
+        rows.push_back(entry);
+        refusals_.emplace(std::move(key), refusal_window_state{std::move(entry), 0, now});
+    }
+    for (const auto& row : rows) core::record_audit(state_, row);
+}
+
+core::result<void> host_calls::spend_rate(const core::session& who, rate_kind kind) {
+    if (kind == rate_kind::none || who.is_admin()) return {};
+    config::project_rate limits;
+    if (auto it = core_.project_rates.find(who.project); it != core_.project_rates.end()) limits = it->second;
+    const int per_minute = std::max(1, kind == rate_kind::changes ? limits.changes_per_minute : limits.checks_per_minute);
+    const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes(1)) / per_minute;
+    const auto burst = interval * (per_minute - 1);  // how far ahead the schedule may run: N calls at once
+    std::lock_guard<std::mutex> lock(rates_mutex_);
+    const auto now = clock_();
+    auto& state = rates_[{who.project, kind}];
+    const auto next = std::max(state.next, now);
+    if (next - now > burst) {
+        auto wait = std::chrono::ceil<std::chrono::seconds>(next - burst - now);
+        std::string what = kind == rate_kind::changes
+                               ? std::to_string(per_minute) + (per_minute == 1 ? " change" : " changes") +
+                                     " a minute (cname.request, cname.delete; projects." + who.project +
+                                     ".rate.changes_per_minute)"
+                               : std::to_string(per_minute) + (per_minute == 1 ? " dry run" : " dry runs") +
+                                     " a minute (target.check; projects." + who.project + ".rate.checks_per_minute)";
+        return core::fail(core::errc::retry, "project '" + who.project + "' may make " + what + retry_in +
+                                                 std::to_string(wait.count()) + " s");
+    }
+    state.next = next + interval;
+    return {};
 }
 
 core::result<std::string> host_calls::call(const std::string& op, const std::string& args_json, const core::session& who) {
+    flush_refusals();
     const entry* e = nullptr;
     for (const auto& c : table()) {
         if (op == c.op) e = &c;
@@ -115,6 +221,8 @@ core::result<std::string> host_calls::call(const std::string& op, const std::str
     if (e->role == role_needed::admin && !who.is_admin()) {
         return refuse({core::errc::denied, op + " is for the admin session only (start tunnelmgr mcp with --admin)"}, "");
     }
+    // Before the handler, so a project looping on calls that fail costs no more than one that succeeds.
+    if (auto allowed = spend_rate(who, e->rate); !allowed) return refuse(allowed.error(), *named);
     auto r = (this->*(e->handler))(request{who, *args, *named});
     if (!r && e->audit == audit_policy::refusals && r.error().code != core::errc::error &&
         r.error().code != core::errc::retry && r.error().code != core::errc::timeout) {
@@ -229,6 +337,15 @@ core::result<std::string> host_calls::domains_list(const request&) { return core
 
 core::result<std::string> host_calls::domains_refresh(const request&) { return core_.pipeline->list_domains(true); }
 
+namespace {
+std::string restart_details(const core::session& who) {
+    core::json::object d;
+    d.set("origin", who.origin);
+    if (who.peer_uid >= 0) d.set("peer_uid", who.peer_uid).set("peer_pid", who.peer_pid);
+    return d.str();
+}
+}  // namespace
+
 core::result<std::string> host_calls::tunnel_restart(const request& r) {
     if (!core_.supervisor) {
         return core::fail(core::errc::invalid, "no supervisor is configured: add a `supervisor:` section, or restart cloudflared by hand");
@@ -236,7 +353,7 @@ core::result<std::string> host_calls::tunnel_restart(const request& r) {
     auto done = core_.supervisor->restart();
     core::record_audit(state_, {r.who.actor(), r.who.role_name(), "tunnel.restart", "cloudflared", r.who.project,
                                 done ? "ok" : "error", done ? "" : done.error().message,
-                                core::json::object().set("origin", r.who.origin).str()});
+                                restart_details(r.who)});
     if (!done) return tl::unexpected(done.error());
     return core::json::object().set("restarted", true).set("detail", "restart issued; the health loop watches /ready").str();
 }

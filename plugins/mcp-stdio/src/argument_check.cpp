@@ -20,7 +20,18 @@ std::string describe(const rapidjson::Value& v) {
     if (v.IsObject()) return "an object";
     if (v.IsArray()) return "an array";
     if (v.IsString()) {
-        std::string s(str(v).substr(0, 40));
+        // The text is the client's: control characters are shown, never passed on (the reply may be
+        // printed on a terminal).
+        std::string s;
+        for (char c : str(v).substr(0, 40)) {
+            auto u = static_cast<unsigned char>(c);
+            if (u < 0x20 || u == 0x7f) {
+                static const char hex[] = "0123456789abcdef";
+                s += std::string("\\x") + hex[u >> 4] + hex[u & 15];
+            } else {
+                s += c;
+            }
+        }
         return "the string \"" + s + (v.GetStringLength() > 40 ? "...\"" : "\"");
     }
     rapidjson::StringBuffer buf;
@@ -88,7 +99,9 @@ tl::expected<void, std::string> check_value(const std::string& name, const rapid
         }
     }
     if (v.IsString()) {
-        auto len = v.GetStringLength();
+        // JSON Schema lengths count characters, not UTF-8 bytes.
+        size_t len = 0;
+        for (char c : str(v)) len += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
         if (schema.HasMember("minLength") && schema["minLength"].IsUint() && len < schema["minLength"].GetUint()) {
             return tl::unexpected(name + " must not be empty" +
                                   (schema["minLength"].GetUint() > 1

@@ -36,9 +36,14 @@ struct spec {
 #define TM_PORT                                                                                                   \
     R"("port":{"type":"integer","minimum":1,"maximum":65535,)"                                                     \
     R"("description":"the port the service listens on (inside its container, or on the host); it must be one of your project's ports"})"
+// A DNS name: labels of letters, digits and inner hyphens, joined by dots, at least two of them (a
+// trailing dot is allowed). Label lengths are the host's to explain; maxLength bounds the whole name.
+#define TM_DNS_NAME_PATTERN                                                                                       \
+    R"("pattern":"^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+\\.?$",)"
 #define TM_DOMAIN                                                                                                 \
-    R"("domain":{"type":"string","minLength":1,"maxLength":253,)"                                                  \
-    R"("description":"a zone of the account (see tunnel_list_domains); default: the configured default domain"})"
+    R"("domain":{"type":"string","minLength":1,"maxLength":253,)" TM_DNS_NAME_PATTERN                              \
+    R"("description":"a zone of the account your project may use, e.g. \"example.com\" (see tunnel_list_domains); )" \
+    R"(default: the configured default domain"})"
 #define TM_PROJECT                                                                                                \
     R"("projectName":{"type":"string","minLength":1,"maxLength":128,)"                                             \
     R"("description":"optional; a project session may only name itself, the admin may name any project"})"
@@ -78,7 +83,7 @@ const spec specs[] = {
     {"tunnel_delete_cname", "cname.delete", "", "Remove a hostname",
      "Remove a published hostname: its ingress rule and its DNS record (only a record tunnelmgr created). "
      "A project session may remove only its own hostnames.",
-     R"({"type":"object","properties":{"hostname":{"type":"string","minLength":1,"maxLength":253,)"
+     R"({"type":"object","properties":{"hostname":{"type":"string","minLength":1,"maxLength":253,)" TM_DNS_NAME_PATTERN
      R"("description":"the full hostname, e.g. api.example.com, as tunnel_list_cnames shows it"}},)"
      R"("required":["hostname"],"additionalProperties":false})",
      R"({"type":"object","properties":{"hostname":{"type":"string"},"deleted":{"type":"boolean"},"apply":{},)" TM_ERROR_PROPS "}}",

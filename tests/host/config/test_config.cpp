@@ -1,6 +1,8 @@
 // Config reading: good files become values; each mistake names the file, line and key.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "config/config.hpp"
 
 using namespace tunnelmgr::config;
@@ -63,6 +65,74 @@ TEST(config, defaults_apply_when_sections_are_absent) {
     EXPECT_EQ(cfg->plugin_dirs, std::vector<std::string>{default_plugin_dir()});
 }
 
+TEST(config, a_projects_rates_and_quota_are_read_and_default_when_absent) {
+    auto cfg = load_string("projects:\n"
+                           "  a: { ports: \"80\", rate: { changes_per_minute: 4, checks_per_minute: 120 }, max_hostnames: 0 }\n"
+                           "  b: { ports: \"81\", rate: { checks_per_minute: 30 } }\n"
+                           "  c: { ports: \"82\" }\n",
+                           "limits.yml");
+    ASSERT_TRUE(cfg) << cfg.error();
+    const auto& a = cfg->projects.at("a");
+    EXPECT_EQ(a.rate.changes_per_minute, 4);
+    EXPECT_EQ(a.rate.checks_per_minute, 120);
+    EXPECT_EQ(a.max_hostnames, 0);
+    const auto& b = cfg->projects.at("b");
+    EXPECT_EQ(b.rate.changes_per_minute, 10);
+    EXPECT_EQ(b.rate.checks_per_minute, 30);
+    const auto& c = cfg->projects.at("c");
+    EXPECT_EQ(c.rate.changes_per_minute, 10);
+    EXPECT_EQ(c.rate.checks_per_minute, 60);
+    EXPECT_EQ(c.max_hostnames, 100);
+}
+
+TEST(config, a_projects_zones_and_name_rule_are_read_folded_and_unset_by_default) {
+    auto cfg = load_string("tunnel: { default_domain: example.com }\n"
+                           "projects:\n"
+                           "  shop:\n"
+                           "    ports: \"4000-4099\"\n"
+                           "    domains: [Example.COM, example.org., example.com]\n"
+                           "    names: { prefix: Shop- }\n"
+                           "  tail: { ports: \"81\", domains: example.net, names: { suffix: -tail } }\n"
+                           "  any: { ports: \"82\", domains: [\"*\"] }\n"
+                           "  plain: { ports: \"83\" }\n",
+                           "scope.yml");
+    ASSERT_TRUE(cfg) << cfg.error();
+    const auto& shop = cfg->projects.at("shop");
+    EXPECT_EQ(shop.domains, (std::vector<std::string>{"example.com", "example.org"}));
+    EXPECT_EQ(shop.name_prefix, "shop-");
+    EXPECT_EQ(shop.name_suffix, "");
+    EXPECT_EQ(cfg->projects.at("tail").domains, std::vector<std::string>{"example.net"});
+    EXPECT_EQ(cfg->projects.at("tail").name_suffix, "-tail");
+    EXPECT_EQ(cfg->projects.at("any").domains, std::vector<std::string>{"*"});
+    // Not set: empty, which the pipeline reads as tunnel.default_domain only.
+    EXPECT_TRUE(cfg->projects.at("plain").domains.empty());
+    EXPECT_TRUE(cfg->projects.at("plain").name_prefix.empty());
+    EXPECT_TRUE(cfg->warnings.empty());
+}
+
+TEST(config, a_project_with_no_zone_at_all_is_warned_about) {
+    auto cfg = load_string("projects:\n  a: { ports: \"80\" }\n  b: { ports: \"81\", domains: [example.com] }\n", "nozone.yml");
+    ASSERT_TRUE(cfg) << cfg.error();
+    EXPECT_EQ(cfg->warnings, std::vector<std::string>{"nozone.yml: project 'a' may publish in no zone: set "
+                                                      "projects.a.domains (or tunnel.default_domain)"});
+}
+
+TEST(config, reserved_labels_default_to_the_well_known_names_and_can_be_replaced_or_emptied) {
+    auto absent = load_string("state: { plugin: sqlite-state }\n", "r.yml");
+    ASSERT_TRUE(absent) << absent.error();
+    EXPECT_EQ(absent->reserved_labels, default_reserved_labels());
+    for (const char* l : {"www", "mail", "login", "autodiscover", "autoconfig", "wpad", "admin"}) {
+        EXPECT_NE(std::find(absent->reserved_labels.begin(), absent->reserved_labels.end(), l), absent->reserved_labels.end()) << l;
+    }
+    EXPECT_EQ(embedded_default().reserved_labels, default_reserved_labels());
+    auto own = load_string("reserved_labels: [WWW, status, www]\n", "r.yml");
+    ASSERT_TRUE(own) << own.error();
+    EXPECT_EQ(own->reserved_labels, (std::vector<std::string>{"www", "status"}));
+    auto none = load_string("reserved_labels: []\n", "r.yml");
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_TRUE(none->reserved_labels.empty());
+}
+
 struct bad_case {
     const char* yaml;
     const char* expected;  // a piece of the message, including file:line
@@ -95,6 +165,33 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"projects:\n  a: {}\n", "projects.a.ports: is missing"},
         bad_case{"projects:\n  'a b': { ports: \"80\" }\n", "a project name may hold"},
         bad_case{"admin: { token_sha256: 1234 }\n", "admin.token_sha256: must be the 64 hex"},
+        bad_case{"projects:\n  a:\n    ports: \"80\"\n    rate: { changes_per_minute: 0 }\n",
+                 "bad.yml:4: projects.a.rate.changes_per_minute: '0' must be a whole number from 1 to 10000"},
+        bad_case{"projects:\n  a: { ports: \"80\", rate: { checks_per_minute: often } }\n",
+                 "bad.yml:2: projects.a.rate.checks_per_minute: 'often' must be a whole number from 1 to 10000"},
+        bad_case{"projects:\n  a: { ports: \"80\", rate: { writes_per_minute: 5 } }\n",
+                 "projects.a.rate.writes_per_minute: unknown key; the keys allowed here are: changes_per_minute, checks_per_minute"},
+        bad_case{"projects:\n  a: { ports: \"80\", rate: 10 }\n", "projects.a.rate: must be a map, e.g. { changes_per_minute: 10"},
+        bad_case{"projects:\n  a: { ports: \"80\", max_hostnames: -1 }\n",
+                 "bad.yml:2: projects.a.max_hostnames: '-1' must be a whole number from 0 to 1000000"},
+        bad_case{"projects:\n  a: { ports: \"80\", quota: 5 }\n", "projects.a.quota: unknown key"},
+        bad_case{"projects:\n  a:\n    ports: \"80\"\n    domains: []\n",
+                 "bad.yml:4: projects.a.domains: is empty: list at least one zone, e.g. [example.com]"},
+        bad_case{"projects:\n  a:\n    ports: \"80\"\n    domains:\n      - example.com\n      - localhost\n",
+                 "bad.yml:6: projects.a.domains[1]: 'localhost': is not a zone"},
+        bad_case{"projects:\n  a: { ports: \"80\", domains: [exa_mple.com] }\n",
+                 "bad.yml:2: projects.a.domains[0]: 'exa_mple.com': 'exa_mple' has the character '_'"},
+        bad_case{"projects:\n  a: { ports: \"80\", domains: { example.com: 1 } }\n", "projects.a.domains: must be a list of zones"},
+        bad_case{"projects:\n  a: { ports: \"80\", names: shop- }\n", "projects.a.names: must be a map, e.g. { prefix: \"shop-\" }"},
+        bad_case{"projects:\n  a: { ports: \"80\", names: { start: shop- } }\n",
+                 "projects.a.names.start: unknown key; the keys allowed here are: prefix, suffix"},
+        bad_case{"projects:\n  a: { ports: \"80\", names: { prefix: \"-shop\" } }\n",
+                 "projects.a.names.prefix: '-shop' starts with '-'"},
+        bad_case{"projects:\n  a: { ports: \"80\", names: { suffix: \"shop.\" } }\n",
+                 "projects.a.names.suffix: 'shop.' has the character '.'"},
+        bad_case{"reserved_labels: www\n", "bad.yml:1: reserved_labels: must be a list of labels"},
+        bad_case{"reserved_labels:\n  - www\n  - mail.example.com\n",
+                 "bad.yml:3: reserved_labels[1]: 'mail.example.com' has the character '.'"},
         bad_case{"state: [1, 2\n", "bad.yml:"},
         bad_case{"- a\n- b\n", "must be a map of sections"},
         bad_case{"", "the file is empty"}));
@@ -138,4 +235,41 @@ TEST(config, the_shipped_example_config_is_valid) {
     ASSERT_TRUE(cfg) << cfg.error();
     for (const auto& slot : slot_names()) EXPECT_NE(cfg->find_slot(slot), nullptr) << slot;
     EXPECT_EQ(cfg->projects.at("consilio").ports.front().first, 3100);
+    EXPECT_EQ(cfg->projects.at("consilio").rate.changes_per_minute, 10);
+    EXPECT_EQ(cfg->projects.at("consilio").rate.checks_per_minute, 60);
+    EXPECT_EQ(cfg->projects.at("consilio").max_hostnames, 100);
+    EXPECT_EQ(cfg->projects.at("consilio").domains, std::vector<std::string>{"example.com"});
+    EXPECT_EQ(cfg->projects.at("consilio").name_prefix, "");
+    EXPECT_EQ(cfg->reserved_labels, default_reserved_labels());
+}
+
+// yaml-cpp keeps both pairs of a repeated key and answers with the first: the operator's second
+// `tunnel:` (or a second `interval:`) would be ignored without a word.
+TEST(config, a_key_written_twice_is_refused_naming_both_lines) {
+    auto top = load_string("tunnel: { id: a }\nhealth: { strikes: 4 }\ntunnel: { id: b }\n", "dup.yml");
+    ASSERT_FALSE(top);
+    EXPECT_NE(top.error().find("dup.yml:3: tunnel: written twice (first on line 1)"), std::string::npos) << top.error();
+    auto nested = load_string("health:\n  interval: 10s\n  strikes: 3\n  interval: 20s\n", "dup.yml");
+    ASSERT_FALSE(nested);
+    EXPECT_NE(nested.error().find("dup.yml:4: health.interval: written twice (first on line 2)"), std::string::npos)
+        << nested.error();
+    auto flow = load_string("projects:\n  a: { ports: \"80\", ports: \"81\" }\n", "dup.yml");
+    ASSERT_FALSE(flow);
+    EXPECT_NE(flow.error().find("dup.yml:2: projects.a.ports: written twice"), std::string::npos) << flow.error();
+}
+
+TEST(config, the_ingress_history_is_bounded_by_default_and_configurable) {
+    auto dflt = load_string("tunnel: { id: a }\n", "t.yml");
+    ASSERT_TRUE(dflt) << dflt.error();
+    EXPECT_EQ(dflt->tunnel.history_keep, 100);
+    auto set = load_string("tunnel: { history_keep: 7 }\n", "t.yml");
+    ASSERT_TRUE(set) << set.error();
+    EXPECT_EQ(set->tunnel.history_keep, 7);
+    auto all = load_string("tunnel: { history_keep: 0 }\n", "t.yml");
+    ASSERT_TRUE(all) << all.error();
+    EXPECT_EQ(all->tunnel.history_keep, 0);
+    auto bad = load_string("tunnel:\n  history_keep: lots\n", "t.yml");
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().find("t.yml:2: tunnel.history_keep: 'lots' is not a number of versions"), std::string::npos)
+        << bad.error();
 }

@@ -1,11 +1,17 @@
 // The CNAME pipeline's steps and their compensations, one failure point at a time: what is
 // journaled, what is undone outside (DNS, ingress, re-apply), the audit row, the error sentence,
-// the progress and the metrics; and what recover() makes of an operation left open.
+// the progress and the metrics; and what recover() makes of an operation left open. Then the
+// limits the pipeline keeps: the zone list refreshed on a miss at most once a minute,
+// projects.P.max_hostnames, also under concurrent requests, and each project's scope (its zones,
+// its name rule, the machine's reserved labels).
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unistd.h>
 
 #include "core/cname_pipeline.hpp"
@@ -23,20 +29,30 @@ namespace {
 core::error boom(const std::string& what) { return {errc::error, what}; }
 
 // Cloudflare as a map of hostname → record. `create_fails_after_creating`: the answer is lost
-// but the record exists (a timeout), which only a lookup during the undo can find.
+// but the record exists (a timeout), which only a lookup during the undo can find. Safe to call
+// from several threads; counts the zone-list fetches.
 class fake_dns final : public core::dns_provider {
 public:
     std::map<std::string, std::string> records;  // hostname → {"id","name","content","comment"}
-    std::optional<error> create_error, delete_error;
+    std::optional<error> create_error, delete_error, list_error;
     bool create_fails_after_creating = false;
+    std::string zones = R"([{"zone_id":"z1","name":"example.com"}])";
+    std::atomic<int> zone_fetches{0};
 
-    result<std::string> list_zones() override { return std::string(R"([{"zone_id":"z1","name":"example.com"}])"); }
+    result<std::string> list_zones() override {
+        std::lock_guard<std::mutex> lock(m_);
+        ++zone_fetches;
+        if (list_error) return tl::unexpected(*list_error);
+        return zones;
+    }
     result<std::string> find_record(std::string_view, std::string_view hostname, std::string_view) override {
+        std::lock_guard<std::mutex> lock(m_);
         auto it = records.find(std::string(hostname));
         if (it == records.end()) return core::fail(errc::not_found, "no record");
         return it->second;
     }
     result<std::string> create_record(std::string_view, std::string_view record_json) override {
+        std::lock_guard<std::mutex> lock(m_);
         if (create_error && !create_fails_after_creating) return tl::unexpected(*create_error);
         auto in = *core::json::parse(record_json);
         std::string id = "r" + std::to_string(++ids_);
@@ -48,6 +64,7 @@ public:
         return core::json::object().set("id", id).str();
     }
     result<void> delete_record(std::string_view, std::string_view record_id, std::string_view) override {
+        std::lock_guard<std::mutex> lock(m_);
         if (delete_error) return tl::unexpected(*delete_error);
         for (auto it = records.begin(); it != records.end(); ++it) {
             if (core::json::str(*core::json::parse(it->second), "id") == record_id) {
@@ -62,6 +79,7 @@ public:
     result<std::string> get_tunnel_config(std::string_view) override { return core::fail(errc::error, "no"); }
 
 private:
+    std::mutex m_;
     int ids_ = 0;
 };
 
@@ -70,12 +88,15 @@ public:
     std::map<std::string, std::string> rules;
     std::optional<error> add_error, remove_error, apply_error;
     int applies = 0, removes = 0;
+    std::chrono::milliseconds apply_takes{0};  // a restart's wait, so concurrent requests overlap
 
     result<bool> add(const std::string& hostname, const std::string& service, const std::string&) override {
+        std::lock_guard<std::mutex> lock(m_);
         if (add_error) return tl::unexpected(*add_error);
         return rules.emplace(hostname, service).second;
     }
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string&) override {
+        std::lock_guard<std::mutex> lock(m_);
         ++removes;
         if (remove_error) return tl::unexpected(*remove_error);
         auto it = rules.find(hostname);
@@ -85,10 +106,15 @@ public:
         return std::optional<std::string>{service};
     }
     result<std::string> apply() override {
+        std::this_thread::sleep_for(apply_takes);
+        std::lock_guard<std::mutex> lock(m_);
         ++applies;
         if (apply_error) return tl::unexpected(*apply_error);
         return std::string("cloudflared restarted");
     }
+
+private:
+    std::mutex m_;
 };
 
 // The real sqlite-state store, with its journal writes and audit rows recorded and failures injected.
@@ -420,4 +446,283 @@ TEST_F(pipeline_steps, a_delete_past_the_rule_is_kept_open_and_finished_by_recov
     EXPECT_EQ(audit_detail("to_state"), "committed");
     EXPECT_FALSE(listed("app.example.com"));
     EXPECT_TRUE(dns_.records.empty());
+}
+
+// --- the limits the pipeline keeps ------------------------------------------------------------------
+
+namespace {
+
+class pipeline_limits : public pipeline_steps {
+protected:
+    // A pipeline over `store` with alpha (3000-3999) and beta (4000-4999), each holding at most
+    // `quota` hostnames (none: no quota), on a clock the test moves.
+    std::unique_ptr<core::cname_pipeline> make(std::optional<int64_t> quota, core::state_store* store = nullptr) {
+        core::pipeline_settings settings{"tunnel-1", "example.com", {{"alpha", {{3000, 3999}}}, {"beta", {{4000, 4999}}}}};
+        if (quota) settings.max_hostnames = {{"alpha", *quota}, {"beta", *quota}};
+        settings.project_scopes["alpha"].domains = {"example.com", "other.org"};  // the zone-list tests ask for other.org
+        auto p = std::make_unique<core::cname_pipeline>(store != nullptr ? *store : *store_, &dns_, &ingress_, targets_,
+                                                        settings);
+        p->use_clock([this] { return now_; });
+        return p;
+    }
+    // The dry run's verdict on SUB.DOMAIN for alpha.
+    rapidjson::Document check(core::cname_pipeline& p, const std::string& sub, const std::string& domain) {
+        auto r = p.check_target(alpha_, {sub, domain, "alpha", 3100});
+        EXPECT_TRUE(r) << r.error().message;
+        return std::move(*core::json::parse(r ? *r : "{}"));
+    }
+
+    std::chrono::steady_clock::time_point now_ = std::chrono::steady_clock::time_point{} + std::chrono::hours(1);
+    core::session beta_ = core::session::project_session("beta", "test");
+};
+
+const std::string not_a_zone_prefix = "'other.org' is not a zone of this Cloudflare account (the zone list was fetched from the account ";
+const std::string not_a_zone_suffix = "; a miss fetches it again at most once a minute): use one of the zones `tunnel_list_domains` "
+                                      "shows; if the zone was just added to the account, the admin may run `tunnelmgr domains --refresh`";
+
+}  // namespace
+
+TEST_F(pipeline_limits, a_hundred_dry_runs_on_an_unknown_domain_fetch_the_zone_list_once) {
+    auto p = make(std::nullopt);
+    for (int i = 0; i < 100; ++i) {
+        auto v = check(*p, "app" + std::to_string(i), "other.org");
+        EXPECT_FALSE(core::json::boolean(v, "available"));
+        EXPECT_EQ(core::json::str(v, "code"), "invalid");
+        EXPECT_EQ(core::json::str(v, "problem"),
+                  not_a_zone_prefix + (i == 0 ? "just now" : "less than a second ago") + not_a_zone_suffix);
+    }
+    EXPECT_EQ(dns_.zone_fetches, 1);
+    now_ += std::chrono::seconds(30);
+    EXPECT_EQ(core::json::str(check(*p, "app", "other.org"), "problem"), not_a_zone_prefix + "30 s ago" + not_a_zone_suffix);
+    // A known zone costs no fetch at all.
+    EXPECT_TRUE(core::json::boolean(check(*p, "app", "example.com"), "available"));
+    EXPECT_EQ(dns_.zone_fetches, 1);
+    // The zone is added to the account: a miss sees it once the minute since the last fetch is over.
+    dns_.zones = R"([{"zone_id":"z1","name":"example.com"},{"zone_id":"z2","name":"other.org"}])";
+    now_ += std::chrono::seconds(29);
+    EXPECT_FALSE(core::json::boolean(check(*p, "app", "other.org"), "available"));
+    EXPECT_EQ(dns_.zone_fetches, 1);
+    now_ += std::chrono::seconds(1);
+    auto v = check(*p, "app", "other.org");
+    EXPECT_TRUE(core::json::boolean(v, "available")) << core::json::str(v, "problem");
+    EXPECT_EQ(dns_.zone_fetches, 2);
+    // And a request for it is as good as the dry run said.
+    auto r = p->request_cname(alpha_, {"app", "other.org", "alpha", 3100});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(dns_.zone_fetches, 2);
+}
+
+TEST_F(pipeline_limits, the_admins_refresh_is_not_limited_and_counts_as_the_last_fetch) {
+    auto p = make(std::nullopt);
+    ASSERT_TRUE(p->list_domains(true));
+    ASSERT_TRUE(p->list_domains(true));
+    EXPECT_EQ(dns_.zone_fetches, 2);
+    now_ += std::chrono::seconds(5);
+    EXPECT_EQ(core::json::str(check(*p, "app", "other.org"), "problem"), not_a_zone_prefix + "5 s ago" + not_a_zone_suffix);
+    EXPECT_EQ(dns_.zone_fetches, 2);
+}
+
+TEST_F(pipeline_limits, a_failed_fetch_is_not_retried_within_the_minute_and_says_when_to_retry) {
+    auto p = make(std::nullopt);
+    dns_.list_error = error{errc::retry, "HTTP 429 from the Cloudflare API"};
+    auto v = check(*p, "app", "other.org");
+    EXPECT_EQ(core::json::str(v, "code"), "retry");
+    EXPECT_EQ(core::json::str(v, "problem"), "cannot list the zones: HTTP 429 from the Cloudflare API");
+    now_ += std::chrono::seconds(10);
+    v = check(*p, "app", "other.org");
+    EXPECT_EQ(core::json::str(v, "code"), "retry");
+    EXPECT_EQ(core::json::str(v, "problem"),
+              "cannot tell whether 'other.org' is a zone of this Cloudflare account: the last attempt to fetch the zone "
+              "list, 10 s ago, failed (HTTP 429 from the Cloudflare API); retry in 50 s");
+    EXPECT_EQ(dns_.zone_fetches, 1);
+    dns_.list_error.reset();
+    now_ += std::chrono::seconds(50);
+    EXPECT_TRUE(core::json::boolean(check(*p, "app", "example.com"), "available"));
+    EXPECT_EQ(dns_.zone_fetches, 2);
+}
+
+TEST_F(pipeline_limits, a_project_at_its_quota_is_refused_naming_it_and_the_count_until_it_deletes_one) {
+    auto p = make(2);
+    ASSERT_TRUE(p->request_cname(alpha_, {"a", "", "alpha", 3100}));
+    ASSERT_TRUE(p->request_cname(alpha_, {"b", "", "alpha", 3100}));
+    const std::string full = "project 'alpha' may hold at most 2 hostnames (projects.alpha.max_hostnames) and holds 2: "
+                             "delete one it no longer needs (tunnel_delete_cname), or ask the operator to raise the quota";
+    auto r = p->request_cname(alpha_, {"c", "", "alpha", 3100});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::conflict);
+    EXPECT_EQ(r.error().message, full);
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.create");
+    EXPECT_STREQ(last_audit()["result"].GetString(), "refused");
+    EXPECT_EQ(core::json::str(last_audit(), "error"), full);
+    EXPECT_FALSE(listed("c.example.com"));
+    EXPECT_EQ(dns_.records.size(), 2u);
+    // The dry run says the same; and beta's quota is its own.
+    auto v = check(*p, "c", "example.com");
+    EXPECT_EQ(core::json::str(v, "code"), "conflict");
+    EXPECT_EQ(core::json::str(v, "problem"), full);
+    EXPECT_TRUE(p->request_cname(beta_, {"d", "", "beta", 4100}));
+    // An admin asking for alpha meets alpha's quota too.
+    auto by_admin = p->request_cname(core::session::admin_session("test"), {"c", "", "alpha", 3100});
+    ASSERT_FALSE(by_admin);
+    EXPECT_EQ(by_admin.error().message, full);
+    // Deleting one makes room for one.
+    ASSERT_TRUE(p->delete_cname(alpha_, "a.example.com"));
+    EXPECT_TRUE(p->request_cname(alpha_, {"c", "", "alpha", 3100}));
+    EXPECT_FALSE(p->request_cname(alpha_, {"e", "", "alpha", 3100}));
+}
+
+TEST_F(pipeline_limits, a_quota_of_zero_allows_no_hostname) {
+    auto p = make(0);
+    auto r = p->request_cname(alpha_, {"a", "", "alpha", 3100});
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::conflict);
+    EXPECT_EQ(r.error().message, "project 'alpha' may publish no hostnames (projects.alpha.max_hostnames is 0): ask the "
+                                 "operator to raise it");
+    EXPECT_TRUE(dns_.records.empty());
+}
+
+TEST_F(pipeline_limits, the_quota_holds_when_twelve_requests_arrive_at_once) {
+    // The real store, shared by the threads (the recording wrapper is single-threaded).
+    auto p = make(3, real_.get());
+    ASSERT_TRUE(p->list_domains(true));
+    ingress_.apply_takes = std::chrono::milliseconds(20);
+    for (int round = 0; round < 5; ++round) {
+        std::atomic<int> ok{0}, over_quota{0};
+        std::mutex m;
+        std::vector<std::string> other;
+        std::vector<std::thread> threads;
+        for (int i = 0; i < 12; ++i) {
+            threads.emplace_back([&, i] {
+                auto r = p->request_cname(alpha_, {"r" + std::to_string(round) + "-" + std::to_string(i), "", "alpha", 3100});
+                if (r) {
+                    ++ok;
+                } else if (r.error().code == errc::conflict && r.error().message.find("may hold at most 3 hostnames") !=
+                                                                    std::string::npos) {
+                    ++over_quota;
+                } else {
+                    std::lock_guard<std::mutex> lock(m);
+                    other.push_back(r.error().message);
+                }
+            });
+        }
+        for (auto& t : threads) t.join();
+        EXPECT_EQ(ok, 3) << "round " << round;
+        EXPECT_EQ(over_quota, 9) << "round " << round;
+        EXPECT_TRUE(other.empty()) << other.front();
+        EXPECT_EQ(*real_->cname_count(R"({"project":"alpha"})"), 3);
+        EXPECT_EQ(dns_.records.size(), 3u);
+        EXPECT_EQ(ingress_.rules.size(), 3u);
+        EXPECT_EQ(unfinished(), 0u);
+        // Empty the project for the next round.
+        auto rows = sdk::model::decode_cname_rows(*real_->cname_list(R"({"project":"alpha"})"));
+        ASSERT_TRUE(rows);
+        for (const auto& row : *rows) ASSERT_TRUE(p->delete_cname(alpha_, row.hostname));
+    }
+}
+
+// --- the project's scope: its zones, its name rule, the reserved labels --------------------------------
+
+namespace {
+
+// beta may use ports 4000-4099 in example.com only; alpha names no domains (the default domain
+// only); shop may use both zones with names starting "shop-"; www and login are reserved.
+class pipeline_scope : public pipeline_limits {
+protected:
+    void SetUp() override {
+        pipeline_limits::SetUp();
+        dns_.zones = R"([{"zone_id":"z1","name":"example.com"},{"zone_id":"z2","name":"example.org"}])";
+        core::pipeline_settings settings{"tunnel-1", "example.com",
+                                         {{"alpha", {{3000, 3999}}}, {"beta", {{4000, 4099}}}, {"shop", {{5000, 5099}}},
+                                          {"any", {{6000, 6099}}}, {"tail", {{7000, 7099}}}}};
+        settings.project_scopes["beta"].domains = {"example.com"};
+        settings.project_scopes["shop"] = {{"example.com", "Example.ORG."}, "shop-", ""};
+        settings.project_scopes["any"].domains = {"*"};
+        settings.project_scopes["tail"] = {{}, "", "-tail"};
+        settings.reserved_labels = {"www", "login"};
+        p_ = std::make_unique<core::cname_pipeline>(*store_, &dns_, &ingress_, targets_, settings);
+    }
+    // Refused with exactly `message`, audited as denied, and nothing made; the dry run says the same.
+    void expect_denied(const core::session& who, const core::cname_request& req, const std::string& message) {
+        auto dry = p_->check_target(who, req);
+        ASSERT_TRUE(dry) << dry.error().message;
+        auto v = core::json::parse(*dry);
+        EXPECT_FALSE(core::json::boolean(*v, "available")) << req.subdomain;
+        EXPECT_EQ(core::json::str(*v, "code"), "denied") << req.subdomain;
+        EXPECT_EQ(core::json::str(*v, "problem"), message);
+        auto r = p_->request_cname(who, req);
+        ASSERT_FALSE(r) << req.subdomain << "." << req.domain << " was published";
+        EXPECT_EQ(r.error().code, errc::denied);
+        EXPECT_EQ(r.error().message, message);
+        EXPECT_STREQ(last_audit()["result"].GetString(), "denied");
+        EXPECT_EQ(core::json::str(last_audit(), "error"), message);
+        EXPECT_TRUE(dns_.records.empty());
+        EXPECT_TRUE(ingress_.rules.empty());
+    }
+    core::session project(const std::string& name) { return core::session::project_session(name, "test"); }
+    std::unique_ptr<core::cname_pipeline> p_;
+};
+
+}  // namespace
+
+TEST_F(pipeline_scope, a_project_limited_to_ports_4000_4099_cannot_publish_in_a_zone_it_was_not_given) {
+    // The issue's case: the port is the project's own, the zone is not.
+    expect_denied(project("beta"), {"bx", "example.org", "beta", 4000},
+                  "project 'beta' may publish only in example.com (projects.beta.domains); asked for example.org: use "
+                  "that zone, or ask the operator to add example.org to projects.beta.domains");
+    // The port check still applies in its own zone.
+    auto port = p_->request_cname(project("beta"), {"bx", "example.com", "beta", 5000});
+    ASSERT_FALSE(port);
+    EXPECT_EQ(port.error().message, "port 5000 is not among the ports of project 'beta' (4000-4099): publish a port in that range");
+    EXPECT_TRUE(dns_.records.empty());
+    // Both rules pass: published.
+    auto ok = p_->request_cname(project("beta"), {"bx", "Example.COM", "beta", 4000});
+    ASSERT_TRUE(ok) << ok.error().message;
+    EXPECT_EQ(core::json::str(*core::json::parse(*ok), "hostname"), "bx.example.com");
+}
+
+TEST_F(pipeline_scope, a_project_without_domains_has_the_default_domain_only_whoever_asks) {
+    const std::string only_default =
+        "project 'alpha' may publish only in example.com (projects.alpha.domains is not set: tunnel.default_domain "
+        "only); asked for example.org: use that zone, or ask the operator to add example.org to projects.alpha.domains";
+    expect_denied(alpha_, {"app", "example.org", "alpha", 3100}, only_default);
+    // The admin publishing for alpha keeps to alpha's zones too.
+    expect_denied(core::session::admin_session("test"), {"app", "example.org", "alpha", 3100}, only_default);
+    EXPECT_TRUE(p_->request_cname(alpha_, {"app", "", "alpha", 3100}));
+}
+
+TEST_F(pipeline_scope, a_star_allows_every_zone_of_the_account_and_a_list_each_of_its_zones) {
+    EXPECT_TRUE(p_->request_cname(project("any"), {"a", "example.org", "any", 6000}));
+    EXPECT_TRUE(p_->request_cname(project("any"), {"a", "example.com", "any", 6000}));
+    EXPECT_TRUE(p_->request_cname(project("shop"), {"shop-a", "example.org", "shop", 5000}));
+    EXPECT_TRUE(p_->request_cname(project("shop"), {"shop-a", "example.com", "shop", 5000}));
+    EXPECT_EQ(dns_.records.size(), 4u);
+}
+
+TEST_F(pipeline_scope, a_name_rule_refuses_other_labels_and_suggests_one_that_fits) {
+    expect_denied(project("shop"), {"app", "example.com", "shop", 5000},
+                  "project 'shop' may publish only names that start with 'shop-' (projects.shop.names.prefix); asked "
+                  "for 'app': pick a subdomain that does, e.g. 'shop-app'");
+    expect_denied(project("tail"), {"app", "", "tail", 7000},
+                  "project 'tail' may publish only names that end with '-tail' (projects.tail.names.suffix); asked for "
+                  "'app': pick a subdomain that does, e.g. 'app-tail'");
+    // The admin acting for shop meets shop's rule too.
+    auto by_admin = p_->request_cname(core::session::admin_session("test"), {"app", "example.com", "shop", 5000});
+    ASSERT_FALSE(by_admin);
+    EXPECT_EQ(by_admin.error().code, errc::denied);
+    EXPECT_TRUE(p_->request_cname(project("shop"), {"Shop-App", "example.com", "shop", 5000}));
+    EXPECT_TRUE(p_->request_cname(project("tail"), {"app-tail", "", "tail", 7000}));
+}
+
+TEST_F(pipeline_scope, a_reserved_label_is_the_admins_alone) {
+    const std::string reserved = "'www' is a reserved name (reserved_labels): only the admin may publish it; pick "
+                                 "another subdomain, or ask the operator";
+    expect_denied(alpha_, {"WWW", "", "alpha", 3100}, reserved);
+    expect_denied(project("any"), {"www", "example.org", "any", 6000}, reserved);
+    // A project with a name rule hears of its rule first.
+    expect_denied(project("shop"), {"login", "example.com", "shop", 5000},
+                  "project 'shop' may publish only names that start with 'shop-' (projects.shop.names.prefix); asked "
+                  "for 'login': pick a subdomain that does, e.g. 'shop-login'");
+    auto by_admin = p_->request_cname(core::session::admin_session("test"), {"www", "", "alpha", 3100});
+    ASSERT_TRUE(by_admin) << by_admin.error().message;
+    EXPECT_EQ(core::json::str(*core::json::parse(*by_admin), "hostname"), "www.example.com");
 }

@@ -2,6 +2,8 @@
 // tools and their host ops, every error path, and the concurrency promises (ping during a slow call,
 // cancellation, progress, EOF mid-call), all through the same messages a client would send.
 #include <atomic>
+#include <map>
+#include <regex>
 #include <set>
 #include <string>
 #include <thread>
@@ -181,6 +183,55 @@ TEST(mcp_server, tools_list_describes_every_tool_completely) {
     }
 }
 
+TEST(mcp_server, name_arguments_carry_a_bound_and_a_pattern_of_dns_names) {
+    harness h;
+    h.initialize();
+    h.send(R"({"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}})");
+    auto r = h.response("1");
+    ASSERT_TRUE(r);
+    // What each kind of name must accept and refuse (JSON Schema patterns are ECMAScript, unanchored).
+    const std::map<std::string, std::pair<std::vector<std::string>, std::vector<std::string>>> examples{
+        {"subdomain", {{"app", "App-1", "x"}, {"a.b", "-app", "app-", "a b", "caf\xc3\xa9", "*", "app\x1b[2J"}}},
+        {"domain",
+         {{"example.com", "Example.ORG", "dev.example.co.uk", "example.com.", "xn--bcher-kva.example"},
+          {"localhost", "example..com", "-example.com", "example-.com", "exa mple.com", "https://example.com",
+           "example.com/", "\x1b[2J.example.com", "example.com\n", "*.example.com", ".example.com"}}},
+        {"hostname",
+         {{"api.example.com", "api.example.com."},
+          {"api", "api.example.com:443", "https://api.example.com/", "api.example.com\x07", "api example.com"}}},
+    };
+    int seen = 0;
+    for (const auto& t : (*r)["result"]["tools"].GetArray()) {
+        const auto& props = t["inputSchema"]["properties"];
+        for (const auto& [key, cases] : examples) {
+            if (!props.HasMember(key.c_str())) continue;
+            ++seen;
+            const auto& p = props[key.c_str()];
+            std::string where = std::string(t["name"].GetString()) + "." + key;
+            ASSERT_TRUE(p.HasMember("pattern") && p["pattern"].IsString()) << where;
+            ASSERT_TRUE(p.HasMember("maxLength") && p["maxLength"].IsUint()) << where;
+            EXPECT_LE(p["maxLength"].GetUint(), 253u) << where;
+            std::regex re(p["pattern"].GetString(), std::regex::ECMAScript);
+            for (const auto& good : cases.first) EXPECT_TRUE(std::regex_search(good, re)) << where << " refuses " << good;
+            for (const auto& bad : cases.second) EXPECT_FALSE(std::regex_search(bad, re)) << where << " accepts " << bad;
+        }
+    }
+    EXPECT_EQ(seen, 5) << "subdomain and domain in two tools, hostname in one";
+}
+
+TEST(mcp_server, a_refused_name_is_quoted_with_its_control_characters_shown_not_sent) {
+    harness h;
+    h.initialize();
+    h.send(call_line(1, "tunnel_request_cname", R"({"subdomain":"app","port":3100,"domain":"\u001b[2J\u001b[Hevil.com"})"));
+    auto r = h.response("1");
+    ASSERT_TRUE(r && r->HasMember("result")) << to_json(*r);
+    EXPECT_TRUE((*r)["result"]["isError"].GetBool());
+    std::string message = structured(*r)["error"].GetString();
+    EXPECT_NE(message.find("domain has the wrong form: the string \"\\x1b[2J\\x1b[Hevil.com\""), std::string::npos) << message;
+    EXPECT_EQ(message.find('\x1b'), std::string::npos) << message;
+    EXPECT_EQ(h.started(), 0);
+}
+
 // --- each tool → its host op --------------------------------------------------------------------------
 
 struct mapping {
@@ -286,6 +337,9 @@ struct bad_args {
     const char* says;
 };
 
+// Defined before the cases below, which are built during the same static initialisation.
+const std::string long_domain_args = R"({"subdomain":"app","port":3100,"domain":")" + std::string(254, 'a') + R"("})";
+
 class bad_arguments : public ::testing::TestWithParam<bad_args> {};
 
 TEST_P(bad_arguments, are_refused_before_the_host_with_a_sentence) {
@@ -315,6 +369,14 @@ INSTANTIATE_TEST_SUITE_P(
                                "unknown argument admin"},
                       bad_args{"tunnel_delete_cname", R"({})", "missing required argument hostname"},
                       bad_args{"tunnel_delete_cname", R"({"hostname":["x"]})", "hostname must be a string"},
+                      bad_args{"tunnel_delete_cname", R"({"hostname":"https://app.example.com/"})",
+                               "hostname has the wrong form"},
+                      bad_args{"tunnel_request_cname", R"({"subdomain":"app","port":3100,"domain":"localhost"})",
+                               "domain has the wrong form: the string \"localhost\" does not match"},
+                      bad_args{"tunnel_check_target", R"({"subdomain":"app","port":3100,"domain":"exa mple.com"})",
+                               "domain has the wrong form"},
+                      bad_args{"tunnel_request_cname", long_domain_args.c_str(),
+                               "domain is too long: at most 253 characters"},
                       bad_args{"tunnel_get_status", R"({"x":1})", "this tool takes no arguments"},
                       bad_args{"tunnel_audit_log", R"({"limit":0})", "limit must be an integer from 1 to 1000"},
                       bad_args{"tunnel_list_cnames", R"([1,2])", "arguments must be a JSON object"},
