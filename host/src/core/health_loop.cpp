@@ -25,6 +25,11 @@ health_loop::health_loop(tunnel_supervisor* supervisor, ready_probe& probe, stat
                          clock_fn now, event_fn on_event)
     : supervisor_(supervisor), probe_(probe), state_(state), policy_(std::move(policy)), now_(std::move(now)),
       on_event_(std::move(on_event)) {
+    set_policy(policy_);
+}
+
+void health_loop::set_policy(health_policy policy) {
+    policy_ = std::move(policy);
     if (policy_.backoff.empty()) policy_.backoff = {std::chrono::seconds(5)};
     if (policy_.strikes < 1) policy_.strikes = 1;
 }
@@ -94,7 +99,7 @@ bool health_loop::restart(int64_t now, const std::string& why) {
     return static_cast<bool>(r);
 }
 
-std::chrono::milliseconds health_loop::check_once() {
+std::chrono::milliseconds health_loop::check_once(check_trigger why) {
     int64_t now = now_();
     std::string before = snap_.status;
     const auto check_started = std::chrono::steady_clock::now();
@@ -123,7 +128,7 @@ std::chrono::milliseconds health_loop::check_once() {
     } else if (to == "up") {
         snap_.failed_checks = 0;
     } else {
-        ++snap_.failed_checks;
+        if (why == check_trigger::scheduled) ++snap_.failed_checks;
         snap_.last_error = ready ? "/ready reports 0 connections" : ready.error().message;
         if (!sup_error.empty()) snap_.last_error += "; supervisor: " + sup_error;
         if (snap_.failed_checks >= policy_.strikes) {

@@ -41,6 +41,11 @@ struct health_snapshot {
     std::string json(int64_t now_ms) const;
 };
 
+// Why a check runs: its interval came (or a restart's backoff ended), or an event (the supervisor
+// saw cloudflared die or start) asked for one at once. Only scheduled checks count strikes, so
+// events never shorten the time an unready tunnel is given before a restart.
+enum class check_trigger { scheduled, event };
+
 class health_loop {
 public:
     using clock_fn = std::function<int64_t()>;                                   // Unix ms
@@ -51,7 +56,10 @@ public:
                 clock_fn now, event_fn on_event);
 
     // One check (and at most one restart). Returns how long to wait before the next check.
-    std::chrono::milliseconds check_once();
+    std::chrono::milliseconds check_once(check_trigger why = check_trigger::scheduled);
+    // A new interval, strikes or backoff (a reloaded config), used from the next check on.
+    void set_policy(health_policy policy);
+    const health_policy& policy() const { return policy_; }
 
     const health_snapshot& snapshot() const { return snap_; }
     // Who hears of checks and restarts (the metrics); nobody by default.

@@ -106,6 +106,18 @@ core::result<void> supervisor_client::restart() {
     return {};
 }
 
+core::result<void> supervisor_client::watch_start() {
+    if (t_.watch_start == nullptr) return {};
+    return invoke(inst_, "watch_start", [&] { return t_.watch_start(inst_.handle()); });
+}
+
+core::result<void> supervisor_client::watch_stop() {
+    if (t_.watch_stop == nullptr) return {};
+    tm_rc rc = t_.watch_stop(inst_.handle());  // concurrent by the ABI: no instance lock
+    if (rc == TM_OK) return {};
+    return core::fail(sdk::errc_of(rc), inst_.last_error());
+}
+
 }  // namespace tunnelmgr::host
 
 namespace tunnelmgr::host {

@@ -42,6 +42,11 @@ public:
     supervisor_client(plugin_instance& inst, deadlines d) : inst_(inst), t_(inst.library().supervisor), deadlines_(d) {}
     core::result<sdk::model::supervisor_status> status() override;
     core::result<void> restart() override;
+    // Process events ("tunnel.died", "tunnel.started") arrive through host_services' event handlers
+    // from the plugin's own thread once watch_start() succeeds; without a watch the interval covers it.
+    bool can_watch() const { return t_.watch_start != nullptr; }
+    core::result<void> watch_start();
+    core::result<void> watch_stop();
 
 private:
     void report(const std::string& problem);

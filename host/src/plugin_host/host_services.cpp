@@ -19,9 +19,21 @@ void host_services::set_call_handler(call_handler h) {
     call_ = std::move(h);
 }
 
-void host_services::add_event_handler(event_handler h) {
+size_t host_services::add_event_handler(event_handler h) {
     std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back(std::move(h));
+    events_.emplace_back(next_id_, std::move(h));
+    return next_id_++;
+}
+
+void host_services::remove_event_handler(size_t id) {
+    std::unique_lock<std::shared_mutex> no_emit_running(dispatch_);
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = events_.begin(); it != events_.end(); ++it) {
+        if (it->first == id) {
+            events_.erase(it);
+            return;
+        }
+    }
 }
 
 core::result<std::string> host_services::call(const std::string& op, const std::string& args,
@@ -36,13 +48,20 @@ core::result<std::string> host_services::call(const std::string& op, const std::
 }
 
 void host_services::emit(const std::string& source, const std::string& type, const std::string& json) {
-    std::vector<event_handler> handlers;
+    std::shared_lock<std::shared_mutex> dispatching(dispatch_);
+    std::vector<std::pair<size_t, event_handler>> handlers;
     {
         std::lock_guard<std::mutex> lock(mutex_);
         handlers = events_;
     }
     log::debug("events", "source=" + source + " type=" + type);
-    for (auto& h : handlers) h(source, type, json);
+    for (auto& [id, h] : handlers) {
+        try {
+            h(source, type, json);
+        } catch (const std::exception& e) {
+            log::warn("events", "a handler of " + type + " from " + source + " failed: " + e.what());
+        }
+    }
 }
 
 namespace {

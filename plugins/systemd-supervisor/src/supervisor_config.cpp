@@ -89,4 +89,27 @@ sup_result<supervisor_config> parse_supervisor_config(std::string_view json) {
     return config;
 }
 
+bool same_pid_namespace(const supervisor_config& config, std::string& why) {
+    if (config.command_prefix.empty()) return true;
+    auto base = [](const std::string& program) {
+        auto slash = program.rfind('/');
+        return slash == std::string::npos ? program : program.substr(slash + 1);
+    };
+    static const char* const same_machine[] = {"sudo", "doas", "run0", "env"};
+    static const char* const elsewhere[] = {"docker", "podman", "nerdctl", "nsenter", "machinectl", "ssh",
+                                            "kubectl", "lxc-attach", "lxc", "incus", "systemd-nspawn", "ctr"};
+    std::string prefix;
+    for (const auto& a : config.command_prefix) prefix += (prefix.empty() ? "" : " ") + a;
+    bool first_ok = false;
+    for (const char* p : same_machine) first_ok = first_ok || base(config.command_prefix.front()) == p;
+    bool crosses = false;
+    for (const auto& a : config.command_prefix) {
+        for (const char* p : elsewhere) crosses = crosses || base(a) == p;
+    }
+    if (first_ok && !crosses) return true;
+    why = "systemctl runs through `" + prefix + "`, so the main PID it reports may belong to another machine or "
+          "container";
+    return false;
+}
+
 }  // namespace tunnelmgr::plugins::systemd_supervisor

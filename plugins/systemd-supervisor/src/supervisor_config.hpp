@@ -26,6 +26,12 @@ sup_result<supervisor_config> parse_supervisor_config(std::string_view json);
 // systemd's rule for unit names, plus no leading '-' so a name can never read as an option.
 bool is_valid_unit_name(std::string_view unit);
 
+// Whether the MainPID systemctl reports is a PID of tunnelmgr's own namespace, so it can be
+// followed: no command prefix, or one that only changes the user or environment (sudo, doas, run0,
+// env) and names nothing that enters another machine or container (docker, nsenter, ssh...).
+// When not, `why` says so in a sentence.
+bool same_pid_namespace(const supervisor_config& config, std::string& why);
+
 // The JSON Schema (draft 2020-12) published through TM_PLUGIN.
 extern const char* const supervisor_config_schema;
 

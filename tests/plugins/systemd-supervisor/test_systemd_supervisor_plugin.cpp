@@ -4,8 +4,15 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -21,7 +28,17 @@ namespace {
 namespace fs = std::filesystem;
 
 void log_line(void*, tm_log_level, const char*, const char*) {}
-tm_rc emit_event(void*, const char*, const char*) { return TM_OK; }
+
+// What the plugin emitted, for the watch test.
+std::mutex g_events_mutex;
+std::condition_variable g_events_cv;
+std::vector<std::pair<std::string, std::string>> g_events;
+tm_rc emit_event(void*, const char* type, const char* json) {
+    std::lock_guard<std::mutex> lock(g_events_mutex);
+    g_events.emplace_back(type, json);
+    g_events_cv.notify_all();
+    return TM_OK;
+}
 tm_rc call(void*, const char*, const char*, const tm_session_t*, tm_buffer*) { return TM_ERROR; }
 void buffer_release(void*, tm_buffer*) {}
 
@@ -118,7 +135,7 @@ TEST_F(SystemdSupervisorPlugin, DescribesItselfAndProvidesOnlyTheSupervisorTable
     ASSERT_FALSE(schema.HasParseError());
     EXPECT_TRUE(schema["properties"].HasMember("command_prefix"));
     ASSERT_NE(api_->tunnel_supervisor_v1, nullptr);
-    EXPECT_EQ(api_->tunnel_supervisor_v1->watch_start, nullptr);
+    EXPECT_NE(api_->tunnel_supervisor_v1->watch_start, nullptr);  // follows the main PID (pidfd)
     EXPECT_EQ(api_->state_store_v1, nullptr);
     EXPECT_EQ(api_->transport_v1, nullptr);
 }
@@ -178,6 +195,48 @@ TEST_F(SystemdSupervisorPlugin, FailuresMapToRcAndLastError) {
     write_file(dir_ / "sleep", "5");
     EXPECT_EQ(sup->restart(instance_), TM_TIMEOUT);
     EXPECT_NE(std::string(api_->last_error(instance_)).find("300 ms"), std::string::npos)
+        << api_->last_error(instance_);
+}
+
+TEST_F(SystemdSupervisorPlugin, WatchReportsTheMainProcessEndingAtOnce) {
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+        ::pause();
+        ::_exit(0);
+    }
+    write_file(dir_ / "show.out", "LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=" +
+                                      std::to_string(child) + "\nActiveEnterTimestampMonotonic=1\n");
+    ASSERT_NE(init(), nullptr);  // the prefix is `env ...`: same PID namespace, so the watch is allowed
+    {
+        std::lock_guard<std::mutex> lock(g_events_mutex);
+        g_events.clear();
+    }
+    ASSERT_EQ(api_->tunnel_supervisor_v1->watch_start(instance_), TM_OK) << api_->last_error(instance_);
+    auto t0 = std::chrono::steady_clock::now();
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    std::unique_lock<std::mutex> lock(g_events_mutex);
+    ASSERT_TRUE(g_events_cv.wait_for(lock, std::chrono::seconds(5), [] { return !g_events.empty(); }))
+        << "no tunnel.died within 5 s";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(500));
+    EXPECT_EQ(g_events[0].first, "tunnel.died");
+    rapidjson::Document d;
+    d.Parse(g_events[0].second.c_str());
+    ASSERT_TRUE(d.IsObject()) << g_events[0].second;
+    EXPECT_EQ(d["pid"].GetInt64(), child);
+    EXPECT_STREQ(d["unit"].GetString(), "cloudflared.service");
+    lock.unlock();
+    EXPECT_EQ(api_->tunnel_supervisor_v1->watch_stop(instance_), TM_OK);
+}
+
+TEST_F(SystemdSupervisorPlugin, WatchIsRefusedThroughAPrefixIntoAnotherNamespace) {
+    std::string config = R"({"systemctl":")" + fake_.string() + R"(","command_prefix":["docker","exec","cf"]})";
+    tm_rc rc = TM_ERROR;
+    instance_ = api_->init(&host_, config.c_str(), &rc);
+    ASSERT_NE(instance_, nullptr);
+    EXPECT_EQ(api_->tunnel_supervisor_v1->watch_start(instance_), TM_INVALID);
+    EXPECT_NE(std::string(api_->last_error(instance_)).find("docker exec cf"), std::string::npos)
         << api_->last_error(instance_);
 }
 

@@ -208,7 +208,11 @@ docker_result<void> http_stream::follow(const std::string& target, std::chrono::
                                                             " ms: is it overloaded or hung?");
             break;
         }
-        curl_multi_poll(multi, nullptr, 0, 500, nullptr);
+        // Until the answer starts, wake often enough to notice the connect deadline; after that,
+        // only for data, interrupt() (curl_multi_wakeup) or curl's own timers: an idle stream must
+        // not wake its thread several times a second.
+        const int wait_ms = ctx.opened ? 10 * 60 * 1000 : 500;
+        curl_multi_poll(multi, nullptr, 0, wait_ms, nullptr);
     }
     if (done) {
         int left = 0;
