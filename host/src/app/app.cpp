@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "service/api_client.hpp"
 #include "service/core_services.hpp"
 #include "log/logger.hpp"
 
@@ -15,8 +16,8 @@ int run(options opts) {
     app_state s;
     s.opts = std::move(opts);
     using step = run_result (*)(app_state&);
-    static constexpr step steps[] = {load_config, configure_logging, select_command, start_plugins, open_state,
-                                     start_core,     run_command};
+    static constexpr step steps[] = {load_config, configure_logging, select_command, reach_daemon,
+                                     start_plugins, open_state,        start_core,     run_command};
     int code = 0;
     try {
         for (step st : steps) {
@@ -41,6 +42,7 @@ app_state::app_state() = default;
 app_state::~app_state() = default;
 
 void teardown(app_state& s) {
+    s.api.reset();
     s.core.reset();
     s.state.reset();
     if (s.plugins) s.plugins->stop_all();

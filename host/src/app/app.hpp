@@ -13,6 +13,7 @@
 
 namespace tunnelmgr::service {
 struct core_services;
+class api_client;
 }
 
 namespace tunnelmgr::app {
@@ -41,6 +42,7 @@ struct app_state {
     options opts;
     config::config cfg;
     std::string config_error;  // doctor only: the config did not load, and this says why
+    bool config_unreadable = false;  // mcp only: this user may not read the config; only the daemon can serve it
     host::host_services services;
     std::unique_ptr<host::registry> plugins;
     std::unique_ptr<host::state_store_client> state;
@@ -48,6 +50,9 @@ struct app_state {
     std::vector<std::string> wanted_slots;  // started when configured, skipped when not
     bool needs_core = false;                // build the pipeline (and recover unfinished operations)
     std::unique_ptr<service::core_services> core;
+    // Set when a daemon answers on the API socket: the command forwards its host calls to it and
+    // starts no plugin that holds a secret or the state (reach_daemon).
+    std::unique_ptr<service::api_client> api;
     int exit_code = 0;
 };
 
@@ -55,6 +60,7 @@ struct app_state {
 run_result load_config(app_state& s);
 run_result configure_logging(app_state& s);
 run_result select_command(app_state& s);
+run_result reach_daemon(app_state& s);
 run_result start_plugins(app_state& s);
 run_result open_state(app_state& s);
 run_result start_core(app_state& s);

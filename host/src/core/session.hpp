@@ -2,6 +2,7 @@
 // the session was started, never by a tool argument.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace tunnelmgr::core {
@@ -10,7 +11,10 @@ struct session {
     enum class role { project, admin };
     role who = role::project;
     std::string project;  // the project's name; for the admin, empty
-    std::string origin;   // "cli", "mcp", "daemon": where the request came from, for the audit log
+    std::string origin;   // "cli", "mcp", "api", "daemon": where the request came from, for the audit log
+    // The connecting process as the kernel saw it (SO_PEERCRED) for calls over the API socket; -1: in-process.
+    int64_t peer_uid = -1;
+    int64_t peer_pid = -1;
 
     bool is_admin() const { return who == role::admin; }
     std::string actor() const { return is_admin() ? std::string("admin") : "project:" + project; }

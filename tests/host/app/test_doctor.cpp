@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <rapidjson/document.h>
@@ -172,4 +173,23 @@ TEST(doctor, a_config_that_does_not_parse_is_a_finding_with_its_line) {
     auto state = tunnelmgr::testing::run_process({std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr", "--config", cfg.string(), "state"});
     EXPECT_EQ(state.exit_code, 2);
     std::filesystem::remove_all(dir);
+}
+
+TEST(doctor, the_api_socket_is_checked_where_sessions_will_look_for_it) {
+    live_system sys("doctor-api");
+    const std::string sock = (sys.dir() / "api.sock").string();
+    sys.write_config("api: { socket: " + sock + " }\n");
+    auto none = sys.tunnelmgr({"doctor"});
+    EXPECT_TRUE(has_line(none.out, "warn  ", "no tunnelmgr daemon answers on " + sock)) << none.out;
+    EXPECT_TRUE(has_line(none.out, "warn  ", " — start the daemon")) << none.out;
+    // Something listening there: the daemon answers.
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock.c_str());
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    ASSERT_EQ(::listen(fd, 4), 0);
+    auto up = sys.tunnelmgr({"doctor"});
+    ::close(fd);
+    EXPECT_TRUE(has_line(up.out, "ok    ", "a daemon answers on " + sock)) << up.out;
 }

@@ -1,6 +1,9 @@
 // `tunnelmgr cname add|rm|ls|check` and `domains`: the operator's shell, acting as the admin, through
 // the same table of host calls as every MCP session (so the same checks and audit rows).
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <iostream>
 
 #include <boost/program_options.hpp>
@@ -9,6 +12,7 @@
 #include "app/commands/commands.hpp"
 #include "service/core_services.hpp"
 #include "core/json.hpp"
+#include "service/api_client.hpp"
 #include "service/host_calls.hpp"
 
 namespace po = boost::program_options;
@@ -60,14 +64,45 @@ tl::expected<parsed_args, std::string> parse(const std::vector<std::string>& arg
     return out;
 }
 
+// The operator's shell over the API socket: the daemon accepts root and its own user as the admin
+// without a token; anyone else gives the admin token in TUNNELMGR_TOKEN.
+core::result<std::string> call_through_daemon(app_state& s, const std::string& op, const std::string& args) {
+    static bool opened = false;
+    if (!opened) {
+        service::session_request want;
+        want.admin = true;
+        if (char* t = std::getenv("TUNNELMGR_TOKEN"); t != nullptr) {
+            want.token = t;
+            std::fill(t, t + std::strlen(t), '\0');
+            ::unsetenv("TUNNELMGR_TOKEN");
+        }
+        auto who = s.api->open_session(want);
+        if (!who) {
+            return core::fail(who.error().code, "the tunnelmgr daemon on " + s.api->path() +
+                                                    " refused the admin session: " + who.error().message);
+        }
+        s.api->on_event([](const std::string& method, const std::string& params) {
+            if (method != "call.progress") return;
+            auto p = core::json::parse(params);
+            if (!p) return;
+            std::fprintf(stderr, "  [%lld/%lld] %s\n", static_cast<long long>(core::json::i64(*p, "done")),
+                         static_cast<long long>(core::json::i64(*p, "total")), core::json::str(*p, "step").c_str());
+        });
+        opened = true;
+    }
+    return s.api->call(op, args);
+}
+
 run_result fail_with(const core::error& e) { return run_result::fatal(e.message, exit_code_for(e.code)); }
 
 // Progress lines go to stderr unless the output is JSON; `_progress` asks the pipeline for them.
+// Through the daemon when one answers (reach_daemon), else in-process: the same table either way.
 core::result<std::string> call_as_admin(app_state& s, const std::string& op, core::json::object& args, bool progress) {
+    if (progress) args.set("_progress", "cli");
+    if (s.api) return call_through_daemon(s, op, args.str());
     service::host_calls calls(*s.core, *s.state, [](const std::string&, const std::string& step, int done, int total) {
         std::fprintf(stderr, "  [%d/%d] %s\n", done, total, step.c_str());
     });
-    if (progress) args.set("_progress", "cli");
     return calls.call(op, args.str(), core::session::admin_session("cli"));
 }
 
@@ -233,7 +268,7 @@ run_result cmd_domains(app_state& s) {
                         core::json::str(z, "status").c_str());
         }
     }
-    if (n == 0) std::printf("(none known%s)\n", s.core->dns ? "" : "; configure the dns slot to discover zones");
+    if (n == 0) std::printf("(none known%s)\n", (s.api || (s.core && s.core->dns)) ? "" : "; configure the dns slot to discover zones");
     return run_result::proceed();
 }
 

@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "app/commands/commands.hpp"
+#include "sys/unix_socket.hpp"
 #include "core/ingress_file.hpp"
 #include "core/json.hpp"
 #include "core/metrics_probe.hpp"
@@ -378,6 +379,26 @@ void check_state(report& r, app_state& s) {
     }
 }
 
+// The API socket: does a daemon answer where sessions and the CLI will look for it?
+void check_api(report& r, const config::config& cfg) {
+    if (cfg.api.socket.empty()) {
+        r.ok("api", "no api.socket: every `tunnelmgr mcp` and CLI run does its own work in-process");
+        return;
+    }
+    auto c = sys::connect_unix(cfg.api.socket);
+    if (c) {
+        ::close(*c);
+        r.ok("api", "a daemon answers on " + cfg.api.socket);
+    } else if (c.error().code == core::errc::denied) {
+        r.fail("api", c.error().message, "run doctor as root or the daemon's user, or join the socket's group");
+    } else if (c.error().code == core::errc::not_found) {
+        r.warn("api", c.error().message + ": project sessions cannot start as their own users",
+               "start the daemon: systemctl start tunnelmgr");
+    } else {
+        r.fail("api", c.error().message, "check api.socket and the daemon's log: journalctl -u tunnelmgr");
+    }
+}
+
 }  // namespace
 
 run_result cmd_doctor(app_state& s) {
@@ -399,6 +420,7 @@ run_result cmd_doctor(app_state& s) {
     if (config_ok) check_ingress(r, s);
     if (config_ok) check_supervisor(r, s);
     if (config_ok) check_state(r, s);
+    if (config_ok) check_api(r, s.cfg);
 
     if (json) {
         rapidjson::Document out(rapidjson::kObjectType);

@@ -1,10 +1,12 @@
 // `tunnelmgr mcp --project NAME | --admin`: serve one client over the transport slot (MCP on stdio).
 // Who the session is comes from TUNNELMGR_TOKEN checked against the config's SHA-256 hashes —
 // never from anything the client sends.
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 
@@ -13,6 +15,7 @@
 #include "app/session_handle.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
+#include "service/api_client.hpp"
 #include "service/host_calls.hpp"
 #include "sys/sha256.hpp"
 
@@ -61,6 +64,62 @@ private:
     std::thread thread_;
 };
 
+void wipe(std::string& secret) {
+    std::fill(secret.begin(), secret.end(), '\0');
+    secret.clear();
+}
+
+// TUNNELMGR_TOKEN, then gone: its bytes are overwritten where the kernel shows them
+// (/proc/PID/environ reads the original environment block) and the variable is removed, so nothing
+// this process starts inherits it.
+std::string take_token_from_environment() {
+    char* v = std::getenv("TUNNELMGR_TOKEN");
+    if (v == nullptr) return {};
+    std::string token = v;
+    std::fill(v, v + std::strlen(v), '\0');
+    ::unsetenv("TUNNELMGR_TOKEN");
+    return token;
+}
+
+// The thin client: only the transport runs here; every host call, progress report and status change
+// goes over the API socket to the daemon, which decides who this session is from the token.
+run_result serve_through_daemon(app_state& s, const std::string& project, bool admin, std::string& token) {
+    service::session_request want;
+    want.token = token;
+    want.project = project;
+    want.admin = admin;
+    wipe(token);
+    auto opened = s.api->open_session(want);
+    if (!opened) {
+        return run_result::fatal("refusing to start: the tunnelmgr daemon on " + s.api->path() +
+                                     " refused the session: " + opened.error().message,
+                                 2);
+    }
+    tm_session session{admin ? core::session::admin_session("mcp") : core::session::project_session(project, "mcp")};
+    host::transport_client transport(*s.plugins->find("transport"));
+    s.api->on_event([&transport](const std::string& method, const std::string& params) {
+        if (method == "call.progress" || method == "tunnel.status") (void)transport.deliver_event(method, params);
+    });
+    if (transport.takes_events()) {
+        if (auto sub = s.api->call("events.subscribe", "{}"); !sub) {
+            log::warn("mcp", "the daemon does not push status changes: " + sub.error().message);
+        }
+    }
+    s.services.set_call_handler([&](const std::string& op, const std::string& args, const tm_session_t* who)
+                                    -> core::result<std::string> {
+        if (who != &session) {
+            return core::fail(core::errc::denied, "unknown session: a transport may only use the session it was given");
+        }
+        return s.api->call(op, args);
+    });
+    log::info("mcp", "serving " + session.who.actor() + " through the daemon on " + s.api->path());
+    auto served = transport.serve(&session);
+    s.services.set_call_handler(nullptr);
+    s.api->on_event(nullptr);
+    if (!served) return run_result::fatal("mcp: " + served.error().message, 3);
+    return run_result::proceed();
+}
+
 }  // namespace
 
 run_result cmd_mcp(app_state& s) {
@@ -79,15 +138,14 @@ run_result cmd_mcp(app_state& s) {
     if (admin == !project.empty()) {
         return run_result::fatal("mcp: say which session this is: --project NAME or --admin (exactly one)", 2);
     }
-    const char* token_env = std::getenv("TUNNELMGR_TOKEN");
-    std::string token = token_env != nullptr ? token_env : "";
-    ::unsetenv("TUNNELMGR_TOKEN");  // nothing this process starts inherits it
+    std::string token = take_token_from_environment();
     if (token.empty()) {
         return run_result::fatal("refusing to start: TUNNELMGR_TOKEN is not set; put the session's token in the "
                                  "environment of the MCP server entry",
                                  2);
     }
     log::logger::instance().add_secret(token);
+    if (s.api) return serve_through_daemon(s, project, admin, token);
     std::string expected;
     if (admin) {
         expected = s.cfg.admin_token_sha256;
@@ -106,7 +164,9 @@ run_result cmd_mcp(app_state& s) {
                                      2);
         }
     }
-    if (!sys::constant_time_equal(sys::sha256_hex(token), expected)) {
+    bool token_ok = sys::constant_time_equal(sys::sha256_hex(token), expected);
+    wipe(token);
+    if (!token_ok) {
         return run_result::fatal(std::string("refusing to start: TUNNELMGR_TOKEN is not the ") +
                                      (admin ? "admin" : "project '" + project + "'") + " token",
                                  2);

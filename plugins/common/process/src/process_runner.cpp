@@ -1,7 +1,11 @@
 // See process_runner.hpp.
 #include "process_runner.hpp"
 
+#include <cctype>
 #include <cerrno>
+#include <string>
+#include <string_view>
+#include <vector>
 #include <csignal>
 #include <fcntl.h>
 #include <poll.h>
@@ -12,7 +16,31 @@
 extern char** environ;
 
 namespace tunnelmgr::process {
+
+bool inherited_by_children(std::string_view entry) {
+    std::string name(entry.substr(0, entry.find('=')));
+    for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const char* secret : {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "APIKEY"}) {
+        if (name.find(secret) != std::string::npos) return false;
+    }
+    // systemd's channels to this process are its own, not its children's.
+    for (const char* own : {"NOTIFY_SOCKET", "WATCHDOG_PID", "WATCHDOG_USEC", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES"}) {
+        if (name == own) return false;
+    }
+    return true;
+}
+
 namespace {
+
+// What a child gets: this process's environment without a variable that may hold a secret.
+std::vector<char*> child_environment() {
+    std::vector<char*> env;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+        if (inherited_by_children(*e)) env.push_back(*e);
+    }
+    env.push_back(nullptr);
+    return env;
+}
 
 struct pipe_pair {
     int fds[2] = {-1, -1};
@@ -83,7 +111,8 @@ outcome run_program(const std::vector<std::string>& argv, std::chrono::milliseco
         args.reserve(copy.size() + 1);
         for (auto& a : copy) args.push_back(a.data());
         args.push_back(nullptr);
-        rc = ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), environ);
+        std::vector<char*> child_env = child_environment();
+        rc = ::posix_spawnp(&pid, args[0], &setup.actions, &setup.attr, args.data(), child_env.data());
     }
     out_pipe.close_end(1);
     err_pipe.close_end(1);

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tunnelmgr::process {
@@ -30,5 +31,10 @@ inline constexpr std::size_t max_output = 1 << 20;
 // timed_out. An empty argv is spawn_failed with EINVAL.
 outcome run_program(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                     const std::string& working_dir = "");
+
+// Whether a NAME=VALUE entry of this process's environment is passed to the programs it runs: never a
+// variable whose name says it holds a secret (…TOKEN…, …SECRET…, …PASSWORD…, …CREDENTIAL…, …API_KEY…)
+// nor systemd's notify/watchdog/socket-activation variables, which belong to this process.
+bool inherited_by_children(std::string_view entry);
 
 }  // namespace tunnelmgr::process
