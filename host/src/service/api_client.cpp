@@ -40,6 +40,11 @@ void api_client::on_event(event_fn fn) {
     on_event_ = std::move(fn);
 }
 
+void api_client::on_closed(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(m_);
+    on_closed_ = std::move(fn);
+}
+
 void api_client::read_loop() {
     sys::line_reader in(fd_, 64U << 20);
     std::string line;
@@ -80,9 +85,14 @@ void api_client::read_loop() {
         it->second.done = true;
         cv_.notify_all();
     }
-    std::lock_guard<std::mutex> lock(m_);
-    closed_ = true;
-    cv_.notify_all();
+    std::function<void()> closed_fn;
+    {
+        std::lock_guard<std::mutex> lock(m_);
+        closed_ = true;
+        cv_.notify_all();
+        closed_fn = on_closed_;
+    }
+    if (closed_fn) closed_fn();
 }
 
 core::result<std::string> api_client::request(const std::string& method, const std::string& params_json) {

@@ -32,6 +32,9 @@ public:
     // A host call; the daemon's refusal comes back with its errc and sentence.
     core::result<std::string> call(const std::string& op, const std::string& params_json);
     void on_event(event_fn fn);
+    // Called once, on the reader's thread, when the daemon closes the connection (it stopped or
+    // restarted): the session is over, since the token that opened it is gone from this process.
+    void on_closed(std::function<void()> fn);
     const std::string& path() const { return path_; }
 
 private:
@@ -51,6 +54,7 @@ private:
     int64_t next_id_ = 1;
     bool closed_ = false;
     event_fn on_event_;
+    std::function<void()> on_closed_;
     std::mutex write_m_;
     std::thread reader_;
 };

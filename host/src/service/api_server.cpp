@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -29,7 +30,17 @@ struct api_server::connection {
 
     void send(const std::string& line) {
         std::lock_guard<std::mutex> lock(write_m);
-        (void)sys::send_all(fd, line + "\n");  // a peer that went away is noticed by the reader
+        // A peer that went away is noticed by the reader; one that stops reading hits the send
+        // timeout (SO_SNDTIMEO) and is closed, so it cannot hold a worker forever.
+        if (!sys::send_all(fd, line + "\n")) ::shutdown(fd, SHUT_RDWR);
+    }
+    // For pushed events, sent from the daemon's own threads (the health loop): never wait for a
+    // client. One that is not reading (its buffer full) is closed rather than allowed to stall them.
+    void send_now(const std::string& line) {
+        std::string msg = line + "\n";
+        std::lock_guard<std::mutex> lock(write_m);  // an answer being written is bounded by SO_SNDTIMEO
+        ssize_t n = ::send(fd, msg.data(), msg.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n != static_cast<ssize_t>(msg.size())) ::shutdown(fd, SHUT_RDWR);
     }
 };
 
@@ -105,6 +116,8 @@ void api_server::accept_loop() {
             ::close(*fd);
             continue;
         }
+        timeval send_timeout{10, 0};
+        ::setsockopt(*fd, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof(send_timeout));
         auto c = std::make_shared<connection>();
         c->id = next_id_++;
         c->fd = *fd;
@@ -268,7 +281,7 @@ void api_server::publish(const std::string& method, const std::string& params_js
             if (c->subscribed && !c->finished) to.push_back(c);
         }
     }
-    for (auto& c : to) c->send(line);
+    for (auto& c : to) c->send_now(line);
 }
 
 void api_server::progress(const std::string& routed_token, const std::string& step, int done, int total) {
@@ -286,7 +299,7 @@ void api_server::progress(const std::string& routed_token, const std::string& st
     if (!to) return;
     core::json::object p;
     p.set("token", routed_token.substr(colon + 1)).set("step", step).set("done", done).set("total", total);
-    to->send(notification("call.progress", p.str()));
+    to->send_now(notification("call.progress", p.str()));
 }
 
 size_t api_server::connections() const {

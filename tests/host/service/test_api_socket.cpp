@@ -248,6 +248,32 @@ TEST_F(api_socket_test, status_changes_reach_subscribed_sessions_only_and_progre
     EXPECT_TRUE(got_quiet.empty());
 }
 
+TEST_F(api_socket_test, a_session_that_never_reads_its_events_is_closed_instead_of_stalling_the_daemon) {
+    auto fd = sys::connect_unix(socket_);
+    ASSERT_TRUE(fd);
+    auto opened = core::json::parse(raw(*fd, R"({"jsonrpc":"2.0","id":1,"method":"session.open","params":{}})"));
+    ASSERT_TRUE(opened && opened->HasMember("result"));
+    ASSERT_TRUE(opened = core::json::parse(raw(*fd, R"({"jsonrpc":"2.0","id":2,"method":"events.subscribe","params":{}})")));
+    // The client reads nothing more: its socket buffer fills, and the publisher (the health loop's
+    // thread in the daemon) must not wait for it. If it did, this loop would hang and the test time out.
+    std::string big = R"({"status":"down","pad":")" + std::string(64 * 1024, 'x') + "\"}";
+    for (int i = 0; i < 200; ++i) server_->publish("tunnel.status", big);
+    // Others are served as before.
+    auto other = client();
+    ASSERT_TRUE(other);
+    service::session_request want{k_alpha_token, "alpha", false};
+    EXPECT_TRUE(other->open_session(want));
+    EXPECT_TRUE(other->call("session.info", "{}"));
+    // The silent one was cut off: after what fit in its buffer, its stream ends.
+    char buf[65536];
+    ssize_t n = 0;
+    size_t total = 0;
+    while ((n = ::read(*fd, buf, sizeof(buf))) > 0) total += static_cast<size_t>(n);
+    EXPECT_EQ(n, 0) << "the connection is closed";
+    EXPECT_LT(total, 200u * 64 * 1024) << "not every event was delivered to a reader that never read";
+    ::close(*fd);
+}
+
 TEST_F(api_socket_test, a_second_server_stands_by_a_stale_socket_is_replaced_and_stop_removes_the_file) {
     service::api_server second(*calls_, [](const service::session_request&, const sys::peer_credentials&) {
         return core::result<core::session>(core::session::admin_session("api"));

@@ -246,3 +246,24 @@ test('the operator\'s CLI goes through the daemon too: the same table, audited w
   assert.equal(create.details.origin, 'api');
   assert.equal(create.details.peer_uid, 0);
 });
+
+// Last: it stops the daemon.
+test('when the daemon stops, a thin session ends with a sentence instead of failing every call', { skip }, async () => {
+  const argv = asUser('alpha', [tunnelmgr, '--config', configPath, '--plugin-dir', pluginDir, 'mcp', '--project', 'alpha']);
+  const child = spawn(argv[0], argv.slice(1), {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env.PATH, TUNNELMGR_TOKEN: tokens.alpha, TUNNELMGR_API_SOCKET: socket },
+  });
+  let err = '';
+  child.stderr.on('data', (d) => { err += d; });
+  const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
+  const sessions = () => (daemonErr.match(/session for project:alpha/g) ?? []).length;
+  const before = sessions();
+  await waitFor(() => sessions() > before, 'the session opening at the daemon');
+  daemon.kill('SIGTERM');
+  const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 15000))]);
+  if (code === 'still running') child.kill('SIGKILL');
+  assert.equal(code, 3, err);
+  assert.match(err, /closed the connection \(it stopped or restarted\); start the session again/);
+  daemon = null;
+});

@@ -112,10 +112,23 @@ run_result serve_through_daemon(app_state& s, const std::string& project, bool a
         }
         return s.api->call(op, args);
     });
+    // The daemon going away ends the session: its token is gone from this process, so it cannot open
+    // another; the MCP client sees the server exit and can start it again.
+    std::atomic<bool> daemon_gone{false};
+    s.api->on_closed([&] {
+        daemon_gone = true;
+        (void)transport.stop();
+    });
     log::info("mcp", "serving " + session.who.actor() + " through the daemon on " + s.api->path());
     auto served = transport.serve(&session);
     s.services.set_call_handler(nullptr);
-    s.api->on_event(nullptr);
+    const std::string path = s.api->path();
+    s.api.reset();  // joins the reader: no callback runs after this
+    if (daemon_gone) {
+        return run_result::fatal("mcp: the tunnelmgr daemon on " + path +
+                                     " closed the connection (it stopped or restarted); start the session again",
+                                 3);
+    }
     if (!served) return run_result::fatal("mcp: " + served.error().message, 3);
     return run_result::proceed();
 }
