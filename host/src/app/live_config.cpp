@@ -13,6 +13,24 @@ std::shared_ptr<const config::config> live_config::current() const {
     return current_;
 }
 
+namespace {
+
+// Everything about the projects but their tokens, as comparable text.
+std::string project_rules(const config::config& c) {
+    std::string out;
+    for (const auto& [name, p] : c.projects) {
+        out += name + "|";
+        for (const auto& r : p.ports) out += std::to_string(r.first) + "-" + std::to_string(r.last) + ",";
+        out += "|" + std::to_string(p.rate.changes_per_minute) + "|" + std::to_string(p.rate.checks_per_minute) + "|" +
+               std::to_string(p.max_hostnames) + "|";
+        for (const auto& d : p.domains) out += d + ",";
+        out += "|" + p.name_prefix + "|" + p.name_suffix + "\n";
+    }
+    return out;
+}
+
+}  // namespace
+
 std::vector<std::string> needs_restart(const config::config& running, const config::config& next) {
     std::vector<std::string> keys;
     for (const auto& name : config::slot_names()) {
@@ -35,6 +53,10 @@ std::vector<std::string> needs_restart(const config::config& running, const conf
     if (running.metrics.listen != next.metrics.listen) keys.push_back("metrics.listen");
     if (running.api.socket != next.api.socket) keys.push_back("api.socket");
     if (running.api.group != next.api.group) keys.push_back("api.group");
+    // The pipeline and the table of host calls hold each project's ports, rate, quota and scope from
+    // start-up: a reload applies only the tokens of the projects it already knows.
+    if (project_rules(running) != project_rules(next)) keys.push_back("projects (other than token_sha256)");
+    if (running.reserved_labels != next.reserved_labels) keys.push_back("reserved_labels");
     return keys;
 }
 
@@ -64,6 +86,15 @@ tl::expected<void, std::string> live_config::reload() {
     next.tunnel = running->tunnel;
     next.metrics = running->metrics;
     next.api = running->api;
+    next.reserved_labels = running->reserved_labels;
+    // Projects: the running ones, with their tokens as the file now says (a project that is no longer
+    // in the file can open no new session; one that is new waits for the restart).
+    auto projects = running->projects;
+    for (auto& [name, p] : projects) {
+        auto now = next.projects.find(name);
+        p.token_sha256 = now != next.projects.end() ? now->second.token_sha256 : std::string();
+    }
+    next.projects = std::move(projects);
     auto fresh = std::make_shared<const config::config>(std::move(next));
     std::vector<std::function<void(const config::config&)>> callbacks;
     {

@@ -23,7 +23,9 @@ public:
     // Re-reads initial.source. On failure the current config stays and the error (file:line: key:
     // what to write) is returned. What only a restart can change (the slots and their plugins,
     // plugin_dir, tunnel, api, metrics.listen) keeps its running value, and one log line names
-    // each such difference; everything else (health, projects and tokens, admin, log level) is new.
+    // each such difference — including a project's ports, rate, quota and scope, new projects and
+    // reserved_labels, which the pipeline holds from start-up; everything else (health, the tokens of
+    // the projects it knows, admin, log level) is new.
     tl::expected<void, std::string> reload();
 
     // Called after each successful reload, on the thread that called reload(), with the new config.

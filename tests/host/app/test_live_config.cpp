@@ -2,6 +2,7 @@
 // file:line; what takes a restart keeps its running value and is named; listeners hear each reload.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -108,4 +109,29 @@ TEST_F(live_config_test, readers_and_a_reload_may_run_at_once) {
     for (int i = 0; i < 20; ++i) ASSERT_TRUE(live.reload());
     done.store(true);
     reader.join();
+}
+
+TEST_F(live_config_test, a_reload_applies_known_projects_tokens_and_keeps_their_rules_until_a_restart) {
+    write("{ interval: 30s }");
+    app::live_config live(load());
+    // New token for web, other ports for web, and a project that was not there.
+    std::ofstream(path_) << "state: { plugin: sqlite-state, path: /tmp/x.db }\n"
+                         << "projects:\n"
+                         << "  web: { ports: \"4000-4009\", token_sha256: " << std::string(64, 'b') << " }\n"
+                         << "  newcomer: { ports: \"5000\", token_sha256: " << std::string(64, 'c') << " }\n";
+    auto running = live.current();
+    auto fresh = load();
+    auto pending = app::needs_restart(*running, fresh);
+    EXPECT_NE(std::find(pending.begin(), pending.end(), "projects (other than token_sha256)"), pending.end());
+    ASSERT_TRUE(live.reload());
+    auto now = live.current();
+    ASSERT_EQ(now->projects.count("web"), 1u);
+    EXPECT_EQ(now->projects.at("web").token_sha256, std::string(64, 'b')) << "the new token applies at once";
+    ASSERT_EQ(now->projects.at("web").ports.size(), 1u);
+    EXPECT_EQ(now->projects.at("web").ports[0].first, 3000) << "the ports the pipeline holds stay until a restart";
+    EXPECT_EQ(now->projects.count("newcomer"), 0u) << "a new project waits for the restart";
+    // A project removed from the file can open no new session.
+    std::ofstream(path_) << "state: { plugin: sqlite-state, path: /tmp/x.db }\nprojects: {}\n";
+    ASSERT_TRUE(live.reload());
+    EXPECT_EQ(live.current()->projects.at("web").token_sha256, "");
 }
