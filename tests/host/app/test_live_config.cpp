@@ -82,14 +82,17 @@ TEST_F(live_config_test, what_takes_a_restart_keeps_its_running_value_and_is_nam
     auto next = config::load_file(path_);
     ASSERT_TRUE(next);
     auto keys = app::needs_restart(initial, *next);
-    EXPECT_EQ(keys, (std::vector<std::string>{"state", "tunnel.metrics", "metrics.listen"}));
+    EXPECT_EQ(keys, (std::vector<std::string>{"state", "tunnel.metrics", "metrics.listen",
+                                               "projects (other than token_sha256)"}));
     ASSERT_TRUE(live.reload());
     auto now = live.current();
     EXPECT_EQ(now->health.interval, std::chrono::seconds(10));
     EXPECT_EQ(now->find_slot("state")->config_json, initial.find_slot("state")->config_json);
     EXPECT_EQ(now->tunnel.metrics, initial.tunnel.metrics);
     EXPECT_TRUE(now->metrics.listen.empty());
-    EXPECT_TRUE(now->projects.empty()) << "projects are not restart-only: the new file has none";
+    // The project the pipeline knows stays until a restart, but with no token: it opens no new session.
+    ASSERT_EQ(now->projects.count("web"), 1u);
+    EXPECT_EQ(now->projects.at("web").token_sha256, "");
 }
 
 TEST_F(live_config_test, the_embedded_default_has_no_file_to_reload) {
