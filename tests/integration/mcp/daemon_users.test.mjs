@@ -247,6 +247,19 @@ test('the operator\'s CLI goes through the daemon too: the same table, audited w
   assert.equal(create.details.peer_uid, 0);
 });
 
+test('a thin session the client ends exits 0 without a word about the daemon', { skip }, () => {
+  const argv = asUser('alpha', [tunnelmgr, '--config', configPath, '--plugin-dir', pluginDir, 'mcp', '--project', 'alpha']);
+  const init = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'end', version: '1' } } });
+  const r = spawnSync(argv[0], argv.slice(1), {
+    encoding: 'utf8', input: init + '\n',
+    env: { PATH: process.env.PATH, TUNNELMGR_TOKEN: tokens.alpha, TUNNELMGR_API_SOCKET: socket },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(JSON.parse(r.stdout.split('\n')[0]).id, 1);
+  assert.ok(!r.stderr.includes('closed the connection'), r.stderr);
+});
+
 // Last: it stops the daemon.
 test('when the daemon stops, a thin session ends with a sentence instead of failing every call', { skip }, async () => {
   const argv = asUser('alpha', [tunnelmgr, '--config', configPath, '--plugin-dir', pluginDir, 'mcp', '--project', 'alpha']);

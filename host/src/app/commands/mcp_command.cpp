@@ -122,6 +122,7 @@ run_result serve_through_daemon(app_state& s, const std::string& project, bool a
     log::info("mcp", "serving " + session.who.actor() + " through the daemon on " + s.api->path());
     auto served = transport.serve(&session);
     s.services.set_call_handler(nullptr);
+    s.api->on_closed(nullptr);  // from here on, closing is ours (the client ended the session)
     const std::string path = s.api->path();
     s.api.reset();  // joins the reader: no callback runs after this
     if (daemon_gone) {
