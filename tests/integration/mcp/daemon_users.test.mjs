@@ -270,9 +270,9 @@ test('when the daemon stops, a thin session ends with a sentence instead of fail
   let err = '';
   child.stderr.on('data', (d) => { err += d; });
   const exited = new Promise((resolve) => child.on('close', (code) => resolve(code)));
-  const sessions = () => (daemonErr.match(/session for project:alpha/g) ?? []).length;
-  const before = sessions();
-  await waitFor(() => sessions() > before, 'the session opening at the daemon');
+  // setpriv execs tunnelmgr: the session's pid is the child's.
+  await waitFor(() => daemonErr.includes(`session for project:alpha (uid ${ids.alpha.uid}, pid ${child.pid})`),
+    'the session opening at the daemon');
   daemon.kill('SIGTERM');
   const code = await Promise.race([exited, new Promise((r) => setTimeout(() => r('still running'), 15000))]);
   if (code === 'still running') child.kill('SIGKILL');
