@@ -6,15 +6,25 @@
 
 namespace tunnelmgr::core {
 
-result<int> metrics_probe::ready_connections() {
+result<ready_answer> metrics_probe::ready() {
     auto r = sys::http_get("http://" + address_ + "/ready", std::chrono::seconds(3));
     if (!r) return tl::unexpected(r.error());
-    auto doc = json::parse(r->body);
-    int n = doc ? static_cast<int>(json::i64(*doc, "readyConnections")) : 0;
-    if (r->status == 200) return n;
-    if (r->status == 503) return 0;
-    return fail(errc::error, "cloudflared's metrics server at " + address_ + " answered /ready with HTTP " +
-                                 std::to_string(r->status) + ": is tunnel.metrics the address given to --metrics?");
+    if (r->status != 200 && r->status != 503) {
+        return fail(errc::error, "cloudflared's metrics server at " + address_ + " answered /ready with HTTP " +
+                                     std::to_string(r->status) + ": is tunnel.metrics the address given to --metrics?");
+    }
+    ready_answer out;
+    if (auto doc = json::parse(r->body); doc && doc->IsObject()) {
+        if (r->status == 200) out.connections = static_cast<int>(json::i64(*doc, "readyConnections"));
+        out.connector_id = json::str(*doc, "connectorId");
+    }
+    return out;
+}
+
+result<int> metrics_probe::ready_connections() {
+    auto r = ready();
+    if (!r) return tl::unexpected(r.error());
+    return r->connections;
 }
 
 }  // namespace tunnelmgr::core

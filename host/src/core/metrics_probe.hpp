@@ -1,5 +1,6 @@
 // cloudflared's readiness as its metrics server reports it: GET http://ADDR/ready answers 200 with
-// {"readyConnections":N} when N > 0, 503 otherwise.
+// {"status":200,"readyConnections":N,"connectorId":"<uuid>"} when N > 0, 503 otherwise. The
+// connectorId is drawn afresh by each cloudflared process, so it tells a restarted one from the old.
 #pragma once
 
 #include <string>
@@ -12,6 +13,7 @@ class metrics_probe final : public ready_probe {
 public:
     explicit metrics_probe(std::string address) : address_(std::move(address)) {}
     result<int> ready_connections() override;
+    result<ready_answer> ready() override;
     const std::string& address() const { return address_; }
 
 private:

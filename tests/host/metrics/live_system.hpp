@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <csignal>
+
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -54,18 +56,32 @@ public:
             << "\ningress:\n  - hostname: www.example.com\n    service: http://localhost:80\n  - service: http_status:404\n";
         if (o.start_stub) start_stub();
         // systemd-supervisor runs `systemctl show ...` by argv: this script answers as systemd would
-        // for a running unit whose main process is the stub.
+        // for a running unit whose main process is the stub in main.pid; `restart` replaces it, as
+        // systemd does (a new process on the same metrics address: tunnelmgr waits for a new one).
+        if (o.start_stub) std::ofstream(dir_ / "main.pid") << stub_.pid();
         {
             std::ofstream sc(dir_ / "systemctl");
-            sc << "#!/bin/sh\nif [ \"$1\" = show ]; then\n"
-               << "printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=" << stub_.pid()
-               << "\\nActiveEnterTimestampMonotonic=1\\nActiveEnterTimestamp=\\nNRestarts=0\\nResult=success\\n'\nfi\nexit 0\n";
+            sc << "#!/bin/sh\nd='" << dir_.string() << "'\npid=$(cat \"$d/main.pid\" 2>/dev/null)\n"
+               << "alive() { [ -n \"$1\" ] && [ -d /proc/$1 ] && ! grep -q '^State:[[:space:]]*Z' /proc/$1/status 2>/dev/null; }\n"
+               << "case \"$1\" in\nshow)\n"
+               << "printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=%s"
+               << "\\nActiveEnterTimestampMonotonic=1\\nActiveEnterTimestamp=\\nNRestarts=0\\nResult=success\\n' \"$pid\" ;;\n"
+               << "restart)\n"
+               << "  if alive \"$pid\"; then kill -TERM \"$pid\"; i=0; while alive \"$pid\" && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; fi\n"
+               << "  TM_STUB_READY_DELAY_MS=0 TM_STUB_START_UNREADY=" << (o.stub_ready ? "0" : "1") << " setsid "
+               << TM_CLOUDFLARED_STUB << " tunnel --config " << (dir_ / "cloudflared.yml").string() << " --metrics "
+               << stub_metrics_ << " --grace-period 0s run >> \"$d/stub.log\" 2>&1 < /dev/null &\n"
+               << "  echo $! > \"$d/main.pid\" ;;\nesac\nexit 0\n";
         }
         ::chmod((dir_ / "systemctl").c_str(), 0755);
         write_config();
     }
     ~live_system() {
         stub_.stop(std::chrono::seconds(5));
+        // A stub the stand-in systemctl started on a restart (detached: nobody's child here).
+        pid_t restarted = 0;
+        std::ifstream(dir_ / "main.pid") >> restarted;
+        if (restarted > 0 && restarted != stub_.pid()) ::kill(restarted, SIGKILL);
         fake_.reset();
         std::error_code ec;
         if (!::testing::Test::HasFailure()) std::filesystem::remove_all(dir_, ec);

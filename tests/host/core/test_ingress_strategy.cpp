@@ -1,0 +1,141 @@
+// The local strategy's apply(): after a restart it counts /ready only once a new cloudflared
+// process answers (another connectorId, else another main PID or start time), and fails when the
+// new one never becomes ready. The supervisor and probe are one scripted double whose clock is the
+// injected sleep; the end-to-end run with the cloudflared stub is tests/integration/test_restart_readiness.cpp.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
+
+#include "core/ingress_strategy.hpp"
+
+using namespace tunnelmgr;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+// One cloudflared under a supervisor whose restart returns at once (systemctl --no-block): the
+// old process keeps answering /ready for `old_polls` polls, then the new one answers, ready after
+// `new_ready_after` more polls (never when negative).
+struct restarting_cloudflared : core::tunnel_supervisor, core::ready_probe {
+    int old_polls = 0;
+    int new_ready_after = 0;
+    bool names_connector = true;  // /ready carries connectorId
+    bool supervisor_pid = true;   // status() reports the main PID
+    bool supervisor_since = false;
+    int restarts = 0;
+    int polls = 0;  // sleeps since the restart
+
+    bool new_answers() const { return restarts > 0 && polls >= old_polls; }
+    bool new_ready() const { return new_answers() && new_ready_after >= 0 && polls - old_polls >= new_ready_after; }
+
+    core::result<sdk::model::supervisor_status> status() override {
+        sdk::model::supervisor_status s;
+        s.running = true;
+        s.state = "active/running";
+        if (supervisor_pid) s.pid = new_answers() ? 2002 : 1001;
+        if (supervisor_since) s.since_ms = new_answers() ? 1'700'000'050'000 : 1'700'000'000'000 + (polls % 2);
+        return s;
+    }
+    core::result<void> restart() override {
+        ++restarts;
+        polls = 0;
+        return {};
+    }
+    core::result<core::ready_answer> ready() override {
+        core::ready_answer a;
+        a.connections = new_answers() ? (new_ready() ? 4 : 0) : 4;
+        if (names_connector) a.connector_id = new_answers() ? "22222222-new" : "11111111-old";
+        return a;
+    }
+    core::result<int> ready_connections() override { return ready()->connections; }
+};
+
+class ingress_apply_test : public ::testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("tm-apply-" + std::to_string(::getpid()) + "-" +
+                                            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+        std::ofstream(dir_ / "config.yml") << "tunnel: t\ningress:\n  - service: http_status:404\n";
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    core::result<std::string> apply(std::chrono::milliseconds ready_timeout = 10s) {
+        core::apply_timing t;
+        t.ready_timeout = ready_timeout;
+        t.poll_every = 250ms;
+        t.sleep = [this](std::chrono::milliseconds) { ++cf_.polls; };
+        auto local = core::make_local_ingress((dir_ / "config.yml").string(), "", &cf_, &cf_, t);
+        return local->apply();
+    }
+
+    fs::path dir_;
+    restarting_cloudflared cf_;
+};
+
+TEST_F(ingress_apply_test, a_ready_answer_from_the_old_instance_does_not_count) {
+    cf_.old_polls = 6;  // 1.5 s of the old process still answering 200
+    cf_.new_ready_after = 2;
+    auto r = apply();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->find("after 2000 ms"), std::string::npos) << *r;
+    EXPECT_NE(r->find("22222222-new"), std::string::npos) << *r;
+    EXPECT_EQ(cf_.restarts, 1);
+}
+
+TEST_F(ingress_apply_test, a_new_instance_that_never_becomes_ready_fails_the_apply) {
+    cf_.old_polls = 2;
+    cf_.new_ready_after = -1;
+    auto r = apply(3s);
+    ASSERT_FALSE(r) << *r;
+    EXPECT_EQ(r.error().code, errc::timeout);
+    EXPECT_NE(r.error().message.find("the new instance did not report ready within 3 s"), std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("22222222-new"), std::string::npos) << r.error().message;
+}
+
+TEST_F(ingress_apply_test, an_old_instance_answering_until_the_timeout_fails_the_apply) {
+    cf_.old_polls = 1000;
+    auto r = apply(2s);
+    ASSERT_FALSE(r) << *r;
+    EXPECT_EQ(r.error().code, errc::timeout);
+    EXPECT_NE(r.error().message.find("no new instance answered /ready within 2 s"), std::string::npos)
+        << r.error().message;
+    EXPECT_NE(r.error().message.find("the old instance (connector 11111111-old) was still answering"), std::string::npos)
+        << r.error().message;
+}
+
+TEST_F(ingress_apply_test, without_a_connector_id_the_supervisors_main_pid_decides) {
+    cf_.names_connector = false;
+    cf_.old_polls = 4;
+    cf_.new_ready_after = 1;
+    auto r = apply();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->find("after 1250 ms"), std::string::npos) << *r;
+}
+
+TEST_F(ingress_apply_test, without_pid_the_start_time_decides_and_a_millisecond_of_rounding_is_no_restart) {
+    cf_.names_connector = false;
+    cf_.supervisor_pid = false;
+    cf_.supervisor_since = true;  // the old start time wobbles by 1 ms between calls
+    cf_.old_polls = 4;
+    cf_.new_ready_after = 0;
+    auto r = apply();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->find("after 1000 ms"), std::string::npos) << *r;
+}
+
+TEST_F(ingress_apply_test, with_nothing_to_tell_instances_apart_the_first_ready_answer_counts) {
+    cf_.names_connector = false;
+    cf_.supervisor_pid = false;
+    cf_.old_polls = 4;
+    auto r = apply();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_NE(r->find("after 0 ms"), std::string::npos) << *r;
+}
+
+}  // namespace
