@@ -4,12 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 #include <rapidjson/document.h>
 
@@ -445,4 +447,73 @@ TEST_F(cname_lifecycle, escape_sequences_a_client_sends_never_reach_the_operator
     ASSERT_EQ(audit.exit_code, 0) << audit.err;
     EXPECT_EQ(audit.out.find('\x1b'), std::string::npos) << "the audit table carries an escape sequence";
     EXPECT_NE(audit.out.find("\\x1b[2J"), std::string::npos) << audit.out;
+}
+
+// tunnel.cloudflared_bin: cloudflared judges the candidate file before it is written. A refusal that
+// comes after the DNS step (the candidate, not the file as it was) is rolled back: no record, no row,
+// the file byte for byte as it was. A stub stands in for the refusal: the real cloudflared refuses no
+// rule the pipeline writes (its targets are always http://NAME:PORT with a valid name), so nothing
+// real gets this far. Where the real one is installed, the next test has it judge real changes.
+TEST_F(cname_lifecycle, a_change_cloudflared_refuses_is_rolled_back_and_the_file_left_untouched) {
+    const fs::path stub = dir_ / "cloudflared-refuses";
+    std::ofstream(stub) << "#!/bin/sh\n"
+                           "if grep -q refused.example.com \"$4\"; then\n"
+                           "  echo 'Validation failed: the stub refuses refused.example.com' >&2; exit 1\n"
+                           "fi\n"
+                           "exit 0\n";
+    fs::permissions(stub, fs::perms::owner_all);
+    auto use_judge = [&](const std::string& bin) {
+        write_config();
+        std::string cfg = slurp(dir_ / "config.yml");
+        cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
+        std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    };
+    use_judge(stub.string());
+    auto posts_before = fake_->request_count_prefix("POST", "/zones/");
+    auto r = tm({"cname", "add", "refused", "--port", "3100", "--project", "alpha"});
+    EXPECT_NE(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("Validation failed: the stub refuses refused.example.com"), std::string::npos) << r.err;
+    EXPECT_EQ(fake_->request_count_prefix("POST", "/zones/"), posts_before + 1) << "the refusal came after the DNS step";
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), ingress_seed);
+    EXPECT_TRUE(dns().empty()) << "the record was not rolled back";
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
+    // Names it does not refuse go through the same judge.
+    ASSERT_EQ(tm({"cname", "add", "fine", "--port", "3101", "--project", "alpha"}).exit_code, 0);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"fine.example.com"});
+    ASSERT_EQ(tm({"cname", "rm", "fine.example.com"}).exit_code, 0);
+}
+
+// A hand-written rule the built-in checks let through and cloudflared cannot load: refused by the
+// check before the DNS step, so no record is made only to be removed again.
+TEST_F(cname_lifecycle, the_real_cloudflared_judges_each_change_and_refuses_a_file_it_cannot_load_before_any_record) {
+    auto use_judge = [&](const std::string& bin) {
+        write_config();
+        std::string cfg = slurp(dir_ / "config.yml");
+        cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
+        std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    };
+    std::string real;
+    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && *e != '\0') {
+        real = ::access(e, X_OK) == 0 ? e : "";  // set to nothing runnable: the real one is skipped
+    } else if (fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
+               fs::exists(beside)) {
+        real = beside.lexically_normal().string();
+    }
+    if (real.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): its part skipped";
+    use_judge(real);
+    ASSERT_EQ(tm({"cname", "add", "judged", "--port", "3102", "--project", "alpha"}).exit_code, 0);
+    ASSERT_EQ(tm({"cname", "rm", "judged.example.com"}).exit_code, 0);
+    // A hand-written duration cloudflared cannot parse: refused before any record is made.
+    std::string hand = ingress_seed;
+    hand.insert(hand.find("  - service: http_status:404"), "    originRequest:\n      connectTimeout: soon\n");
+    std::ofstream(dir_ / "cloudflared.yml", std::ios::trunc) << hand;
+    auto posts_before = fake_->request_count_prefix("POST", "/zones/");
+    auto bad = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"});
+    EXPECT_NE(bad.exit_code, 0);
+    EXPECT_NE(bad.err.find("cloudflared refuses it"), std::string::npos) << bad.err;
+    EXPECT_NE(bad.err.find("cannot unmarshal !!str `soon` into time.Duration"), std::string::npos) << bad.err;
+    EXPECT_EQ(fake_->request_count_prefix("POST", "/zones/"), posts_before) << "no record was even attempted";
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), hand);
+    EXPECT_TRUE(dns().empty());
+    EXPECT_EQ(db_hosts(), std::set<std::string>{});
 }

@@ -200,14 +200,23 @@ unsigned history_folder_mode(unsigned source_mode) {
 
 }  // namespace
 
-ingress_file::ingress_file(std::string path, std::string backup_dir, int history_keep)
-    : path_(std::move(path)), backup_dir_(std::move(backup_dir)), history_keep_(std::max(0, history_keep)) {}
+ingress_file::ingress_file(std::string path, std::string backup_dir, int history_keep, cloudflared_check judge)
+    : path_(std::move(path)),
+      backup_dir_(std::move(backup_dir)),
+      history_keep_(std::max(0, history_keep)),
+      judge_(std::move(judge)) {}
 
 result<void> ingress_file::check_editable() const {
     auto locked = read_locked(path_);
     if (!locked) return tl::unexpected(locked.error());
     auto id = sys::replaceable_file(path_);
     if (!id) return tl::unexpected(id.error());
+    // A file cloudflared already refuses takes no edit: said now, before anything public is made.
+    if (auto v = judge_.validate_file(path_); !v) {
+        if (v.error().code != errc::invalid) return tl::unexpected(v.error());
+        return fail(errc::invalid, path_ + ": cloudflared refuses it: " + v.error().message +
+                                       " — fix the file by hand; tunnelmgr leaves it untouched");
+    }
     return {};
 }
 
@@ -313,6 +322,15 @@ result<ingress_change> ingress_file::write_and_backup(const std::string& text, c
     // Refused here (read-only, an owner this process cannot keep) nothing has changed yet.
     auto id = sys::replaceable_file(path_);
     if (!id) return tl::unexpected(id.error());
+    if (auto v = judge_.validate_text(text, path_); !v) {
+        if (v.error().code != errc::invalid) return tl::unexpected(v.error());
+        if (auto now = judge_.validate_file(path_); !now && now.error().code == errc::invalid) {
+            return fail(errc::invalid, path_ + ": cloudflared refuses it: " + now.error().message +
+                                           " — fix the file by hand; tunnelmgr leaves it untouched");
+        }
+        return fail(errc::invalid, "cloudflared refuses " + path_ + " with this change: " + v.error().message +
+                                       " — the file is left untouched");
+    }
     if (auto w = sys::write_file_atomic(path_, text); !w) return tl::unexpected(w.error());
     ingress_change change;
     change.changed = true;

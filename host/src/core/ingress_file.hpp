@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cloudflared_check.hpp"
 #include "core/ingress_rules.hpp"
 #include "core/result.hpp"
 
@@ -22,11 +23,14 @@ class ingress_file {
 public:
     // backup_dir: a git repository (created when missing) that keeps a copy of each version, with
     // the file's mode; empty: no backups. history_keep: how many versions it keeps (0: all); older
-    // ones are dropped in batches, so it holds at most history_keep + history_keep/10.
-    ingress_file(std::string path, std::string backup_dir, int history_keep = 100);
+    // ones are dropped in batches, so it holds at most history_keep + history_keep/10. judge: the
+    // cloudflared binary that must accept every version before it is written (default: none).
+    ingress_file(std::string path, std::string backup_dir, int history_keep = 100,
+                 cloudflared_check judge = cloudflared_check());
 
     // Everything an edit needs, checked without changing anything: the file exists, parses, passes
-    // cloudflared's rules, and can be replaced keeping its owner, group and mode.
+    // cloudflared's rules (and the judge, when there is one), and can be replaced keeping its owner,
+    // group and mode.
     result<void> check_editable() const;
 
     // Removes what a killed edit left beside the file (our temp files, older than this process),
@@ -54,6 +58,7 @@ private:
     std::string git(std::vector<std::string> args, std::string* out = nullptr) const;
     std::string backup_dir_;
     int history_keep_;
+    cloudflared_check judge_;
 };
 
 }  // namespace tunnelmgr::core

@@ -64,7 +64,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         core::apply_timing timing;
         timing.ready_timeout = cfg.tunnel.ready_timeout;
         c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing,
-                                               cfg.tunnel.history_keep);
+                                               cfg.tunnel.history_keep, core::cloudflared_check(cfg.tunnel.cloudflared_bin));
     }
     if (c->runtime) {
         auto* runtime = c->runtime.get();

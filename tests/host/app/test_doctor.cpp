@@ -3,8 +3,10 @@
 // fix, exit 1; the API token never printed.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -192,4 +194,79 @@ TEST(doctor, the_api_socket_is_checked_where_sessions_will_look_for_it) {
     auto up = sys.tunnelmgr({"doctor"});
     ::close(fd);
     EXPECT_TRUE(has_line(up.out, "ok    ", "a daemon answers on " + sock)) << up.out;
+}
+
+namespace {
+
+// tunnel.cloudflared_bin set to `bin` in the live system's config.
+void judge_with(live_system& sys, const std::string& bin) {
+    sys.write_config();
+    std::ifstream in(sys.dir() / "config.yml");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string cfg = ss.str();
+    cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
+    std::ofstream(sys.dir() / "config.yml", std::ios::trunc) << cfg;
+}
+
+}  // namespace
+
+TEST(doctor, cloudflared_judges_the_ingress_file_or_its_absence_is_a_warning) {
+    live_system sys("doctor-judge");
+    // Not found: a warning with what to do, not a failure.
+    judge_with(sys, (sys.dir() / "no-such-cloudflared").string());
+    auto absent = sys.tunnelmgr({"doctor"});
+    EXPECT_TRUE(has_line(absent.out, "warn  ", "tunnel.cloudflared_bin " + (sys.dir() / "no-such-cloudflared").string() +
+                                                   " is not an executable file — install cloudflared or set "
+                                                   "tunnel.cloudflared_bin"))
+        << absent.out;
+    EXPECT_TRUE(lines_starting(absent.out, "FAIL").empty()) << absent.out;
+    // `none`: not asked, not mentioned.
+    judge_with(sys, "none");
+    auto off = sys.tunnelmgr({"doctor"});
+    EXPECT_EQ(off.out.find("cloudflared_bin"), std::string::npos) << off.out;
+    // A cloudflared that refuses the file: FAIL with its own words.
+    const auto stub = sys.dir() / "cloudflared-says-no";
+    std::ofstream(stub) << "#!/bin/sh\necho 'Validating rules from '\"$4\"\n"
+                           "echo 'Validation failed: the stub refuses '\"$4\" >&2\nexit 1\n";
+    std::filesystem::permissions(stub, std::filesystem::perms::owner_all);
+    judge_with(sys, stub.string());
+    auto no = sys.tunnelmgr({"doctor"});
+    EXPECT_EQ(no.exit_code, 1) << no.out;
+    const std::string file = (sys.dir() / "cloudflared.yml").string();
+    EXPECT_TRUE(has_line(no.out, "FAIL  ", "cloudflared (" + stub.string() + ") refuses " + file +
+                                               ": Validation failed: the stub refuses " + file + " — fix the file"))
+        << no.out;
+}
+
+TEST(doctor, the_real_cloudflared_accepts_a_good_file_and_fails_one_it_cannot_load) {
+    live_system sys("doctor-real-judge");
+    const std::string file = (sys.dir() / "cloudflared.yml").string();
+    std::string real;
+    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && *e != '\0') {
+        real = ::access(e, X_OK) == 0 ? e : "";  // set to nothing runnable: the real one is skipped
+    } else if (auto beside = std::filesystem::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
+               std::filesystem::exists(beside)) {
+        real = beside.lexically_normal().string();
+    }
+    if (real.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): its part skipped";
+    judge_with(sys, real);
+    auto ok = sys.tunnelmgr({"doctor"});
+    EXPECT_TRUE(has_line(ok.out, "ok    ", "cloudflared (" + real + ") accepts " + file)) << ok.out;
+    // A hand-written duration cloudflared cannot parse; tunnelmgr's own rules let it through.
+    std::string text;
+    {
+        std::ifstream in(file);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        text = ss.str();
+    }
+    const auto catch_all = text.find("  - service: http_status:404");
+    ASSERT_NE(catch_all, std::string::npos) << text;
+    text.insert(catch_all, "    originRequest:\n      connectTimeout: soon\n");
+    std::ofstream(file, std::ios::trunc) << text;
+    auto bad = sys.tunnelmgr({"doctor"});
+    EXPECT_EQ(bad.exit_code, 1) << bad.out;
+    EXPECT_TRUE(has_line(bad.out, "FAIL  ", "cloudflared (" + real + ") refuses " + file)) << bad.out;
+    EXPECT_TRUE(has_line(bad.out, "FAIL  ", "cannot unmarshal !!str `soon` into time.Duration")) << bad.out;
 }

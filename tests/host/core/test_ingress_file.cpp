@@ -3,6 +3,7 @@
 // several processes editing at once lose nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -12,12 +13,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/cloudflared_check.hpp"
+#include "core/cloudflared_judge.hpp"
 #include "core/ingress_file.hpp"
 #include "core/ingress_rules.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
 
 using namespace tunnelmgr;
+using tunnelmgr::testing::cloudflared_rule_for;
+using tunnelmgr::testing::judged_file;
+using tunnelmgr::testing::real_cloudflared;
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,7 +74,7 @@ protected:
 }  // namespace
 
 TEST_F(ingress_file_test, adds_before_the_catch_all_keeping_comments_and_keys) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("App.Example.com", "http://app:3100", "add app");
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE(r->changed);
@@ -83,7 +89,7 @@ TEST_F(ingress_file_test, adds_before_the_catch_all_keeping_comments_and_keys) {
 }
 
 TEST_F(ingress_file_test, adding_the_same_rule_twice_changes_nothing) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     std::string once = read();
     auto again = f.add_rule("app.example.com", "http://app:3100", "");
@@ -93,7 +99,7 @@ TEST_F(ingress_file_test, adding_the_same_rule_twice_changes_nothing) {
 }
 
 TEST_F(ingress_file_test, a_foreign_rule_for_the_name_is_a_conflict_and_nothing_changes) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("www.example.com", "http://app:3100", "");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, core::errc::conflict);
@@ -102,7 +108,7 @@ TEST_F(ingress_file_test, a_foreign_rule_for_the_name_is_a_conflict_and_nothing_
 }
 
 TEST_F(ingress_file_test, remove_takes_out_exactly_our_rule) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     ASSERT_TRUE(f.add_rule("api.example.com", "http://api:3101", ""));
     auto r = f.remove_rule("app.example.com", "");
@@ -125,7 +131,7 @@ TEST_F(ingress_file_test, malformed_or_invalid_files_are_refused_and_left_untouc
              std::string("- just\n- a list\n"),
          }) {
         write(bad);
-        core::ingress_file f(path_, "");
+        judged_file f(path_, "");
         auto r = f.add_rule("app.example.com", "http://app:3100", "");
         EXPECT_FALSE(r) << bad;
         if (!r) EXPECT_NE(r.error().message.find("untouched"), std::string::npos) << r.error().message;
@@ -135,7 +141,7 @@ TEST_F(ingress_file_test, malformed_or_invalid_files_are_refused_and_left_untouc
 }
 
 TEST_F(ingress_file_test, an_invalid_target_is_refused_before_anything_is_read) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("app.example.com", "http://app:3100/path", "");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, core::errc::invalid);
@@ -144,7 +150,7 @@ TEST_F(ingress_file_test, an_invalid_target_is_refused_before_anything_is_read) 
 
 TEST_F(ingress_file_test, a_file_without_ingress_gets_one_with_a_catch_all) {
     write("tunnel: abc\ncredentials-file: /x.json\n");
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     auto rules = f.read_rules();
     ASSERT_TRUE(rules) << rules.error().message;
@@ -156,7 +162,7 @@ TEST_F(ingress_file_test, a_file_without_ingress_gets_one_with_a_catch_all) {
 TEST_F(ingress_file_test, flow_style_lists_are_rewritten_keeping_every_key) {
     write("tunnel: abc\ningress: [{hostname: w.example.com, service: 'http://w:1', originRequest: {noTLSVerify: true}}, "
           "{service: 'http_status:404'}]\n");
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     auto rules = f.read_rules();
     ASSERT_TRUE(rules);
@@ -169,7 +175,7 @@ TEST_F(ingress_file_test, flow_style_lists_are_rewritten_keeping_every_key) {
 
 TEST_F(ingress_file_test, keeps_the_files_mode) {
     ::chmod(path_.c_str(), 0640);
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     struct stat st {};
     ASSERT_EQ(::stat(path_.c_str(), &st), 0);
@@ -178,7 +184,7 @@ TEST_F(ingress_file_test, keeps_the_files_mode) {
 
 TEST_F(ingress_file_test, every_change_is_committed_to_the_git_backup) {
     std::string backup = (dir_ / "history").string();
-    core::ingress_file f(path_, backup);
+    judged_file f(path_, backup);
     auto a = f.add_rule("app.example.com", "http://app:3100", "add app.example.com for consilio");
     ASSERT_TRUE(a);
     EXPECT_EQ(a->backup_error, "");
@@ -196,7 +202,7 @@ TEST_F(ingress_file_test, every_change_is_committed_to_the_git_backup) {
 TEST_F(ingress_file_test, a_failed_backup_is_reported_not_fatal) {
     std::string backup = (dir_ / "not-a-dir").string();
     std::ofstream(backup) << "a file where the backup folder should be";
-    core::ingress_file f(path_, backup);
+    judged_file f(path_, backup);
     auto a = f.add_rule("app.example.com", "http://app:3100", "add");
     ASSERT_TRUE(a) << a.error().message;
     EXPECT_TRUE(a->changed);
@@ -211,7 +217,8 @@ TEST_F(ingress_file_test, concurrent_processes_lose_no_rule_and_the_file_stays_v
         pid_t pid = ::fork();
         ASSERT_GE(pid, 0);
         if (pid == 0) {
-            core::ingress_file f(path_, "");
+            judged_file f(path_, "");
+            f.check_routes(false);  // each version is still validated; routing is checked everywhere else
             int bad = 0;
             for (int i = 0; i < each; ++i) {
                 std::string host = "p" + std::to_string(p) + "-" + std::to_string(i) + ".example.com";
@@ -219,7 +226,7 @@ TEST_F(ingress_file_test, concurrent_processes_lose_no_rule_and_the_file_stays_v
                 if (!f.read_rules()) ++bad;  // valid after every step, as others see it
                 if (i % 2 == 1 && !f.remove_rule(host, "")) ++bad;
             }
-            ::_exit(bad);
+            ::_exit(bad + f.refusals());  // every version any process wrote passed cloudflared
         }
         kids.push_back(pid);
     }
@@ -228,7 +235,7 @@ TEST_F(ingress_file_test, concurrent_processes_lose_no_rule_and_the_file_stays_v
         ::waitpid(k, &status, 0);
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto rules = f.read_rules();
     ASSERT_TRUE(rules) << rules.error().message;
     EXPECT_EQ(rules->size(), static_cast<size_t>(2 + procs * each / 2));  // www + kept rules + catch-all
@@ -243,31 +250,6 @@ TEST_F(ingress_file_test, concurrent_processes_lose_no_rule_and_the_file_stays_v
 }
 
 namespace {
-
-// The real cloudflared, where this machine has it (see ../shared/tools/cloudflared/README.md): beside
-// the source tree, on PATH, or $TM_CLOUDFLARED. "" when absent.
-std::string real_cloudflared() {
-    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && fs::exists(e)) return e;
-    fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
-    if (fs::exists(beside)) return beside.string();
-    for (const char* dir : {"/usr/local/bin", "/usr/bin"}) {
-        if (fs::exists(fs::path(dir) / "cloudflared")) return (fs::path(dir) / "cloudflared").string();
-    }
-    return "";
-}
-
-// "Matched rule #N" from `cloudflared tunnel --config FILE ingress rule https://HOST`; -1 when it fails.
-int cloudflared_rule_for(const std::string& bin, const std::string& config, const std::string& host) {
-    std::string cmd = bin + " --no-autoupdate tunnel --config " + config + " ingress rule https://" + host + " 2>&1";
-    std::string out;
-    if (FILE* p = ::popen(cmd.c_str(), "r"); p != nullptr) {
-        char buf[512];
-        while (std::fgets(buf, sizeof buf, p) != nullptr) out += buf;
-        if (::pclose(p) != 0) return -1;
-    }
-    auto at = out.find("Matched rule #");
-    return at == std::string::npos ? -1 : std::stoi(out.substr(at + 14));
-}
 
 const char* wildcard = R"(tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef
 ingress:
@@ -298,7 +280,7 @@ TEST(ingress_rules, a_rule_catches_names_as_cloudflared_matches_them) {
 
 TEST_F(ingress_file_test, a_name_an_earlier_wildcard_would_catch_is_refused_naming_the_rule_and_nothing_changes) {
     write(wildcard);
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("Shadow.example.org", "http://app:3100", "");
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().code, core::errc::conflict);
@@ -328,7 +310,172 @@ TEST_F(ingress_file_test, the_real_cloudflared_routes_each_name_where_the_editor
         EXPECT_EQ(ours ? static_cast<int>(*ours) : 3, theirs) << host;
     }
     // After an accepted add, cloudflared itself routes the new name to the new rule.
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("new.example.com", "http://app:3100", ""));
     EXPECT_EQ(cloudflared_rule_for(bin, path_, "new.example.com"), 3);
+}
+
+namespace {
+
+// A stand-in cloudflared for the judge's own behaviour on machines without the real one: a shell
+// script that logs how it was called (and the mode and text of the file it was given) and answers
+// as `verdict` says.
+std::string stub_cloudflared(const fs::path& dir, const std::string& verdict) {
+    const fs::path script = dir / "bin" / "cloudflared";
+    fs::create_directories(script.parent_path());
+    std::ofstream(script) << "#!/bin/sh\n"
+                          << "log=" << (dir / "judge.log").string() << "\n"
+                          << "echo \"args: $*\" >> \"$log\"\n"
+                          << "echo \"mode: $(stat -c %a \"$4\")\" >> \"$log\"\n"
+                          << "cp \"$4\" " << (dir / "judged.yml").string() << "\n"
+                          << verdict << "\n";
+    ::chmod(script.c_str(), 0755);
+    return script.string();
+}
+
+}  // namespace
+
+TEST_F(ingress_file_test, the_judge_sees_the_candidate_in_a_private_temp_file_before_it_is_written) {
+    const std::string bin = stub_cloudflared(dir_, "echo 'Validating rules from x'; echo OK; exit 0");
+    core::ingress_file f(path_, "", 100, core::cloudflared_check(bin));
+    ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
+    auto log = sys::read_file((dir_ / "judge.log").string());
+    ASSERT_TRUE(log);
+    EXPECT_NE(log->find("args: --no-autoupdate tunnel --config /"), std::string::npos) << *log;
+    EXPECT_NE(log->find("/config.yml ingress validate\n"), std::string::npos) << *log;
+    EXPECT_EQ(log->find("args: --no-autoupdate tunnel --config " + path_), std::string::npos)
+        << "the candidate is judged, not the file in place: " << *log;
+    EXPECT_NE(log->find("mode: 600"), std::string::npos) << "the candidate may hold a token: " << *log;
+    EXPECT_EQ(*sys::read_file((dir_ / "judged.yml").string()), read()) << "what was judged is what was written";
+    // check_editable asks about the file as it is now.
+    fs::remove(dir_ / "judge.log");
+    EXPECT_TRUE(f.check_editable());
+    EXPECT_NE(sys::read_file((dir_ / "judge.log").string())->find("--config " + path_ + " ingress validate"), std::string::npos);
+}
+
+TEST_F(ingress_file_test, a_refusal_of_the_judge_is_its_own_message_and_leaves_the_file_untouched) {
+    const std::string tmp = (dir_ / "tmp").string();
+    fs::create_directories(tmp);
+    const char* old_tmp = std::getenv("TMPDIR");
+    const std::string saved = old_tmp != nullptr ? old_tmp : "";
+    ::setenv("TMPDIR", tmp.c_str(), 1);
+    // Refuses only the candidate (it names the new host), as cloudflared refuses a bad rule.
+    const std::string bin = stub_cloudflared(
+        dir_, "if grep -q app.example.com \"$4\"; then echo 'Validation failed: the stub refuses app.example.com' >&2; "
+              "exit 1; fi; exit 0");
+    core::ingress_file f(path_, (dir_ / "history").string(), 100, core::cloudflared_check(bin));
+    EXPECT_TRUE(f.check_editable()) << "the file as it is passes";
+    auto r = f.add_rule("app.example.com", "http://app:3100", "");
+    if (old_tmp != nullptr) ::setenv("TMPDIR", saved.c_str(), 1); else ::unsetenv("TMPDIR");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, core::errc::invalid);
+    EXPECT_NE(r.error().message.find("cloudflared refuses " + path_ + " with this change: Validation failed: the stub "
+                                     "refuses app.example.com — the file is left untouched"),
+              std::string::npos)
+        << r.error().message;
+    EXPECT_EQ(r.error().message.find(tmp), std::string::npos) << "the temp file is not named: " << r.error().message;
+    EXPECT_EQ(read(), stock);
+    EXPECT_TRUE(fs::is_empty(tmp)) << "the private temp folder is removed";
+    EXPECT_FALSE(fs::exists(dir_ / "history")) << "nothing was committed to the history";
+}
+
+TEST_F(ingress_file_test, a_judge_that_hangs_or_cannot_run_refuses_and_an_absent_one_is_skipped) {
+    const std::string hangs = stub_cloudflared(dir_, "exec sleep 5");
+    core::ingress_file slow(path_, "", 100, core::cloudflared_check(hangs, std::chrono::milliseconds(200)));
+    auto r = slow.add_rule("app.example.com", "http://app:3100", "");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, core::errc::timeout);
+    EXPECT_NE(r.error().message.find("tunnel.cloudflared_bin"), std::string::npos) << r.error().message;
+    EXPECT_EQ(read(), stock);
+    // Absent (a path that does not exist) or turned off: the built-in rules alone decide.
+    core::cloudflared_check absent((dir_ / "no-such-cloudflared").string());
+    EXPECT_EQ(absent.binary(), "");
+    core::ingress_file f(path_, "", 100, absent);
+    EXPECT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
+    EXPECT_EQ(core::cloudflared_check("none").binary(), "");
+    EXPECT_TRUE(core::cloudflared_check("none").off());
+}
+
+TEST_F(ingress_file_test, an_empty_cloudflared_bin_finds_cloudflared_on_path) {
+    const std::string bin = stub_cloudflared(dir_, "exit 0");
+    const char* old_path = std::getenv("PATH");
+    const std::string saved = old_path != nullptr ? old_path : "";
+    ::setenv("PATH", (dir_ / "bin").c_str(), 1);
+    std::string found = core::cloudflared_check("").binary();
+    std::string by_name = core::cloudflared_check("cloudflared").binary();
+    ::setenv("PATH", (dir_ / "nowhere").c_str(), 1);
+    std::string none = core::cloudflared_check("").binary();
+    ::setenv("PATH", saved.c_str(), 1);
+    EXPECT_EQ(found, bin);
+    EXPECT_EQ(by_name, bin);
+    EXPECT_EQ(none, "");
+}
+
+TEST_F(ingress_file_test, the_real_cloudflared_as_judge_refuses_what_the_built_in_rules_let_through) {
+    const std::string bin = real_cloudflared();
+    if (bin.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): skipped";
+    core::ingress_file f(path_, "", 100, core::cloudflared_check(bin));
+    // A host Go's URL parser refuses: tunnelmgr's own rules accept it, cloudflared does not.
+    ASSERT_EQ(core::check_service("http://a b:3100"), "") << "the built-in rules learned this one: pick another case";
+    auto r = f.add_rule("app.example.com", "http://a b:3100", "");
+    ASSERT_FALSE(r) << "a file cloudflared refuses was written";
+    EXPECT_EQ(r.error().code, core::errc::invalid);
+    EXPECT_NE(r.error().message.find("invalid character \" \" in host name"), std::string::npos) << r.error().message;
+    EXPECT_EQ(read(), stock);
+    EXPECT_EQ(files_in_dir(), 2) << "only the file and its lock";
+    // A hand-written rule cloudflared cannot load (a duration it cannot parse): the file as it is is
+    // refused by check_editable, before anything public is made, and no edit touches it.
+    const std::string hand = std::string(stock).replace(std::string(stock).find("noTLSVerify: true"), 17,
+                                                          "connectTimeout: soon");
+    write(hand);
+    EXPECT_TRUE(core::ingress_file(path_, "").read_rules()) << "the built-in rules accept it";
+    auto editable = f.check_editable();
+    ASSERT_FALSE(editable);
+    EXPECT_NE(editable.error().message.find(path_ + ": cloudflared refuses it: "), std::string::npos)
+        << editable.error().message;
+    EXPECT_NE(editable.error().message.find("cannot unmarshal !!str `soon` into time.Duration"), std::string::npos)
+        << editable.error().message;
+    auto add = f.add_rule("app.example.com", "http://app:3100", "");
+    ASSERT_FALSE(add);
+    EXPECT_NE(add.error().message.find("fix the file by hand"), std::string::npos) << add.error().message;
+    EXPECT_EQ(read(), hand);
+    // A good change passes the judge.
+    write(stock);
+    EXPECT_TRUE(f.check_editable());
+    EXPECT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
+    EXPECT_TRUE(f.remove_rule("app.example.com", ""));
+    EXPECT_EQ(read(), stock);
+}
+
+// Layouts operators write by hand: every version the editor makes of them passes cloudflared (when
+// installed) and routes the added name to the added service; removing restores the rules.
+TEST_F(ingress_file_test, unusual_layouts_are_edited_into_files_cloudflared_accepts) {
+    const std::vector<std::string> layouts = {
+        "ingress:\n- hostname: w.example.com\n  service: http://w:1\n- service: http_status:404\n",  // no indent
+        "---\ntunnel: abc\ningress:   # routes\n  - hostname: w.example.com\n    service: http://w:1\n\n"
+        "  # the catch-all\n  - service: http_status:404  # last\n...\n",
+        "ingress:\n  -\n    hostname: w.example.com\n    service: http://w:1\n  -\n    service: http_status:404\n",
+        "ingress:\n  - {hostname: w.example.com, service: 'http://w:1'}\n  - {service: 'http_status:404'}\n",
+        "ingress:\n  - hostname: w.example.com\n    service: http://w:1\n  - service: http_status:404\n"
+        "    originRequest:\n      noTLSVerify: true\n",
+        "ingress:\n  - hostname: w.example.com\n    service: http://w:1\n  - hostname: \"*\"\n    service: http_status:404\n",
+        "ingress:\n    - hostname: \"w.example.com\"\n      service: \"http://w:1\"\n    - service: \"http_status:404\"\n",
+        "tunnel: abc\r\ningress:\r\n  - hostname: w.example.com\r\n    service: http://w:1\r\n  - service: http_status:404\r\n",
+    };
+    for (const auto& layout : layouts) {
+        write(layout);
+        judged_file f(path_, "");
+        auto a = f.add_rule("app.example.com", "http://app:3100", "");
+        ASSERT_TRUE(a) << layout << a.error().message;
+        auto b = f.add_rule("b.example.com", "http://b:3101", "");
+        ASSERT_TRUE(b) << layout << b.error().message;
+        ASSERT_TRUE(f.remove_rule("app.example.com", "")) << layout;
+        ASSERT_TRUE(f.remove_rule("b.example.com", "")) << layout;
+        auto rules = f.read_rules();
+        ASSERT_TRUE(rules) << layout;
+        ASSERT_EQ(rules->size(), 2u) << layout;
+        EXPECT_EQ((*rules)[0].hostname, "w.example.com") << layout;
+        EXPECT_EQ((*rules)[0].service, "http://w:1") << layout;
+        EXPECT_EQ(f.refusals(), 0) << layout;
+    }
 }

@@ -19,12 +19,17 @@
 #include <unistd.h>
 #include <vector>
 
+#include "core/cloudflared_judge.hpp"
 #include "core/ingress_file.hpp"
 #include "core/ingress_strategy.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
 
 using namespace tunnelmgr;
+using tunnelmgr::testing::cloudflared_refusal;
+using tunnelmgr::testing::expect_cloudflared_accepts;
+using tunnelmgr::testing::judged_file;
+using tunnelmgr::testing::real_cloudflared;
 namespace fs = std::filesystem;
 
 namespace {
@@ -93,20 +98,6 @@ protected:
     std::string path_;
 };
 
-std::string real_cloudflared() {
-    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && fs::exists(e)) return e;
-    fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
-    if (fs::exists(beside)) return beside.string();
-    return "";
-}
-
-// cloudflared's own verdict on the file: "" when it passes, else what it said.
-std::string cloudflared_refusal(const std::string& bin, const std::string& config) {
-    auto r = sys::run({bin, "--no-autoupdate", "tunnel", "--config", config, "ingress", "validate"});
-    if (!r) return r.error().message;
-    return r->exit_code == 0 ? "" : r->out + r->err;
-}
-
 }  // namespace
 
 TEST_F(identity_test, a_symlinked_file_is_edited_through_the_link_which_stays_a_link) {
@@ -116,7 +107,7 @@ TEST_F(identity_test, a_symlinked_file_is_edited_through_the_link_which_stays_a_
     ::chmod(target.c_str(), 0640);
     fs::remove(path_);
     fs::create_symlink("real/config.yml", path_);  // relative, as operators write them
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("app.example.com", "http://app:3100", "");
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_TRUE(fs::is_symlink(path_)) << "the link was replaced by a plain file";
@@ -131,7 +122,7 @@ TEST_F(identity_test, a_symlinked_file_is_edited_through_the_link_which_stays_a_
 
 TEST_F(identity_test, a_read_only_file_is_refused_with_a_sentence_and_left_untouched) {
     ::chmod(path_.c_str(), 0444);
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("app.example.com", "http://app:3100", "");
     ASSERT_FALSE(r) << "a 0444 file was rewritten";
     EXPECT_EQ(r.error().code, errc::denied);
@@ -148,7 +139,7 @@ TEST_F(identity_test, root_keeps_another_users_owner_group_and_mode) {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the file another owner";
     ASSERT_EQ(::chown(path_.c_str(), 1234, shared_group), 0);
     ::chmod(path_.c_str(), 0660);
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     auto st = stat_of(path_);
     EXPECT_EQ(st.st_uid, 1234u);
@@ -208,6 +199,7 @@ TEST_F(identity_test, not_root_but_the_owner_keeps_the_files_group_and_mode) {
     EXPECT_EQ(st.st_gid, shared_group) << "the group cloudflared reads the file through was lost";
     EXPECT_EQ(st.st_mode & 07777, 0640u);
     EXPECT_NE(read(path_).find("app.example.com"), std::string::npos);
+    expect_cloudflared_accepts(path_);
 }
 
 TEST_F(identity_test, a_missing_file_is_called_missing_not_a_lock_problem) {
@@ -233,7 +225,7 @@ TEST_F(identity_test, a_missing_file_is_called_missing_not_a_lock_problem) {
 TEST_F(identity_test, a_key_written_twice_is_refused_as_cloudflared_refuses_it) {
     const std::string twice = std::string(stock) + "ingress:\n  - service: http_status:503\n";
     write(path_, twice);
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     auto r = f.add_rule("app.example.com", "http://app:3100", "");
     ASSERT_FALSE(r) << "the first ingress block was edited; cloudflared rejects the file";
     EXPECT_EQ(r.error().code, errc::invalid);
@@ -260,7 +252,7 @@ TEST_F(identity_test, a_key_written_twice_is_refused_as_cloudflared_refuses_it) 
 TEST_F(identity_test, the_history_copy_keeps_the_files_mode_and_its_folder_is_as_private) {
     ::chmod(path_.c_str(), 0600);  // it may hold a `token:`
     const std::string history = (dir_ / "history").string();
-    core::ingress_file f(path_, history);
+    judged_file f(path_, history);
     auto r = f.add_rule("app.example.com", "http://app:3100", "add app");
     ASSERT_TRUE(r) << r.error().message;
     EXPECT_EQ(r->backup_error, "");
@@ -276,7 +268,8 @@ TEST_F(identity_test, the_history_copy_keeps_the_files_mode_and_its_folder_is_as
 
 TEST_F(identity_test, the_history_keeps_a_bounded_number_of_versions) {
     const std::string history = (dir_ / "history").string();
-    core::ingress_file f(path_, history, 5);
+    judged_file f(path_, history, 5);
+    f.check_routes(false);  // 20 versions: each still validated, routing is checked in the other tests
     std::string first_commit;
     for (int i = 0; i < 20; ++i) {
         std::string host = "h" + std::to_string(i) + ".example.com";
@@ -323,10 +316,11 @@ TEST_F(identity_test, a_killed_edits_temp_files_are_removed_at_start_and_at_the_
     ASSERT_TRUE(local->add("app.example.com", "http://app:3100", ""));
     EXPECT_FALSE(fs::exists(stale));
     EXPECT_TRUE(fs::exists(fresh));
+    expect_cloudflared_accepts(path_);
 }
 
 TEST_F(identity_test, a_good_file_is_editable_and_every_edit_passes_the_real_cloudflared) {
-    core::ingress_file f(path_, "");
+    judged_file f(path_, "");
     EXPECT_TRUE(f.check_editable());
     ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
     const std::string bin = real_cloudflared();

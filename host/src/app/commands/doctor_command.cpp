@@ -13,6 +13,7 @@
 
 #include "app/commands/commands.hpp"
 #include "sys/unix_socket.hpp"
+#include "core/cloudflared_check.hpp"
 #include "core/ingress_file.hpp"
 #include "core/json.hpp"
 #include "core/metrics_probe.hpp"
@@ -297,6 +298,27 @@ void check_ingress(report& r, app_state& s) {
         r.fail("ingress", "tunnel.config_file " + t.config_file + " does not exist",
                "point tunnel.config_file at cloudflared's config.yml (the file given to `cloudflared --config`)");
         return;
+    }
+    // cloudflared's own verdict first: it is the one that matters when cloudflared next starts.
+    core::cloudflared_check judge(t.cloudflared_bin);
+    if (!judge.off()) {
+        const std::string bin = judge.binary();
+        if (bin.empty()) {
+            r.warn("ingress",
+                   t.cloudflared_bin.empty() ? std::string("cloudflared not found in PATH: ") + t.config_file +
+                                                   " is checked by tunnelmgr's own rules only"
+                                             : "tunnel.cloudflared_bin " + t.cloudflared_bin + " is not an executable file",
+                   "install cloudflared or set tunnel.cloudflared_bin to its path (`none` turns this check off)");
+        } else if (auto verdict = judge.validate_file(t.config_file); verdict) {
+            r.ok("ingress", "cloudflared (" + bin + ") accepts " + t.config_file);
+        } else if (verdict.error().code == core::errc::invalid) {
+            r.fail("ingress", "cloudflared (" + bin + ") refuses " + t.config_file + ": " + verdict.error().message,
+                   "fix the file by hand (check with `cloudflared tunnel --config " + t.config_file +
+                       " ingress validate`); tunnelmgr edits nothing until it passes");
+        } else {
+            r.warn("ingress", verdict.error().message,
+                   "set tunnel.cloudflared_bin to a working cloudflared, or to `none` to skip this check");
+        }
     }
     core::ingress_file file(t.config_file, "");
     auto rules = file.read_rules();
