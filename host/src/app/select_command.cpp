@@ -19,6 +19,10 @@ const std::vector<command>& commands() {
          {"state"}, cmd_daemon, {"dns", "supervisor", "runtime"}, true},
         {"mcp", "serve one MCP client on stdio: --project NAME or --admin, token in TUNNELMGR_TOKEN",
          {"state", "transport"}, cmd_mcp, {"dns", "supervisor", "runtime"}, true},
+        {"reconcile", "compare the published names with their DNS records and ingress rules; list the drift and, "
+                      "with reconcile.repair: repair, restore missing or changed records and missing rules "
+                      "([--dry-run] [--json]; exit 1 while drift remains)",
+         {"state"}, cmd_reconcile, {"dns", "supervisor", "runtime"}, true},
         {"audit", "the audit log, newest first ([--project P] [--action A] [--limit N] [--json])", {"state"}, cmd_audit},
         // doctor: starts each configured plugin itself, so it needs no slot up front.
         {"doctor", "check the config, plugins, token, zones, Docker, cloudflared, ingress, supervisor and state; "

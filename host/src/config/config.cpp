@@ -190,7 +190,7 @@ void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
     r.only_keys(node, "tunnel",
                 {"id", "default_domain", "ingress", "config_file", "metrics", "backup_dir", "history_keep",
-                 "ready_timeout"});
+                 "ready_timeout", "cloudflared_bin"});
     if (node["default_domain"]) cfg.tunnel.default_domain = r.scalar(node["default_domain"], "tunnel.default_domain");
     if (node["backup_dir"]) cfg.tunnel.backup_dir = r.scalar(node["backup_dir"], "tunnel.backup_dir");
     if (node["history_keep"]) {
@@ -215,6 +215,7 @@ void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
         cfg.tunnel.ready_timeout = *d;
     }
     if (node["config_file"]) cfg.tunnel.config_file = r.scalar(node["config_file"], "tunnel.config_file");
+    if (node["cloudflared_bin"]) cfg.tunnel.cloudflared_bin = r.scalar(node["cloudflared_bin"], "tunnel.cloudflared_bin");
     if (node["metrics"]) {
         cfg.tunnel.metrics = r.scalar(node["metrics"], "tunnel.metrics");
         auto colon = cfg.tunnel.metrics.rfind(':');
@@ -256,6 +257,26 @@ void read_health(const reader& r, const YAML::Node& node, config& cfg) {
         for (size_t i = 0; i < b.size(); ++i) {
             cfg.health.backoff.push_back(duration_at(r, b[i], "health.backoff[" + std::to_string(i) + "]"));
         }
+    }
+}
+
+void read_reconcile(const reader& r, const YAML::Node& node, config& cfg) {
+    if (!node.IsMap()) r.fail(node, "reconcile", "must be a map, e.g. { interval: 10m, repair: report }");
+    r.only_keys(node, "reconcile", {"interval", "repair"});
+    if (node["interval"]) {
+        cfg.reconcile.interval = duration_at(r, node["interval"], "reconcile.interval");
+        if (cfg.reconcile.interval < std::chrono::seconds(10)) {
+            r.fail(node["interval"], "reconcile.interval", "must be at least 10s");
+        }
+    }
+    if (node["repair"]) {
+        std::string v = r.scalar(node["repair"], "reconcile.repair");
+        if (v != "report" && v != "repair") {
+            r.fail(node["repair"], "reconcile.repair",
+                   "'" + v + "' is neither `report` (list drift only) nor `repair` (also restore missing or changed "
+                   "records and missing rules)");
+        }
+        cfg.reconcile.repair = v;
     }
 }
 
@@ -537,7 +558,7 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         if (root.IsNull()) return tl::unexpected(source_name + ": the file is empty; start from packaging/examples/config.yml");
         if (!root.IsMap()) r.fail(root, "(top level)", "must be a map of sections (state, dns, tunnel, ...)");
         r.only_keys(root, "", {"state", "dns", "runtime", "supervisor", "transport", "tunnel", "health", "projects",
-                               "admin", "plugin_dir", "log", "metrics", "api", "reserved_labels"});
+                               "admin", "plugin_dir", "log", "metrics", "api", "reserved_labels", "reconcile"});
         for (const auto& name : slot_names()) {
             if (!root[name]) continue;
             int key_line = 0;
@@ -549,6 +570,7 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         if (root["tunnel"]) read_tunnel(r, root["tunnel"], cfg);
         read_deprecated_default_domain(r, root["dns"], cfg);
         if (root["health"]) read_health(r, root["health"], cfg);
+        if (root["reconcile"]) read_reconcile(r, root["reconcile"], cfg);
         if (root["projects"]) read_projects(r, root["projects"], cfg);
         if (root["reserved_labels"]) read_reserved_labels(r, root["reserved_labels"], cfg);
         for (const auto& [name, p] : cfg.projects) {

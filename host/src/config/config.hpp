@@ -62,6 +62,9 @@ struct tunnel_settings {
     std::string metrics = "127.0.0.1:20241";
     std::string backup_dir;  // git history of config_file; empty: <state folder>/ingress-history
     int history_keep = 100;  // versions the history keeps (pruned in batches of a tenth); 0: every version
+    // The cloudflared that checks every version of config_file before it is written (and in doctor):
+    // "" looks `cloudflared` up in PATH (absent: no check), "none" turns the check off.
+    std::string cloudflared_bin;
     std::chrono::milliseconds ready_timeout{60000};  // how long to wait for /ready after a restart
 };
 
@@ -71,6 +74,14 @@ struct health_settings {
     std::vector<std::chrono::milliseconds> backoff{std::chrono::seconds(5), std::chrono::seconds(15),
                                                    std::chrono::seconds(30), std::chrono::minutes(1),
                                                    std::chrono::minutes(5)};
+};
+
+// Drift between the state, the DNS records and the ingress (tunnelmgr reconcile): how often the
+// daemon looks, and whether the safe repairs (a missing or changed record, a missing rule) are made
+// or only reported.
+struct reconcile_settings {
+    std::chrono::milliseconds interval{std::chrono::minutes(10)};
+    std::string repair = "report";  // report | repair
 };
 
 // tunnelmgr's own Prometheus metrics, served by `tunnelmgr daemon` (loopback only).
@@ -105,6 +116,7 @@ struct config {
     std::map<std::string, slot> slots;  // by slot name; absent = slot empty
     tunnel_settings tunnel;
     health_settings health;
+    reconcile_settings reconcile;
     metrics_settings metrics;
     std::map<std::string, project> projects;
     std::string admin_token_sha256;

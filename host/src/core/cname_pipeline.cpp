@@ -183,7 +183,19 @@ result<std::string> apply_without_rule(step_env& env, operation& o) {
 result<std::string> delete_dns_record(step_env& env, operation& o) {
     std::string record_id = o.s("record_id");
     if (record_id.empty()) return std::string("{}");
-    auto del = env.dns.delete_record(o.s("zone_id"), record_id, cname_pipeline::ownership_marker(o.project));
+    const std::string zone = o.s("zone_id"), marker = cname_pipeline::ownership_marker(o.project);
+    auto del = env.dns.delete_record(zone, record_id, marker);
+    if (!del && del.error().code == errc::not_found) {
+        // The stored id is gone, but the name may carry a record of ours made since (reconcile restores
+        // a deleted record under a new id): delete that one, never a record without our marker.
+        auto found = env.dns.find_record(zone, o.hostname, "CNAME");
+        if (found) {
+            auto rec = json::parse(*found);
+            if (rec && json::str(*rec, "comment") == marker) del = env.dns.delete_record(zone, json::str(*rec, "id"), marker);
+        } else if (found.error().code != errc::not_found) {
+            del = tl::unexpected(found.error());
+        }
+    }
     if (!del && del.error().code == errc::conflict) {
         // Someone re-labelled the record: it is no longer ours to delete. Say so and move on.
         log::warn("pipeline", "left DNS record " + record_id + " of " + o.hostname + " in place: " + del.error().message);

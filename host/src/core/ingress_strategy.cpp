@@ -19,8 +19,11 @@ namespace {
 class local_ingress final : public ingress_strategy {
 public:
     local_ingress(std::string file, std::string backup, int history_keep, tunnel_supervisor* sup, ready_probe* probe,
-                  apply_timing t)
-        : file_(std::move(file), std::move(backup), history_keep), supervisor_(sup), probe_(probe), timing_(std::move(t)) {
+                  apply_timing t, cloudflared_check judge)
+        : file_(std::move(file), std::move(backup), history_keep, std::move(judge)),
+          supervisor_(sup),
+          probe_(probe),
+          timing_(std::move(t)) {
         if (!timing_.sleep) timing_.sleep = [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
         if (int n = file_.remove_leftovers(); n > 0) {
             log::info("ingress", "removed " + std::to_string(n) + " temporary file(s) a killed edit of " + file_.path() +
@@ -29,6 +32,8 @@ public:
     }
 
     result<void> check_editable() override { return file_.check_editable(); }
+
+    result<std::vector<ingress_rule>> list_rules() override { return file_.read_rules(); }
 
     result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) override {
         auto r = file_.add_rule(hostname, service, why);
@@ -50,31 +55,89 @@ public:
             return std::string("the ingress file is updated, but no supervisor is configured: restart cloudflared by "
                                "hand (e.g. `systemctl restart cloudflared`) for the change to take effect");
         }
+        const instance before = current_instance();
         auto restarted = supervisor_->restart();
         if (!restarted) {
             return fail(restarted.error().code, "cloudflared could not be restarted: " + restarted.error().message);
         }
         if (probe_ == nullptr) return std::string("cloudflared restarted");
-        auto waited = std::chrono::milliseconds(0);
-        std::string last;
-        while (waited <= timing_.ready_timeout) {
-            auto n = probe_->ready_connections();
-            if (n && *n > 0) {
-                return "cloudflared restarted and ready (" + std::to_string(*n) + " connections) after " +
-                       std::to_string(waited.count()) + " ms";
-            }
-            last = n ? "0 ready connections" : n.error().message;
-            timing_.sleep(timing_.poll_every);
-            waited += timing_.poll_every;
-        }
-        return fail(errc::timeout, "cloudflared was restarted but did not report ready within " +
-                                       std::to_string(timing_.ready_timeout.count() / 1000) + " s (" + last +
-                                       "): check `journalctl -u cloudflared` or its container logs");
+        return wait_for_new_instance(before);
     }
 
     std::string take_backup_error() override { return std::exchange(backup_error_, std::string()); }
 
 private:
+    // Which cloudflared process is running: the supervisor's main PID and start time, and the
+    // connectorId its /ready answers with (each process draws a new one).
+    struct instance {
+        std::optional<int64_t> pid;
+        std::optional<int64_t> since_ms;
+        std::string connector_id;
+    };
+
+    instance supervised_instance() {
+        instance out;
+        if (auto s = supervisor_->status(); s && s->running.value_or(false)) {
+            out.pid = s->pid;
+            out.since_ms = s->since_ms;
+        }
+        return out;
+    }
+
+    instance current_instance() {
+        instance out = supervised_instance();
+        if (probe_ != nullptr) {
+            if (auto r = probe_->ready()) out.connector_id = r->connector_id;
+        }
+        return out;
+    }
+
+    // A restart issued with --no-block returns while the old process still serves /ready (and
+    // drains for its grace period), so an answer counts only once it comes from another process.
+    // The connectorId decides when both answers carry one (it names the process that answered);
+    // else the supervisor's main PID or start time; with nothing to compare, any answer counts.
+    bool answered_by_new_instance(const instance& before, const ready_answer& now) {
+        if (!before.connector_id.empty() && !now.connector_id.empty()) return now.connector_id != before.connector_id;
+        if (!before.pid && !before.since_ms) return true;
+        instance sup = supervised_instance();
+        if (before.pid && sup.pid) return *sup.pid != *before.pid;
+        // since_ms may be computed from a monotonic clock at each call: 1 ms of rounding is no restart.
+        if (before.since_ms && sup.since_ms) return *sup.since_ms > *before.since_ms + 1;
+        return false;  // the supervisor cannot say (yet) which process runs: keep waiting
+    }
+
+    result<std::string> wait_for_new_instance(const instance& before) {
+        auto waited = std::chrono::milliseconds(0);
+        std::string last = "no answer yet";
+        bool saw_new = false;
+        while (waited <= timing_.ready_timeout) {
+            auto now = probe_->ready();
+            if (!now) {
+                last = now.error().message;
+            } else if (!answered_by_new_instance(before, *now)) {
+                last = "the old instance" + connector_text(now->connector_id) + " was still answering /ready";
+            } else if (now->connections > 0) {
+                return "cloudflared restarted and the new instance" + connector_text(now->connector_id) +
+                       " is ready (" + std::to_string(now->connections) + " connections) after " +
+                       std::to_string(waited.count()) + " ms";
+            } else {
+                saw_new = true;
+                last = "the new instance" + connector_text(now->connector_id) + " has 0 ready connections";
+            }
+            timing_.sleep(timing_.poll_every);
+            waited += timing_.poll_every;
+        }
+        return fail(errc::timeout, std::string("cloudflared was restarted but ") +
+                                       (saw_new ? "the new instance did not report ready"
+                                                : "no new instance answered /ready") +
+                                       " within " + std::to_string(timing_.ready_timeout.count() / 1000) + " s (" +
+                                       last + "): check `journalctl -u cloudflared` or its container logs");
+    }
+
+    static std::string connector_text(const std::string& id) {
+        return id.empty() ? std::string() : " (connector " + id + ")";
+    }
+
     ingress_file file_;
     tunnel_supervisor* supervisor_;
     ready_probe* probe_;
@@ -152,6 +215,12 @@ public:
 
     result<std::string> apply() override {
         return std::string("the tunnel's remote configuration is updated; cloudflared applies it live");
+    }
+
+    result<std::vector<ingress_rule>> list_rules() override {
+        auto cfg = load();
+        if (!cfg) return tl::unexpected(cfg.error());
+        return rules_of(cfg->doc);
     }
 
 private:
@@ -264,9 +333,9 @@ private:
 
 std::unique_ptr<ingress_strategy> make_local_ingress(std::string config_file, std::string backup_dir,
                                                      tunnel_supervisor* supervisor, ready_probe* probe,
-                                                     apply_timing timing, int history_keep) {
+                                                     apply_timing timing, int history_keep, cloudflared_check judge) {
     return std::make_unique<local_ingress>(std::move(config_file), std::move(backup_dir), history_keep, supervisor,
-                                           probe, std::move(timing));
+                                           probe, std::move(timing), std::move(judge));
 }
 
 std::unique_ptr<ingress_strategy> make_remote_ingress(dns_provider& dns, std::string tunnel_id, std::string lock_path) {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/dns_provider.hpp"
 #include "core/ingress_file.hpp"
@@ -15,11 +16,24 @@
 
 namespace tunnelmgr::core {
 
+// What one answer of cloudflared's GET /ready says: how many edge connections are ready, and which
+// process answered (cloudflared draws a fresh connectorId at each start; "" when it names none).
+struct ready_answer {
+    int connections = 0;
+    std::string connector_id;
+};
+
 // Asks cloudflared's metrics server how many edge connections are ready (GET /ready).
 class ready_probe {
 public:
     virtual ~ready_probe() = default;
     virtual result<int> ready_connections() = 0;
+    // The whole answer; a probe that cannot tell instances apart reports no connector id.
+    virtual result<ready_answer> ready() {
+        auto n = ready_connections();
+        if (!n) return tl::unexpected(n.error());
+        return ready_answer{*n, {}};
+    }
 };
 
 class ingress_strategy {
@@ -37,6 +51,12 @@ public:
     // exists, parses, passes cloudflared's rules and can be replaced keeping its owner, group and
     // mode). Asked before anything public (a DNS record) is created.
     virtual result<void> check_editable() { return {}; }
+    // The rules cloudflared is given now (local: the file, checked as cloudflared would; remote: the
+    // tunnel's stored configuration), in order, catch-all included. Read-only: reconcile compares them
+    // with the state. A strategy that cannot tell says so (errc::invalid).
+    virtual result<std::vector<ingress_rule>> list_rules() {
+        return fail(errc::invalid, "this ingress strategy cannot list its rules");
+    }
 };
 
 struct apply_timing {
@@ -47,10 +67,12 @@ struct apply_timing {
 
 // supervisor / probe may be null: then apply() says cloudflared must be restarted by hand.
 // history_keep: versions the git history in backup_dir keeps (tunnel.history_keep; 0: all). Leftovers
-// of a killed edit beside config_file are removed here, at start.
+// of a killed edit beside config_file are removed here, at start. judge: the cloudflared that checks
+// every version of the file before it is written (tunnel.cloudflared_bin; default none).
 std::unique_ptr<ingress_strategy> make_local_ingress(std::string config_file, std::string backup_dir,
                                                      tunnel_supervisor* supervisor, ready_probe* probe,
-                                                     apply_timing timing, int history_keep = 100);
+                                                     apply_timing timing, int history_keep = 100,
+                                                     cloudflared_check judge = cloudflared_check());
 // lock_path: a file every tunnelmgr process writing this tunnel's remote configuration locks (flock)
 // for its whole read-modify-PUT-verify; it also serialises threads of one process, since each write
 // opens it anew. Empty: no lock (then only the version check guards against concurrent writers).

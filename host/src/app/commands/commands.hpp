@@ -31,6 +31,7 @@ run_result cmd_mcp(app_state& s);
 run_result cmd_daemon(app_state& s);
 run_result cmd_status(app_state& s);
 run_result cmd_doctor(app_state& s);  // doctor_command.cpp
+run_result cmd_reconcile(app_state& s);  // reconcile_command.cpp
 
 // True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
 bool wants_json(const app_state& s, std::string& bad_arg);

@@ -1,0 +1,93 @@
+// Drift between what tunnelmgr published (the state's rows) and what Cloudflare and cloudflared hold
+// now (our marked DNS records, the ingress rules), found by comparing them, and the two safe repairs.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/dns_provider.hpp"
+#include "core/ingress_strategy.hpp"
+#include "core/result.hpp"
+#include "core/session.hpp"
+#include "core/state_store.hpp"
+
+namespace tunnelmgr::core {
+
+enum class drift_class {
+    record_missing,   // our row, no DNS record
+    record_changed,   // the record's content/proxied (or owner) is not what we made
+    rule_missing,     // our row, no ingress rule
+    rule_changed,     // the rule routes elsewhere: a hand edit, never overwritten
+    orphan_record,    // a record with our marker and no row
+    project_removed,  // a row of a project that is no longer in the config
+};
+const char* drift_class_name(drift_class c);
+
+struct drift_finding {
+    drift_class kind = drift_class::record_missing;
+    std::string hostname;
+    std::string project;
+    std::string expected;  // what tunnelmgr made (service, record content); "" when nothing
+    std::string found;     // what is there now; "" when nothing
+    std::string detail;    // a sentence: what differs and what to do
+    // record_missing, record_changed (a record still ours) and rule_missing: `repair` restores them.
+    bool repairable = false;
+    // "report" (left as it is), "would repair" (dry run), "repaired", "repair failed".
+    std::string action = "report";
+    std::string repair_error;
+};
+
+enum class repair_policy { report, repair };
+
+struct reconcile_settings {
+    std::string tunnel_id;           // our records point at <tunnel_id>.cfargotunnel.com
+    std::set<std::string> projects;  // the config's projects; rows of any other are project_removed
+    repair_policy policy = repair_policy::report;
+};
+
+struct reconcile_report {
+    std::vector<drift_finding> findings;
+    // What this run could not check (a slot missing, Cloudflare unreachable, ...): then "no
+    // drift" is not known.
+    std::vector<std::string> problems;
+    // What the run did not cover by design, one sentence each (e.g. names skipped mid-operation).
+    std::vector<std::string> notes;
+    std::string apply_note;  // after rules were restored: what apply() said
+
+    // True when a finding was not repaired (report-only classes, a report policy, a failed repair).
+    bool drift_remains() const;
+    // {"drift":bool,"policy","dry_run","findings":[{"class","hostname","project","expected","found",
+    //  "detail","repairable","action","repair_error"?}],"problems":[...],"notes":[...],"apply"?}
+    std::string to_json(repair_policy policy, bool dry_run) const;
+};
+
+class reconciler {
+public:
+    // dns / ingress may be null (slot not configured): their checks are skipped, named in problems.
+    reconciler(state_store& state, dns_provider* dns, ingress_strategy* ingress, reconcile_settings settings);
+
+    // Compares, changes nothing.
+    result<reconcile_report> detect();
+    // detect(), then (unless dry_run, and only with policy `repair`) restores missing or changed
+    // records and missing rules, each audited as `who` (action reconcile.repair). Never touches a
+    // changed rule, an orphan or a removed project's names, nor anything without our marker.
+    result<reconcile_report> run(const session& who, bool dry_run);
+
+private:
+    void check_row(const sdk::model::cname_row& row, const std::vector<ingress_rule>* rules, reconcile_report& out);
+    void find_orphans(const std::set<std::string>& known, const std::vector<ingress_rule>* rules, reconcile_report& out);
+    // The zone id of `host` among the zones the state store knows, "" when none.
+    std::string zone_for(const std::string& host);
+    result<void> repair_record(const sdk::model::cname_row& row, const drift_finding& f);
+    std::string record_content() const { return settings_.tunnel_id + ".cfargotunnel.com"; }
+
+    state_store& state_;
+    dns_provider* dns_;
+    ingress_strategy* ingress_;
+    reconcile_settings settings_;
+    std::vector<sdk::model::zone> zones_;
+    std::vector<sdk::model::cname_row> rows_;  // as read by the last detect()
+};
+
+}  // namespace tunnelmgr::core
