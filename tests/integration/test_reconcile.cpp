@@ -370,3 +370,41 @@ TEST_F(reconcile, a_name_whose_record_was_restored_is_removed_whole_by_cname_rm)
     auto after = tm({"reconcile", "--dry-run", "--json"});
     EXPECT_EQ(after.exit_code, 0) << after.out;
 }
+
+TEST_F(reconcile, a_departed_projects_names_are_purged_whole_and_a_present_project_is_refused) {
+    publish("b1", 4100, "beta");
+    publish("b2", 4101, "beta");
+    publish("a1", 3100, "alpha");
+    write_config(false, "report");  // beta leaves the config
+    const fs::path yml = dir_ / "cloudflared.yml";
+    const std::string file_before = slurp(yml);
+
+    auto dry = tm({"project", "purge", "beta", "--dry-run", "--json"});
+    ASSERT_EQ(dry.exit_code, 0) << dry.err;
+    auto d = parse(dry.out);
+    ASSERT_TRUE(d.IsObject()) << dry.out;
+    std::set<std::string> would;
+    for (const auto& h : d["would_remove"].GetArray()) would.insert(h.GetString());
+    EXPECT_EQ(would, (std::set<std::string>{"b1.example.com", "b2.example.com"}));
+    EXPECT_EQ(slurp(yml), file_before) << "a dry run changes nothing";
+    EXPECT_EQ(records().count("b1.example.com"), 1u);
+
+    auto present = tm({"project", "purge", "alpha"});
+    EXPECT_EQ(present.exit_code, 4) << present.err;
+    EXPECT_NE(present.err.find("still in"), std::string::npos) << present.err;
+
+    auto run = tm({"project", "purge", "beta"});
+    ASSERT_EQ(run.exit_code, 0) << run.out << run.err;
+    EXPECT_NE(run.out.find("removed b1.example.com"), std::string::npos) << run.out;
+    EXPECT_EQ(records().count("b1.example.com"), 0u);
+    EXPECT_EQ(records().count("b2.example.com"), 0u);
+    EXPECT_EQ(records().count("a1.example.com"), 1u) << "another project's name stays";
+    std::string file = slurp(yml);
+    EXPECT_EQ(file.find("b1.example.com"), std::string::npos) << file;
+    EXPECT_NE(file.find("a1.example.com"), std::string::npos) << file;
+    auto after = tm({"reconcile", "--dry-run", "--json"});
+    EXPECT_EQ(after.exit_code, 0) << "no project_removed left: " << after.out;
+    auto again = tm({"project", "purge", "beta"});
+    EXPECT_EQ(again.exit_code, 0);
+    EXPECT_NE(again.out.find("holds no hostnames"), std::string::npos) << again.out;
+}

@@ -1,4 +1,4 @@
-// Step: when a daemon answers on the API socket, `mcp`, `cname` and `domains` become thin clients of
+// Step: when a daemon answers on the API socket, `mcp`, `cname`, `project` and `domains` become thin clients of
 // it — they start no plugin but the transport, never open the state and never read the Cloudflare
 // token. With no daemon (the embedded default, the demo, a fresh clone) they run in-process as before:
 // one table of host calls, two ways to reach it.
@@ -20,7 +20,7 @@ std::string api_socket_path(const app_state& s) {
 
 run_result reach_daemon(app_state& s) {
     const std::string& cmd = s.opts.command;
-    if (cmd != "mcp" && cmd != "cname" && cmd != "domains") return run_result::proceed();
+    if (cmd != "mcp" && cmd != "cname" && cmd != "domains" && cmd != "project") return run_result::proceed();
     std::string path = api_socket_path(s);
     if (path.empty()) {
         if (s.config_unreadable) {

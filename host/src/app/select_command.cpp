@@ -11,6 +11,8 @@ const std::vector<command>& commands() {
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
         {"cname", "add | rm | ls | check: publish, remove, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
          {"dns", "supervisor", "runtime"}, true},
+        {"project", "purge NAME [--dry-run] [--json]: remove every hostname of a project that left the config",
+         {"state"}, cmd_project, {"dns", "supervisor", "runtime"}, true},
         {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
          true},
         {"status", "is the tunnel up: cloudflared's process and /ready, and what is published ([--json])", {"state"},

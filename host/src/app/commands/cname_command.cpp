@@ -10,6 +10,7 @@
 #include <rapidjson/prettywriter.h>
 
 #include "app/commands/commands.hpp"
+#include "common/terminal_text.hpp"
 #include "service/core_services.hpp"
 #include "core/json.hpp"
 #include "service/api_client.hpp"
@@ -229,6 +230,77 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
 
 }  // namespace
 
+// `tunnelmgr project purge NAME [--dry-run] [--json]`: every hostname of a project that left the
+// config, removed through the pipeline (rule, then record, then row; each audited) — what reconcile
+// reports as project_removed. A project still in the config is refused: its names are in use.
+static run_result project_purge(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr project purge NAME [--dry-run] [--json]";
+    po::options_description desc;
+    desc.add_options()("dry-run", "list what would be removed");
+    auto p = parse(args, desc, usage);
+    if (!p) return run_result::fatal("project purge: " + p.error(), 2);
+    if (p->positional.size() != 1) return run_result::fatal(std::string("project purge: give one NAME; usage: ") + usage, 2);
+    const std::string& name = p->positional[0];
+    bool json = p->vm.count("json") != 0U;
+    bool dry = p->vm.count("dry-run") != 0U;
+    if (s.cfg.projects.count(name) != 0U) {
+        return run_result::fatal("project purge: project '" + name + "' is still in " + s.cfg.source +
+                                     "; purge is for projects that left: remove it from `projects:` first, or "
+                                     "remove single names with `tunnelmgr cname rm`",
+                                 4);
+    }
+    // Every name first (deleting shifts the pages), then one delete each.
+    std::vector<std::string> hosts;
+    for (int64_t offset = 0;;) {
+        core::json::object a;
+        a.set("projectName", name).set("limit", static_cast<int64_t>(1000)).set("offset", offset);
+        auto page = call_as_admin(s, "cname.list", a, false);
+        if (!page) return fail_with(page.error());
+        auto d = core::json::parse(*page);
+        if (!d || !d->IsObject() || !d->HasMember("cnames") || !(*d)["cnames"].IsArray()) {
+            return run_result::fatal("project purge: the hostname list came back malformed", 5);
+        }
+        for (const auto& row : (*d)["cnames"].GetArray()) hosts.push_back(core::json::str(row, "hostname"));
+        if (!(*d).HasMember("next_offset") || !(*d)["next_offset"].IsInt64()) break;
+        offset = (*d)["next_offset"].GetInt64();
+    }
+    rapidjson::Document out(rapidjson::kObjectType);
+    auto& al = out.GetAllocator();
+    rapidjson::Value removed(rapidjson::kArrayType), failed(rapidjson::kArrayType);
+    for (const auto& h : hosts) {
+        if (dry) {
+            removed.PushBack(rapidjson::Value(h.c_str(), al), al);
+            if (!json) std::cout << "would remove " << printable(h) << "\n";
+            continue;
+        }
+        core::json::object a;
+        a.set("hostname", h);
+        auto r = call_as_admin(s, "cname.delete", a, !json);
+        if (r) {
+            removed.PushBack(rapidjson::Value(h.c_str(), al), al);
+            if (!json) std::cout << "removed " << printable(h) << "\n";
+        } else {
+            rapidjson::Value f(rapidjson::kObjectType);
+            f.AddMember("hostname", rapidjson::Value(h.c_str(), al), al);
+            f.AddMember("error", rapidjson::Value(r.error().message.c_str(), al), al);
+            failed.PushBack(f, al);
+            if (!json) std::cout << "FAILED " << printable(h) << ": " << printable(r.error().message) << "\n";
+        }
+    }
+    const bool all_done = failed.Empty();
+    out.AddMember("project", rapidjson::Value(name.c_str(), al), al);
+    out.AddMember("dry_run", dry, al);
+    out.AddMember(rapidjson::StringRef(dry ? "would_remove" : "removed"), removed, al);
+    out.AddMember("failed", failed, al);
+    if (json) {
+        print_pretty(core::json::to_string(out));
+    } else if (hosts.empty()) {
+        std::cout << "project '" << printable(name) << "' holds no hostnames\n";
+    }
+    if (!all_done) s.exit_code = 5;
+    return run_result::proceed();
+}
+
 run_result cmd_cname(app_state& s) {
     if (s.opts.args.empty()) return run_result::fatal("cname: say add, rm or ls (see tunnelmgr --help)", 2);
     std::string sub = s.opts.args.front();
@@ -270,6 +342,13 @@ run_result cmd_domains(app_state& s) {
     }
     if (n == 0) std::printf("(none known%s)\n", (s.api || (s.core && s.core->dns)) ? "" : "; configure the dns slot to discover zones");
     return run_result::proceed();
+}
+
+run_result cmd_project(app_state& s) {
+    if (s.opts.args.empty() || s.opts.args.front() != "purge") {
+        return run_result::fatal("project: the one action is purge; usage: tunnelmgr project purge NAME [--dry-run] [--json]", 2);
+    }
+    return project_purge(s, std::vector<std::string>(s.opts.args.begin() + 1, s.opts.args.end()));
 }
 
 }  // namespace tunnelmgr::app

@@ -26,6 +26,7 @@ run_result cmd_state(app_state& s);
 run_result cmd_check(app_state& s);
 run_result cmd_cname(app_state& s);
 run_result cmd_domains(app_state& s);
+run_result cmd_project(app_state& s);  // cname_command.cpp
 run_result cmd_audit(app_state& s);
 run_result cmd_mcp(app_state& s);
 run_result cmd_daemon(app_state& s);
