@@ -46,15 +46,6 @@ struct api_server::connection {
 
 namespace {
 
-constexpr const char* k_mutating[] = {"cname.request", "cname.delete", "tunnel.restart"};
-
-bool is_mutating(const std::string& op) {
-    for (const char* m : k_mutating) {
-        if (op == m) return true;
-    }
-    return false;
-}
-
 std::string error_line(const std::string& id_json, int code, const std::string& message, const char* kind) {
     core::json::object err;
     err.set("code", code).set("message", message);
@@ -261,7 +252,7 @@ std::string api_server::dispatch(const std::shared_ptr<connection>& c, const std
         who = *c->who;
     }
     core::result<std::string> r = core::fail(core::errc::error, "not run");
-    if (is_mutating(method)) {
+    if (host_calls::writes(method)) {
         std::lock_guard<std::mutex> one_writer(writer_);
         r = ops_.call(method, params, who);
     } else {

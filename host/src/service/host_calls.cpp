@@ -76,17 +76,24 @@ std::span<const host_calls::entry> host_calls::table() {
     static const std::array<H::entry, 11> calls{{
         {"session.info", any, refusals, no_rate, TM_ARGS("", ""), &H::session_info},
         {"status.get", any, refusals, no_rate, TM_ARGS("", ""), &H::status_get},
-        {"cname.request", any, by_handler, changes, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request},
+        {"cname.request", any, by_handler, changes, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request, true},
         {"target.check", any, refusals, checks, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::target_check},
-        {"cname.delete", any, by_handler, changes, TM_ARGS(TM_NAME("hostname", 253), R"("required":["hostname"],)"), &H::cname_delete},
+        {"cname.delete", any, by_handler, changes, TM_ARGS(TM_NAME("hostname", 253), R"("required":["hostname"],)"), &H::cname_delete, true},
         {"cname.list", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
         {"domains.list", any, refusals, no_rate, TM_ARGS("", ""), &H::domains_list},
         {"domains.refresh", admin, refusals, no_rate, TM_ARGS("", ""), &H::domains_refresh},
-        {"tunnel.restart", admin, refusals, no_rate, TM_ARGS("", ""), &H::tunnel_restart},
+        {"tunnel.restart", admin, refusals, no_rate, TM_ARGS("", ""), &H::tunnel_restart, true},
         {"audit.query", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"action":{"type":"string"},)", ""), &H::audit_query},
         {"health.history", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},)", ""), &H::health_history},
     }};
     return calls;
+}
+
+bool host_calls::writes(const std::string& op) {
+    for (const auto& c : table()) {
+        if (op == c.op) return c.writes;
+    }
+    return false;
 }
 
 void host_calls::audit_refusal(const core::session& who, const std::string& op, const std::string& requested_project,
@@ -137,15 +144,15 @@ void host_calls::take_ended_windows(std::chrono::steady_clock::time_point now, b
     }
 }
 
-void host_calls::coalesce_refusal(sdk::model::audit_entry entry) {
+void host_calls::coalesce_refusal(sdk::model::audit_entry row) {
     // Rows are written under the lock, so each kind's rows stay in order: first, then its summary.
     std::lock_guard<std::mutex> lock(refusals_mutex_);
     const auto now = clock_();
     std::vector<sdk::model::audit_entry> rows;
     take_ended_windows(now, false, rows);
-    refusal_key key{entry.actor, entry.action, entry.result, entry.error};
+    refusal_key key{row.actor, row.action, row.result, row.error};
     if (auto open = refusals_.find(key); open != refusals_.end()) {
-        open->second.latest = std::move(entry);
+        open->second.latest = std::move(row);
         ++open->second.repeats;
     } else {
         if (refusals_.size() >= max_refusal_windows) {
@@ -156,10 +163,10 @@ void host_calls::coalesce_refusal(sdk::model::audit_entry entry) {
             oldest->second.opened = now - refusal_window;
             take_ended_windows(now, false, rows);
         }
-        rows.push_back(entry);
-        refusals_.emplace(std::move(key), refusal_window_state{std::move(entry), 0, now});
+        rows.push_back(row);
+        refusals_.emplace(std::move(key), refusal_window_state{std::move(row), 0, now});
     }
-    for (const auto& row : rows) core::record_audit(state_, row);
+    for (const auto& r : rows) core::record_audit(state_, r);
 }
 
 core::result<void> host_calls::spend_rate(const core::session& who, rate_kind kind) {

@@ -78,8 +78,13 @@ public:
         // syntax) stay with the core, which explains them better.
         const char* input_schema;
         core::result<std::string> (host_calls::*handler)(const request&);
+        // It changes the tunnel (DNS, ingress, cloudflared): a transport serving many sessions runs
+        // these one at a time.
+        bool writes = false;
     };
     static std::span<const entry> table();
+    // The table's `writes` for `op`; false for an op it does not hold.
+    static bool writes(const std::string& op);
 
 private:
     core::result<std::string> session_info(const request& r);
@@ -99,7 +104,7 @@ private:
     // A project's call of `kind`: allowed (spending one), or refused (retry) saying which limit and when.
     core::result<void> spend_rate(const core::session& who, rate_kind kind);
     // Audits `entry` now, or counts it into the open window of identical refusals.
-    void coalesce_refusal(sdk::model::audit_entry entry);
+    void coalesce_refusal(sdk::model::audit_entry row);
     // Windows ended by `now` (all of them when `everything`): removed, their summary rows into `out`.
     void take_ended_windows(std::chrono::steady_clock::time_point now, bool everything,
                             std::vector<sdk::model::audit_entry>& out);
