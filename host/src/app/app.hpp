@@ -49,6 +49,7 @@ struct app_state {
     std::vector<std::string> needed_slots;  // what the command needs; decided by select_command
     std::vector<std::string> wanted_slots;  // started when configured, skipped when not
     bool needs_core = false;                // build the pipeline (and recover unfinished operations)
+    bool via_daemon = false;                // the command is only host calls: a daemon may serve them
     std::unique_ptr<service::core_services> core;
     // Set when a daemon answers on the API socket: the command forwards its host calls to it and
     // starts no plugin that holds a secret or the state (reach_daemon).

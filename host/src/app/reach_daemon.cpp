@@ -20,7 +20,7 @@ std::string api_socket_path(const app_state& s) {
 
 run_result reach_daemon(app_state& s) {
     const std::string& cmd = s.opts.command;
-    if (cmd != "mcp" && cmd != "cname" && cmd != "domains" && cmd != "project") return run_result::proceed();
+    if (!s.via_daemon) return run_result::proceed();
     std::string path = api_socket_path(s);
     if (path.empty()) {
         if (s.config_unreadable) {

@@ -10,17 +10,17 @@ const std::vector<command>& commands() {
         {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
         {"cname", "add | rm | ls | check: publish, remove, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
-         {"dns", "supervisor", "runtime"}, true},
+         {"dns", "supervisor", "runtime"}, true, true},
         {"project", "purge NAME [--dry-run] [--json]: remove every hostname of a project that left the config",
-         {"state"}, cmd_project, {"dns", "supervisor", "runtime"}, true},
+         {"state"}, cmd_project, {"dns", "supervisor", "runtime"}, true, true},
         {"domains", "the zones of the Cloudflare account ([--refresh] asks Cloudflare)", {"state"}, cmd_domains, {"dns"},
-         true},
+         true, true},
         {"status", "is the tunnel up: cloudflared's process and /ready, and what is published ([--json])", {"state"},
          cmd_status, {"supervisor"}, true},
         {"daemon", "run the background loops (health and restarts, reconcile, zones, Docker) in the foreground",
          {"state"}, cmd_daemon, {"dns", "supervisor", "runtime"}, true},
         {"mcp", "serve one MCP client on stdio: --project NAME or --admin, token in TUNNELMGR_TOKEN",
-         {"state", "transport"}, cmd_mcp, {"dns", "supervisor", "runtime"}, true},
+         {"state", "transport"}, cmd_mcp, {"dns", "supervisor", "runtime"}, true, true},
         {"reconcile", "compare the published names with their DNS records and ingress rules; list the drift and, "
                       "with reconcile.repair: repair, restore missing or changed records and missing rules "
                       "([--dry-run] [--json]; exit 1 while drift remains)",
@@ -65,6 +65,7 @@ run_result select_command(app_state& s) {
     s.needed_slots = c->needs;
     s.wanted_slots = c->wants;
     s.needs_core = c->core;
+    s.via_daemon = c->via_daemon;
     return run_result::proceed();
 }
 

@@ -16,6 +16,7 @@ struct command {
     run_result (*fn)(app_state&);
     std::vector<std::string> wants = {};  // slots started when configured
     bool core = false;                    // needs the pipeline
+    bool via_daemon = false;              // only host calls: forwarded to a daemon that answers (reach_daemon)
 };
 
 const std::vector<command>& commands();
