@@ -15,6 +15,8 @@ static const char* required_api(void) {
     return "2.0.0";
 #elif defined(FIXTURE_V1_0)
     return "1.0.0";
+#elif defined(FIXTURE_V1_1_DNS) || defined(FIXTURE_V1_1_SUPERVISOR)
+    return "1.1.0";
 #elif defined(FIXTURE_NEWER_MINOR)
     return "1.99.0";
 #elif defined(FIXTURE_BAD_VERSION)
@@ -72,6 +74,30 @@ static tm_rc s_str2(tm_plugin_t* p, const char* a, const char* b) { (void)p; (vo
 static tm_rc s_prune(tm_plugin_t* p, int64_t* n) { (void)p; *n = 0; return TM_OK; }
 static tm_rc s_count_99(tm_plugin_t* p, const char* a, int64_t* n) { (void)p; (void)a; *n = 99; return TM_OK; }
 static tm_rc s_two_rows(tm_plugin_t* p, const char* a, const char** o) { (void)p; (void)a; *o = "[{},{}]"; return TM_OK; }
+
+/* A DNS provider built against 1.1: its table ends at get_tunnel_config, before list_records. */
+static tm_rc d_zones(tm_plugin_t* p, const char** o) { (void)p; *o = "[]"; return TM_OK; }
+static tm_rc d_find(tm_plugin_t* p, const char* z, const char* h, const char* t, const char** o) { (void)p; (void)z; (void)h; (void)t; (void)o; return TM_NOT_FOUND; }
+static tm_rc d_create(tm_plugin_t* p, const char* z, const char* r, const char** o) { (void)p; (void)z; (void)r; (void)o; return TM_ERROR; }
+static tm_rc d_delete(tm_plugin_t* p, const char* z, const char* id, const char* c) { (void)p; (void)z; (void)id; (void)c; return TM_NOT_FOUND; }
+static tm_rc d_list_poisoned(tm_plugin_t* p, const char* z, const char* c, const char** o) { (void)p; (void)z; (void)c; *o = "[{\"name\":\"read-past-struct-size.example.com\"}]"; return TM_OK; }
+static tm_dns_provider_v1 dns_storage;
+
+/* A supervisor built against 1.1: its table ends at watch_stop, before the replica functions. */
+static int sup_restarts;
+static char sup_status_text[96];
+static tm_rc v_status(tm_plugin_t* p, const char** o) {
+    (void)p;
+    sup_status_text[0] = '\0';
+    strcat(sup_status_text, sup_restarts == 0 ? "{\"running\":true,\"pid\":1100}" : "{\"running\":true,\"pid\":1101}");
+    *o = sup_status_text;
+    return TM_OK;
+}
+static tm_rc v_restart(tm_plugin_t* p) { (void)p; ++sup_restarts; return TM_OK; }
+static tm_rc v_count_poisoned(tm_plugin_t* p, int32_t* n) { (void)p; *n = 7; return TM_OK; }
+static tm_rc v_status_poisoned(tm_plugin_t* p, int32_t i, const char** o) { (void)p; (void)i; *o = "{\"running\":false,\"name\":\"read-past-struct-size\"}"; return TM_OK; }
+static tm_rc v_restart_poisoned(tm_plugin_t* p, int32_t i) { (void)p; (void)i; return TM_ERROR; }
+static tm_tunnel_supervisor_v1 supervisor_storage;
 
 #if defined(FIXTURE_TABLE_OVERSIZED)
 struct padded_store {
@@ -153,7 +179,36 @@ static void fill(void) {
 #endif
     API.destroy = destroy;
     API.last_error = last_error;
-#if !defined(FIXTURE_NO_CAPABILITY)
+#if defined(FIXTURE_V1_1_DNS)
+    memset(&dns_storage, 0, sizeof dns_storage);
+    dns_storage.struct_size = (uint32_t)(offsetof(tm_dns_provider_v1, get_tunnel_config) + sizeof(dns_storage.get_tunnel_config));
+    dns_storage.list_zones = d_zones;
+    dns_storage.find_record = d_find;
+    dns_storage.create_record = d_create;
+    dns_storage.delete_record = d_delete;
+    /* Past struct_size: a host that copied it anyway would think this plugin can list records. */
+    dns_storage.list_records = d_list_poisoned;
+    API.dns_provider_v1 = &dns_storage;
+#elif defined(FIXTURE_V1_1_SUPERVISOR)
+    memset(&supervisor_storage, 0, sizeof supervisor_storage);
+    supervisor_storage.struct_size =
+        (uint32_t)(offsetof(tm_tunnel_supervisor_v1, watch_stop) + sizeof(supervisor_storage.watch_stop));
+    supervisor_storage.status = v_status;
+    supervisor_storage.restart = v_restart;
+    /* Past struct_size: a host that copied them anyway would see 7 replicas that do not exist. */
+    supervisor_storage.replica_count = v_count_poisoned;
+    supervisor_storage.replica_status = v_status_poisoned;
+    supervisor_storage.replica_restart = v_restart_poisoned;
+    API.tunnel_supervisor_v1 = &supervisor_storage;
+#elif defined(FIXTURE_PARTIAL_REPLICAS)
+    /* replica_count without replica_status/replica_restart: half a capability, refused. */
+    memset(&supervisor_storage, 0, sizeof supervisor_storage);
+    supervisor_storage.struct_size = sizeof supervisor_storage;
+    supervisor_storage.status = v_status;
+    supervisor_storage.restart = v_restart;
+    supervisor_storage.replica_count = v_count_poisoned;
+    API.tunnel_supervisor_v1 = &supervisor_storage;
+#elif !defined(FIXTURE_NO_CAPABILITY)
     API.state_store_v1 = &STORE;
 #endif
 }

@@ -1,8 +1,15 @@
 /* A tunnel_supervisor_v1 that misbehaves as its config says, to prove the host distrusts what
  * crosses the boundary. Config (a JSON object, read with strstr: this is a fixture):
  *   "reply":"malformed" | "array" | "no-running" | "running-string" | "huge" | "ok" (default ok)
- *   "sleep_ms":N   status() sleeps N ms before answering
+ *   "sleep_ms":N   status() (and replica_status()) sleeps N ms before answering
  *   "crash":true   status() dereferences NULL
+ * Replicas (since 1.2; the functions are always there):
+ *   "replicas":N          replica_count answers N (default 1); "count_fails":true makes it fail
+ *   "replica_reply":...   replica_status's reply, as "reply" above, plus "name-number" (a
+ *                         numeric "name"); "ok" is {"running","pid":5000+100*i+restarts of i,
+ *                         "name":"wild@i","metrics":"127.0.0.1:2024i",...}
+ *   "restart_all":true    replica_restart(i) restarts every replica (a broken plugin)
+ *   an index outside 0..N-1 is TM_INVALID.
  * Plain C, built without the SDK, like a third-party plugin. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,13 +18,20 @@
 
 #include <tunnelmgr/plugin_api.h>
 
+#define WILD_MAX_REPLICAS 16
+
 struct tm_plugin {
     char reply[32];
     long sleep_ms;
     int crash;
     int restarts;
-    char status_text[128];
+    char status_text[256];
     char* huge;
+    long replicas;
+    int count_fails;
+    int restart_all;
+    char replica_reply[32];
+    int replica_restarts[WILD_MAX_REPLICAS];
 };
 
 static const char* required_api(void) { return TM_PLUGIN_API_VERSION_STRING; }
@@ -52,6 +66,12 @@ static tm_plugin_t* init(const tm_host_api* host, const char* config_json, tm_rc
     const char* s = strstr(cfg, "\"sleep_ms\"");
     if (s != NULL && (s = strchr(s, ':')) != NULL) p->sleep_ms = strtol(s + 1, NULL, 10);
     p->crash = strstr(cfg, "\"crash\":true") != NULL;
+    p->replicas = 1;
+    s = strstr(cfg, "\"replicas\"");
+    if (s != NULL && (s = strchr(s, ':')) != NULL) p->replicas = strtol(s + 1, NULL, 10);
+    p->count_fails = strstr(cfg, "\"count_fails\":true") != NULL;
+    p->restart_all = strstr(cfg, "\"restart_all\":true") != NULL;
+    read_string(cfg, "\"replica_reply\"", p->replica_reply, sizeof p->replica_reply);
     *rc = TM_OK;
     return p;
 }
@@ -110,6 +130,52 @@ static tm_rc restart(tm_plugin_t* p) {
     return TM_OK;
 }
 
+static tm_rc replica_count(tm_plugin_t* p, int32_t* out) {
+    if (p->count_fails) return TM_ERROR;
+    *out = (int32_t)p->replicas;
+    return TM_OK;
+}
+
+static int in_range(tm_plugin_t* p, int32_t i) {
+    return i >= 0 && i < p->replicas && i < WILD_MAX_REPLICAS;
+}
+
+static tm_rc replica_status(tm_plugin_t* p, int32_t i, const char** out) {
+    if (p->sleep_ms > 0) {
+        struct timespec ts = {p->sleep_ms / 1000, (p->sleep_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (!in_range(p, i)) return TM_INVALID;
+    if (strcmp(p->replica_reply, "malformed") == 0) {
+        *out = "{\"running\": tru";
+    } else if (strcmp(p->replica_reply, "array") == 0) {
+        *out = "[true]";
+    } else if (strcmp(p->replica_reply, "no-running") == 0) {
+        *out = "{\"state\":\"active\",\"name\":\"wild\"}";
+    } else if (strcmp(p->replica_reply, "running-string") == 0) {
+        *out = "{\"running\":\"yes\",\"name\":\"wild\"}";
+    } else if (strcmp(p->replica_reply, "name-number") == 0) {
+        *out = "{\"running\":true,\"pid\":1,\"name\":7}";
+    } else {
+        snprintf(p->status_text, sizeof p->status_text,
+                 "{\"running\":true,\"pid\":%d,\"state\":\"active\",\"since_ms\":null,\"detail\":\"replica %d\","
+                 "\"name\":\"wild@%d\",\"metrics\":\"127.0.0.1:2024%d\"}",
+                 5000 + 100 * i + p->replica_restarts[i], i, i, i);
+        *out = p->status_text;
+    }
+    return TM_OK;
+}
+
+static tm_rc replica_restart(tm_plugin_t* p, int32_t i) {
+    if (!in_range(p, i)) return TM_INVALID;
+    if (p->restart_all) {
+        for (int32_t j = 0; j < p->replicas && j < WILD_MAX_REPLICAS; ++j) ++p->replica_restarts[j];
+    } else {
+        ++p->replica_restarts[i];
+    }
+    return TM_OK;
+}
+
 static tm_tunnel_supervisor_v1 supervisor_table;
 static tm_plugin_api api_table;
 
@@ -118,6 +184,9 @@ TM_PLUGIN_EXPORT const tm_plugin_api* tm_plugin_entry(void) {
     supervisor_table.struct_size = sizeof supervisor_table;
     supervisor_table.status = status;
     supervisor_table.restart = restart;
+    supervisor_table.replica_count = replica_count;
+    supervisor_table.replica_status = replica_status;
+    supervisor_table.replica_restart = replica_restart;
     memset(&api_table, 0, sizeof api_table);
     api_table.struct_size = sizeof api_table;
     api_table.required_api_version = required_api;

@@ -69,6 +69,71 @@ TEST(plugin_check, a_supervisor_runs_its_suite_without_a_live_tunnel) {
     EXPECT_GE(count_of(r.out, "checks passed"), 1) << r.out;
 }
 
+#ifdef TM_WILD_SUPERVISOR
+TEST(plugin_check, a_supervisor_with_replicas_passes_the_replica_checks) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, TM_WILD_SUPERVISOR, "--config", R"({"replicas":3})", "--allow-restart"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("provides: tunnel_supervisor_v1+replicas"), std::string::npos) << r.out;
+    for (const char* check : {"replica_count_is_at_least_one", "each_replica_answers_status_with_its_name",
+                              "a_replica_out_of_range_is_invalid", "replica_restart_restarts_that_replica_only"}) {
+        EXPECT_NE(r.out.find(std::string("[       OK ] tunnel_supervisor_v1.") + check), std::string::npos) << check << "\n" << r.out;
+    }
+}
+
+TEST(plugin_check, replica_restart_is_checked_only_with_allow_restart) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, TM_WILD_SUPERVISOR, "--config", R"({"replicas":2,"restart_all":true})"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("checked only with --allow-restart"), std::string::npos) << r.out;
+}
+
+TEST(plugin_check, a_replica_restart_that_restarts_every_replica_breaks_the_rule) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, TM_WILD_SUPERVISOR, "--config", R"({"replicas":2,"restart_all":true})",
+                          "--allow-restart"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("rule: replica_restart(i) must leave the other replicas running as they were"), std::string::npos)
+        << r.out;
+    EXPECT_EQ(count_of(r.out, "failed"), 1) << r.out;
+}
+
+TEST(plugin_check, a_replica_status_without_a_name_breaks_the_rule) {
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, TM_WILD_SUPERVISOR, "--config", R"({"replicas":2,"replica_reply":"name-number"})"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("rule: replica_status must name the replica"), std::string::npos) << r.out;
+}
+#endif
+
+// systemd-supervisor with two units over a systemctl that keeps each unit's main PID in a file and
+// gives it a new one on restart: the stock plugin passes the replica checks, restarts included.
+TEST(plugin_check, systemd_supervisor_passes_the_replica_checks_over_a_scripted_systemctl) {
+    if (!std::filesystem::exists(plugin("systemd-supervisor"))) GTEST_SKIP() << "systemd-supervisor is not built";
+    char tmpl[] = "/tmp/tm-pc-sd-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    const std::filesystem::path dir = tmpl;
+    const auto fake = dir / "systemctl";
+    {
+        std::ofstream out(fake);
+        out << "#!/bin/sh\n"
+               "d='" << dir.string() << "'\n"
+               "for unit; do :; done\n"
+               "pid=$(cat \"$d/$unit.pid\" 2>/dev/null || echo 1000)\n"
+               "case \"$1\" in\n"
+               "  show) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=%s\\n' \"$pid\" ;;\n"
+               "  restart) echo $((pid + 1)) > \"$d/$unit.pid\" ;;\n"
+               "esac\n";
+    }
+    std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+    auto r = run_process({TM_PLUGIN_CHECK_BIN, plugin("systemd-supervisor"), "--allow-restart", "--config",
+                          R"({"systemctl":")" + fake.string() +
+                              R"(","units":[{"unit":"cloudflared@1.service","metrics":"127.0.0.1:20241"},)"
+                              R"({"unit":"cloudflared@2.service","metrics":"127.0.0.1:20242"}]})"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("[       OK ] tunnel_supervisor_v1.replica_restart_restarts_that_replica_only"), std::string::npos)
+        << r.out;
+    EXPECT_EQ(count_of(r.out, "failed"), 0) << r.out;
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+}
+
 TEST(plugin_check, a_refused_plugin_and_bad_usage_exit_2) {
     EXPECT_EQ(run_process({TM_PLUGIN_CHECK_BIN}).exit_code, 2);
     auto missing = run_process({TM_PLUGIN_CHECK_BIN, "/nonexistent/no-such-plugin.so"});

@@ -251,6 +251,19 @@ TEST_F(DebPackage, InstallsRunsUpgradesRemovesAndPurgesOnCleanDebian) {
     std::printf("[ sandbox  ] %s; own mount namespace: %s\n", trim(exposure.out).c_str(),
                 own_ns.ok() ? "yes" : "no (container without CAP_SYS_ADMIN)");
 
+    // The template for cloudflared replicas: installed, valid for systemd (with a stand-in cloudflared,
+    // which the package does not bring), and left disabled.
+    ASSERT_TRUE(sh("test -f /lib/systemd/system/cloudflared@.service").ok());
+    ASSERT_TRUE(sh("test -e /usr/bin/cloudflared || { printf '#!/bin/sh\\nexit 0\\n' > /usr/bin/cloudflared && "
+                   "chmod 0755 /usr/bin/cloudflared && touch /tmp/tm-fake-cloudflared; }").ok());
+    auto template_verify = sh("systemd-analyze verify cloudflared@1.service");
+    EXPECT_TRUE(template_verify.ok() && template_verify.output().find("cloudflared@") == std::string::npos)
+        << template_verify.output();
+    const std::string exec_start = sh("systemctl show -p ExecStart --value cloudflared@2.service").out;
+    EXPECT_NE(exec_start.find("--metrics 127.0.0.1:20242"), std::string::npos) << "instance 2's own metrics port: " << exec_start;
+    EXPECT_NE(trim(sh("systemctl is-enabled cloudflared@1.service").out), "enabled");
+    ASSERT_TRUE(sh("test ! -e /tmp/tm-fake-cloudflared || rm -f /usr/bin/cloudflared /tmp/tm-fake-cloudflared").ok());
+
     // An operator's edit to the conffile survives a reinstall and an upgrade, with no prompt.
     ASSERT_TRUE(sh("echo '# edited by the operator' >> /etc/tunnelmgr/config.yml").ok());
     auto reinstall = sh("apt-get install -y -q --reinstall " + deb + " </dev/null");
@@ -284,6 +297,7 @@ TEST_F(DebPackage, InstallsRunsUpgradesRemovesAndPurgesOnCleanDebian) {
     EXPECT_NE(unit_state(), "active");
     EXPECT_FALSE(sh("test -e /usr/bin/tunnelmgr").ok());
     EXPECT_FALSE(sh("test -e /lib/systemd/system/tunnelmgr.service").ok());
+    EXPECT_FALSE(sh("test -e /lib/systemd/system/cloudflared@.service").ok());
     EXPECT_TRUE(sh("test -f /etc/tunnelmgr/config.yml && test -f /var/lib/tunnelmgr/state.db").ok());
 
     // Installing again after a remove: the scripts meet their own leftovers (user, state, masked unit).

@@ -26,9 +26,9 @@ public:
     // {"config":{...},"version":N}; "version" is missing when the provider does not report one.
     virtual result<std::string> get_tunnel_config(std::string_view tunnel_id) = 0;
     // Every record in zone_id whose comment starts with comment_prefix (Cloudflare:
-    // comment.startswith), as a JSON array of find_record's objects. dns_provider_v1 has no such
-    // call yet, so the plugin clients cannot offer it: callers check supports_list_records() and
-    // otherwise look names up one by one with find_record.
+    // comment.startswith), every page followed, as a JSON array of find_record's objects, each with a
+    // string "name". Optional in dns_provider_v1 (list_records, since plugin API 1.2): callers check
+    // supports_list_records() and otherwise look names up one by one with find_record.
     virtual bool supports_list_records() const { return false; }
     virtual result<std::string> list_records(std::string_view /*zone_id*/, std::string_view /*comment_prefix*/) {
         return fail(errc::invalid, "the DNS plugin cannot list records by comment");

@@ -1,5 +1,9 @@
-// What the core needs from the supervisor slot: is cloudflared running, and restart it.
+// What the core needs from the supervisor slot: is cloudflared running, and restart it — as one
+// process, or as several replicas (connectors of the same tunnel, each its own unit or container
+// with its own metrics address), restarted one at a time.
 #pragma once
+
+#include <string>
 
 #include <tunnelmgr/sdk/model.hpp>
 
@@ -17,6 +21,17 @@ public:
     // May return before the old process is gone (systemctl --no-block): the caller waits for a new
     // one (see local_ingress's apply) rather than trusting whatever answers next.
     virtual result<void> restart() = 0;
+
+    // Replicas (tm_tunnel_supervisor_v1.replica_*, plugin API 1.2). A supervisor without them runs
+    // one cloudflared: replica 0 is status()/restart(), named "" with the tunnel's metrics address.
+    virtual int replica_count() { return 1; }
+    struct replica {
+        std::string name;     // the unit or container, e.g. cloudflared@1.service
+        std::string metrics;  // its metrics HOST:PORT; "" → tunnel.metrics
+    };
+    virtual replica replica_info(int /*index*/) { return {}; }
+    virtual result<sdk::model::supervisor_status> replica_status(int /*index*/) { return status(); }
+    virtual result<void> replica_restart(int /*index*/) { return restart(); }
 };
 
 }  // namespace tunnelmgr::core

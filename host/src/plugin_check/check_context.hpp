@@ -23,6 +23,9 @@ struct check_context {
     // The zone the dns_provider_v1 suite may create its own records in (--dns-zone), lower-case, no
     // trailing dot; empty: that suite skips, since it would otherwise have to guess where it may write.
     std::string dns_zone;
+    // --allow-restart: the config points the plugin at a cloudflared that may be restarted (a stub,
+    // a test machine), so the supervisor suite may call replica_restart(). Never without it.
+    bool allow_restart = false;
 };
 
 check_context& context();

@@ -36,6 +36,13 @@ public:
         return call_plugin(inst_, [&](const char** o) { return t_.get_tunnel_config(h(), tunnel_id.c_str(), o); });
     }
 
+    bool has_list_records() const { return t_.list_records != nullptr; }
+    outcome list_records(const std::string& zone_id, const std::string& comment_prefix) {
+        return call_plugin(inst_, [&](const char** o) {
+            return t_.list_records(h(), zone_id.c_str(), comment_prefix.c_str(), o);
+        });
+    }
+
 private:
     tm_plugin_t* h() const { return inst_.handle(); }
     host::plugin_instance& inst_;

@@ -6,8 +6,10 @@
 #include <cctype>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -143,15 +145,17 @@ protected:
     std::string name(const std::string& word) const { return "tm-check-" + word + "-" + tag_ + "." + zone_; }
 
     // create_record of the tunnel CNAME, remembering what it made so TearDown removes it.
-    outcome create(const std::string& host, const std::string& content) {
-        auto o = dns().create_record(zone_id_, cname_record_json(host, content, comment_));
-        if (o.ok()) created_.push_back({host, str_member(parse_json(o.json), "id"), comment_});
+    outcome create(const std::string& host, const std::string& content) { return create(host, content, comment_); }
+    outcome create(const std::string& host, const std::string& content, const std::string& comment) {
+        auto o = dns().create_record(zone_id_, cname_record_json(host, content, comment));
+        if (o.ok()) created_.push_back({host, str_member(parse_json(o.json), "id"), comment});
         return o;
     }
 
     // Creates the tunnel CNAME `host`, failing the test when that does not work; its id.
-    std::string create_ok(const std::string& host) {
-        auto o = create(host, content_);
+    std::string create_ok(const std::string& host) { return create_ok(host, comment_); }
+    std::string create_ok(const std::string& host, const std::string& comment) {
+        auto o = create(host, content_, comment);
         EXPECT_TRUE(o.ok()) << "create_record(" << host << ") " << o.describe()
                             << rule("create_record must create a proxied CNAME {\"name\",\"content\",\"comment\"} "
                                     "under a zone from list_zones");
@@ -339,6 +343,87 @@ TEST_F(dns_provider_v1, put_tunnel_config_then_get_returns_the_ingress) {
     ASSERT_TRUE(cfg.HasMember("ingress")) << "replied " << got.json << r;
     auto want = parse_json(ingress);
     EXPECT_TRUE(cfg["ingress"] == static_cast<const rapidjson::Value&>(want)) << "put " << ingress << ", get_tunnel_config replied " << got.json << r;
+}
+
+// list_records (optional, since 1.2): the records of the reply, by id; fails the test when the reply is
+// not an array of objects with a string "name".
+std::map<std::string, std::string> listed_comments(const outcome& o, const std::string& call) {
+    std::map<std::string, std::string> out;
+    auto d = parse_json(o.json);
+    const std::string r = rule("list_records must return a JSON array of find_record's objects "
+                               "{\"id\",\"name\",\"type\",\"content\",\"proxied\",\"comment\"}");
+    EXPECT_TRUE(d.IsArray()) << call << " replied " << o.json << r;
+    if (!d.IsArray()) return out;
+    for (const auto& rec : d.GetArray()) {
+        EXPECT_TRUE(rec.IsObject() && rec.HasMember("name") && rec["name"].IsString()) << call << " listed "
+                                                                                        << compact(rec) << r;
+        EXPECT_FALSE(str_member(rec, "id").empty()) << call << " listed " << compact(rec) << r;
+        EXPECT_TRUE(out.emplace(str_member(rec, "id"), str_member(rec, "comment")).second)
+            << call << " listed record " << str_member(rec, "id") << " twice"
+            << rule("list_records must list each record once, also across pages");
+    }
+    return out;
+}
+
+TEST_F(dns_provider_v1, list_records_lists_the_records_whose_comment_starts_with_the_prefix) {
+    if (!dns().has_list_records()) {
+        GTEST_SKIP() << "the plugin has no list_records (optional, since plugin API 1.2): nothing to check";
+    }
+    // Characters a URL query must encode, so a plugin that pastes the prefix into a query is caught.
+    const std::string prefix = comment_ + " list&match=1+";
+    const std::string a = create_ok(name("listed-a"), prefix + "a");
+    const std::string b = create_ok(name("listed-b"), prefix);
+    const std::string shorter = create_ok(name("unlisted"), comment_ + " list");
+    std::string upper = prefix + "c";
+    for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    const std::string other_case = create_ok(name("upper"), upper);
+    if (HasFailure()) return;
+
+    auto listed = dns().list_records(zone_id_, prefix);
+    const std::string call = "list_records(" + zone_id_ + ", \"" + prefix + "\")";
+    ASSERT_TRUE(listed.ok()) << call << " " << listed.describe()
+                             << rule("list_records must list the records of a zone from list_zones");
+    auto comments = listed_comments(listed, call);
+    for (const auto& id : {a, b}) {
+        EXPECT_EQ(comments.count(id), 1u) << call << " replied " << listed.json << "\n  without record " << id
+                                          << rule("list_records must list every record whose comment starts with "
+                                                  "the prefix (an equal comment too)");
+    }
+    if (comments.count(a) != 0U) {
+        EXPECT_EQ(comments[a], prefix + "a") << rule("list_records must give each record's comment");
+    }
+    EXPECT_EQ(comments.count(shorter), 0u) << call << " listed record " << shorter << " (comment '" << comment_ << " list')"
+                                           << rule("list_records must list only records whose comment starts with "
+                                                   "the prefix");
+    EXPECT_EQ(comments.count(other_case), 0u)
+        << call << " listed record " << other_case << " (comment '" << upper << "')"
+        << rule("list_records matches the prefix byte for byte: a plugin whose API ignores case drops the records "
+                "that differ");
+    for (const auto& [id, comment] : comments) {
+        EXPECT_EQ(comment.rfind(prefix, 0), 0u) << call << " listed record " << id << " with comment '" << comment << "'"
+                                                << rule("list_records must list only records whose comment starts "
+                                                        "with the prefix");
+    }
+}
+
+TEST_F(dns_provider_v1, list_records_follows_every_page) {
+    if (!dns().has_list_records()) {
+        GTEST_SKIP() << "the plugin has no list_records (optional, since plugin API 1.2): nothing to check";
+    }
+    // More than the 100 records of Cloudflare's default page.
+    constexpr int count = 101;
+    std::set<std::string> ids;
+    for (int i = 0; i < count && !HasFailure(); ++i) ids.insert(create_ok(name("page" + std::to_string(i))));
+    if (HasFailure()) return;
+    auto listed = dns().list_records(zone_id_, comment_);
+    const std::string call = "list_records(" + zone_id_ + ", \"" + comment_ + "\")";
+    ASSERT_TRUE(listed.ok()) << call << " " << listed.describe()
+                             << rule("list_records must list the records of a zone from list_zones");
+    auto comments = listed_comments(listed, call);
+    size_t found = 0;
+    for (const auto& id : ids) found += comments.count(id);
+    EXPECT_EQ(found, ids.size()) << call << " listed " << found << " of the " << ids.size() << " records created with "
+                                 << "that comment" << rule("list_records must follow every page of the zone's records");
 }
 
 }  // namespace

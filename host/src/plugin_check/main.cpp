@@ -21,7 +21,8 @@ namespace check = tunnelmgr::plugin_check;
 constexpr int exit_ok = 0, exit_broken = 1, exit_usage = 2;
 
 void print_usage(std::ostream& out) {
-    out << "usage: tunnelmgr-plugin-check PLUGIN.so [--config JSON] [--dns-zone NAME] [--verbose] [--gtest_* flags]\n"
+    out << "usage: tunnelmgr-plugin-check PLUGIN.so [--config JSON] [--dns-zone NAME] [--allow-restart] [--verbose]\n"
+           "                              [--gtest_* flags]\n"
            "\n"
            "Loads PLUGIN.so as tunnelmgr does and checks it against the rules of plugin_api.h, one suite per\n"
            "capability it provides (state_store_v1, tunnel_supervisor_v1, dns_provider_v1).\n"
@@ -31,6 +32,9 @@ void print_usage(std::ostream& out) {
            "                 config schema has \"path\", {} otherwise.\n"
            "  --dns-zone NAME  the zone the dns_provider_v1 checks may write in: they create only\n"
            "                 tm-check-*.NAME records and delete only those. Without it those checks skip.\n"
+           "  --allow-restart  the config points a tunnel_supervisor_v1 at a cloudflared that may be restarted\n"
+           "                 (a stub, a test machine): check that replica_restart(i) restarts replica i only.\n"
+           "                 Without it nothing is ever restarted and those checks skip.\n"
            "  --verbose      show the host's and the plugin's log lines (default: warnings only)\n"
            "  --gtest_filter=state_store_v1.lease*   run some checks only; --gtest_list_tests lists them\n"
            "\n"
@@ -66,7 +70,7 @@ int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);  // takes the --gtest_* flags out of argv
 
     std::string plugin_path, config, dns_zone;
-    bool config_given = false, dns_zone_given = false, verbose = false;
+    bool config_given = false, dns_zone_given = false, verbose = false, allow_restart = false;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if (arg == "--config" && i + 1 < argc) {
@@ -81,6 +85,8 @@ int main(int argc, char** argv) {
         } else if (arg.rfind("--dns-zone=", 0) == 0) {
             dns_zone = arg.substr(std::strlen("--dns-zone="));
             dns_zone_given = true;
+        } else if (arg == "--allow-restart") {
+            allow_restart = true;
         } else if (arg == "--verbose") {
             verbose = true;
         } else if (!arg.empty() && arg[0] != '-' && plugin_path.empty()) {
@@ -126,6 +132,7 @@ int main(int argc, char** argv) {
     ctx.config_given = config_given;
     ctx.config_template = config_given ? config : check::default_config(**lib);
     ctx.dns_zone = dns_zone;
+    ctx.allow_restart = allow_restart;
 
     const auto& l = **lib;
     std::string provides;

@@ -107,6 +107,11 @@ std::string check_supervisor(const tm_tunnel_supervisor_v1& t) {
     if ((t.watch_start == nullptr) != (t.watch_stop == nullptr)) {
         return "tunnel_supervisor_v1 has only one of watch_start/watch_stop: provide both or neither";
     }
+    const int replica_fns = (t.replica_count != nullptr) + (t.replica_status != nullptr) + (t.replica_restart != nullptr);
+    if (replica_fns != 0 && replica_fns != 3) {
+        return "tunnel_supervisor_v1 has only some of replica_count/replica_status/replica_restart: provide all three "
+               "or none";
+    }
     return missing.empty() ? std::string() : missing_list(missing, "tunnel_supervisor_v1");
 }
 
@@ -143,7 +148,8 @@ std::vector<std::string> loaded_library::capability_names() const {
     if (has_dns) out.push_back(dns.put_tunnel_config != nullptr ? "dns_provider_v1+tunnel_config" : "dns_provider_v1");
     if (has_runtime) out.push_back(runtime.watch_start != nullptr ? "container_runtime_v1+watch" : "container_runtime_v1");
     if (has_supervisor) {
-        out.push_back(supervisor.watch_start != nullptr ? "tunnel_supervisor_v1+watch" : "tunnel_supervisor_v1");
+        out.push_back(std::string("tunnel_supervisor_v1") + (supervisor.watch_start != nullptr ? "+watch" : "") +
+                      (supervisor.replica_count != nullptr ? "+replicas" : ""));
     }
     if (has_transport) out.push_back(transport.deliver_event != nullptr ? "transport_v1+events" : "transport_v1");
     return out;

@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 1
+#define TM_PLUGIN_API_VERSION_MINOR 2
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.1.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.2.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -276,6 +276,14 @@ typedef struct tm_dns_provider_v1 {
     /* Optional. Read a remotely-managed tunnel's configuration, same shape as above, with "version"
      * (the number Cloudflare gives each stored configuration) when the provider has one. */
     tm_rc (*get_tunnel_config)(tm_plugin_t* p, const char* tunnel_id, const char** out_json);
+
+    /* since 1.2 — Optional (NULL when unsupported). Every record in `zone_id`, of any type, whose
+     * comment starts with `comment_prefix` (byte for byte: a plugin whose API matches
+     * case-insensitively, as Cloudflare's comment.startswith does, drops the records that differ),
+     * following all pages: a JSON array of find_record's objects
+     * {"id","name","type","content","proxied","comment"}, "[]" when there are none. `comment_prefix` is
+     * never empty. NULL: the host looks the names it knows up one by one with find_record instead. */
+    tm_rc (*list_records)(tm_plugin_t* p, const char* zone_id, const char* comment_prefix, const char** out_json);
 } tm_dns_provider_v1;
 
 /* ---------------------------------------------------------------------------------------------
@@ -314,6 +322,34 @@ typedef struct tm_tunnel_supervisor_v1 {
 
     /* Optional. Stop following; returns after the plugin's thread has stopped. Concurrent. */
     tm_rc (*watch_stop)(tm_plugin_t* p);
+
+    /* --- replicas: several connectors of the same tunnel (since 1.2) ---------------------------
+     * One tunnel may run several cloudflared processes ("replicas"), each its own unit or container
+     * with its own metrics address; traffic goes to whichever are connected, so restarting them one
+     * at a time keeps the tunnel up. A supervisor of replicas provides all three functions below, or
+     * none (the host refuses a table with only some of them). Replicas are numbered 0..count-1 in
+     * the order of the plugin's config; the count and each replica's name and metrics address are
+     * fixed for the life of the instance.
+     * With replicas, status() answers for the whole: "running" is true when any replica runs, and
+     * "pid"/"since_ms" are those of the first replica that runs (of the first that answers when
+     * none runs); and
+     * restart() restarts every replica. The host uses the replica functions when replica_count
+     * gives more than 1. Without them (NULL, or a plugin built before 1.2) the host treats the
+     * supervisor as one replica: replica 0 is status()/restart(). */
+
+    /* since 1.2 — Optional. How many replicas this instance supervises (>= 1). */
+    tm_rc (*replica_count)(tm_plugin_t* p, int32_t* out_count);
+
+    /* since 1.2 — Optional. status() of replica `index` (0-based), in status()'s shape plus
+     * "name" (the unit or container, e.g. "cloudflared@1.service") and "metrics" (its metrics
+     * address "HOST:PORT" as the plugin's config gives it, "" when the config gives none: the host
+     * then uses the tunnel's). TM_INVALID for an index out of range. */
+    tm_rc (*replica_status)(tm_plugin_t* p, int32_t index, const char** out_json);
+
+    /* since 1.2 — Optional. Restart replica `index` only, and return once the restart was issued
+     * (as restart(): the host waits for that replica's new process to be ready itself).
+     * TM_INVALID for an index out of range. */
+    tm_rc (*replica_restart)(tm_plugin_t* p, int32_t index);
 } tm_tunnel_supervisor_v1;
 
 /* ---------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <unordered_set>
 #include <utility>
 
 #include <rapidjson/stringbuffer.h>
@@ -19,6 +20,9 @@ namespace {
 constexpr int zone_page_size = 50;     // the API's maximum for /zones
 constexpr int max_zone_pages = 2000;   // 100,000 zones: a guard against an API that never ends
 constexpr int verify_max_retries = 2;  // start-up should not hang for minutes when offline
+
+constexpr int record_page_size = 100;    // the API's default page of DNS records
+constexpr int max_record_pages = 10000;  // 1,000,000 records: the same guard for one zone's records
 
 std::string percent_encode(std::string_view text) {
     static const char* hex = "0123456789ABCDEF";
@@ -352,6 +356,69 @@ cf_result<dns_record> cloudflare_client::find_record(std::string_view zone_id, s
     }
     return cf_fail(cf_errc::not_found, "there is no " + record_type + " record for " + host + " in zone " +
                                            std::string(zone_id));
+}
+
+cf_result<std::vector<dns_record>> cloudflare_client::list_records(std::string_view zone_id,
+                                                                   std::string_view comment_prefix) {
+    if (!is_id(zone_id)) {
+        return cf_fail(cf_errc::invalid, "'" + std::string(zone_id) + "' is not a Cloudflare zone id (32 hex digits)");
+    }
+    if (comment_prefix.empty()) {
+        return cf_fail(cf_errc::invalid, "list_records needs a comment prefix (the ownership marker); refusing to "
+                                         "list every record of zone " + std::string(zone_id));
+    }
+    if (utf8_length(comment_prefix) > 100 || comment_prefix.find_first_of("\r\n") != std::string_view::npos) {
+        return cf_fail(cf_errc::invalid, "the comment prefix must be one line of at most 100 characters, as a "
+                                         "Cloudflare record comment is");
+    }
+    std::vector<dns_record> records;
+    std::unordered_set<std::string> seen;  // ids already listed
+    for (int page = 1; page <= max_record_pages; ++page) {
+        call c{"GET", "/zones/" + std::string(zone_id) + "/dns_records",
+               "comment.startswith=" + percent_encode(comment_prefix) + "&per_page=" +
+                   std::to_string(record_page_size) + "&page=" + std::to_string(page),
+               "", true};
+        auto answer = perform_simple(c);
+        if (!answer) return tl::unexpected(answer.error());
+        if (!answer->success) {
+            if (classify(*answer) == cf_errc::not_found) {
+                return tl::unexpected(fail_redacted(cf_errc::not_found, "zone " + std::string(zone_id) +
+                                                                            " does not exist for this token: refresh "
+                                                                            "the domain list"));
+            }
+            return tl::unexpected(unexpected_answer(c, *answer, "list the records of zone " + std::string(zone_id)));
+        }
+        const rapidjson::Value* result = answer->result();
+        if (result == nullptr || !result->IsArray()) {
+            return tl::unexpected(fail_redacted(cf_errc::error, "Cloudflare answered " + target(c) +
+                                                                    " without a list of records: try again later"));
+        }
+        for (const auto& v : result->GetArray()) {
+            auto r = record_from(v);
+            if (!r || !r->comment || r->comment->compare(0, comment_prefix.size(), comment_prefix) != 0) continue;
+            if (!seen.insert(r->id).second) continue;
+            records.push_back(std::move(*r));
+        }
+        long total_pages = 0;
+        if (auto info = answer->doc.FindMember("result_info");
+            info != answer->doc.MemberEnd() && info->value.IsObject()) {
+            if (auto tp = info->value.FindMember("total_pages");
+                tp != info->value.MemberEnd() && tp->value.IsInt64()) {
+                total_pages = static_cast<long>(tp->value.GetInt64());
+            }
+        }
+        // Without result_info (or with total_pages 0 for an empty list), a short page is the last one.
+        const bool last = total_pages > 0 ? page >= total_pages
+                                          : result->Size() < static_cast<rapidjson::SizeType>(record_page_size);
+        if (last) {
+            log(log_level::debug, "listed " + std::to_string(records.size()) + " record(s) of zone " +
+                                      std::string(zone_id) + " in " + std::to_string(page) + " page(s)");
+            return records;
+        }
+    }
+    return tl::unexpected(fail_redacted(cf_errc::error, "Cloudflare listed more than " +
+                                                            std::to_string(max_record_pages) + " pages of records of zone " +
+                                                            std::string(zone_id) + "; stopped there: report this"));
 }
 
 cf_result<dns_record> cloudflare_client::create_record(std::string_view zone_id, const new_cname& record) {

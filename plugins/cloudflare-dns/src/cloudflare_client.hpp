@@ -1,5 +1,6 @@
-// The Cloudflare API v4 as tunnelmgr needs it: token check, zones, tunnel CNAMEs (find, create,
-// delete-if-ours by id) and remote tunnel configuration, with retries, backoff and a request budget.
+// The Cloudflare API v4 as tunnelmgr needs it: token check, zones, tunnel CNAMEs (find, list by
+// comment, create, delete-if-ours by id) and remote tunnel configuration, with retries, backoff and a
+// request budget.
 #pragma once
 
 #include <chrono>
@@ -38,6 +39,11 @@ public:
 
     cf_result<std::vector<zone_info>> list_zones();
     cf_result<dns_record> find_record(std::string_view zone_id, std::string_view hostname, std::string_view type);
+    // Every record in the zone whose comment starts with comment_prefix (byte for byte; Cloudflare's
+    // comment.startswith ignores case, so its answer is filtered again), all pages followed, each page
+    // sent through the same retries and budget as any other request. A record listed on two pages
+    // (the zone changed while paging) is listed once.
+    cf_result<std::vector<dns_record>> list_records(std::string_view zone_id, std::string_view comment_prefix);
     cf_result<dns_record> create_record(std::string_view zone_id, const new_cname& record);
     cf_result<void> delete_record(std::string_view zone_id, std::string_view record_id,
                                   std::string_view expected_comment);

@@ -16,19 +16,7 @@ void put(writer& w, const char* key, const std::string& value) {
     w.String(value.c_str(), static_cast<rapidjson::SizeType>(value.size()));
 }
 
-}  // namespace
-
-// Zones are the SDK's typed row, so the store and the host read exactly what is written here.
-std::string to_json(const std::vector<zone_info>& zones) {
-    std::vector<sdk::model::zone> rows;
-    rows.reserve(zones.size());
-    for (const auto& z : zones) rows.push_back(sdk::model::zone{z.zone_id, z.name, z.status});
-    return sdk::model::encode(rows);
-}
-
-std::string to_json(const dns_record& record) {
-    rapidjson::StringBuffer buffer;
-    writer w(buffer);
+void write_record(writer& w, const dns_record& record) {
     w.StartObject();
     put(w, "id", record.id);
     put(w, "name", record.name);
@@ -43,6 +31,31 @@ std::string to_json(const dns_record& record) {
         w.Null();
     }
     w.EndObject();
+}
+
+}  // namespace
+
+// Zones are the SDK's typed row, so the store and the host read exactly what is written here.
+std::string to_json(const std::vector<zone_info>& zones) {
+    std::vector<sdk::model::zone> rows;
+    rows.reserve(zones.size());
+    for (const auto& z : zones) rows.push_back(sdk::model::zone{z.zone_id, z.name, z.status});
+    return sdk::model::encode(rows);
+}
+
+std::string to_json(const dns_record& record) {
+    rapidjson::StringBuffer buffer;
+    writer w(buffer);
+    write_record(w, record);
+    return buffer.GetString();
+}
+
+std::string to_json(const std::vector<dns_record>& records) {
+    rapidjson::StringBuffer buffer;
+    writer w(buffer);
+    w.StartArray();
+    for (const auto& r : records) write_record(w, r);
+    w.EndArray();
     return buffer.GetString();
 }
 

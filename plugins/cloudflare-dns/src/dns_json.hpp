@@ -13,6 +13,8 @@ namespace tunnelmgr::plugins::cloudflare_dns {
 
 std::string to_json(const std::vector<zone_info>& zones);
 std::string to_json(const dns_record& record);
+// A JSON array of records, each as to_json(record) writes it.
+std::string to_json(const std::vector<dns_record>& records);
 // Accepts {"name","content","comment"?} (and "type":"CNAME"); anything else is refused (kind invalid).
 cf_result<new_cname> new_cname_from_json(std::string_view json);
 

@@ -1,5 +1,6 @@
-// The cloudflare-dns plugin: tm_dns_provider_v1 (with remote tunnel configuration) over
-// cloudflare_client. A thin adapter: JSON in, a call on the client, JSON out, cf_errc → tm_rc.
+// The cloudflare-dns plugin: tm_dns_provider_v1 (with remote tunnel configuration and, since 1.2,
+// records listed by comment) over cloudflare_client. A thin adapter: JSON in, a call on the client,
+// JSON out, cf_errc → tm_rc.
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -36,7 +37,10 @@ client_config config_or_throw(std::string_view json) {
 
 }  // namespace
 
-class cloudflare_dns_plugin final : public sdk::plugin, public sdk::dns_provider_v1, public sdk::dns_tunnel_config {
+class cloudflare_dns_plugin final : public sdk::plugin,
+                                    public sdk::dns_provider_v1,
+                                    public sdk::dns_tunnel_config,
+                                    public sdk::dns_record_listing {
 public:
     cloudflare_dns_plugin(const sdk::host& host, std::string_view config_json)
         : host_(host), config_(config_or_throw(config_json)), transport_(config_.ca_file) {
@@ -74,6 +78,12 @@ public:
         auto record = client_->find_record(zone_id, hostname, type);
         if (!record) return sdk::fail(sdk::to_rc(record.error().kind), std::move(record.error().message));
         return to_json(*record);
+    }
+
+    sdk::result<std::string> list_records(std::string_view zone_id, std::string_view comment_prefix) override {
+        auto records = client_->list_records(zone_id, comment_prefix);
+        if (!records) return sdk::fail(sdk::to_rc(records.error().kind), std::move(records.error().message));
+        return to_json(*records);
     }
 
     sdk::result<std::string> create_record(std::string_view zone_id, std::string_view record_json) override {

@@ -120,17 +120,27 @@ docker_engine::docker_result<std::string> status_from_inspect(std::string_view i
 }
 
 std::optional<std::pair<std::string, std::string>> supervisor_event_for(const docker_engine::docker_event& event,
-                                                                        const std::string& container) {
+                                                                        const std::vector<replicas::replica_ref>& containers) {
     if (event.type != "container" || (event.action != "die" && event.action != "start")) return std::nullopt;
-    // The daemon's container filter also matches ids; accept the name, the full id or an id prefix.
-    const bool ours = event.attribute("name") == container ||
-                      (!event.actor_id.empty() && event.actor_id.rfind(container, 0) == 0);
-    if (!ours) return std::nullopt;
+    // The daemon's container filter also matches ids; accept the name, else the full id or an id prefix.
+    std::optional<std::size_t> replica;
+    for (std::size_t i = 0; i < containers.size() && !replica; ++i) {
+        if (event.attribute("name") == containers[i].name) replica = i;
+    }
+    for (std::size_t i = 0; i < containers.size() && !replica; ++i) {
+        if (!event.actor_id.empty() && event.actor_id.rfind(containers[i].name, 0) == 0) replica = i;
+    }
+    if (!replica) return std::nullopt;
+    const std::string& container = containers[*replica].name;
     rapidjson::StringBuffer buffer;
     rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
     w.StartObject();
     w.Key("container");
     w.String(container.c_str());
+    w.Key("name");
+    w.String(container.c_str());
+    w.Key("replica");
+    w.Int64(static_cast<int64_t>(*replica));
     w.Key("id");
     w.String(event.actor_id.c_str());
     if (event.action == "die") {
@@ -149,15 +159,17 @@ std::optional<std::pair<std::string, std::string>> supervisor_event_for(const do
                           std::string(buffer.GetString(), buffer.GetSize()));
 }
 
-std::string supervisor_event_filters(const std::string& container) {
-    return docker_engine::url_encode(R"({"type":["container"],"event":["start","die"],"container":[")" + container +
-                                      R"("]})");
+std::string supervisor_event_filters(const std::vector<replicas::replica_ref>& containers) {
+    std::string names;
+    for (const auto& c : containers) names += (names.empty() ? "\"" : ",\"") + c.name + "\"";
+    return docker_engine::url_encode(R"({"type":["container"],"event":["start","die"],"container":[)" + names + "]}");
 }
 
-std::string missing_container_sentence(const std::string& container, const std::string& socket) {
+std::string missing_container_sentence(const std::string& container, const std::string& socket,
+                                       const std::string& setting) {
     return "there is no container named " + container + " on the Docker daemon at " + socket +
            ": create it (docker run -d --name " + container +
-           " ... cloudflared tunnel run), or set supervisor.container to the name of the container that runs cloudflared";
+           " ... cloudflared tunnel run), or set " + setting + " to the name of the container that runs cloudflared";
 }
 
 }  // namespace tunnelmgr::plugins::container_supervisor

@@ -1,4 +1,4 @@
-// The container-supervisor plugin: tm_tunnel_supervisor_v1 with event watching, over
+// The container-supervisor plugin: tm_tunnel_supervisor_v1 with event watching and replicas, over
 // container_supervisor. A thin adapter: config in, a call on the domain class, JSON out.
 #include <memory>
 #include <stdexcept>
@@ -24,7 +24,10 @@ supervisor_config config_or_throw(std::string_view json) {
 
 }  // namespace
 
-class container_supervisor_plugin final : public sdk::plugin, public sdk::tunnel_supervisor_v1, public sdk::event_watch {
+class container_supervisor_plugin final : public sdk::plugin,
+                                          public sdk::tunnel_supervisor_v1,
+                                          public sdk::supervisor_replicas,
+                                          public sdk::event_watch {
 public:
     container_supervisor_plugin(const sdk::host& host, std::string_view config_json)
         : host_(host),
@@ -40,9 +43,24 @@ public:
     sdk::result<std::string> status() override { return docker_engine::lift(supervisor_.status()); }
 
     sdk::result<void> restart() override {
-        host_.info(component, "restarting container " + supervisor_.config().container + " (grace " +
-                                  std::to_string(supervisor_.config().grace_s) + " s)");
+        host_.info(component, (supervisor_.replica_count() == 1 ? "restarting container " + supervisor_.replica(0).name
+                                                                : "restarting every container, one after the other") +
+                                  " (grace " + std::to_string(supervisor_.config().grace_s) + " s)");
         return docker_engine::lift(supervisor_.restart());
+    }
+
+    sdk::result<int32_t> replica_count() override { return static_cast<int32_t>(supervisor_.replica_count()); }
+
+    sdk::result<std::string> replica_status(int32_t index) override {
+        return docker_engine::lift(supervisor_.replica_status(index));
+    }
+
+    sdk::result<void> replica_restart(int32_t index) override {
+        if (index < supervisor_.replica_count()) {
+            host_.info(component, "restarting container " + supervisor_.replica(index).name + " (grace " +
+                                      std::to_string(supervisor_.config().grace_s) + " s)");
+        }
+        return docker_engine::lift(supervisor_.replica_restart(index));
     }
 
     sdk::result<void> watch_start() override {

@@ -1,5 +1,6 @@
 // The thread: poll the wake eventfd and the current pidfd, forever (no timeout); when the pidfd is
-// readable the process has ended: report it once and forget the PID until follow() names another.
+// readable the process has ended: report it once and forget the PID until follow() names another,
+// which is reported as started.
 #include "main_pid_watch.hpp"
 
 #include <poll.h>
@@ -33,19 +34,24 @@ std::int64_t unix_ms() {
 
 }  // namespace
 
-main_pid_watch::main_pid_watch(std::string unit, report_fn report) : unit_(std::move(unit)), report_(std::move(report)) {}
+main_pid_watch::main_pid_watch(std::string unit, int replica, report_fn report)
+    : unit_(std::move(unit)), replica_(replica), report_(std::move(report)) {}
 
 main_pid_watch::~main_pid_watch() {
     stop();
     if (wake_fd_ >= 0) ::close(wake_fd_);  // only here: follow() may still write to it after stop()
 }
 
-std::string main_pid_watch::died_json(const std::string& unit, std::int64_t pid, std::int64_t time_ms) {
+std::string main_pid_watch::event_json(const std::string& unit, int replica, std::int64_t pid, std::int64_t time_ms) {
     rapidjson::StringBuffer buf;
     rapidjson::Writer<rapidjson::StringBuffer> w(buf);
     w.StartObject();
     w.Key("unit");
     w.String(unit.c_str(), static_cast<rapidjson::SizeType>(unit.size()));
+    w.Key("name");
+    w.String(unit.c_str(), static_cast<rapidjson::SizeType>(unit.size()));
+    w.Key("replica");
+    w.Int(replica);
     w.Key("pid");
     w.Int64(pid);
     w.Key("time_ms");
@@ -105,8 +111,11 @@ void main_pid_watch::wake() {
 void main_pid_watch::follow(std::int64_t pid) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
+        const bool first = !told_;
+        told_ = true;
         if (pid == wanted_pid_) return;
         wanted_pid_ = pid;
+        wanted_is_first_ = first;
     }
     wake();
 }
@@ -116,11 +125,13 @@ void main_pid_watch::run() {
     int pidfd = -1;
     for (;;) {
         std::int64_t wanted;
+        bool wanted_is_first;
         int wake_fd;
         {
             std::lock_guard<std::mutex> lock(mutex_);
             if (stopping_) break;
             wanted = wanted_pid_;
+            wanted_is_first = wanted_is_first_;
             wake_fd = wake_fd_;
         }
         if (wanted != watched) {
@@ -128,10 +139,11 @@ void main_pid_watch::run() {
             pidfd = -1;
             watched = wanted;
             if (watched > 0) {
+                if (!wanted_is_first) report_("tunnel.started", event_json(unit_, replica_, watched, unix_ms()));
                 pidfd = open_pidfd(watched);
                 if (pidfd < 0 && errno == ESRCH) {
                     // Gone between systemctl's answer and now: that is a death too.
-                    report_("tunnel.died", died_json(unit_, watched, unix_ms()));
+                    report_("tunnel.died", event_json(unit_, replica_, watched, unix_ms()));
                 }
             }
         }
@@ -149,7 +161,7 @@ void main_pid_watch::run() {
         if (pidfd >= 0 && (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
             ::close(pidfd);
             pidfd = -1;
-            report_("tunnel.died", died_json(unit_, watched, unix_ms()));
+            report_("tunnel.died", event_json(unit_, replica_, watched, unix_ms()));
             // `watched` stays: the same PID reported again (a stale status) must not re-arm.
         }
     }

@@ -13,7 +13,16 @@ const char* const supervisor_config_schema = R"({
   "properties": {
     "plugin": {"const": "systemd-supervisor"},
     "unit": {"type": "string", "default": "cloudflared.service", "maxLength": 255, "pattern": "^[A-Za-z0-9:_.\\\\@][A-Za-z0-9:_.\\\\@-]*$",
-             "description": "The systemd unit that runs cloudflared."},
+             "description": "The systemd unit that runs cloudflared. Or use units for several replicas, not both."},
+    "units": {"type": "array", "minItems": 1,
+              "description": "Several cloudflared replicas of the tunnel (e.g. cloudflared@1.service and cloudflared@2.service from the packaged template), each with its own metrics address; tunnelmgr restarts them one at a time. Instead of unit.",
+              "items": {"type": "object",
+                        "properties": {
+                          "unit": {"type": "string", "maxLength": 255, "pattern": "^[A-Za-z0-9:_.\\\\@][A-Za-z0-9:_.\\\\@-]*$"},
+                          "metrics": {"type": "string", "pattern": "^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_.-]+):[0-9]{1,5}$",
+                                      "description": "HOST:PORT of this replica's --metrics; required with more than one replica."}},
+                        "required": ["unit"],
+                        "additionalProperties": false}},
     "command_prefix": {"type": "array", "items": {"type": "string", "minLength": 1}, "default": [],
                        "description": "Put before systemctl, e.g. [\"sudo\",\"-n\"] or [\"docker\",\"exec\",\"CTR\"]."},
     "systemctl": {"type": "string", "minLength": 1, "default": "systemctl"},
@@ -31,6 +40,8 @@ bool is_valid_unit_name(std::string_view unit) {
     }
     return true;
 }
+
+std::string unit_setting(const supervisor_config& config) { return config.listed ? "supervisor.units" : "supervisor.unit"; }
 
 sup_result<supervisor_config> parse_supervisor_config(std::string_view json) {
     supervisor_config config;
@@ -53,7 +64,16 @@ sup_result<supervisor_config> parse_supervisor_config(std::string_view json) {
                                 "supervisor.unit must be a systemd unit name such as \"cloudflared.service\" "
                                 "(letters, digits and :_.\\@-, not starting with '-')");
             }
-            config.unit = v.GetString();
+            config.units = {{v.GetString(), ""}};
+        } else if (key == "units") {
+            const replicas::list_spec spec{"supervisor.units", "unit",
+                                           [](std::string_view name) { return is_valid_unit_name(name); },
+                                           "a systemd unit name such as \"cloudflared@1.service\" (letters, digits "
+                                           "and :_.\\@-, not starting with '-')"};
+            auto units = replicas::parse_replica_list(v, spec);
+            if (!units) return sup_fail(sup_errc::invalid, units.error());
+            config.units = std::move(*units);
+            config.listed = true;
         } else if (key == "command_prefix") {
             if (!v.IsArray()) {
                 return sup_fail(sup_errc::invalid,
@@ -82,9 +102,13 @@ sup_result<supervisor_config> parse_supervisor_config(std::string_view json) {
             config.timeout = std::chrono::milliseconds(v.GetInt64());
         } else {
             return sup_fail(sup_errc::invalid, "supervisor." + key +
-                                                   " is not a setting of systemd-supervisor (known: unit, "
+                                                   " is not a setting of systemd-supervisor (known: unit, units, "
                                                    "command_prefix, systemctl, timeout_ms)");
         }
+    }
+    if (doc.HasMember("unit") && doc.HasMember("units")) {
+        return sup_fail(sup_errc::invalid, "supervisor.unit and supervisor.units are both set: use unit for one "
+                                           "cloudflared, or list every replica in units (and drop unit)");
     }
     return config;
 }

@@ -67,21 +67,21 @@ std::string said(const command_outcome& o) {
 
 }  // namespace
 
-std::vector<std::string> show_argv(const supervisor_config& config) {
+std::vector<std::string> show_argv(const supervisor_config& config, const std::string& unit) {
     auto argv = with_prefix(config);
-    argv.insert(argv.end(), {"show", "--no-pager", "-p", show_properties, "--", config.unit});
+    argv.insert(argv.end(), {"show", "--no-pager", "-p", show_properties, "--", unit});
     return argv;
 }
 
-std::vector<std::string> restart_argv(const supervisor_config& config) {
+std::vector<std::string> restart_argv(const supervisor_config& config, const std::string& unit) {
     auto argv = with_prefix(config);
-    argv.insert(argv.end(), {"restart", "--no-block", "--no-ask-password", "--", config.unit});
+    argv.insert(argv.end(), {"restart", "--no-block", "--no-ask-password", "--", unit});
     return argv;
 }
 
-std::vector<std::string> reset_failed_argv(const supervisor_config& config) {
+std::vector<std::string> reset_failed_argv(const supervisor_config& config, const std::string& unit) {
     auto argv = with_prefix(config);
-    argv.insert(argv.end(), {"reset-failed", "--no-ask-password", "--", config.unit});
+    argv.insert(argv.end(), {"reset-failed", "--no-ask-password", "--", unit});
     return argv;
 }
 
@@ -165,9 +165,9 @@ std::string describe(const std::string& unit, const unit_properties& p) {
     return s;
 }
 
-std::optional<sup_error> classify_failure(const supervisor_config& config, const std::vector<std::string>& argv,
-                                          const command_outcome& o, std::string_view what) {
-    const std::string& unit = config.unit;
+std::optional<sup_error> classify_failure(const supervisor_config& config, const std::string& unit,
+                                          const std::vector<std::string>& argv, const command_outcome& o,
+                                          std::string_view what) {
     const std::string action(what);
     const bool prefixed = !config.command_prefix.empty();
     const std::string where = prefixed ? " through `" + join(config.command_prefix) + "`" : "";
@@ -224,8 +224,8 @@ std::optional<sup_error> classify_failure(const supervisor_config& config, const
         contains(err, "not loaded")) {
         return sup_error{sup_errc::not_found,
                          "systemd" + where + " has no unit " + unit + tail +
-                             "; install cloudflared's unit (`cloudflared service install`) or set supervisor.unit "
-                             "to the unit that runs cloudflared (`systemctl list-units 'cloudflared*'`)"};
+                             "; install cloudflared's unit (`cloudflared service install`) or set " + unit_setting(config) +
+                             " to the unit that runs cloudflared (`systemctl list-units 'cloudflared*'`)"};
     }
     if (contains(err, "is masked")) {
         return sup_error{sup_errc::denied, unit + " is masked, so systemd refuses to start it" + tail +

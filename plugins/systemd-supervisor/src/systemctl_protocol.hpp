@@ -1,5 +1,6 @@
-// What systemd-supervisor says to systemctl and how it reads the answers: the argv of each call,
-// the parse of `systemctl show`, and the sentence (and kind) for each way a call can fail.
+// What systemd-supervisor says to systemctl and how it reads the answers: the argv of each call
+// about one unit (one cloudflared replica), the parse of `systemctl show`, and the sentence (and
+// kind) for each way a call can fail.
 #pragma once
 
 #include <cstdint>
@@ -19,17 +20,17 @@ inline constexpr const char* show_properties =
     "LoadState,ActiveState,SubState,MainPID,ActiveEnterTimestampMonotonic,ActiveEnterTimestamp,NRestarts,Result";
 
 // prefix... systemctl show --no-pager -p PROPS -- UNIT
-std::vector<std::string> show_argv(const supervisor_config& config);
+std::vector<std::string> show_argv(const supervisor_config& config, const std::string& unit);
 // prefix... systemctl restart --no-block --no-ask-password -- UNIT
 // --no-block: return once the job is queued (the ABI's promise; the host waits for /ready itself,
 // and a Type=notify unit would otherwise hold us until cloudflared's first edge connection).
 // --no-ask-password: fail at once instead of waiting for a polkit prompt nobody answers.
-std::vector<std::string> restart_argv(const supervisor_config& config);
+std::vector<std::string> restart_argv(const supervisor_config& config, const std::string& unit);
 // prefix... systemctl reset-failed -- UNIT, run before each restart: after 5 crashes in 10 s
 // (StartLimitBurst/IntervalSec defaults, kept by cloudflared's stock unit) systemd refuses to start
 // the unit again ("start-limit-hit"); tunnelmgr's health loop has its own backoff, so its explicit
 // restart clears systemd's counter instead of failing until the interval ends. Best effort.
-std::vector<std::string> reset_failed_argv(const supervisor_config& config);
+std::vector<std::string> reset_failed_argv(const supervisor_config& config, const std::string& unit);
 
 struct unit_properties {
     std::string load_state;    // loaded, not-found, masked, bad-setting, error
@@ -58,9 +59,10 @@ std::optional<std::int64_t> active_since_unix_ms(const unit_properties& p, std::
 // One sentence on the unit's state, e.g. "cloudflared.service is active (running), main PID 812, ...".
 std::string describe(const std::string& unit, const unit_properties& p);
 
-// A failed call (spawn error, timeout, non-zero exit) as the error the host sees; `what` is
-// "read the status of" or "restart". Returns nullopt when the call succeeded.
-std::optional<sup_error> classify_failure(const supervisor_config& config, const std::vector<std::string>& argv,
-                                          const command_outcome& outcome, std::string_view what);
+// A failed call about `unit` (spawn error, timeout, non-zero exit) as the error the host sees;
+// `what` is "read the status of" or "restart". Returns nullopt when the call succeeded.
+std::optional<sup_error> classify_failure(const supervisor_config& config, const std::string& unit,
+                                          const std::vector<std::string>& argv, const command_outcome& outcome,
+                                          std::string_view what);
 
 }  // namespace tunnelmgr::plugins::systemd_supervisor

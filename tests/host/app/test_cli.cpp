@@ -47,14 +47,17 @@ TEST_F(cli, plugins_lists_each_fixture_loaded_or_refused_with_its_reason) {
     for (const auto& p : d["plugins"].GetArray()) {
         loaded.push_back(p["name"].GetString());
         EXPECT_STREQ(p["required_api_version"].GetString(),
-                     loaded.back() == "abi-v1-0-store" ? "1.0.0" : TM_PLUGIN_API_VERSION_STRING);
+                     loaded.back() == "abi-v1-0-store" ? "1.0.0"
+                     : loaded.back() == "abi-v1-1-dns" || loaded.back() == "abi-v1-1-supervisor" ? "1.1.0"
+                                                                                                : TM_PLUGIN_API_VERSION_STRING);
     }
-    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store"}));
+    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store",
+                                                "abi-v1-1-dns", "abi-v1-1-supervisor"}));
     std::map<std::string, std::string> refused;
     for (const auto& p : d["refused"].GetArray()) {
         refused[std::filesystem::path(p["file"].GetString()).stem().string()] = p["reason"].GetString();
     }
-    EXPECT_EQ(refused.size(), 13u);
+    EXPECT_EQ(refused.size(), 14u);
     EXPECT_NE(refused["abi-major-2"].find("requires plugin API 2.0.0"), std::string::npos);
     EXPECT_NE(refused["abi-no-entry"].find("no tm_plugin_entry"), std::string::npos);
     EXPECT_NE(refused["abi-oversized"].find("newer plugin API"), std::string::npos);
@@ -193,7 +196,7 @@ TEST_F(cli, tunnel_default_domain_is_read_and_the_old_dns_key_warns_once) {
 TEST_F(cli, stock_plugins_carry_the_version_of_the_host_they_ship_with) {
     auto v = run_process({binary, "--version"});
     ASSERT_EQ(v.exit_code, 0) << v.err;
-    // "tunnelmgr 0.1.0 (plugin API 1.1.0)"
+    // "tunnelmgr 0.1.0 (plugin API 1.2.0)"
     const std::string prefix = "tunnelmgr ";
     ASSERT_EQ(v.out.rfind(prefix, 0), 0u) << v.out;
     std::string version = v.out.substr(prefix.size(), v.out.find(' ', prefix.size()) - prefix.size());

@@ -10,6 +10,7 @@
 
 #include "plugin_host/loader.hpp"
 #include "plugin_host/registry.hpp"
+#include "plugin_host/capability_clients.hpp"
 #include "plugin_host/state_store_client.hpp"
 
 using namespace tunnelmgr;
@@ -68,6 +69,8 @@ INSTANTIATE_TEST_SUITE_P(
                       refusal_case{"abi-no-capability", "no capability"},
                       refusal_case{"abi-incomplete-table", "state_store_v1 lacks required function schema_version"},
                       refusal_case{"abi-table-oversized", "its state_store_v1 is"},
+                      refusal_case{"abi-partial-replicas",
+                                   "only some of replica_count/replica_status/replica_restart: provide all three or none"},
                       refusal_case{"abi-entry-throws", "tm_plugin_entry threw"}),
     [](const auto& info) {
         std::string n = info.param.fixture;
@@ -145,8 +148,9 @@ TEST(registry, scanning_lists_every_fixture_as_loaded_or_refused) {
     std::vector<std::string> loaded;
     for (const auto& l : scan.loaded) loaded.push_back(l->name);
     std::sort(loaded.begin(), loaded.end());
-    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store"}));
-    EXPECT_EQ(scan.refused.size(), 13u);
+    EXPECT_EQ(loaded, (std::vector<std::string>{"abi-good", "abi-init-fails", "abi-init-throws", "abi-v1-0-store",
+                                                "abi-v1-1-dns", "abi-v1-1-supervisor"}));
+    EXPECT_EQ(scan.refused.size(), 14u);
 }
 
 TEST(loader, a_plugin_built_against_1_0_loads_and_its_missing_functions_read_as_null) {
@@ -161,4 +165,72 @@ TEST(loader, a_plugin_built_against_1_0_loads_and_its_missing_functions_read_as_
     auto n = store.cname_count("{}");
     ASSERT_TRUE(n) << n.error().message;
     EXPECT_EQ(*n, 2) << "counted through cname_list, the 1.0 way";
+}
+
+TEST(loader, a_dns_plugin_built_against_1_1_loads_and_cannot_list_records) {
+    auto lib = host::load_library(fixture("abi-v1-1-dns"));
+    ASSERT_TRUE(lib) << lib.error().reason;
+    EXPECT_EQ((*lib)->required_api, "1.1.0");
+    EXPECT_TRUE((*lib)->provides("dns"));
+    EXPECT_EQ((*lib)->dns.list_records, nullptr) << "a field past the plugin's struct_size must be zero";
+    host::host_services services;
+    auto inst = host::create_instance(*lib, "{}", services);
+    ASSERT_TRUE(inst) << inst.error();
+    host::dns_provider_client dns(**inst);
+    EXPECT_FALSE(dns.supports_list_records()) << "the reconciler falls back to find_record, the 1.1 way";
+    auto listed = dns.list_records("zone", "tunnelmgr:");
+    ASSERT_FALSE(listed) << "the pointer past struct_size was called: " << *listed;
+    EXPECT_EQ(listed.error().code, core::errc::invalid);
+    EXPECT_NE(listed.error().message.find("built before plugin API 1.2"), std::string::npos) << listed.error().message;
+    auto found = dns.find_record("zone", "app.example.com", "CNAME");
+    ASSERT_FALSE(found);
+    EXPECT_EQ(found.error().code, core::errc::not_found) << "its 1.1 functions are called as before";
+}
+
+TEST(loader, a_supervisor_built_against_1_1_loads_as_one_replica) {
+    auto lib = host::load_library(fixture("abi-v1-1-supervisor"));
+    ASSERT_TRUE(lib) << lib.error().reason;
+    EXPECT_EQ((*lib)->required_api, "1.1.0");
+    EXPECT_TRUE((*lib)->provides("supervisor"));
+    EXPECT_EQ((*lib)->supervisor.replica_count, nullptr) << "a field past the plugin's struct_size must be zero";
+    EXPECT_EQ((*lib)->supervisor.replica_status, nullptr);
+    EXPECT_EQ((*lib)->supervisor.replica_restart, nullptr);
+    EXPECT_EQ((*lib)->capability_names(), (std::vector<std::string>{"tunnel_supervisor_v1"}));
+    host::host_services services;
+    auto inst = host::create_instance(*lib, "{}", services);
+    ASSERT_TRUE(inst) << inst.error();
+    host::supervisor_client sup(**inst);
+    EXPECT_FALSE(sup.has_replicas());
+    EXPECT_EQ(sup.replica_count(), 1) << "the pointer past struct_size was called";
+    auto info = sup.replica_info(0);
+    EXPECT_EQ(info.name, "");
+    EXPECT_EQ(info.metrics, "") << "one replica reads the tunnel's metrics address";
+    // Replica 0 is status()/restart(), the 1.1 way.
+    auto zero = sup.replica_status(0);
+    ASSERT_TRUE(zero) << zero.error().message;
+    ASSERT_TRUE(zero->running.has_value());
+    EXPECT_TRUE(*zero->running);
+    EXPECT_EQ(zero->pid.value_or(0), 1100);
+    ASSERT_TRUE(sup.replica_restart(0)) << "restart() is called for replica 0";
+    EXPECT_EQ(sup.replica_status(0)->pid.value_or(0), 1101);
+    auto beyond = sup.replica_status(1);
+    ASSERT_FALSE(beyond);
+    EXPECT_EQ(beyond.error().code, core::errc::invalid);
+    EXPECT_NE(beyond.error().message.find("has no replica 1 (it supervises one cloudflared: replica 0)"), std::string::npos)
+        << beyond.error().message;
+    EXPECT_FALSE(sup.replica_restart(1));
+}
+
+TEST(loader, the_host_is_plugin_api_1_2) {
+    EXPECT_EQ(TM_PLUGIN_API_VERSION_MAJOR, 1);
+    EXPECT_EQ(TM_PLUGIN_API_VERSION_MINOR, 2);
+    EXPECT_STREQ(TM_PLUGIN_API_VERSION_STRING, "1.2.0");
+    // list_records is what 1.2 added to tm_dns_provider_v1, at its end.
+    EXPECT_EQ(sizeof(tm_dns_provider_v1),
+              offsetof(tm_dns_provider_v1, list_records) + sizeof(static_cast<tm_dns_provider_v1*>(nullptr)->list_records));
+    EXPECT_GT(offsetof(tm_dns_provider_v1, list_records), offsetof(tm_dns_provider_v1, get_tunnel_config));
+    // 1.2 also ends tm_tunnel_supervisor_v1 with the replica functions, after watch_stop.
+    EXPECT_EQ(sizeof(tm_tunnel_supervisor_v1), offsetof(tm_tunnel_supervisor_v1, replica_restart) +
+                                                   sizeof(static_cast<tm_tunnel_supervisor_v1*>(nullptr)->replica_restart));
+    EXPECT_GT(offsetof(tm_tunnel_supervisor_v1, replica_count), offsetof(tm_tunnel_supervisor_v1, watch_stop));
 }

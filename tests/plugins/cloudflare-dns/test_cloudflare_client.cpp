@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -275,6 +277,146 @@ TEST_F(CloudflareClient, BadInputIsRefusedBeforeAnyRequest) {
     auto ok = c->create_record(zone_id(), new_cname{"a.example.com", k_target, hundred});
     if (!ok) errors_.push_back(ok.error().message);
     EXPECT_NE(fake_->total_requests(), 0U);
+}
+
+// ---- listing records by comment ----
+
+namespace {
+
+fake_dns_record tunnel_cname(const std::string& name, std::optional<std::string> comment) {
+    fake_dns_record r;
+    r.type = "CNAME";
+    r.name = name;
+    r.content = k_target;
+    r.proxied = true;
+    r.comment = std::move(comment);
+    return r;
+}
+
+}  // namespace
+
+TEST_F(CloudflareClient, ListsTheMarkedRecordsOfAZoneAcrossEveryPage) {
+    // 250 marked, more than two pages of 100; around them what must not be listed.
+    for (int i = 0; i < 250; ++i) {
+        const std::string project = i % 2 == 0 ? "alpha" : "beta";
+        ASSERT_TRUE(fake_->add_foreign_record(
+            "example.com", tunnel_cname("m" + std::to_string(i) + ".example.com", "tunnelmgr:" + project)));
+        if (i % 50 == 0) {
+            ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("u" + std::to_string(i) + ".example.com",
+                                                                              std::string("someone else"))));
+            ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("n" + std::to_string(i) + ".example.com",
+                                                                              std::nullopt)));
+        }
+    }
+    // Cloudflare matches comment.startswith ignoring case; the marker does not.
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("upper.example.com", std::string("TunnelMgr:alpha"))));
+    ASSERT_TRUE(fake_->add_foreign_record("example.org", tunnel_cname("other-zone.example.org", std::string("tunnelmgr:alpha"))));
+
+    auto c = client();
+    auto listed = c->list_records(zone_id(), "tunnelmgr:");
+    ASSERT_TRUE(listed) << listed.error().message;
+    ASSERT_EQ(listed->size(), 250U);
+    std::set<std::string> names;
+    for (const auto& r : *listed) {
+        names.insert(r.name);
+        ASSERT_TRUE(r.comment.has_value()) << r.name;
+        EXPECT_EQ(r.comment->rfind("tunnelmgr:", 0), 0U) << r.name << ": " << *r.comment;
+        EXPECT_FALSE(r.id.empty()) << r.name;
+        EXPECT_EQ(r.content, k_target) << r.name;
+        EXPECT_TRUE(r.proxied) << r.name;
+    }
+    EXPECT_EQ(names.size(), 250U) << "each record once";
+    EXPECT_EQ(names.count("m0.example.com"), 1U);
+    EXPECT_EQ(names.count("m249.example.com"), 1U);
+    EXPECT_EQ(names.count("upper.example.com"), 0U);
+    EXPECT_EQ(names.count("u0.example.com"), 0U);
+
+    // Three pages of 100 (the fake filters as Cloudflare does, so it counts the upper-case one too).
+    const std::string path = "/zones/" + zone_id() + "/dns_records";
+    EXPECT_EQ(fake_->request_count("GET", path), 3U);
+    std::vector<std::string> queries;
+    for (const auto& r : fake_->requests()) {
+        if (r.path == path) queries.push_back(r.query);
+    }
+    EXPECT_EQ(queries, (std::vector<std::string>{"comment.startswith=tunnelmgr%3A&per_page=100&page=1",
+                                                 "comment.startswith=tunnelmgr%3A&per_page=100&page=2",
+                                                 "comment.startswith=tunnelmgr%3A&per_page=100&page=3"}));
+
+    // An empty zone is one request and an empty list.
+    auto none = c->list_records(zone_id(), "tunnelmgr:nobody");
+    ASSERT_TRUE(none) << none.error().message;
+    EXPECT_TRUE(none->empty());
+    EXPECT_EQ(fake_->request_count("GET", path), 4U);
+}
+
+TEST_F(CloudflareClient, ListingWaitsOutA429AndA500ThenGoesOn) {
+    for (int i = 0; i < 150; ++i) {
+        ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("m" + std::to_string(i) + ".example.com",
+                                                                          std::string("tunnelmgr:alpha"))));
+    }
+    fault_rule limited;
+    limited.path_prefix = "/zones/";
+    limited.status = 429;
+    limited.retry_after_seconds = 3;
+    fake_->inject_fault(limited);
+    fault_rule broken;
+    broken.path_prefix = "/zones/";
+    broken.status = 500;
+    fake_->inject_fault(broken);
+
+    auto c = client();
+    auto listed = c->list_records(zone_id(), "tunnelmgr:");
+    ASSERT_TRUE(listed) << listed.error().message;
+    EXPECT_EQ(listed->size(), 150U);
+    ASSERT_EQ(clock_.waits.size(), 2U);
+    EXPECT_GE(clock_.waits[0], 3000ms);  // never sooner than Retry-After asked
+    EXPECT_LE(clock_.waits[0], 3300ms);
+    EXPECT_EQ(clock_.waits[1], 1000ms);  // the second retry of the same request backs off further
+    EXPECT_EQ(fake_->request_count("GET", "/zones/" + zone_id() + "/dns_records"), 4U);  // 2 refused, 2 pages
+    EXPECT_TRUE(logged("rate limited"));
+
+    // Past max_retries the listing fails as a transient error, naming the request, and lists nothing.
+    fault_rule down;
+    down.path_prefix = "/zones/";
+    down.status = 503;
+    down.count = 10;
+    fake_->inject_fault(down);
+    const auto err = error_of(c->list_records(zone_id(), "tunnelmgr:"));
+    EXPECT_EQ(err.kind, cf_errc::retry);
+    EXPECT_NE(err.message.find("Cloudflare failed GET /zones/" + zone_id() + "/dns_records 4 times"), std::string::npos)
+        << err.message;
+}
+
+TEST_F(CloudflareClient, ThePrefixIsEncodedInTheQuery) {
+    const std::string prefix = "tunnelmgr:a b&c=d+e%f#g?";
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("exact.example.com", prefix)));
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("longer.example.com", prefix + "/x")));
+    // What a prefix pasted into the query unencoded would match instead.
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", tunnel_cname("cut.example.com", std::string("tunnelmgr:a b"))));
+    ASSERT_TRUE(fake_->add_foreign_record("example.com",
+                                          tunnel_cname("spaced.example.com", std::string("tunnelmgr:a b&c=d e%f#g?"))));
+    auto c = client();
+    auto listed = c->list_records(zone_id(), prefix);
+    ASSERT_TRUE(listed) << listed.error().message;
+    std::set<std::string> names;
+    for (const auto& r : *listed) names.insert(r.name);
+    EXPECT_EQ(names, (std::set<std::string>{"exact.example.com", "longer.example.com"}));
+    EXPECT_EQ(fake_->requests().back().query,
+              "comment.startswith=tunnelmgr%3Aa%20b%26c%3Dd%2Be%25f%23g%3F&per_page=100&page=1");
+}
+
+TEST_F(CloudflareClient, ListingRefusesBadInputBeforeAnyRequestAndNamesAnUnknownZone) {
+    auto c = client();
+    EXPECT_EQ(error_of(c->list_records("../../user", "tunnelmgr:")).kind, cf_errc::invalid);
+    EXPECT_EQ(error_of(c->list_records(zone_id(), "")).kind, cf_errc::invalid);
+    EXPECT_EQ(error_of(c->list_records(zone_id(), "two\nlines")).kind, cf_errc::invalid);
+    EXPECT_EQ(error_of(c->list_records(zone_id(), std::string(101, 'x'))).kind, cf_errc::invalid);
+    EXPECT_EQ(fake_->total_requests(), 0U);
+    const auto unknown = error_of(c->list_records("00000000000000000000000000000000", "tunnelmgr:"));
+    EXPECT_EQ(unknown.kind, cf_errc::not_found);
+    EXPECT_NE(unknown.message.find("zone 00000000000000000000000000000000 does not exist for this token"),
+              std::string::npos)
+        << unknown.message;
 }
 
 // ---- retries ----

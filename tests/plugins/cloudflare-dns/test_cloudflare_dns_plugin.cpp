@@ -107,6 +107,7 @@ TEST_F(CloudflareDnsPlugin, DescribesItself) {
     EXPECT_EQ(dns_->struct_size, sizeof(tm_dns_provider_v1));
     EXPECT_NE(dns_->put_tunnel_config, nullptr);
     EXPECT_NE(dns_->get_tunnel_config, nullptr);
+    EXPECT_NE(dns_->list_records, nullptr);  // since 1.2
     auto schema = parse(api_->config_schema());
     ASSERT_TRUE(schema.IsObject());
     EXPECT_TRUE(schema["properties"].HasMember("api_token_file"));
@@ -168,6 +169,42 @@ TEST_F(CloudflareDnsPlugin, DrivesRecordsThroughTheCTable) {
     EXPECT_EQ(dns_->delete_record(instance_, zone.c_str(), id.c_str(), k_comment), TM_OK) << error();
     EXPECT_EQ(dns_->delete_record(instance_, zone.c_str(), id.c_str(), k_comment), TM_NOT_FOUND);
     EXPECT_TRUE(fake_->records().empty());
+}
+
+TEST_F(CloudflareDnsPlugin, ListsRecordsByCommentThroughTheCTable) {
+    ASSERT_NE(open(), nullptr);
+    const std::string zone = zone_id();
+    const char* out = nullptr;
+    for (const char* name : {"one.example.com", "two.example.com"}) {
+        const std::string rec = std::string(R"({"name":")") + name + R"(","content":")" + k_tunnel +
+                                R"(.cfargotunnel.com","comment":")" + k_comment + R"("})";
+        ASSERT_EQ(dns_->create_record(instance_, zone.c_str(), rec.c_str(), &out), TM_OK) << error();
+    }
+    tunnelmgr::testing::fake_dns_record foreign;
+    foreign.type = "CNAME";
+    foreign.name = "blog.example.com";
+    foreign.content = "blog.hosting.example";
+    foreign.comment = "made by hand";
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", foreign));
+
+    ASSERT_EQ(dns_->list_records(instance_, zone.c_str(), "tunnelmgr:", &out), TM_OK) << error();
+    auto listed = parse(out);
+    ASSERT_TRUE(listed.IsArray()) << out;
+    ASSERT_EQ(listed.Size(), 2U) << out;
+    for (const auto& r : listed.GetArray()) {
+        EXPECT_STREQ(r["comment"].GetString(), k_comment);
+        EXPECT_STREQ(r["type"].GetString(), "CNAME");
+        EXPECT_TRUE(r["proxied"].GetBool());
+        EXPECT_FALSE(std::string(r["id"].GetString()).empty());
+    }
+    EXPECT_STREQ(listed[0]["name"].GetString(), "one.example.com");
+
+    ASSERT_EQ(dns_->list_records(instance_, zone.c_str(), "tunnelmgr:nobody", &out), TM_OK) << error();
+    EXPECT_STREQ(out, "[]");
+    EXPECT_EQ(dns_->list_records(instance_, zone.c_str(), "", &out), TM_INVALID);
+    EXPECT_NE(error().find("list_records needs a comment prefix"), std::string::npos);
+    EXPECT_EQ(dns_->list_records(instance_, "00000000000000000000000000000000", "tunnelmgr:", &out), TM_NOT_FOUND);
+    EXPECT_NE(error().find("does not exist for this token"), std::string::npos);
 }
 
 TEST_F(CloudflareDnsPlugin, MapsFailuresToReturnCodes) {

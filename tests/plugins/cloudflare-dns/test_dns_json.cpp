@@ -19,6 +19,15 @@ TEST(DnsJson, RecordsAndZonesInTheAbiShape) {
     d.Parse(to_json(r).c_str());
     EXPECT_STREQ(d["comment"].GetString(), "tunnelmgr:consilio");
 
+    d.Parse(to_json(std::vector<dns_record>{r, {"id2", "b.example.com", "CNAME", "t.cfargotunnel.com", false, std::nullopt}})
+                .c_str());
+    ASSERT_TRUE(d.IsArray());
+    ASSERT_EQ(d.Size(), 2U);
+    EXPECT_STREQ(d[0]["comment"].GetString(), "tunnelmgr:consilio");
+    EXPECT_STREQ(d[1]["name"].GetString(), "b.example.com");
+    EXPECT_TRUE(d[1]["comment"].IsNull());
+    EXPECT_STREQ(to_json(std::vector<dns_record>{}).c_str(), "[]");
+
     d.Parse(to_json(std::vector<zone_info>{{"z1", "example.com", "active"}}).c_str());
     ASSERT_TRUE(d.IsArray());
     EXPECT_STREQ(d[0]["zone_id"].GetString(), "z1");

@@ -191,6 +191,107 @@ TEST_F(ContainerSupervisorPlugin, KilledStubIsReportedAndRestartedByThePlugin) {
     EXPECT_EQ(sup_->watch_stop(instance_), TM_OK);
 }
 
+// --- replicas: one container each ----------------------------------------------------------------
+
+class ContainerReplicas : public ContainerSupervisorPlugin {
+protected:
+    void start_replicas() {
+        const std::string config = R"({"plugin":"container-supervisor","socket":")" + dockerd->socket_path() +
+                                   R"(","containers":[{"container":"cf-1","metrics":"127.0.0.1:20241"},)"
+                                   R"({"container":"cf-2","metrics":"127.0.0.1:20242"}],"grace_s":1,"timeout_ms":5000})";
+        tm_rc rc = TM_ERROR;
+        instance_ = api_->init(host_.api(), config.c_str(), &rc);
+        ASSERT_EQ(rc, TM_OK) << api_->last_error(nullptr);
+    }
+    rapidjson::Document replica(int32_t index) {
+        const char* out = nullptr;
+        const tm_rc rc = sup_->replica_status(instance_, index, &out);
+        EXPECT_EQ(rc, TM_OK) << api_->last_error(instance_);
+        return parse(rc == TM_OK ? out : "{}");
+    }
+};
+
+TEST_F(ContainerReplicas, EachReplicaIsItsContainerAndRestartsAlone) {
+    must(docker("run", "-d", "--name", "cf-1", "tm-busybox:latest", "sleep", "3600"));
+    must(docker("run", "-d", "--name", "cf-2", "tm-busybox:latest", "sleep", "3600"));
+    start_replicas();
+    ASSERT_NE(sup_->replica_count, nullptr);
+    int32_t n = 0;
+    ASSERT_EQ(sup_->replica_count(instance_, &n), TM_OK);
+    EXPECT_EQ(n, 2);
+
+    auto one = replica(0), two = replica(1);
+    EXPECT_STREQ(one["name"].GetString(), "cf-1");
+    EXPECT_STREQ(one["metrics"].GetString(), "127.0.0.1:20241");
+    EXPECT_STREQ(two["name"].GetString(), "cf-2");
+    EXPECT_STREQ(two["metrics"].GetString(), "127.0.0.1:20242");
+    EXPECT_TRUE(two["running"].GetBool());
+    EXPECT_EQ(std::to_string(two["pid"].GetInt64()), trimmed(docker("inspect", "-f", "{{.State.Pid}}", "cf-2").out));
+
+    // replica_restart(1): cf-2 gets a new process, cf-1 keeps its own.
+    ASSERT_EQ(sup_->replica_restart(instance_, 1), TM_OK) << api_->last_error(instance_);
+    auto one_after = replica(0), two_after = replica(1);
+    EXPECT_TRUE(two_after["running"].GetBool());
+    EXPECT_NE(two_after["pid"].GetInt64(), two["pid"].GetInt64());
+    EXPECT_EQ(one_after["pid"].GetInt64(), one["pid"].GetInt64());
+    EXPECT_EQ(one_after["since_ms"].GetInt64(), one["since_ms"].GetInt64());
+
+    // Out of range: TM_INVALID, nothing restarted.
+    const char* out = nullptr;
+    EXPECT_EQ(sup_->replica_status(instance_, 2, &out), TM_INVALID);
+    EXPECT_NE(std::string(api_->last_error(instance_)).find("has no replica 2: it supervises 2 containers"), std::string::npos)
+        << api_->last_error(instance_);
+    EXPECT_EQ(sup_->replica_restart(instance_, -1), TM_INVALID);
+    EXPECT_EQ(replica(0)["pid"].GetInt64(), one["pid"].GetInt64());
+
+    // The whole: running while one replica runs, with that one's pid.
+    must(docker("kill", "cf-1"));
+    auto whole = status();
+    EXPECT_TRUE(whole["running"].GetBool());
+    EXPECT_EQ(whole["pid"].GetInt64(), two_after["pid"].GetInt64());
+    EXPECT_EQ(whole["replicas"].GetInt(), 2);
+    EXPECT_EQ(whole["replicas_running"].GetInt(), 1);
+    EXPECT_FALSE(replica(0)["running"].GetBool());
+
+    // restart(): every container, so cf-1 runs again too.
+    ASSERT_EQ(sup_->restart(instance_), TM_OK) << api_->last_error(instance_);
+    EXPECT_TRUE(replica(0)["running"].GetBool());
+    EXPECT_EQ(status()["replicas_running"].GetInt(), 2);
+}
+
+TEST_F(ContainerReplicas, AMissingReplicaIsNotFoundNamingTheSetting) {
+    must(docker("run", "-d", "--name", "cf-1", "tm-busybox:latest", "sleep", "3600"));
+    start_replicas();
+    const char* out = nullptr;
+    EXPECT_EQ(sup_->replica_status(instance_, 1, &out), TM_NOT_FOUND);
+    EXPECT_NE(std::string(api_->last_error(instance_)).find("set supervisor.containers to"), std::string::npos)
+        << api_->last_error(instance_);
+    // The whole still answers: cf-1 runs.
+    auto whole = status();
+    EXPECT_TRUE(whole["running"].GetBool());
+    EXPECT_NE(std::string(whole["detail"].GetString()).find("there is no container named cf-2"), std::string::npos);
+}
+
+TEST_F(ContainerReplicas, EventsNameTheReplica) {
+    must(docker("run", "-d", "--name", "cf-1", "tm-busybox:latest", "sleep", "3600"));
+    must(docker("run", "-d", "--name", "cf-2", "tm-busybox:latest", "sleep", "3600"));
+    start_replicas();
+    ASSERT_EQ(sup_->watch_start(instance_), TM_OK);
+    const size_t from = host_.event_count();
+    must(docker("kill", "cf-2"));
+    recorded_event died;
+    ASSERT_TRUE(host_.wait_for("tunnel.died", [](const rapidjson::Document& d) { return d["name"] == "cf-2"; }, 10s, &died,
+                               from))
+        << host_.all_logs();
+    EXPECT_EQ(parse(died.json.c_str())["replica"].GetInt(), 1);
+    ASSERT_EQ(sup_->replica_restart(instance_, 1), TM_OK) << api_->last_error(instance_);
+    recorded_event started;
+    ASSERT_TRUE(host_.wait_for("tunnel.started", [](const rapidjson::Document& d) { return d["name"] == "cf-2"; }, 10s,
+                               &started, from));
+    EXPECT_EQ(parse(started.json.c_str())["replica"].GetInt(), 1);
+    EXPECT_EQ(sup_->watch_stop(instance_), TM_OK);
+}
+
 TEST_F(ContainerSupervisorPlugin, StoppedDaemonIsAClearRetryNotACrash) {
     must(docker("run", "-d", "--name", "cloudflared", "tm-busybox:latest", "sleep", "3600"));
     start_plugin(1);

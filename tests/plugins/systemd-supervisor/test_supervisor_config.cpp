@@ -11,7 +11,10 @@ TEST(SupervisorConfig, DefaultsWhenEmpty) {
     for (const char* json : {"", "{}", R"({"plugin":"systemd-supervisor"})"}) {
         auto c = parse_supervisor_config(json);
         ASSERT_TRUE(c) << json << ": " << c.error().message;
-        EXPECT_EQ(c->unit, "cloudflared.service");
+        ASSERT_EQ(c->units.size(), 1u);
+        EXPECT_EQ(c->units[0].name, "cloudflared.service");
+        EXPECT_EQ(c->units[0].metrics, "");
+        EXPECT_FALSE(c->listed);
         EXPECT_TRUE(c->command_prefix.empty());
         EXPECT_EQ(c->systemctl, "systemctl");
         EXPECT_EQ(c->timeout.count(), 15000);
@@ -23,7 +26,8 @@ TEST(SupervisorConfig, ReadsEveryKey) {
         R"({"unit":"cloudflared@main.service","command_prefix":["docker","-H","unix:///x.sock","exec","cf"],
             "systemctl":"/usr/bin/systemctl","timeout_ms":2500})");
     ASSERT_TRUE(c) << c.error().message;
-    EXPECT_EQ(c->unit, "cloudflared@main.service");
+    ASSERT_EQ(c->units.size(), 1u);
+    EXPECT_EQ(c->units[0].name, "cloudflared@main.service");
     EXPECT_EQ(c->command_prefix, (std::vector<std::string>{"docker", "-H", "unix:///x.sock", "exec", "cf"}));
     EXPECT_EQ(c->systemctl, "/usr/bin/systemctl");
     EXPECT_EQ(c->timeout.count(), 2500);
@@ -51,6 +55,40 @@ TEST(SupervisorConfig, RefusesMistakesNamingTheKey) {
         ASSERT_FALSE(c) << b.json;
         EXPECT_EQ(c.error().kind, sup_errc::invalid);
         EXPECT_NE(c.error().message.find(b.key), std::string::npos) << b.json << " -> " << c.error().message;
+    }
+}
+
+TEST(SupervisorConfig, UnitsListsReplicasWithTheirMetrics) {
+    auto c = parse_supervisor_config(R"({"units":[{"unit":"cloudflared@1.service","metrics":"127.0.0.1:20241"},
+                                                  {"unit":"cloudflared@2.service","metrics":"127.0.0.1:20242"}],
+                                         "command_prefix":["sudo","-n"]})");
+    ASSERT_TRUE(c) << c.error().message;
+    EXPECT_TRUE(c->listed);
+    ASSERT_EQ(c->units.size(), 2u);
+    EXPECT_EQ(c->units[0].name, "cloudflared@1.service");
+    EXPECT_EQ(c->units[0].metrics, "127.0.0.1:20241");
+    EXPECT_EQ(c->units[1].name, "cloudflared@2.service");
+    EXPECT_EQ(c->units[1].metrics, "127.0.0.1:20242");
+    EXPECT_EQ(unit_setting(*c), "supervisor.units");
+    EXPECT_EQ(unit_setting(supervisor_config{}), "supervisor.unit");
+}
+
+TEST(SupervisorConfig, UnitsMistakesNameTheEntry) {
+    struct bad {
+        const char* json;
+        const char* says;
+    };
+    for (const auto& b : {bad{R"({"units":[{"unit":"--force"}]})", "supervisor.units[0].unit must be a systemd unit name"},
+                          bad{R"({"units":["cloudflared@1.service"]})", "supervisor.units[0] must be a mapping {unit: NAME"},
+                          bad{R"({"units":[{"unit":"a.service","metrics":"127.0.0.1:1"},{"unit":"b.service"}]})",
+                              "supervisor.units[1] (b.service) has no metrics address"},
+                          bad{R"({"unit":"a.service","units":[{"unit":"b.service"}]})",
+                              "supervisor.unit and supervisor.units are both set"},
+                          bad{R"({"units":[]})", "supervisor.units must be a list of one or more replicas"}}) {
+        auto c = parse_supervisor_config(b.json);
+        ASSERT_FALSE(c) << b.json;
+        EXPECT_EQ(c.error().kind, sup_errc::invalid);
+        EXPECT_NE(c.error().message.find(b.says), std::string::npos) << b.json << " -> " << c.error().message;
     }
 }
 

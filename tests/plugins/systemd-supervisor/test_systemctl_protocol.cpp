@@ -25,6 +25,8 @@ command_outcome exited(int code, std::string err, std::string out = "") {
     return o;
 }
 
+const std::string k_unit = "cloudflared.service";
+
 constexpr const char* k_active_show =
     "LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=812\n"
     "ActiveEnterTimestampMonotonic=5000000\nActiveEnterTimestamp=Sun 2026-11-22 02:37:48 UTC\n"
@@ -32,30 +34,29 @@ constexpr const char* k_active_show =
 
 TEST(SystemctlArgv, ShowAndRestartWithoutPrefix) {
     auto c = config_with();
-    EXPECT_EQ(show_argv(c), (std::vector<std::string>{"systemctl", "show", "--no-pager", "-p", show_properties, "--",
+    EXPECT_EQ(show_argv(c, k_unit), (std::vector<std::string>{"systemctl", "show", "--no-pager", "-p", show_properties, "--",
                                                       "cloudflared.service"}));
-    EXPECT_EQ(restart_argv(c), (std::vector<std::string>{"systemctl", "restart", "--no-block", "--no-ask-password",
+    EXPECT_EQ(restart_argv(c, k_unit), (std::vector<std::string>{"systemctl", "restart", "--no-block", "--no-ask-password",
                                                          "--", "cloudflared.service"}));
 }
 
 TEST(SystemctlArgv, ResetFailedBeforeRestart) {
     auto c = config_with({"sudo", "-n"});
-    EXPECT_EQ(reset_failed_argv(c), (std::vector<std::string>{"sudo", "-n", "systemctl", "reset-failed",
+    EXPECT_EQ(reset_failed_argv(c, k_unit), (std::vector<std::string>{"sudo", "-n", "systemctl", "reset-failed",
                                                               "--no-ask-password", "--", "cloudflared.service"}));
 }
 
 TEST(SystemctlArgv, PrefixGoesFirstArgumentByArgument) {
     auto c = config_with({"docker", "-H", "unix:///tmp/x/docker.sock", "exec", "tm-systemd"});
     c.systemctl = "/bin/systemctl";
-    c.unit = "cf.service";
-    auto argv = restart_argv(c);
+    auto argv = restart_argv(c, "cf.service");
     ASSERT_EQ(argv.size(), 11u);
     EXPECT_EQ(argv[0], "docker");
     EXPECT_EQ(argv[4], "tm-systemd");
     EXPECT_EQ(argv[5], "/bin/systemctl");
     EXPECT_EQ(argv.back(), "cf.service");
     EXPECT_EQ(argv[argv.size() - 2], "--");
-    EXPECT_EQ(show_argv(c).front(), "docker");
+    EXPECT_EQ(show_argv(c, "cf.service").front(), "docker");
 }
 
 TEST(SystemctlShow, ParsesAnActiveUnit) {
@@ -139,12 +140,12 @@ TEST(SystemctlShow, DescribesMissingMaskedAndFailedUnits) {
 
 TEST(SystemctlFailure, SuccessIsNoFailure) {
     auto c = config_with();
-    EXPECT_FALSE(classify_failure(c, restart_argv(c), exited(0, ""), "restart").has_value());
+    EXPECT_FALSE(classify_failure(c, k_unit, restart_argv(c, k_unit), exited(0, ""), "restart").has_value());
 }
 
 TEST(SystemctlFailure, UnitNotFoundSaysHowToFixIt) {
     auto c = config_with();
-    auto e = classify_failure(c, restart_argv(c),
+    auto e = classify_failure(c, k_unit, restart_argv(c, k_unit),
                               exited(5, "Failed to restart cloudflared.service: Unit cloudflared.service not found.\n"),
                               "restart");
     ASSERT_TRUE(e);
@@ -156,8 +157,7 @@ TEST(SystemctlFailure, UnitNotFoundSaysHowToFixIt) {
 
 TEST(SystemctlFailure, ResetFailedOfAnUnknownUnitIsNotFound) {
     auto c = config_with();
-    auto e = classify_failure(
-        c, reset_failed_argv(c),
+    auto e = classify_failure(c, k_unit, reset_failed_argv(c, k_unit),
         exited(1, "Failed to reset failed state of unit cloudflared.service: Unit cloudflared.service not loaded.\n"),
         "restart");
     ASSERT_TRUE(e);
@@ -169,12 +169,12 @@ TEST(SystemctlFailure, PermissionDeniedSuggestsThePrefix) {
     for (const char* err : {"Failed to restart cloudflared.service: Access denied\n",
                             "Failed to restart cloudflared.service: Interactive authentication required.\n",
                             "sudo: a password is required\n"}) {
-        auto e = classify_failure(c, restart_argv(c), exited(1, err), "restart");
+        auto e = classify_failure(c, k_unit, restart_argv(c, k_unit), exited(1, err), "restart");
         ASSERT_TRUE(e) << err;
         EXPECT_EQ(e->kind, sup_errc::denied) << err;
         EXPECT_NE(e->message.find(R"(["sudo", "-n"])"), std::string::npos) << e->message;
     }
-    auto e = classify_failure(c, restart_argv(c), exited(4, ""), "restart");
+    auto e = classify_failure(c, k_unit, restart_argv(c, k_unit), exited(4, ""), "restart");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::denied);
 }
@@ -184,7 +184,7 @@ TEST(SystemctlFailure, TimeoutSaysWhatWasStopped) {
     c.timeout = std::chrono::milliseconds(1500);
     command_outcome o;
     o.ended = command_outcome::how::timed_out;
-    auto e = classify_failure(c, restart_argv(c), o, "restart");
+    auto e = classify_failure(c, k_unit, restart_argv(c, k_unit), o, "restart");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::timeout);
     EXPECT_NE(e->message.find("1500 ms"), std::string::npos) << e->message;
@@ -196,12 +196,12 @@ TEST(SystemctlFailure, MissingProgramNamesTheSettingToFix) {
     command_outcome o;
     o.ended = command_outcome::how::spawn_failed;
     o.spawn_errno = ENOENT;
-    auto e = classify_failure(c, show_argv(c), o, "read the status of");
+    auto e = classify_failure(c, k_unit, show_argv(c, k_unit), o, "read the status of");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::error);
     EXPECT_NE(e->message.find("supervisor.systemctl"), std::string::npos) << e->message;
     auto p = config_with({"docker", "exec", "cf"});
-    e = classify_failure(p, show_argv(p), o, "read the status of");
+    e = classify_failure(p, k_unit, show_argv(p, k_unit), o, "read the status of");
     ASSERT_TRUE(e);
     EXPECT_NE(e->message.find("docker is not installed"), std::string::npos) << e->message;
     EXPECT_NE(e->message.find("supervisor.command_prefix"), std::string::npos) << e->message;
@@ -209,16 +209,16 @@ TEST(SystemctlFailure, MissingProgramNamesTheSettingToFix) {
 
 TEST(SystemctlFailure, DockerExecPrefixProblemsAreNamed) {
     auto c = config_with({"docker", "exec", "cf"});
-    auto e = classify_failure(c, show_argv(c), exited(1, "Error: No such container: cf\n"), "read the status of");
+    auto e = classify_failure(c, k_unit, show_argv(c, k_unit), exited(1, "Error: No such container: cf\n"), "read the status of");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::not_found);
     EXPECT_NE(e->message.find("container name in supervisor.command_prefix"), std::string::npos) << e->message;
-    e = classify_failure(c, show_argv(c),
+    e = classify_failure(c, k_unit, show_argv(c, k_unit),
                          exited(1, "Error response from daemon: Container 0123abc is not running\n"), "restart");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::error);
     EXPECT_NE(e->message.find("not running"), std::string::npos);
-    e = classify_failure(c, show_argv(c),
+    e = classify_failure(c, k_unit, show_argv(c, k_unit),
                          exited(127, "OCI runtime exec failed: exec failed: unable to start container process: exec: "
                                      "\"systemctl\": executable file not found in $PATH: unknown\n"),
                          "restart");
@@ -228,7 +228,7 @@ TEST(SystemctlFailure, DockerExecPrefixProblemsAreNamed) {
 
 TEST(SystemctlFailure, NoSystemdWhereItRanPointsAtThePrefix) {
     auto c = config_with();
-    auto e = classify_failure(c, show_argv(c),
+    auto e = classify_failure(c, k_unit, show_argv(c, k_unit),
                               exited(1, "System has not been booted with systemd as init system (PID 1). Can't "
                                         "operate.\nFailed to connect to bus: Host is down\n"),
                               "read the status of");
@@ -240,7 +240,7 @@ TEST(SystemctlFailure, NoSystemdWhereItRanPointsAtThePrefix) {
 
 TEST(SystemctlFailure, AnythingElseQuotesTheCommandAndExitCode) {
     auto c = config_with();
-    auto e = classify_failure(c, restart_argv(c), exited(3, "weird\n"), "restart");
+    auto e = classify_failure(c, k_unit, restart_argv(c, k_unit), exited(3, "weird\n"), "restart");
     ASSERT_TRUE(e);
     EXPECT_EQ(e->kind, sup_errc::error);
     EXPECT_NE(e->message.find("exit code 3"), std::string::npos) << e->message;

@@ -258,6 +258,44 @@ protected:
                R"("exec",")" + container + R"("],"timeout_ms":20000})";
     }
 
+    // The plugin with `units:` (through the same docker exec prefix).
+    void load_units_plugin(const std::string& units_json) {
+        std::string prefix;
+        for (const auto& a : dockerd->docker_argv()) prefix += "\"" + a + "\",";
+        const std::string config = R"({"plugin":"systemd-supervisor","units":)" + units_json + R"(,"command_prefix":[)" +
+                                   prefix + R"("exec",")" + ctr_ + R"("],"timeout_ms":20000})";
+        if (instance_ != nullptr) api_->destroy(instance_);
+        instance_ = api_->init(&host_, config.c_str(), &init_rc_);
+        ASSERT_NE(instance_, nullptr) << api_->last_error(nullptr);
+    }
+
+    // replica_status(index): running, pid, and the raw JSON.
+    status_view replica(int32_t index, std::string* json = nullptr) {
+        status_view v;
+        const char* out = nullptr;
+        v.rc = api_->tunnel_supervisor_v1->replica_status(instance_, index, &out);
+        if (v.rc != TM_OK) {
+            v.error = api_->last_error(instance_);
+            return v;
+        }
+        if (json != nullptr) *json = out;
+        rapidjson::Document doc;
+        doc.Parse(out);
+        EXPECT_TRUE(doc.IsObject()) << out;
+        v.running = doc["running"].GetBool();
+        v.pid = doc["pid"].IsNull() ? 0 : static_cast<long>(doc["pid"].GetInt64());
+        v.state = doc["state"].GetString();
+        return v;
+    }
+
+    // /ready on 127.0.0.1:PORT inside the container (where the template's loopback metrics listen),
+    // through the container's busybox; its body, or "" when it is not 200.
+    std::string ready_inside(int port) {
+        auto r = docker("exec", ctr_, "/opt/tm/bin/busybox", "wget", "-q", "-O", "-",
+                        "http://127.0.0.1:" + std::to_string(port) + "/ready");
+        return r.ok() ? r.out : std::string();
+    }
+
     status_view status() {
         status_view v;
         const char* out = nullptr;
@@ -343,6 +381,91 @@ TEST_F(RealSystemd, StatusRestartAndSelfHealThroughDockerExec) {
     ASSERT_EQ(api_->tunnel_supervisor_v1->restart(instance_), TM_OK) << api_->last_error(instance_);
     EXPECT_TRUE(wait_until([&] { return ready() == 200; }, 20s));
     EXPECT_TRUE(status().running);
+}
+
+// The packaged template (packaging/cloudflared@.service, byte for byte) with the stub as
+// /usr/bin/cloudflared: two instances, each on its own loopback metrics port, supervised as
+// `units:`; replica_restart(i) restarts that instance alone while the other stays ready.
+TEST_F(RealSystemd, PackagedTemplateRunsTwoReplicasRestartedOneAtATime) {
+    ASSERT_TRUE(docker("exec", ctr_, "systemctl", "disable", "--now", "cloudflared.service").ok());
+    const fs::path tmpl = stage_ / "template";
+    fs::create_directories(tmpl / "usr/bin");
+    fs::copy_file(TM_CLOUDFLARED_STUB_PATH, tmpl / "usr/bin/cloudflared");
+    fs::create_directories(tmpl / "etc/systemd/system");
+    fs::copy_file(std::string(TM_TEST_SOURCE_DIR) + "/packaging/cloudflared@.service",
+                  tmpl / "etc/systemd/system/cloudflared@.service");
+    // Local changes, as a drop-in: the stub's libraries live in /opt/tm/lib here, and a 1 s drain on
+    // SIGTERM instead of cloudflared's 30 s keeps each restart short.
+    write_file(tmpl / "etc/systemd/system/cloudflared@.service.d/test.conf",
+               "[Service]\nEnvironment=LD_LIBRARY_PATH=/opt/tm/lib TUNNEL_GRACE_PERIOD=1s\n");
+    write_file(tmpl / "etc/cloudflared/tunnel.env",
+               "TUNNEL_TOKEN=eyJhIjoiMDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWYiLCJ0IjoiNmZmNDJhZTItNzY1ZC00YWRmLTgxMT"
+               "ItMzFjNTVjMTU1MWVmIiwicyI6ImMyVmpjbVYwYzJWamNtVjBjMlZqY21WMGMyVmpjbVYwIn0=\n");
+    ASSERT_TRUE(docker("cp", tmpl.string() + "/.", ctr_ + ":/").ok());
+    ASSERT_TRUE(docker("exec", ctr_, "chmod", "0600", "/etc/cloudflared/tunnel.env").ok());
+    ASSERT_TRUE(docker("exec", ctr_, "systemctl", "daemon-reload").ok());
+    auto enabled = docker("exec", ctr_, "systemctl", "enable", "--now", "cloudflared@1", "cloudflared@2");
+    ASSERT_TRUE(enabled.ok()) << enabled.output()
+                              << docker("exec", ctr_, "journalctl", "-u", "cloudflared@*", "--no-pager").output();
+    // Type=notify: "active" only after READY=1, i.e. once each is connected.
+    EXPECT_EQ(trim(docker("exec", ctr_, "systemctl", "is-active", "cloudflared@1", "cloudflared@2").out), "active\nactive");
+    for (int port : {20241, 20242}) {
+        ASSERT_NE(ready_inside(port), "") << docker("exec", ctr_, "journalctl", "-u", "cloudflared@*", "--no-pager").output();
+    }
+
+    load_units_plugin(R"([{"unit":"cloudflared@1.service","metrics":"127.0.0.1:20241"},)"
+                      R"({"unit":"cloudflared@2.service","metrics":"127.0.0.1:20242"}])");
+    int32_t n = 0;
+    ASSERT_EQ(api_->tunnel_supervisor_v1->replica_count(instance_, &n), TM_OK);
+    ASSERT_EQ(n, 2);
+    std::string json;
+    auto one = replica(0, &json);
+    ASSERT_EQ(one.rc, TM_OK) << one.error;
+    EXPECT_TRUE(one.running);
+    EXPECT_EQ(one.state, "active/running");
+    EXPECT_NE(json.find(R"("name":"cloudflared@1.service")"), std::string::npos) << json;
+    EXPECT_NE(json.find(R"("metrics":"127.0.0.1:20241")"), std::string::npos) << json;
+    auto two = replica(1);
+    ASSERT_EQ(two.rc, TM_OK) << two.error;
+    EXPECT_TRUE(two.running);
+    EXPECT_NE(one.pid, two.pid);
+    EXPECT_EQ(trim(docker("exec", ctr_, "systemctl", "show", "-p", "MainPID", "--value", "cloudflared@2").out),
+              std::to_string(two.pid));
+
+    // One at a time: restart replica i, wait for its new process to be ready; the other one's
+    // process stays, and its /ready answers 200 at every look meanwhile.
+    const int ports[2] = {20241, 20242};
+    long pids[2] = {one.pid, two.pid};
+    for (int32_t i = 0; i < 2; ++i) {
+        const int other = 1 - i;
+        const std::string old_body = ready_inside(ports[i]);
+        ASSERT_EQ(api_->tunnel_supervisor_v1->replica_restart(instance_, i), TM_OK) << api_->last_error(instance_);
+        int looks = 0, other_unready = 0;
+        status_view now;
+        std::string body;
+        const bool back = wait_until(
+            [&] {
+                ++looks;
+                if (ready_inside(ports[other]).empty()) ++other_unready;
+                now = replica(i);
+                if (now.rc != TM_OK || !now.running || now.pid == pids[i]) return false;
+                body = ready_inside(ports[i]);
+                return !body.empty() && body != old_body;  // a new connectorId: the new process
+            },
+            30s, 20ms);
+        ASSERT_TRUE(back) << "replica " << i << ": " << now.state << " " << now.error;
+        EXPECT_EQ(other_unready, 0) << "replica " << other << " was not ready in " << other_unready << " of " << looks
+                                    << " looks while replica " << i << " restarted";
+        EXPECT_EQ(replica(other).pid, pids[other]) << "replica_restart(" << i << ") touched replica " << other;
+        pids[i] = now.pid;
+    }
+
+    // The whole: both run; restart() restarts both.
+    const char* out = nullptr;
+    ASSERT_EQ(api_->tunnel_supervisor_v1->status(instance_, &out), TM_OK) << api_->last_error(instance_);
+    EXPECT_NE(std::string(out).find(R"("replicas_running":2)"), std::string::npos) << out;
+    ASSERT_EQ(api_->tunnel_supervisor_v1->restart(instance_), TM_OK) << api_->last_error(instance_);
+    EXPECT_TRUE(wait_until([&] { return replica(0).pid != pids[0] && replica(1).pid != pids[1]; }, 30s, 50ms));
 }
 
 TEST_F(RealSystemd, MissingUnitAndMissingContainerAreNotFoundWithTheFix) {

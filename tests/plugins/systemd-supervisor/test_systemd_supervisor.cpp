@@ -4,8 +4,10 @@
 
 #include <rapidjson/document.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -53,7 +55,7 @@ TEST(SystemdSupervisor, StatusOfARunningUnit) {
     c.command_prefix = {"sudo", "-n"};
     c.timeout = milliseconds(700);
     systemd_supervisor s(c, r.fn(), fixed_clocks(2'000'000'000'000, 10'000'000));
-    auto st = s.status();
+    auto st = s.replica_status(0);
     ASSERT_TRUE(st) << st.error().message;
     EXPECT_TRUE(st->running);
     EXPECT_EQ(st->pid, 4242);
@@ -61,7 +63,7 @@ TEST(SystemdSupervisor, StatusOfARunningUnit) {
     EXPECT_EQ(st->since_ms, 2'000'000'000'000 - 1'000);  // entered active 1 s before "now"
     EXPECT_EQ(st->restarts, 0);
     ASSERT_EQ(r.calls.size(), 1u);
-    EXPECT_EQ(r.calls[0], show_argv(c));
+    EXPECT_EQ(r.calls[0], show_argv(c, "cloudflared.service"));
     EXPECT_EQ(r.timeouts[0], milliseconds(700));
 
     rapidjson::Document doc;
@@ -82,7 +84,7 @@ TEST(SystemdSupervisor, StatusOfAFailedUnitHasNullPidAndSince) {
                            "ActiveEnterTimestampMonotonic=9000000\nActiveEnterTimestamp=Sun 2026-11-22 02:00:00 UTC\n"
                            "NRestarts=5\nResult=exit-code\n");
     systemd_supervisor s(supervisor_config{}, r.fn(), fixed_clocks(0, 10'000'000));
-    auto st = s.status();
+    auto st = s.replica_status(0);
     ASSERT_TRUE(st) << st.error().message;
     EXPECT_FALSE(st->running);
     EXPECT_FALSE(st->pid);
@@ -101,9 +103,9 @@ TEST(SystemdSupervisor, StatusOfAMissingUnitIsNotFoundWithTheFix) {
     // `systemctl show` exits 0 for a unit that does not exist; LoadState says so.
     r.answer = answer_with(0, "LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n");
     supervisor_config c;
-    c.unit = "cloudfared.service";
+    c.units = {{"cloudfared.service", ""}};
     systemd_supervisor s(c, r.fn());
-    auto st = s.status();
+    auto st = s.replica_status(0);
     ASSERT_FALSE(st);
     EXPECT_EQ(st.error().kind, sup_errc::not_found);
     EXPECT_NE(st.error().message.find("has no unit cloudfared.service"), std::string::npos) << st.error().message;
@@ -119,8 +121,8 @@ TEST(SystemdSupervisor, RestartQueuesAndReportsFailures) {
     ASSERT_TRUE(s.restart());
     // reset-failed first, so systemd's start limit cannot refuse tunnelmgr's own restart
     ASSERT_EQ(r.calls.size(), 2u);
-    EXPECT_EQ(r.calls[0], reset_failed_argv(c));
-    EXPECT_EQ(r.calls[1], restart_argv(c));
+    EXPECT_EQ(r.calls[0], reset_failed_argv(c, "cloudflared.service"));
+    EXPECT_EQ(r.calls[1], restart_argv(c, "cloudflared.service"));
 
     // reset-failed's answer does not decide (it fails for units systemd unloaded); restart's does.
     r.answer = answer_with(1, "", "Failed to restart cloudflared.service: Access denied\n");
@@ -132,6 +134,137 @@ TEST(SystemdSupervisor, RestartQueuesAndReportsFailures) {
     auto late = s.restart();
     ASSERT_FALSE(late);
     EXPECT_EQ(late.error().kind, sup_errc::timeout);
+}
+
+// --- replicas: one unit each ---------------------------------------------------------------------
+
+// Answers `systemctl show` per unit (the last argument) from a table; anything else exits 0.
+struct unit_runner {
+    std::vector<std::vector<std::string>> calls;
+    std::map<std::string, command_outcome> show;
+    std::map<std::string, command_outcome> restart;
+    command_runner fn() {
+        return [this](const std::vector<std::string>& argv, milliseconds) {
+            calls.push_back(argv);
+            const std::string& unit = argv.back();
+            if (std::find(argv.begin(), argv.end(), "show") != argv.end() && show.count(unit) > 0) return show[unit];
+            if (std::find(argv.begin(), argv.end(), "restart") != argv.end() && restart.count(unit) > 0) return restart[unit];
+            return answer_with(0, "");
+        };
+    }
+};
+
+std::string show_of(bool active, int pid) {
+    return std::string("LoadState=loaded\nActiveState=") + (active ? "active\nSubState=running" : "inactive\nSubState=dead") +
+           "\nMainPID=" + std::to_string(pid) + "\nActiveEnterTimestamp=@" + std::to_string(1'700'000'000 + pid) + "\n";
+}
+
+supervisor_config two_units() {
+    supervisor_config c;
+    c.units = {{"cloudflared@1.service", "127.0.0.1:20241"}, {"cloudflared@2.service", "127.0.0.1:20242"}};
+    c.listed = true;
+    return c;
+}
+
+TEST(SystemdReplicas, EachReplicaIsItsOwnUnit) {
+    unit_runner r;
+    r.show["cloudflared@1.service"] = answer_with(0, show_of(true, 101));
+    r.show["cloudflared@2.service"] = answer_with(0, show_of(true, 202));
+    systemd_supervisor s(two_units(), r.fn());
+    EXPECT_EQ(s.replica_count(), 2);
+    auto second = s.replica_status(1);
+    ASSERT_TRUE(second) << second.error().message;
+    EXPECT_EQ(second->pid, 202);
+    EXPECT_EQ(second->unit, "cloudflared@2.service");
+    ASSERT_EQ(r.calls.size(), 1u);
+    EXPECT_EQ(r.calls[0], show_argv(s.config(), "cloudflared@2.service"));
+
+    rapidjson::Document doc;
+    doc.Parse(s.replica_json(1, *second).c_str());
+    ASSERT_TRUE(doc.IsObject());
+    EXPECT_STREQ(doc["name"].GetString(), "cloudflared@2.service");
+    EXPECT_STREQ(doc["metrics"].GetString(), "127.0.0.1:20242");
+    EXPECT_EQ(doc["pid"].GetInt64(), 202);
+    EXPECT_TRUE(doc["running"].GetBool());
+}
+
+TEST(SystemdReplicas, AnIndexOutOfRangeIsInvalidAndAsksNothing) {
+    unit_runner r;
+    systemd_supervisor s(two_units(), r.fn());
+    for (int bad : {2, -1, 99}) {
+        auto st = s.replica_status(bad);
+        ASSERT_FALSE(st) << bad;
+        EXPECT_EQ(st.error().kind, sup_errc::invalid);
+        EXPECT_NE(st.error().message.find("has no replica " + std::to_string(bad) + ": it supervises 2 units (replicas 0 to 1)"),
+                  std::string::npos)
+            << st.error().message;
+        auto rs = s.replica_restart(bad);
+        ASSERT_FALSE(rs);
+        EXPECT_EQ(rs.error().kind, sup_errc::invalid);
+    }
+    EXPECT_TRUE(r.calls.empty());
+}
+
+TEST(SystemdReplicas, ReplicaRestartTouchesOnlyItsUnit) {
+    unit_runner r;
+    systemd_supervisor s(two_units(), r.fn());
+    ASSERT_TRUE(s.replica_restart(1));
+    ASSERT_EQ(r.calls.size(), 2u);
+    EXPECT_EQ(r.calls[0], reset_failed_argv(s.config(), "cloudflared@2.service"));
+    EXPECT_EQ(r.calls[1], restart_argv(s.config(), "cloudflared@2.service"));
+}
+
+TEST(SystemdReplicas, RestartTriesEveryUnitAndReturnsTheFirstFailure) {
+    unit_runner r;
+    r.restart["cloudflared@1.service"] = answer_with(1, "", "Failed to restart cloudflared@1.service: Access denied\n");
+    systemd_supervisor s(two_units(), r.fn());
+    auto all = s.restart();
+    ASSERT_FALSE(all);
+    EXPECT_EQ(all.error().kind, sup_errc::denied);
+    EXPECT_NE(all.error().message.find("cloudflared@1.service"), std::string::npos) << all.error().message;
+    ASSERT_EQ(r.calls.size(), 4u) << "the second unit is restarted all the same";
+    EXPECT_EQ(r.calls[3], restart_argv(s.config(), "cloudflared@2.service"));
+}
+
+TEST(SystemdReplicas, TheWholeRunsWhenAnyReplicaRuns) {
+    unit_runner r;
+    r.show["cloudflared@1.service"] = answer_with(0, show_of(false, 0));
+    r.show["cloudflared@2.service"] = answer_with(0, show_of(true, 202));
+    systemd_supervisor s(two_units(), r.fn());
+    auto each = s.every_status();
+    ASSERT_EQ(each.size(), 2u);
+    auto whole = s.whole_status(each);
+    ASSERT_TRUE(whole) << whole.error().message;
+    rapidjson::Document doc;
+    doc.Parse(whole->c_str());
+    ASSERT_TRUE(doc.IsObject()) << *whole;
+    EXPECT_TRUE(doc["running"].GetBool());
+    EXPECT_EQ(doc["pid"].GetInt64(), 202) << "the first replica that runs speaks for the whole";
+    EXPECT_EQ(doc["replicas"].GetInt(), 2);
+    EXPECT_EQ(doc["replicas_running"].GetInt(), 1);
+    EXPECT_NE(std::string(doc["detail"].GetString()).find("1 of 2 replicas running"), std::string::npos);
+
+    // A unit systemd does not know fails its own status, not the whole.
+    r.show["cloudflared@1.service"] = answer_with(0, "LoadState=not-found\nActiveState=inactive\nSubState=dead\nMainPID=0\n");
+    auto partly = s.whole_status(s.every_status());
+    ASSERT_TRUE(partly);
+    EXPECT_NE(partly->find("has no unit cloudflared@1.service"), std::string::npos) << *partly;
+    EXPECT_NE(partly->find("supervisor.units"), std::string::npos) << *partly;
+    r.show["cloudflared@2.service"] = r.show["cloudflared@1.service"];
+    auto none = s.whole_status(s.every_status());
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error().kind, sup_errc::not_found);
+}
+
+TEST(SystemdReplicas, OneUnitsWholeStatusIsAsItAlwaysWas) {
+    unit_runner r;
+    r.show["cloudflared.service"] = answer_with(0, show_of(true, 77));
+    systemd_supervisor s(supervisor_config{}, r.fn());
+    auto whole = s.whole_status(s.every_status());
+    ASSERT_TRUE(whole);
+    EXPECT_EQ(*whole, to_json(*s.replica_status(0)));
+    EXPECT_EQ(whole->find("replicas"), std::string::npos);
+    EXPECT_EQ(whole->find("\"name\""), std::string::npos);
 }
 
 // --- run_command with real processes ---------------------------------------------------------

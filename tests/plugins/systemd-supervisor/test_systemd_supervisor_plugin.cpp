@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -63,15 +64,18 @@ protected:
         ASSERT_NE(mkdtemp(tmpl), nullptr);
         dir_ = tmpl;
         // A stand-in systemctl: records each argv (one argument per line, then "--end--") and answers
-        // from files the test writes.
+        // from files the test writes: COMMAND.UNIT.out/.err/.rc for one unit (the last argument),
+        // else COMMAND.out/.err/.rc.
         fake_ = dir_ / "fake-systemctl";
         write_file(fake_, "#!/bin/sh\n"
                           "d='" + dir_.string() + "'\n"
                           "printf '%s\\n' \"$@\" --end-- >> \"$d/calls\"\n"
+                          "for unit; do :; done\n"
+                          "pick() { if [ -f \"$d/$1.$unit.$2\" ]; then echo \"$d/$1.$unit.$2\"; else echo \"$d/$1.$2\"; fi; }\n"
                           "[ -f \"$d/sleep\" ] && sleep \"$(cat \"$d/sleep\")\"\n"
-                          "[ -f \"$d/$1.out\" ] && cat \"$d/$1.out\"\n"
-                          "[ -f \"$d/$1.err\" ] && cat \"$d/$1.err\" >&2\n"
-                          "exit \"$(cat \"$d/$1.rc\" 2>/dev/null || echo 0)\"\n");
+                          "f=$(pick \"$1\" out); [ -f \"$f\" ] && cat \"$f\"\n"
+                          "f=$(pick \"$1\" err); [ -f \"$f\" ] && cat \"$f\" >&2\n"
+                          "f=$(pick \"$1\" rc); exit \"$(cat \"$f\" 2>/dev/null || echo 0)\"\n");
         ::chmod(fake_.c_str(), 0755);
 
         lib_ = ::dlopen(k_plugin.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -95,8 +99,8 @@ protected:
         fs::remove_all(dir_, ec);
     }
 
-    tm_plugin_t* init(const std::string& extra = "") {
-        std::string config = R"({"plugin":"systemd-supervisor","unit":"cloudflared.service","systemctl":")" +
+    tm_plugin_t* init(const std::string& extra = "", const std::string& units = R"("unit":"cloudflared.service")") {
+        std::string config = R"({"plugin":"systemd-supervisor",)" + units + R"(,"systemctl":")" +
                              fake_.string() + R"(","command_prefix":["env","TM_VIA_PREFIX=1"])" + extra + "}";
         tm_rc rc = TM_ERROR;
         instance_ = api_->init(&host_, config.c_str(), &rc);
@@ -249,6 +253,209 @@ TEST_F(SystemdSupervisorPlugin, MissingSystemctlIsAnErrorNamingTheSetting) {
     EXPECT_EQ(api_->tunnel_supervisor_v1->status(instance_, &out), TM_ERROR);
     EXPECT_NE(std::string(api_->last_error(instance_)).find("supervisor.systemctl"), std::string::npos)
         << api_->last_error(instance_);
+}
+
+// --- replicas ------------------------------------------------------------------------------------
+
+constexpr const char* k_two_units = R"("units":[{"unit":"cloudflared@1.service","metrics":"127.0.0.1:20241"},)"
+                                    R"({"unit":"cloudflared@2.service","metrics":"127.0.0.1:20242"}])";
+
+std::string show_running(long pid) {
+    return "LoadState=loaded\nActiveState=active\nSubState=running\nMainPID=" + std::to_string(pid) +
+           "\nActiveEnterTimestamp=@1700000000\n";
+}
+
+rapidjson::Document parsed(const char* json) {
+    rapidjson::Document d;
+    d.Parse(json != nullptr ? json : "null");
+    return d;
+}
+
+TEST_F(SystemdSupervisorPlugin, OneUnitIsOneReplicaAndUnitsAreSeveral) {
+    auto* sup = api_->tunnel_supervisor_v1;
+    ASSERT_NE(sup->replica_count, nullptr);
+    ASSERT_NE(sup->replica_status, nullptr);
+    ASSERT_NE(sup->replica_restart, nullptr);
+    ASSERT_NE(init(), nullptr);
+    int32_t n = 0;
+    ASSERT_EQ(sup->replica_count(instance_, &n), TM_OK);
+    EXPECT_EQ(n, 1);
+    api_->destroy(instance_);
+    instance_ = nullptr;
+    ASSERT_NE(init("", k_two_units), nullptr);
+    ASSERT_EQ(sup->replica_count(instance_, &n), TM_OK);
+    EXPECT_EQ(n, 2);
+    rapidjson::Document schema;
+    schema.Parse(api_->config_schema());
+    EXPECT_TRUE(schema["properties"].HasMember("units"));
+}
+
+TEST_F(SystemdSupervisorPlugin, ReplicaStatusIsItsUnitsWithNameAndMetrics) {
+    write_file(dir_ / "show.cloudflared@1.service.out", show_running(101));
+    write_file(dir_ / "show.cloudflared@2.service.out", show_running(202));
+    ASSERT_NE(init("", k_two_units), nullptr);
+    auto* sup = api_->tunnel_supervisor_v1;
+    const char* out = nullptr;
+    ASSERT_EQ(sup->replica_status(instance_, 1, &out), TM_OK) << api_->last_error(instance_);
+    auto d = parsed(out);
+    ASSERT_TRUE(d.IsObject()) << out;
+    EXPECT_TRUE(d["running"].GetBool());
+    EXPECT_EQ(d["pid"].GetInt64(), 202);
+    EXPECT_STREQ(d["name"].GetString(), "cloudflared@2.service");
+    EXPECT_STREQ(d["metrics"].GetString(), "127.0.0.1:20242");
+    EXPECT_EQ(read_file(dir_ / "calls").find("cloudflared@1.service"), std::string::npos) << "asked only its own unit";
+
+    ASSERT_EQ(sup->replica_status(instance_, 0, &out), TM_OK);
+    EXPECT_STREQ(parsed(out)["name"].GetString(), "cloudflared@1.service");
+
+    // One unit: replica 0 is it, with no metrics address of its own.
+    api_->destroy(instance_);
+    instance_ = nullptr;
+    write_file(dir_ / "show.out", show_running(303));
+    ASSERT_NE(init(), nullptr);
+    ASSERT_EQ(sup->replica_status(instance_, 0, &out), TM_OK);
+    auto one = parsed(out);
+    EXPECT_STREQ(one["name"].GetString(), "cloudflared.service");
+    EXPECT_STREQ(one["metrics"].GetString(), "");
+    EXPECT_EQ(one["pid"].GetInt64(), 303);
+}
+
+TEST_F(SystemdSupervisorPlugin, AReplicaOutOfRangeIsInvalid) {
+    ASSERT_NE(init("", k_two_units), nullptr);
+    auto* sup = api_->tunnel_supervisor_v1;
+    const char* out = nullptr;
+    for (int32_t bad : {2, -1, 1000}) {
+        EXPECT_EQ(sup->replica_status(instance_, bad, &out), TM_INVALID) << bad;
+        EXPECT_NE(std::string(api_->last_error(instance_)).find("replica " + std::to_string(bad)), std::string::npos)
+            << api_->last_error(instance_);
+        EXPECT_EQ(sup->replica_restart(instance_, bad), TM_INVALID) << bad;
+    }
+    EXPECT_FALSE(fs::exists(dir_ / "calls")) << "systemctl was run for a replica that does not exist";
+}
+
+TEST_F(SystemdSupervisorPlugin, ReplicaRestartRestartsThatUnitOnly) {
+    ASSERT_NE(init("", k_two_units), nullptr);
+    ASSERT_EQ(api_->tunnel_supervisor_v1->replica_restart(instance_, 1), TM_OK) << api_->last_error(instance_);
+    EXPECT_EQ(read_file(dir_ / "calls"), "reset-failed\n--no-ask-password\n--\ncloudflared@2.service\n--end--\n"
+                                         "restart\n--no-block\n--no-ask-password\n--\ncloudflared@2.service\n--end--\n");
+}
+
+TEST_F(SystemdSupervisorPlugin, WithUnitsStatusIsTheWholeAndRestartIsEveryUnit) {
+    write_file(dir_ / "show.cloudflared@1.service.out",
+               "LoadState=loaded\nActiveState=failed\nSubState=failed\nMainPID=0\nResult=exit-code\n");
+    write_file(dir_ / "show.cloudflared@2.service.out", show_running(202));
+    ASSERT_NE(init("", k_two_units), nullptr);
+    auto* sup = api_->tunnel_supervisor_v1;
+    const char* out = nullptr;
+    ASSERT_EQ(sup->status(instance_, &out), TM_OK) << api_->last_error(instance_);
+    auto d = parsed(out);
+    EXPECT_TRUE(d["running"].GetBool()) << out;
+    EXPECT_EQ(d["pid"].GetInt64(), 202);
+    EXPECT_EQ(d["replicas"].GetInt(), 2);
+    EXPECT_EQ(d["replicas_running"].GetInt(), 1);
+    EXPECT_FALSE(d.HasMember("name"));
+
+    fs::remove(dir_ / "calls");
+    write_file(dir_ / "restart.cloudflared@1.service.err", "Failed to restart cloudflared@1.service: Access denied\n");
+    write_file(dir_ / "restart.cloudflared@1.service.rc", "1");
+    EXPECT_EQ(sup->restart(instance_), TM_DENIED);
+    EXPECT_NE(std::string(api_->last_error(instance_)).find("cloudflared@1.service"), std::string::npos);
+    EXPECT_NE(read_file(dir_ / "calls").find("restart\n--no-block\n--no-ask-password\n--\ncloudflared@2.service\n"),
+              std::string::npos)
+        << "every unit is restarted, also after one failed";
+}
+
+// Children that wait to be killed, for MainPIDs the watch can follow; the ones the test did not
+// end are killed (by their PID) when it ends, whatever happened.
+struct waiting_children {
+    std::vector<pid_t> pids;
+    pid_t spawn() {
+        pid_t child = ::fork();
+        if (child == 0) {
+            ::pause();
+            ::_exit(0);
+        }
+        if (child > 0) pids.push_back(child);
+        return child;
+    }
+    void end(pid_t pid) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        pids.erase(std::remove(pids.begin(), pids.end(), pid), pids.end());
+    }
+    ~waiting_children() {
+        for (pid_t p : pids) {
+            ::kill(p, SIGKILL);
+            ::waitpid(p, nullptr, 0);
+        }
+    }
+};
+
+bool wait_for_event(const std::string& type, size_t from, std::string* json) {
+    std::unique_lock<std::mutex> lock(g_events_mutex);
+    return g_events_cv.wait_for(lock, std::chrono::seconds(5), [&] {
+        for (size_t i = from; i < g_events.size(); ++i) {
+            if (g_events[i].first == type) {
+                *json = g_events[i].second;
+                return true;
+            }
+        }
+        return false;
+    });
+}
+
+size_t event_count() {
+    std::lock_guard<std::mutex> lock(g_events_mutex);
+    return g_events.size();
+}
+
+TEST_F(SystemdSupervisorPlugin, WatchFollowsEveryReplicasMainProcess) {
+    waiting_children children;
+    const pid_t one = children.spawn(), two = children.spawn();
+    ASSERT_GT(one, 0);
+    ASSERT_GT(two, 0);
+    write_file(dir_ / "show.cloudflared@1.service.out", show_running(one));
+    write_file(dir_ / "show.cloudflared@2.service.out", show_running(two));
+    ASSERT_NE(init("", k_two_units), nullptr);
+    auto* sup = api_->tunnel_supervisor_v1;
+    ASSERT_EQ(sup->watch_start(instance_), TM_OK) << api_->last_error(instance_);
+    const size_t from = event_count();
+
+    // The second replica's process ends: reported at once, naming that replica.
+    children.end(two);
+    std::string died;
+    ASSERT_TRUE(wait_for_event("tunnel.died", from, &died)) << "no tunnel.died within 5 s";
+    auto d = parsed(died.c_str());
+    EXPECT_STREQ(d["name"].GetString(), "cloudflared@2.service");
+    EXPECT_STREQ(d["unit"].GetString(), "cloudflared@2.service");
+    EXPECT_EQ(d["replica"].GetInt(), 1);
+    EXPECT_EQ(d["pid"].GetInt64(), two);
+
+    // systemd starts a new one; the next status of that replica names it: reported as started.
+    const pid_t three = children.spawn();
+    write_file(dir_ / "show.cloudflared@2.service.out", show_running(three));
+    const size_t before_start = event_count();
+    const char* out = nullptr;
+    ASSERT_EQ(sup->replica_status(instance_, 1, &out), TM_OK);
+    std::string started;
+    ASSERT_TRUE(wait_for_event("tunnel.started", before_start, &started)) << "no tunnel.started within 5 s";
+    auto s = parsed(started.c_str());
+    EXPECT_STREQ(s["name"].GetString(), "cloudflared@2.service");
+    EXPECT_EQ(s["pid"].GetInt64(), three);
+
+    // The first replica was followed all along: its death is reported too.
+    const size_t before_one = event_count();
+    children.end(one);
+    std::string died_one;
+    ASSERT_TRUE(wait_for_event("tunnel.died", before_one, &died_one));
+    EXPECT_EQ(parsed(died_one.c_str())["replica"].GetInt(), 0);
+
+    EXPECT_EQ(sup->watch_stop(instance_), TM_OK);
+    // The first status after watch_start is where watching starts: no "started" for processes that ran before.
+    std::lock_guard<std::mutex> lock(g_events_mutex);
+    int starts = 0;
+    for (size_t i = from; i < g_events.size(); ++i) starts += g_events[i].first == "tunnel.started" ? 1 : 0;
+    EXPECT_EQ(starts, 1);
 }
 
 }  // namespace

@@ -69,6 +69,14 @@ public:
     virtual result<std::string> get_tunnel_config(std::string_view tunnel_id) = 0;
 };
 
+// Optional part of dns_provider_v1, since 1.2: the records of a zone whose comment starts with a
+// prefix (the ownership marker), every page followed, as a JSON array of find_record's objects.
+class dns_record_listing {
+public:
+    virtual ~dns_record_listing() = default;
+    virtual result<std::string> list_records(std::string_view zone_id, std::string_view comment_prefix) = 0;
+};
+
 class container_runtime_v1 {
 public:
     virtual ~container_runtime_v1() = default;
@@ -87,8 +95,24 @@ public:
 class tunnel_supervisor_v1 {
 public:
     virtual ~tunnel_supervisor_v1() = default;
+    // With replicas: the whole (running when any replica runs; pid/since_ms of the first that runs).
     virtual result<std::string> status() = 0;
+    // With replicas: every replica.
     virtual result<void> restart() = 0;
+};
+
+// Optional part of tunnel_supervisor_v1, since 1.2: several cloudflared replicas (connectors of one
+// tunnel, each its own unit or container with its own metrics address), restarted one at a time by
+// the host. The count is fixed for the instance's life; an index outside 0..count-1 is TM_INVALID
+// (the SDK refuses a negative one before calling).
+class supervisor_replicas {
+public:
+    virtual ~supervisor_replicas() = default;
+    virtual result<int32_t> replica_count() = 0;
+    // status()'s shape plus "name" (the unit or container) and "metrics" ("HOST:PORT", "" when none).
+    virtual result<std::string> replica_status(int32_t index) = 0;
+    // Returns once the restart was issued, as restart() does.
+    virtual result<void> replica_restart(int32_t index) = 0;
 };
 
 class transport_v1 {

@@ -80,7 +80,8 @@ inline decoded<std::string> object_member_text(const rapidjson::Value& o, const 
 
 }  // namespace detail
 
-// tunnel_supervisor_v1.status(): {"running":bool,"pid":int|null,"state":"...","since_ms":int|null,"detail":"..."}.
+// tunnel_supervisor_v1.status(): {"running":bool,"pid":int|null,"state":"...","since_ms":int|null,"detail":"..."};
+// replica_status() (since 1.2) adds "name" and "metrics".
 // `running` is required; a reply without it (or of another shape) is not "not running" but
 // "cannot tell", which decode() reports as an error for the host to turn into state "unknown".
 struct supervisor_status {
@@ -89,6 +90,8 @@ struct supervisor_status {
     std::string state;
     std::optional<int64_t> since_ms;
     std::string detail;
+    std::optional<std::string> name;     // replica_status: the unit or container
+    std::optional<std::string> metrics;  // replica_status: "HOST:PORT", "" when the config gives none
 
     // What the host uses when a supervisor cannot be asked or its reply makes no sense.
     static supervisor_status unknown(std::string why) {
@@ -119,6 +122,12 @@ inline decoded<supervisor_status> decode_supervisor_status(std::string_view text
     auto det = detail::optional_member<std::string>(*d, "detail");
     if (!det) return tl::unexpected(det.error());
     s.detail = det->value_or("");
+    auto name = detail::optional_member<std::string>(*d, "name");
+    if (!name) return tl::unexpected(name.error());
+    s.name = *name;
+    auto metrics = detail::optional_member<std::string>(*d, "metrics");
+    if (!metrics) return tl::unexpected(metrics.error());
+    s.metrics = *metrics;
     return s;
 }
 
@@ -136,6 +145,14 @@ inline std::string encode(const supervisor_status& s) {
     if (s.since_ms) w.Int64(*s.since_ms); else w.Null();
     w.Key("detail");
     w.String(s.detail.c_str(), static_cast<rapidjson::SizeType>(s.detail.size()));
+    if (s.name) {
+        w.Key("name");
+        w.String(s.name->c_str(), static_cast<rapidjson::SizeType>(s.name->size()));
+    }
+    if (s.metrics) {
+        w.Key("metrics");
+        w.String(s.metrics->c_str(), static_cast<rapidjson::SizeType>(s.metrics->size()));
+    }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }

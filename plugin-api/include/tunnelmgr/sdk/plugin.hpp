@@ -8,9 +8,9 @@
 //   };
 //   TM_PLUGIN(my_store, "my-store", "1.0.0", R"({"type":"object"})")
 //
-// Optional parts of a capability come from deriving from dns_tunnel_config, event_watch or
-// transport_events as well. The constructor reports bad config by throwing; its message becomes
-// last_error(NULL), so make it a sentence that says what to fix.
+// Optional parts of a capability come from deriving from dns_tunnel_config, dns_record_listing,
+// event_watch, supervisor_replicas or transport_events as well. The constructor reports bad config by throwing; its
+// message becomes last_error(NULL), so make it a sentence that says what to fix.
 #pragma once
 
 #include <cstdint>
@@ -38,8 +38,10 @@ struct instance {
     state_store_v1* state_store = nullptr;
     dns_provider_v1* dns = nullptr;
     dns_tunnel_config* dns_tunnel = nullptr;
+    dns_record_listing* dns_listing = nullptr;
     container_runtime_v1* runtime = nullptr;
     tunnel_supervisor_v1* supervisor = nullptr;
+    supervisor_replicas* replicas = nullptr;
     event_watch* watch = nullptr;
     transport_v1* transport = nullptr;
     transport_events* events = nullptr;
@@ -223,7 +225,11 @@ struct dns_adapter {
         return guarded(p, [&](instance& i) { return finish_json(i, i.dns_tunnel->get_tunnel_config(sv(tunnel)), out); });
     }
 
-    template <bool WithTunnelConfig>
+    static tm_rc list_records(tm_plugin_t* p, const char* zone, const char* prefix, const char** out) {
+        return guarded(p, [&](instance& i) { return finish_json(i, i.dns_listing->list_records(sv(zone), sv(prefix)), out); });
+    }
+
+    template <bool WithTunnelConfig, bool WithListing>
     static const tm_dns_provider_v1* table() {
         static const tm_dns_provider_v1 t = {sizeof(tm_dns_provider_v1),
                                              list_zones,
@@ -231,7 +237,8 @@ struct dns_adapter {
                                              create_record,
                                              delete_record,
                                              WithTunnelConfig ? put_tunnel_config : nullptr,
-                                             WithTunnelConfig ? get_tunnel_config : nullptr};
+                                             WithTunnelConfig ? get_tunnel_config : nullptr,
+                                             WithListing ? list_records : nullptr};
         return &t;
     }
 };
@@ -266,11 +273,34 @@ struct supervisor_adapter {
     static tm_rc restart(tm_plugin_t* p) {
         return guarded(p, [&](instance& i) { return finish(i, i.supervisor->restart()); });
     }
-    template <bool WithWatch>
+    static tm_rc replica_count(tm_plugin_t* p, int32_t* out) {
+        return guarded(p, [&](instance& i) { return finish_value(i, i.replicas->replica_count(), out); });
+    }
+    static tm_rc replica_status(tm_plugin_t* p, int32_t index, const char** out) {
+        return guarded(p, [&](instance& i) {
+            if (index < 0) return finish_json(i, negative_index(index), out);
+            return finish_json(i, i.replicas->replica_status(index), out);
+        });
+    }
+    static tm_rc replica_restart(tm_plugin_t* p, int32_t index) {
+        return guarded(p, [&](instance& i) {
+            if (index < 0) return finish(i, negative_index(index));
+            return finish(i, i.replicas->replica_restart(index));
+        });
+    }
+    static result<std::string> negative_index(int32_t index) {
+        return fail(TM_INVALID, "replica " + std::to_string(index) + " does not exist: replicas are numbered from 0");
+    }
+    template <bool WithWatch, bool WithReplicas>
     static const tm_tunnel_supervisor_v1* table() {
-        static const tm_tunnel_supervisor_v1 t = {sizeof(tm_tunnel_supervisor_v1), status, restart,
+        static const tm_tunnel_supervisor_v1 t = {sizeof(tm_tunnel_supervisor_v1),
+                                                  status,
+                                                  restart,
                                                   WithWatch ? watch_adapter::watch_start : nullptr,
-                                                  WithWatch ? watch_adapter::watch_stop : nullptr};
+                                                  WithWatch ? watch_adapter::watch_stop : nullptr,
+                                                  WithReplicas ? replica_count : nullptr,
+                                                  WithReplicas ? replica_status : nullptr,
+                                                  WithReplicas ? replica_restart : nullptr};
         return &t;
     }
 };
@@ -308,6 +338,10 @@ struct entry {
                   "a plugin class must provide at least one capability");
     static_assert(!std::is_base_of_v<dns_tunnel_config, P> || std::is_base_of_v<dns_provider_v1, P>,
                   "dns_tunnel_config extends dns_provider_v1: derive from both");
+    static_assert(!std::is_base_of_v<dns_record_listing, P> || std::is_base_of_v<dns_provider_v1, P>,
+                  "dns_record_listing extends dns_provider_v1: derive from both");
+    static_assert(!std::is_base_of_v<supervisor_replicas, P> || std::is_base_of_v<tunnel_supervisor_v1, P>,
+                  "supervisor_replicas extends tunnel_supervisor_v1: derive from both");
     static_assert(!std::is_base_of_v<transport_events, P> || std::is_base_of_v<transport_v1, P>,
                   "transport_events extends transport_v1: derive from both");
     static_assert(!std::is_base_of_v<event_watch, P> || std::is_base_of_v<container_runtime_v1, P> ||
@@ -335,8 +369,10 @@ struct entry {
             if constexpr (std::is_base_of_v<state_store_v1, P>) inst->state_store = raw;
             if constexpr (std::is_base_of_v<dns_provider_v1, P>) inst->dns = raw;
             if constexpr (std::is_base_of_v<dns_tunnel_config, P>) inst->dns_tunnel = raw;
+            if constexpr (std::is_base_of_v<dns_record_listing, P>) inst->dns_listing = raw;
             if constexpr (std::is_base_of_v<container_runtime_v1, P>) inst->runtime = raw;
             if constexpr (std::is_base_of_v<tunnel_supervisor_v1, P>) inst->supervisor = raw;
+            if constexpr (std::is_base_of_v<supervisor_replicas, P>) inst->replicas = raw;
             if constexpr (std::is_base_of_v<event_watch, P>) inst->watch = raw;
             if constexpr (std::is_base_of_v<transport_v1, P>) inst->transport = raw;
             if constexpr (std::is_base_of_v<transport_events, P>) inst->events = raw;
@@ -382,13 +418,14 @@ struct entry {
         static const tm_plugin_api api = {
             sizeof(tm_plugin_api), api_version, name, version, config_schema, init, destroy, last_error,
             std::is_base_of_v<state_store_v1, P> ? state_store_adapter::table() : nullptr,
-            std::is_base_of_v<dns_provider_v1, P> ? dns_adapter::table<std::is_base_of_v<dns_tunnel_config, P>>()
-                                                  : nullptr,
+            std::is_base_of_v<dns_provider_v1, P>
+                ? dns_adapter::table<std::is_base_of_v<dns_tunnel_config, P>, std::is_base_of_v<dns_record_listing, P>>()
+                : nullptr,
             std::is_base_of_v<container_runtime_v1, P>
                 ? runtime_adapter::table<std::is_base_of_v<event_watch, P>>()
                 : nullptr,
             std::is_base_of_v<tunnel_supervisor_v1, P>
-                ? supervisor_adapter::table<std::is_base_of_v<event_watch, P>>()
+                ? supervisor_adapter::table<std::is_base_of_v<event_watch, P>, std::is_base_of_v<supervisor_replicas, P>>()
                 : nullptr,
             std::is_base_of_v<transport_v1, P> ? transport_adapter::table<std::is_base_of_v<transport_events, P>>()
                                                : nullptr};
