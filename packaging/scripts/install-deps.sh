@@ -9,8 +9,9 @@ build_pkgs=(cmake ninja-build g++ pkg-config git
   rapidjson-dev libsqlitecpp-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev
   libexpected-dev libcpp-httplib-dev libsystemd-dev)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 docker.io busybox-static
-  clang libclang-rt-14-dev debootstrap curl dpkg-dev)
+  clang libclang-rt-14-dev debootstrap curl dpkg-dev prometheus jq graphviz)
 
+# graphviz: `tunnelmgr topology --format svg` runs its `dot` (the tests draw with it, and the README's picture).
 pkgs=("${build_pkgs[@]}")
 if [ "${1:-}" = "--test" ]; then pkgs+=("${test_pkgs[@]}"); fi
 

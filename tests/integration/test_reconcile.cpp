@@ -408,3 +408,43 @@ TEST_F(reconcile, a_departed_projects_names_are_purged_whole_and_a_present_proje
     EXPECT_EQ(again.exit_code, 0);
     EXPECT_NE(again.out.find("holds no hostnames"), std::string::npos) << again.out;
 }
+
+// cloudflare-dns lists records by comment (plugin API 1.2), so orphans are looked for in the whole
+// zone: a record with our marker under a name tunnelmgr never knew (no rule, no audit row) is found;
+// a record without it is not, and the note about looking only among known names is gone.
+TEST_F(reconcile, a_marked_record_under_a_name_never_known_is_found_by_listing_the_zone) {
+    publish("one", 3100, "alpha");
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", {"", "", "", "CNAME", "stray.example.com",
+                                                          tunnel_id + ".cfargotunnel.com", true, 1,
+                                                          std::string("tunnelmgr:alpha"), "", ""}));
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", {"", "", "", "CNAME", "handmade.example.com",
+                                                          tunnel_id + ".cfargotunnel.com", true, 1,
+                                                          std::string("made by hand"), "", ""}));
+    ASSERT_TRUE(fake_->add_foreign_record("example.com", {"", "", "", "CNAME", "bare.example.com",
+                                                          tunnel_id + ".cfargotunnel.com", true, 1, std::nullopt, "",
+                                                          ""}));
+    const auto dns_before = records();
+
+    auto dry = tm({"reconcile", "--dry-run", "--json"});
+    EXPECT_EQ(dry.exit_code, 1) << dry.out << dry.err;
+    auto d = parse(dry.out);
+    ASSERT_TRUE(d.IsObject()) << dry.out << dry.err;
+    using names = std::set<std::string>;
+    EXPECT_EQ(classes(d), (std::map<std::string, names>{{"orphan_record", names{"stray.example.com"}}})) << dry.out;
+    for (const auto& f : d["findings"].GetArray()) {
+        EXPECT_STREQ(f["project"].GetString(), "alpha");
+        EXPECT_STREQ(f["action"].GetString(), "report");
+    }
+    for (const auto& n : d["notes"].GetArray()) {
+        EXPECT_EQ(std::string(n.GetString()).find("looked for among the"), std::string::npos) << n.GetString();
+    }
+    EXPECT_EQ(d["problems"].Size(), 0u) << dry.out;
+    // Found by listing the zone by our marker, not by looking names up.
+    size_t listings = 0;
+    for (const auto& r : fake_->requests()) listings += r.query.rfind("comment.startswith=tunnelmgr%3A", 0) == 0 ? 1 : 0;
+    EXPECT_EQ(listings, 1u);
+    // A dry run, and orphans are never removed by tunnelmgr: Cloudflare is as it was.
+    auto after = records();
+    ASSERT_EQ(after.size(), dns_before.size());
+    for (const auto& [name, rec] : dns_before) EXPECT_EQ(after[name].id, rec.id) << name;
+}

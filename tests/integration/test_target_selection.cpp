@@ -143,3 +143,50 @@ TEST_F(target_selection, host_networked_cloudflared_reaches_published_ports) {
     EXPECT_EQ(t["ingress_target"], "http://localhost:3300") << t["problem"] << t["error"];
     EXPECT_EQ(t["target_type"], "host_port");
 }
+
+// Reconcile compares each published name's target with what the topology gives now: a container that
+// moved to another network, or stopped, is reported as target_moved with the fix; one that stayed is not.
+TEST_F(target_selection, reconcile_reports_a_container_that_moved_network_or_stopped) {
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmshared"}).ok());
+    ASSERT_TRUE(dockerd->docker({"network", "create", "tmother"}).ok());
+    run({"--name", "cloudflared", "--network", "tmshared", image, "sleep", "3600"});
+    run({"--name", "alpha-web", "--network", "tmshared", "--expose", "3000", image, "httpd", "-f", "-p", "3000"});
+    run({"--name", "alpha-api", "--network", "tmshared", "--expose", "3001", image, "httpd", "-f", "-p", "3001"});
+    run({"--name", "alpha-db", "--network", "tmshared", "--expose", "3002", image, "httpd", "-f", "-p", "3002"});
+    const std::string config = (dir_ / "config.yml").string();
+    for (auto [sub, port] : {std::pair{"web", "3000"}, {"api", "3001"}, {"db", "3002"}}) {
+        auto r = run_process({binary, "--config", config, "--log-level", "error", "cname", "add", sub, "--port", port,
+                              "--project", "alpha"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    }
+    auto clean = run_process({binary, "--config", config, "--log-level", "error", "reconcile", "--json"});
+    EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+
+    // web moves to a network cloudflared is not on; api stops; db stays.
+    ASSERT_TRUE(dockerd->docker({"network", "disconnect", "tmshared", "alpha-web"}).ok());
+    ASSERT_TRUE(dockerd->docker({"network", "connect", "tmother", "alpha-web"}).ok());
+    ASSERT_TRUE(dockerd->docker({"stop", "-t", "0", "alpha-api"}).ok());
+
+    auto r = run_process({binary, "--config", config, "--log-level", "error", "reconcile", "--dry-run", "--json"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    rapidjson::Document d;
+    d.Parse(r.out.c_str());
+    ASSERT_TRUE(d.IsObject()) << r.out << r.err;
+    std::map<std::string, std::pair<std::string, std::string>> moved;  // hostname → (expected, detail)
+    for (const auto& f : d["findings"].GetArray()) {
+        EXPECT_STREQ(f["class"].GetString(), "target_moved") << r.out;
+        EXPECT_FALSE(f["repairable"].GetBool());
+        moved[f["hostname"].GetString()] = {f["expected"].GetString(), f["detail"].GetString()};
+    }
+    ASSERT_EQ(moved.size(), 2u) << r.out;
+    ASSERT_EQ(moved.count("web.example.com"), 1u) << r.out;
+    EXPECT_EQ(moved["web.example.com"].first, "http://alpha-web:3000");
+    EXPECT_NE(moved["web.example.com"].second.find("docker network connect tmother cloudflared"), std::string::npos)
+        << moved["web.example.com"].second;
+    ASSERT_EQ(moved.count("api.example.com"), 1u) << r.out;
+    EXPECT_EQ(moved["api.example.com"].first, "http://alpha-api:3001");
+    // The rules still route to the old targets: reconcile reports, it does not re-point traffic.
+    std::ifstream in(dir_ / "cloudflared.yml");
+    std::string file((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_NE(file.find("http://alpha-web:3000"), std::string::npos) << file;
+}

@@ -1,4 +1,4 @@
-// Step: when a daemon answers on the API socket, `mcp`, `cname`, `project` and `domains` become thin clients of
+// Step: when a daemon answers on the API socket, `mcp`, `cname`, `project`, `domains` and `reconcile` become thin clients of
 // it — they start no plugin but the transport, never open the state and never read the Cloudflare
 // token. With no daemon (the embedded default, the demo, a fresh clone) they run in-process as before:
 // one table of host calls, two ways to reach it.

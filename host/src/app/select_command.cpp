@@ -24,7 +24,15 @@ const std::vector<command>& commands() {
         {"reconcile", "compare the published names with their DNS records and ingress rules; list the drift and, "
                       "with reconcile.repair: repair, restore missing or changed records and missing rules "
                       "([--dry-run] [--json]; exit 1 while drift remains)",
-         {"state"}, cmd_reconcile, {"dns", "supervisor", "runtime"}, true},
+         {"state"}, cmd_reconcile, {"dns", "supervisor", "runtime"}, true, true},
+        // ingress: in-process as the admin (it writes the ingress itself, under the same locks as the daemon).
+        {"ingress", "migrate --to remote|local [--dry-run] [--force] [--json]: copy every ingress rule from "
+                    "cloudflared's config.yml into the tunnel's remote configuration, or back; says what to change next",
+         {"state", "dns"}, cmd_ingress},
+        // topology: in-process (it reads the runtime's snapshot itself); Graphviz draws --format svg.
+        {"topology", "cloudflared, the Docker networks and containers, and the path each published hostname takes, "
+                     "flagging broken ones ([--format text|dot|svg] [--json])",
+         {"state"}, cmd_topology, {"runtime"}, true},
         {"audit", "the audit log, newest first ([--project P] [--action A] [--limit N] [--json])", {"state"}, cmd_audit},
         // doctor: starts each configured plugin itself, so it needs no slot up front.
         {"doctor", "check the config, plugins, token, zones, Docker, cloudflared, ingress, supervisor and state; "

@@ -190,7 +190,7 @@ void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "tunnel", "must be a map (id, ingress, config_file, metrics)");
     r.only_keys(node, "tunnel",
                 {"id", "default_domain", "ingress", "config_file", "metrics", "backup_dir", "history_keep",
-                 "ready_timeout", "cloudflared_bin"});
+                 "ready_timeout", "cloudflared_bin", "apply_delay"});
     if (node["default_domain"]) cfg.tunnel.default_domain = r.scalar(node["default_domain"], "tunnel.default_domain");
     if (node["backup_dir"]) cfg.tunnel.backup_dir = r.scalar(node["backup_dir"], "tunnel.backup_dir");
     if (node["history_keep"]) {
@@ -207,6 +207,20 @@ void read_tunnel(const reader& r, const YAML::Node& node, config& cfg) {
         if (cfg.tunnel.ingress != "local" && cfg.tunnel.ingress != "remote") {
             r.fail(node["ingress"], "tunnel.ingress",
                    "'" + cfg.tunnel.ingress + "' is not a strategy: use `local` (cloudflared's config.yml) or `remote` (the Cloudflare API)");
+        }
+    }
+    if (node["apply_delay"]) {
+        // 0 (the default): each change is applied at once. Else changes within it share one apply.
+        const std::string v = r.scalar(node["apply_delay"], "tunnel.apply_delay");
+        if (v == "0" || v == "off") {
+            cfg.tunnel.apply_delay = std::chrono::milliseconds(0);
+        } else {
+            auto d = parse_duration(v);
+            if (!d) r.fail(node["apply_delay"], "tunnel.apply_delay", d.error());
+            if (*d > std::chrono::seconds(60)) {
+                r.fail(node["apply_delay"], "tunnel.apply_delay", "must be at most 60s: every change waits this long");
+            }
+            cfg.tunnel.apply_delay = *d;
         }
     }
     if (node["ready_timeout"]) {
@@ -264,9 +278,14 @@ void read_reconcile(const reader& r, const YAML::Node& node, config& cfg) {
     if (!node.IsMap()) r.fail(node, "reconcile", "must be a map, e.g. { interval: 10m, repair: report }");
     r.only_keys(node, "reconcile", {"interval", "repair"});
     if (node["interval"]) {
-        cfg.reconcile.interval = duration_at(r, node["interval"], "reconcile.interval");
-        if (cfg.reconcile.interval < std::chrono::seconds(10)) {
-            r.fail(node["interval"], "reconcile.interval", "must be at least 10s");
+        // 0 or off: the daemon does not reconcile by itself (`tunnelmgr reconcile` still does).
+        if (node["interval"].IsScalar() && (node["interval"].Scalar() == "0" || node["interval"].Scalar() == "off")) {
+            cfg.reconcile.interval = std::chrono::milliseconds(0);
+        } else {
+            cfg.reconcile.interval = duration_at(r, node["interval"], "reconcile.interval");
+            if (cfg.reconcile.interval < std::chrono::seconds(1)) {
+                r.fail(node["interval"], "reconcile.interval", "must be at least 1s (or 0 / off: only on demand)");
+            }
         }
     }
     if (node["repair"]) {

@@ -66,6 +66,8 @@ struct tunnel_settings {
     // "" looks `cloudflared` up in PATH (absent: no check), "none" turns the check off.
     std::string cloudflared_bin;
     std::chrono::milliseconds ready_timeout{60000};  // how long to wait for /ready after a restart
+    // Changes that arrive within this of each other are applied together (local: one restart); 0: off.
+    std::chrono::milliseconds apply_delay{0};
 };
 
 struct health_settings {
@@ -80,7 +82,7 @@ struct health_settings {
 // daemon looks, and whether the safe repairs (a missing or changed record, a missing rule) are made
 // or only reported.
 struct reconcile_settings {
-    std::chrono::milliseconds interval{std::chrono::minutes(10)};
+    std::chrono::milliseconds interval{std::chrono::minutes(10)};  // 0: only on demand
     std::string repair = "report";  // report | repair
 };
 

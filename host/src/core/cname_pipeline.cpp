@@ -6,6 +6,8 @@
 // then announce (metric, progress, crash point). recover() uses the same tables to finish or undo.
 #include "core/cname_pipeline.hpp"
 
+#include "core/batched_ingress.hpp"
+
 #include "core/audit.hpp"
 
 #include <tunnelmgr/sdk/hostname.hpp>
@@ -355,6 +357,10 @@ public:
                     if (!cname) return stop(o, row, {cname.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
                     journaled = commit(o, *cname);
                 } else {
+                    // A batched apply (tunnel.apply_delay) says the change waits for its batch.
+                    apply_notice_scope waiting([this, i, n = steps.size()](const std::string& text) {
+                        if (progress_) progress_(text, static_cast<int>(i), static_cast<int>(n));
+                    });
                     auto patch = row.run.patch(env_, o);
                     if (!patch) return stop(o, row, {patch.error(), row.name, {}}, row.failing_run_is_clean, may_undo);
                     journaled = advance(o, row.reaches, *patch);
@@ -776,6 +782,7 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     request.set("owner", sys::self_identity());
     auto o = begin_operation(op_kind::create, v->host, project, request.str());
     if (!o) return refuse(o.error());
+    live_operation live(*this, o->id);
     // The name is ours from operation_begin on, but another request may have committed it between
     // validate() and then (its operation was finished, so begin did not conflict): look again, or
     // this request would adopt that one's record and rule and, failing at commit, undo them.
@@ -853,6 +860,7 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     request.set("service", row->target).set("actor", who.actor()).set("owner", sys::self_identity());
     auto o = begin_operation(op_kind::del, hostname, project, request.str());
     if (!o) return refuse(o.error(), project);
+    live_operation live(*this, o->id);
     core::step_clock step_clock(*observer_, "delete");
     step_runner steps(*this, step_clock, progress);
     auto r = steps.run(*o, 0, true);
@@ -889,6 +897,10 @@ bool cname_pipeline::settle(operation& o) {
     // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
     std::string owner = o.s("owner");
     if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) return false;
+    {
+        std::lock_guard<std::mutex> l(live_mutex_);
+        if (live_.count(o.id) != 0U) return false;  // ours, and running on another thread right now
+    }
     std::string id = std::to_string(o.id);
     if (dns_ == nullptr || ingress_ == nullptr) {
         log::warn("recovery", "operation " + id + " on " + o.hostname +

@@ -129,6 +129,22 @@ private:
     clock_fn clock_ = [] { return std::chrono::steady_clock::now(); };
     // One zone fetch at a time; when the last one was tried, and why it failed ("" when it did not).
     std::mutex zones_mutex_;
+    // Operations this process is running now: recover() (the daemon runs it at every lease renewal,
+    // while changes are in flight — some waiting for a batched apply) leaves them to their thread.
+    std::mutex live_mutex_;
+    std::set<int64_t> live_;
+    struct live_operation {
+        cname_pipeline& p;
+        int64_t id;
+        live_operation(cname_pipeline& pipeline, int64_t op) : p(pipeline), id(op) {
+            std::lock_guard<std::mutex> l(p.live_mutex_);
+            p.live_.insert(id);
+        }
+        ~live_operation() {
+            std::lock_guard<std::mutex> l(p.live_mutex_);
+            p.live_.erase(id);
+        }
+    };
     std::optional<std::chrono::steady_clock::time_point> zones_fetched_at_;
     std::string zones_fetch_error_;
 };

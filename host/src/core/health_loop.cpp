@@ -7,6 +7,7 @@
 
 #include "core/audit.hpp"
 #include "core/json.hpp"
+#include "core/metrics_probe.hpp"
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
 
@@ -99,8 +100,107 @@ bool health_loop::restart(int64_t now, const std::string& why) {
     return static_cast<bool>(r);
 }
 
+ready_probe& health_loop::probe_for(const std::string& metrics) {
+    if (metrics.empty()) return probe_;
+    auto& p = replica_probes_[metrics];
+    if (!p) p = std::make_unique<metrics_probe>(metrics);
+    return *p;
+}
+
+bool health_loop::restart_replica(int index, int64_t now, const std::string& why) {
+    auto& r = replicas_[static_cast<size_t>(index)];
+    if (now < r.next_restart_ms) return false;  // backing off
+    size_t step = std::min<size_t>(static_cast<size_t>(r.restarts_since_up), policy_.backoff.size() - 1);
+    snap_.last_restart_ms = now;
+    r.next_restart_ms = now + policy_.backoff[step].count();
+    ++r.restarts_since_up;
+    ++snap_.restart_count;
+    observer_->tunnel_restarted();
+    auto done = supervisor_->replica_restart(index);
+    audit_entry a{"health-loop", "system", "tunnel.restart", r.name, "", done ? "ok" : "error",
+                  done ? "" : done.error().message,
+                  json::object().set("why", why).set("replica", index + 1).set("attempt", r.restarts_since_up)
+                      .set("next_restart_ms", r.next_restart_ms).str()};
+    record_audit(state_, a);
+    if (on_event_) on_event_("tunnel.restart", sdk::model::encode(a));
+    log::logger::instance().write(done ? log::level::warn : log::level::error, "health",
+                                  "restart #" + std::to_string(snap_.restart_count) + " of " + r.name + " (" + why + ")" +
+                                      (done ? "" : " failed: " + done.error().message));
+    return static_cast<bool>(done);
+}
+
+std::chrono::milliseconds health_loop::check_replicas(int count, check_trigger why, int64_t now) {
+    std::string before = snap_.status;
+    const auto check_started = std::chrono::steady_clock::now();
+    if (replicas_.size() != static_cast<size_t>(count)) replicas_.assign(static_cast<size_t>(count), replica_state{});
+    int up = 0, down = 0, connections = 0;
+    bool restarted = false;  // one restart per check, so they never overlap
+    std::string problems;
+    for (int i = 0; i < count; ++i) {
+        auto& r = replicas_[static_cast<size_t>(i)];
+        auto info = supervisor_->replica_info(i);
+        r.name = info.name.empty() ? "replica " + std::to_string(i + 1) : info.name;
+        std::optional<bool> running;
+        std::string sup_error;
+        if (auto st = supervisor_->replica_status(i); !st) {
+            sup_error = st.error().message;
+        } else if (st->running) {
+            running = *st->running;
+            if (!*running) sup_error = "not running (" + st->state + ")";
+        }
+        auto ready = running.value_or(true) ? probe_for(info.metrics).ready_connections() : result<int>(0);
+        std::string to = tunnel_status_of(running, ready);
+        std::string problem;
+        if (running.has_value() && !*running) {
+            ++down;
+            r.failed_checks = 0;
+            problem = sup_error;
+            if (!restarted && !applying()) restarted = restart_replica(i, now, "process not running");
+        } else if (to == "up") {
+            ++up;
+            connections += *ready;
+            r.failed_checks = 0;
+            r.restarts_since_up = 0;
+            r.next_restart_ms = 0;
+        } else {
+            if (why == check_trigger::scheduled && !applying()) ++r.failed_checks;
+            problem = ready ? "/ready reports 0 connections" : ready.error().message;
+            if (r.failed_checks >= policy_.strikes && !restarted) {
+                restarted = restart_replica(i, now, std::to_string(r.failed_checks) + " failed checks in a row");
+            }
+        }
+        if (to != r.status) {
+            log::logger::instance().write(to == "up" ? log::level::info : log::level::warn, "health",
+                                          r.name + " " + r.status + " -> " + to + (problem.empty() ? "" : ": " + problem));
+            r.status = to;
+        }
+        if (!problem.empty()) problems += (problems.empty() ? "" : "; ") + r.name + ": " + problem;
+    }
+    snap_.ready_connections = connections;
+    snap_.failed_checks = 0;
+    int64_t next_restart = 0;
+    for (const auto& r : replicas_) {
+        snap_.failed_checks = std::max(snap_.failed_checks, r.failed_checks);
+        if (r.status != "up" && r.next_restart_ms > now) {
+            next_restart = next_restart == 0 ? r.next_restart_ms : std::min(next_restart, r.next_restart_ms);
+        }
+    }
+    snap_.next_restart_ms = next_restart;
+    std::string to = up == count ? "up" : up > 0 ? "degraded" : down == count ? "down" : "degraded";
+    snap_.last_error = problems;
+    transition(to, now);
+    record(now, before != snap_.status);
+    observer_->health_checked(std::chrono::steady_clock::now() - check_started, snap_.status, snap_.ready_connections);
+    auto wait = policy_.interval;
+    if (next_restart > now) wait = std::min(wait, std::chrono::milliseconds(next_restart - now));
+    return std::max(wait, std::chrono::milliseconds(100));
+}
+
 std::chrono::milliseconds health_loop::check_once(check_trigger why) {
     int64_t now = now_();
+    if (supervisor_ != nullptr) {
+        if (int n = supervisor_->replica_count(); n > 1) return check_replicas(n, why, now);
+    }
     std::string before = snap_.status;
     const auto check_started = std::chrono::steady_clock::now();
     // 1. Is the process there at all? (nullopt: no supervisor, or it cannot tell right now)
@@ -124,11 +224,15 @@ std::chrono::milliseconds health_loop::check_once(check_trigger why) {
     if (running.has_value() && !*running) {
         snap_.last_error = sup_error;
         snap_.failed_checks = 0;
-        restart(now, "process not running");
+        if (applying()) {
+            log::debug("health", "cloudflared is being restarted by a change; the change waits for it");
+        } else {
+            restart(now, "process not running");
+        }
     } else if (to == "up") {
         snap_.failed_checks = 0;
     } else {
-        if (why == check_trigger::scheduled) ++snap_.failed_checks;
+        if (why == check_trigger::scheduled && !applying()) ++snap_.failed_checks;
         snap_.last_error = ready ? "/ready reports 0 connections" : ready.error().message;
         if (!sup_error.empty()) snap_.last_error += "; supervisor: " + sup_error;
         if (snap_.failed_checks >= policy_.strikes) {

@@ -4,9 +4,12 @@
 // and never overlap. Time is injected, so hours of outage are tested in milliseconds.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,10 +65,27 @@ public:
     const health_policy& policy() const { return policy_; }
 
     const health_snapshot& snapshot() const { return snap_; }
+    // While *restarting > 0 an apply is restarting cloudflared (apply_timing::restarting): a process
+    // found down or unready then is mid-restart, so it is neither restarted nor counted as a strike.
+    void leave_restarts_to(const std::atomic<int>* restarting) { restarting_ = restarting; }
     // Who hears of checks and restarts (the metrics); nobody by default.
     void observe_with(core_observer& o) { observer_ = &o; }
 
 private:
+    // With replicas (supervisor->replica_count() > 1): each is checked on its own metrics address,
+    // restarted on its own backoff, and at most one is restarted per check; the tunnel is up while
+    // every replica is ready, degraded while some are, down when none runs.
+    struct replica_state {
+        std::string name;
+        int failed_checks = 0;
+        int restarts_since_up = 0;
+        int64_t next_restart_ms = 0;
+        std::string status = "unknown";
+    };
+    std::chrono::milliseconds check_replicas(int count, check_trigger why, int64_t now);
+    bool restart_replica(int index, int64_t now, const std::string& why);
+    ready_probe& probe_for(const std::string& metrics);
+
     void record(int64_t now, bool changed);
     void transition(const std::string& to, int64_t now);
     bool restart(int64_t now, const std::string& why);
@@ -80,6 +100,10 @@ private:
     int64_t last_row_ms_ = 0;
     bool manual_restart_said_ = false;
     core_observer* observer_ = &no_observer();
+    std::vector<replica_state> replicas_;
+    const std::atomic<int>* restarting_ = nullptr;
+    bool applying() const { return restarting_ != nullptr && restarting_->load() > 0; }
+    std::map<std::string, std::unique_ptr<ready_probe>> replica_probes_;
 };
 
 }  // namespace tunnelmgr::core

@@ -318,6 +318,22 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
     return change;
 }
 
+result<ingress_change> ingress_file::rewrite(const std::function<result<std::string>(const std::string&)>& edit,
+                                            const std::string& why) {
+    auto locked = read_locked(path_);
+    if (!locked) return tl::unexpected(locked.error());
+    auto out = edit(locked->text);
+    if (!out) return tl::unexpected(out.error());
+    if (*out == locked->text) return ingress_change{};
+    auto p = parse(*out, path_);
+    if (!p) return fail(errc::error, "the new text of " + path_ + " does not parse (" + p.error().message + "); the file is left untouched");
+    if (auto v = validate_ingress(p->rules); !v) {
+        return fail(errc::invalid, path_ + " would not pass cloudflared's rules: " + v.error().message +
+                                       " — the file is left untouched");
+    }
+    return write_and_backup(*out, why);
+}
+
 result<ingress_change> ingress_file::write_and_backup(const std::string& text, const std::string& why) {
     // Refused here (read-only, an owner this process cannot keep) nothing has changed yet.
     auto id = sys::replaceable_file(path_);

@@ -4,6 +4,7 @@
 // The file keeps its identity: a symlink's target is edited, owner, group and mode are kept.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,14 @@ public:
 
     // Removes the rule of `hostname` (exact, without path). Not there: no change.
     result<ingress_change> remove_rule(const std::string& hostname, const std::string& why);
+
+    // Replaces the whole text under the file's lock, for edits that are not one rule (an ingress
+    // migration): `edit` gets the current text (it parses and its ingress passes cloudflared's rules)
+    // and returns the text to write, the same text for no change, or an error (nothing written). The
+    // new text must parse and pass cloudflared's rules and the judge; then it is written as every
+    // edit is (atomic, owner, group and mode kept) and committed to the history.
+    result<ingress_change> rewrite(const std::function<result<std::string>(const std::string&)>& edit,
+                                   const std::string& why);
 
     const std::string& path() const { return path_; }
 

@@ -4,11 +4,14 @@
 #include <tunnelmgr/sdk/hostname.hpp>
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include "core/ingress_rules.hpp"
 #include "core/json.hpp"
+#include "core/metrics_probe.hpp"
 #include "log/logger.hpp"
 #include "sys/files.hpp"
 
@@ -55,13 +58,25 @@ public:
             return std::string("the ingress file is updated, but no supervisor is configured: restart cloudflared by "
                                "hand (e.g. `systemctl restart cloudflared`) for the change to take effect");
         }
-        const instance before = current_instance();
+        // The health loop leaves cloudflared alone until the new instance is ready (or the wait ends).
+        struct counting {
+            std::atomic<int>* n;
+            explicit counting(std::atomic<int>* c) : n(c) {
+                if (n) ++*n;
+            }
+            ~counting() {
+                if (n) --*n;
+            }
+        } restarting(timing_.restarting);
+        const int replicas = supervisor_->replica_count();
+        if (replicas > 1) return rolling_restart(replicas);
+        const instance before = current_instance(-1, probe_);
         auto restarted = supervisor_->restart();
         if (!restarted) {
             return fail(restarted.error().code, "cloudflared could not be restarted: " + restarted.error().message);
         }
         if (probe_ == nullptr) return std::string("cloudflared restarted");
-        return wait_for_new_instance(before);
+        return wait_for_new_instance(-1, probe_, before);
     }
 
     std::string take_backup_error() override { return std::exchange(backup_error_, std::string()); }
@@ -75,19 +90,59 @@ private:
         std::string connector_id;
     };
 
-    instance supervised_instance() {
+    // Replicas one at a time: the next restarts only once the previous one's new instance is ready,
+    // so while one restarts the others keep serving. A replica whose new instance never becomes ready
+    // stops the roll (the change is rolled back; the replicas not reached still run the old rules).
+    result<std::string> rolling_restart(int replicas) {
+        std::string notes;
+        for (int i = 0; i < replicas; ++i) {
+            auto info = supervisor_->replica_info(i);
+            ready_probe* probe = probe_for(info.metrics);
+            const std::string name = info.name.empty() ? "replica " + std::to_string(i + 1) : info.name;
+            const instance before = current_instance(i, probe);
+            auto restarted = supervisor_->replica_restart(i);
+            if (!restarted) {
+                return fail(restarted.error().code, "cloudflared " + name + " (" + std::to_string(i + 1) + " of " +
+                                                        std::to_string(replicas) + ") could not be restarted: " +
+                                                        restarted.error().message);
+            }
+            if (probe == nullptr) {
+                notes += (notes.empty() ? "" : "; ") + name + " restarted";
+                continue;
+            }
+            auto ready = wait_for_new_instance(i, probe, before);
+            if (!ready) {
+                return fail(ready.error().code, name + " (" + std::to_string(i + 1) + " of " + std::to_string(replicas) +
+                                                    "): " + ready.error().message);
+            }
+            notes += (notes.empty() ? "" : "; ") + name + ": " + *ready;
+        }
+        return "rolling restart of " + std::to_string(replicas) + " replicas, one at a time: " + notes;
+    }
+
+    // The probe of a replica's metrics address ("": the tunnel's), made on first use.
+    ready_probe* probe_for(const std::string& metrics) {
+        if (metrics.empty()) return probe_;
+        auto& p = replica_probes_[metrics];
+        if (!p) p = std::make_unique<metrics_probe>(metrics);
+        return p.get();
+    }
+
+    // replica -1: the whole (status()); else that replica's status.
+    instance supervised_instance(int replica) {
         instance out;
-        if (auto s = supervisor_->status(); s && s->running.value_or(false)) {
+        auto s = replica < 0 ? supervisor_->status() : supervisor_->replica_status(replica);
+        if (s && s->running.value_or(false)) {
             out.pid = s->pid;
             out.since_ms = s->since_ms;
         }
         return out;
     }
 
-    instance current_instance() {
-        instance out = supervised_instance();
-        if (probe_ != nullptr) {
-            if (auto r = probe_->ready()) out.connector_id = r->connector_id;
+    instance current_instance(int replica, ready_probe* probe) {
+        instance out = supervised_instance(replica);
+        if (probe != nullptr) {
+            if (auto r = probe->ready()) out.connector_id = r->connector_id;
         }
         return out;
     }
@@ -96,25 +151,25 @@ private:
     // drains for its grace period), so an answer counts only once it comes from another process.
     // The connectorId decides when both answers carry one (it names the process that answered);
     // else the supervisor's main PID or start time; with nothing to compare, any answer counts.
-    bool answered_by_new_instance(const instance& before, const ready_answer& now) {
+    bool answered_by_new_instance(int replica, const instance& before, const ready_answer& now) {
         if (!before.connector_id.empty() && !now.connector_id.empty()) return now.connector_id != before.connector_id;
         if (!before.pid && !before.since_ms) return true;
-        instance sup = supervised_instance();
+        instance sup = supervised_instance(replica);
         if (before.pid && sup.pid) return *sup.pid != *before.pid;
         // since_ms may be computed from a monotonic clock at each call: 1 ms of rounding is no restart.
         if (before.since_ms && sup.since_ms) return *sup.since_ms > *before.since_ms + 1;
         return false;  // the supervisor cannot say (yet) which process runs: keep waiting
     }
 
-    result<std::string> wait_for_new_instance(const instance& before) {
+    result<std::string> wait_for_new_instance(int replica, ready_probe* probe, const instance& before) {
         auto waited = std::chrono::milliseconds(0);
         std::string last = "no answer yet";
         bool saw_new = false;
         while (waited <= timing_.ready_timeout) {
-            auto now = probe_->ready();
+            auto now = probe->ready();
             if (!now) {
                 last = now.error().message;
-            } else if (!answered_by_new_instance(before, *now)) {
+            } else if (!answered_by_new_instance(replica, before, *now)) {
                 last = "the old instance" + connector_text(now->connector_id) + " was still answering /ready";
             } else if (now->connections > 0) {
                 return "cloudflared restarted and the new instance" + connector_text(now->connector_id) +
@@ -143,6 +198,7 @@ private:
     ready_probe* probe_;
     apply_timing timing_;
     std::string backup_error_;
+    std::map<std::string, std::unique_ptr<metrics_probe>> replica_probes_;
 };
 
 // The remote strategy edits the tunnel's configuration document; only rules with our hostnames

@@ -2,6 +2,7 @@
 // (it has no reload); `remote` PUTs the whole ingress to the Cloudflare API, applied live.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -63,6 +64,9 @@ struct apply_timing {
     std::chrono::milliseconds ready_timeout{60000};
     std::chrono::milliseconds poll_every{250};
     std::function<void(std::chrono::milliseconds)> sleep;  // injected; tests pass a fake
+    // Counts the applies restarting cloudflared now (restart issued, new instance not yet ready); the
+    // health loop reads it and leaves a process mid-restart to the apply. Null: nobody counts.
+    std::atomic<int>* restarting = nullptr;
 };
 
 // supervisor / probe may be null: then apply() says cloudflared must be restarted by hand.

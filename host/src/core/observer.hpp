@@ -5,6 +5,8 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tunnelmgr::core {
 
@@ -19,6 +21,10 @@ public:
     virtual void health_checked(std::chrono::steady_clock::duration /*took*/, std::string_view /*status*/,
                                 int /*ready_connections*/) {}
     virtual void tunnel_restarted() {}
+    // A reconcile run ended: what it found per drift class name (every class, 0 included), how many
+    // repairs it made and how many failed, and whether every check could run.
+    virtual void reconciled(const std::vector<std::pair<std::string, int>>& /*findings_per_class*/, int /*repaired*/,
+                            int /*repair_failed*/, bool /*complete*/) {}
 };
 
 // The observer of a core nobody watches.

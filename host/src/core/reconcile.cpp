@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/audit.hpp"
+#include "core/docker_targets.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
 
@@ -43,6 +44,7 @@ const char* drift_class_name(drift_class c) {
         case drift_class::rule_changed: return "rule_changed";
         case drift_class::orphan_record: return "orphan_record";
         case drift_class::project_removed: return "project_removed";
+        case drift_class::target_moved: return "target_moved";
     }
     return "unknown";
 }
@@ -135,6 +137,16 @@ result<reconcile_report> reconciler::detect() {
         out.problems.push_back("cannot read the ingress rules: " + r.error().message);
     }
     if (dns_ == nullptr) out.problems.push_back("the dns slot is not configured: the DNS records were not compared");
+    // One snapshot for every row: the topology as the pipeline would see it for a new request now.
+    std::optional<std::string> topology;
+    if (settings_.topology) {
+        if (auto snap = settings_.topology()) {
+            topology = std::move(*snap);
+        } else {
+            out.problems.push_back("cannot read the Docker topology: the targets were not compared (" +
+                                   snap.error().message + ")");
+        }
+    }
 
     std::set<std::string> known;
     for (const auto& row : rows_) {
@@ -145,6 +157,7 @@ result<reconcile_report> reconciler::detect() {
             continue;
         }
         check_row(row, rules ? &*rules : nullptr, out);
+        if (topology && settings_.projects.count(row.project) != 0U && row.port > 0) check_target(row, *topology, out);
     }
     for (const auto& h : in_flight) known.insert(h);
     if (dns_ != nullptr) find_orphans(known, rules ? &*rules : nullptr, out);
@@ -218,6 +231,46 @@ void reconciler::check_row(const sdk::model::cname_row& row, const std::vector<i
     }
 }
 
+void reconciler::check_target(const sdk::model::cname_row& row, const std::string& snapshot_json,
+                              reconcile_report& out) {
+    const std::string host = sdk::fold_hostname(row.hostname);
+    auto now = select_target(snapshot_json, row.project, static_cast<uint32_t>(row.port));
+    if (now && now->service == row.target) return;
+    drift_finding f;
+    f.kind = drift_class::target_moved;
+    f.hostname = host;
+    f.project = row.project;
+    f.expected = row.target;
+    const std::string was = row.container_name ? "container " + *row.container_name +
+                                                     (row.docker_network ? " on network " + *row.docker_network : "")
+                                               : row.target;
+    if (now) {
+        f.found = now->service;
+        f.detail = host + " was published to " + row.target + " (" + was + "), but the Docker topology now gives " +
+                   now->service + " (" + now->reason + "); the rule still sends traffic to the old target — remove the "
+                   "name and add it again (`tunnelmgr cname rm " + host + "`, then `cname add`) to follow it";
+    } else {
+        f.detail = host + " was published to " + row.target + " (" + was + "), but port " + std::to_string(row.port) +
+                   " of project " + row.project + " has no target now: " + now.error().message;
+    }
+    out.findings.push_back(std::move(f));
+}
+
+void reconciler::report_to_observer(const reconcile_report& out) const {
+    std::vector<std::pair<std::string, int>> per_class;
+    for (drift_class c : k_drift_classes) {
+        int n = 0;
+        for (const auto& f : out.findings) n += f.kind == c ? 1 : 0;
+        per_class.emplace_back(drift_class_name(c), n);
+    }
+    int repaired = 0, failed = 0;
+    for (const auto& f : out.findings) {
+        repaired += f.action == "repaired" ? 1 : 0;
+        failed += f.action == "repair failed" ? 1 : 0;
+    }
+    observer_->reconciled(per_class, repaired, failed, out.problems.empty());
+}
+
 void reconciler::find_orphans(const std::set<std::string>& known, const std::vector<ingress_rule>* rules,
                               reconcile_report& out) {
     auto orphan = [&](const std::string& host, const rapidjson::Value& rec) {
@@ -249,7 +302,7 @@ void reconciler::find_orphans(const std::set<std::string>& known, const std::vec
         }
         return;
     }
-    // dns_provider_v1 cannot list records: look up every name tunnelmgr has known — the rules, and
+    // A DNS plugin built before API 1.2 cannot list records: look up every name tunnelmgr has known — the rules, and
     // the names the audit log says were published or removed.
     std::set<std::string> candidates;
     if (rules != nullptr) {
@@ -315,11 +368,13 @@ result<reconcile_report> reconciler::run(const session& who, bool dry_run) {
     auto detected = detect();
     if (!detected) return detected;
     reconcile_report& out = *detected;
-    if (settings_.policy != repair_policy::repair) return out;
-    if (dry_run) {
-        for (auto& f : out.findings) {
-            if (f.repairable) f.action = "would repair";
+    if (settings_.policy != repair_policy::repair || dry_run) {
+        if (settings_.policy == repair_policy::repair) {
+            for (auto& f : out.findings) {
+                if (f.repairable) f.action = "would repair";
+            }
         }
+        report_to_observer(out);
         return out;
     }
     std::map<std::string, const sdk::model::cname_row*> by_host;
@@ -350,6 +405,7 @@ result<reconcile_report> reconciler::run(const session& who, bool dry_run) {
         if (!done) f.repair_error = done.error().message;
         json::object details;
         details.set("class", drift_class_name(f.kind)).set("origin", who.origin);
+        if (who.peer_uid >= 0) details.set("peer_uid", who.peer_uid).set("peer_pid", who.peer_pid);
         if (!f.found.empty()) details.set("found", f.found);
         details.set("restored", f.expected);
         record_audit(state_, {who.actor(), who.role_name(), "reconcile.repair", f.hostname, row.project,
@@ -370,6 +426,7 @@ result<reconcile_report> reconciler::run(const session& who, bool dry_run) {
             out.problems.push_back(out.apply_note);
         }
     }
+    report_to_observer(out);
     return out;
 }
 

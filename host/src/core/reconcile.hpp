@@ -2,12 +2,14 @@
 // now (our marked DNS records, the ingress rules), found by comparing them, and the two safe repairs.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "core/dns_provider.hpp"
 #include "core/ingress_strategy.hpp"
+#include "core/observer.hpp"
 #include "core/result.hpp"
 #include "core/session.hpp"
 #include "core/state_store.hpp"
@@ -21,7 +23,13 @@ enum class drift_class {
     rule_changed,     // the rule routes elsewhere: a hand edit, never overwritten
     orphan_record,    // a record with our marker and no row
     project_removed,  // a row of a project that is no longer in the config
+    target_moved,     // the Docker topology now sends the project's port elsewhere (container moved
+                      // network, stopped, or gone): reported, with the target it would get now
 };
+// Every class, in a fixed order (metrics show each, 0 when none).
+inline constexpr drift_class k_drift_classes[] = {
+    drift_class::record_missing, drift_class::record_changed, drift_class::rule_missing, drift_class::rule_changed,
+    drift_class::orphan_record,  drift_class::project_removed, drift_class::target_moved};
 const char* drift_class_name(drift_class c);
 
 struct drift_finding {
@@ -44,6 +52,9 @@ struct reconcile_settings {
     std::string tunnel_id;           // our records point at <tunnel_id>.cfargotunnel.com
     std::set<std::string> projects;  // the config's projects; rows of any other are project_removed
     repair_policy policy = repair_policy::report;
+    // The Docker topology now (container_runtime_v1.snapshot's JSON); unset when no runtime is
+    // configured: then targets are not compared.
+    std::function<result<std::string>()> topology;
 };
 
 struct reconcile_report {
@@ -66,6 +77,8 @@ class reconciler {
 public:
     // dns / ingress may be null (slot not configured): their checks are skipped, named in problems.
     reconciler(state_store& state, dns_provider* dns, ingress_strategy* ingress, reconcile_settings settings);
+    // Told each run's outcome (findings per class, repairs made and failed).
+    void observe_with(core_observer& o) { observer_ = &o; }
 
     // Compares, changes nothing.
     result<reconcile_report> detect();
@@ -76,6 +89,8 @@ public:
 
 private:
     void check_row(const sdk::model::cname_row& row, const std::vector<ingress_rule>* rules, reconcile_report& out);
+    void check_target(const sdk::model::cname_row& row, const std::string& snapshot_json, reconcile_report& out);
+    void report_to_observer(const reconcile_report& out) const;
     void find_orphans(const std::set<std::string>& known, const std::vector<ingress_rule>* rules, reconcile_report& out);
     // The zone id of `host` among the zones the state store knows, "" when none.
     std::string zone_for(const std::string& host);
@@ -88,6 +103,7 @@ private:
     reconcile_settings settings_;
     std::vector<sdk::model::zone> zones_;
     std::vector<sdk::model::cname_row> rows_;  // as read by the last detect()
+    core_observer* observer_ = &no_observer();
 };
 
 }  // namespace tunnelmgr::core

@@ -26,7 +26,16 @@ void declare(registry& r) {
                   {"op", "result"});
     r.add_counter("tunnelmgr_cloudflare_api_retries_total",
                   "dns plugin calls that came back retry or timeout: the plugin's own retries were used up.");
+    r.add_gauge("tunnelmgr_drift_findings",
+                "Drift the last reconcile found, by class (record_missing, rule_changed, target_moved, ...).", {"class"});
+    r.add_counter("tunnelmgr_reconcile_runs_total",
+                  "Reconcile runs, by result: clean, drift (some remains) or incomplete (a check could not run).",
+                  {"result"});
+    r.add_counter("tunnelmgr_reconcile_repairs_total", "Repairs reconcile made (repaired) or tried (failed).",
+                  {"result"});
+    r.add_gauge("tunnelmgr_reconcile_last_run_timestamp_seconds", "When the last reconcile run ended (Unix time).");
     r.add_gauge("tunnelmgr_lease_holder", "1 while this process holds the background lease and runs the loops.");
+    r.add_gauge("tunnelmgr_state_up", "1 when the state store answered the daemon's last lease check, else 0.");
     r.add_gauge("tunnelmgr_build_info", "Always 1; the version is in the label.", {"version"});
 }
 
@@ -58,6 +67,23 @@ public:
         r.set("tunnelmgr_tunnel_ready_connections", ready_connections);
     }
     void tunnel_restarted() override { global().inc("tunnelmgr_tunnel_restarts_total"); }
+    void reconciled(const std::vector<std::pair<std::string, int>>& per_class, int repaired, int repair_failed,
+                    bool complete) override {
+        auto& r = global();
+        std::vector<std::pair<std::vector<std::string>, double>> rows;
+        int remaining = 0;
+        for (const auto& [cls, n] : per_class) {
+            rows.push_back({{cls}, static_cast<double>(n)});
+            remaining += n;
+        }
+        r.replace("tunnelmgr_drift_findings", rows);
+        remaining -= repaired;
+        r.inc("tunnelmgr_reconcile_runs_total", {!complete ? "incomplete" : remaining > 0 ? "drift" : "clean"});
+        if (repaired > 0) r.inc("tunnelmgr_reconcile_repairs_total", {"repaired"}, repaired);
+        if (repair_failed > 0) r.inc("tunnelmgr_reconcile_repairs_total", {"failed"}, repair_failed);
+        r.set("tunnelmgr_reconcile_last_run_timestamp_seconds",
+              std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+    }
 };
 
 }  // namespace
@@ -79,6 +105,8 @@ void cnames_per_project(const std::map<std::string, int>& counts) {
 }
 
 void lease_holder(bool holding) { global().set("tunnelmgr_lease_holder", holding ? 1 : 0); }
+
+void state_answered(bool answered) { global().set("tunnelmgr_state_up", answered ? 1 : 0); }
 
 void build_info() { global().replace("tunnelmgr_build_info", {{{TM_VERSION}, 1.0}}); }
 

@@ -24,6 +24,9 @@ core::core_observer& core_metrics();
 void cloudflare_call(const std::string& op, const std::string& result);
 void cnames_per_project(const std::map<std::string, int>& counts);
 void lease_holder(bool holding);
+// The daemon's lease check reached the state store (true) or the store answered with an error (false):
+// tunnelmgr_state_up, what an alert on a broken state (disk full, file gone, locked) looks at.
+void state_answered(bool answered);
 // tunnelmgr_build_info{version="<this build>"} 1
 void build_info();
 

@@ -251,13 +251,8 @@ std::string api_server::dispatch(const std::shared_ptr<connection>& c, const std
         std::lock_guard<std::mutex> lock(c->m);
         who = *c->who;
     }
-    core::result<std::string> r = core::fail(core::errc::error, "not run");
-    if (host_calls::writes(method)) {
-        std::lock_guard<std::mutex> one_writer(writer_);
-        r = ops_.call(method, params, who);
-    } else {
-        r = ops_.call(method, params, who);
-    }
+    // The table takes the one-writer lock for the calls it marks `writes`.
+    core::result<std::string> r = ops_.call(method, params, who);
     if (!r) return error_line(id_json, -32000, r.error().message, core::errc_name(r.error().code));
     return result_line(id_json, r->empty() ? "null" : *r);
 }

@@ -78,7 +78,6 @@ private:
     mutable std::mutex m_;
     std::list<std::shared_ptr<connection>> conns_;
     uint64_t next_id_ = 1;
-    std::mutex writer_;  // one writer: the mutating calls of every connection, one at a time
 };
 
 }  // namespace tunnelmgr::service

@@ -188,6 +188,7 @@ background_loops::background_loops(core_services& core, core::state_store& state
       // scheduling hiccup does not hand the loops back and forth.
       lease_ttl_(std::max<std::chrono::milliseconds>(policy.interval * 3, std::chrono::seconds(3))) {
     health_.observe_with(metrics::core_metrics());
+    health_.leave_restarts_to(&core.restarting);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0) log::warn("daemon", std::string("cannot create an eventfd: ") + std::strerror(errno));
     if (auto name = beacon_name(state_); !name.empty()) {
@@ -290,6 +291,7 @@ void background_loops::renew_lease(int64_t now) {
         if (!leading_ && was) stopped_leading();
     }
     if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
+    metrics::state_answered(static_cast<bool>(got));
     metrics::lease_holder(leading_);
     if (beacon_) beacon_->set_leading(leading_);
     next_lease_ = now + interval_.count();
@@ -309,9 +311,17 @@ void background_loops::became_leader() {
                                         std::to_string(schedule_.docker.count() / 1000) + " s");
     }
     next_check_ = 0;
+    next_reconcile_ = reconcile_ && reconcile_every_.count() > 0 ? now_() + reconcile_every_.count() : 0;
+}
+
+void background_loops::set_reconcile(std::chrono::milliseconds every, std::function<bool()> run) {
+    reconcile_every_ = every;
+    reconcile_ = std::move(run);
+    next_reconcile_ = leading_ && reconcile_ && every.count() > 0 ? now_() + every.count() : 0;
 }
 
 void background_loops::stopped_leading() {
+    next_reconcile_ = 0;
     if (supervisor_watching_) (void)core_.supervisor->watch_stop();
     if (runtime_watching_) (void)core_.runtime->watch_stop();
     supervisor_watching_ = runtime_watching_ = false;
@@ -374,8 +384,14 @@ std::chrono::milliseconds background_loops::pass(bool full) {
     }
     // Periodic refreshes ride on the lease renewal's wake-up rather than waking on their own.
     refresh_due(now, lease_due);
+    if (next_reconcile_ != 0 && now >= next_reconcile_) {
+        const bool ran = reconcile_();
+        next_reconcile_ = now_() + (ran ? reconcile_every_ : std::chrono::milliseconds(busy_retry)).count();
+        if (!ran) log::debug("daemon", "reconcile: a change is in progress; trying again in 5 s");
+    }
 
     int64_t next = std::min(next_lease_, next_check_);
+    if (next_reconcile_ != 0) next = std::min(next, next_reconcile_);
     if (recheck_at_ != 0) next = std::min(next, recheck_at_);
     if (docker_event_at_ != 0) next = std::min(next, docker_event_at_);
     return std::chrono::milliseconds(std::max<int64_t>(next - now, 0));

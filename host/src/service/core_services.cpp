@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "core/batched_ingress.hpp"
 #include "core/docker_targets.hpp"
 #include "core/json.hpp"
 
@@ -36,6 +37,9 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         settings.project_scopes[name] = core::project_scope{p.domains, p.name_prefix, p.name_suffix};
         c->project_rates[name] = p.rate;
     }
+    c->reconcile.tunnel_id = cfg.tunnel.id;
+    for (const auto& [name, p] : cfg.projects) c->reconcile.projects.insert(name);
+    c->reconcile.policy = cfg.reconcile.repair == "repair" ? core::repair_policy::repair : core::repair_policy::report;
     settings.reserved_labels = {cfg.reserved_labels.begin(), cfg.reserved_labels.end()};
     settings.default_domain = cfg.tunnel.default_domain;
     if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
@@ -63,19 +67,32 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         }
         core::apply_timing timing;
         timing.ready_timeout = cfg.tunnel.ready_timeout;
+        timing.restarting = &c->restarting;
         c->ingress = core::make_local_ingress(cfg.tunnel.config_file, backup, c->supervisor.get(), c->probe.get(), timing,
                                                cfg.tunnel.history_keep, core::cloudflared_check(cfg.tunnel.cloudflared_bin));
+        if (cfg.tunnel.apply_delay.count() > 0) {
+            // Each restart drops every connection: changes close together share one.
+            c->ingress = std::make_unique<core::batched_ingress>(std::move(c->ingress), cfg.tunnel.apply_delay, &c->writer);
+        }
     }
     if (c->runtime) {
         auto* runtime = c->runtime.get();
         c->targets = std::make_unique<core::docker_target_selector>([runtime] { return runtime->snapshot(); },
                                                                     [&state] { return state.docker_snapshot_get(); });
+        c->reconcile.topology = [runtime] { return runtime->snapshot(); };
     } else {
         c->targets = std::make_unique<core::host_target_selector>();
     }
     c->pipeline = std::make_unique<core::cname_pipeline>(state, c->dns.get(), c->ingress.get(), *c->targets, settings);
     c->pipeline->observe_with(metrics::core_metrics());
     return c;
+}
+
+core::result<core::reconcile_report> reconcile_now(core_services& core, core::state_store& state,
+                                                   const core::session& who, bool dry_run) {
+    core::reconciler rec(state, core.dns.get(), core.ingress.get(), core.reconcile);
+    rec.observe_with(metrics::core_metrics());
+    return rec.run(who, dry_run);
 }
 
 }  // namespace tunnelmgr::service

@@ -2,13 +2,17 @@
 // strategy, target selection and the CNAME pipeline. Built once per process after the plugins start.
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "config/config.hpp"
 #include "core/cname_pipeline.hpp"
 #include "core/metrics_probe.hpp"
+#include "core/one_writer.hpp"
+#include "core/reconcile.hpp"
 #include "plugin_host/capability_clients.hpp"
 #include "plugin_host/registry.hpp"
 #include "plugin_host/state_store_client.hpp"
@@ -25,7 +29,20 @@ struct core_services {
     std::unique_ptr<core::cname_pipeline> pipeline;
     // projects.P.rate, enforced by the table of host calls (a project not named: the defaults).
     std::map<std::string, config::project_rate> project_rates;
+    // What reconcile compares against (tunnel id, the config's projects, reconcile.repair, the
+    // runtime's topology).
+    core::reconcile_settings reconcile;
+    // One change at a time: every call the table marks `writes` (from any session or thread) and
+    // the daemon's own reconcile hold it while they change DNS, ingress or cloudflared.
+    core::one_writer writer;
+    // Applies restarting cloudflared right now (the health loop leaves them alone).
+    std::atomic<int> restarting{0};
 };
+
+// One reconcile run over this core's slots, as `who` (the caller holds `writer` when not dry_run
+// and repairs are allowed). Reports its outcome to the metrics.
+core::result<core::reconcile_report> reconcile_now(core_services& core, core::state_store& state,
+                                                   const core::session& who, bool dry_run);
 
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
                                                         core::state_store& state);

@@ -9,6 +9,7 @@
 #include "core/tunnel_status.hpp"
 #include "log/logger.hpp"
 #include "plugin_host/config_check.hpp"
+#include "service/topology_view.hpp"
 
 namespace tunnelmgr::service {
 namespace {
@@ -73,7 +74,7 @@ std::string without_retry_time(const std::string& message) {
 }  // namespace
 
 std::span<const host_calls::entry> host_calls::table() {
-    static const std::array<H::entry, 11> calls{{
+    static const std::array<H::entry, 13> calls{{
         {"session.info", any, refusals, no_rate, TM_ARGS("", ""), &H::session_info},
         {"status.get", any, refusals, no_rate, TM_ARGS("", ""), &H::status_get},
         {"cname.request", any, by_handler, changes, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request, true},
@@ -85,6 +86,8 @@ std::span<const host_calls::entry> host_calls::table() {
         {"tunnel.restart", admin, refusals, no_rate, TM_ARGS("", ""), &H::tunnel_restart, true},
         {"audit.query", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"action":{"type":"string"},)", ""), &H::audit_query},
         {"health.history", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},)", ""), &H::health_history},
+        {"reconcile.run", admin, refusals, no_rate, TM_ARGS(R"("dryRun":{"type":"boolean"},)", ""), &H::reconcile_run, true},
+        {"topology.get", admin, refusals, no_rate, TM_ARGS("", ""), &H::topology_get},
     }};
     return calls;
 }
@@ -230,6 +233,9 @@ core::result<std::string> host_calls::call(const std::string& op, const std::str
     }
     // Before the handler, so a project looping on calls that fail costs no more than one that succeeds.
     if (auto allowed = spend_rate(who, e->rate); !allowed) return refuse(allowed.error(), *named);
+    // One writer: changes from every session and thread (and the daemon's reconcile) one at a time.
+    std::unique_lock<core::one_writer> one_writer(core_.writer, std::defer_lock);
+    if (e->writes) one_writer.lock();
     auto r = (this->*(e->handler))(request{who, *args, *named});
     if (!r && e->audit == audit_policy::refusals && r.error().code != core::errc::error &&
         r.error().code != core::errc::retry && r.error().code != core::errc::timeout) {
@@ -254,6 +260,31 @@ core::result<std::string> host_calls::tunnel_status() {
     tunnel.set("status", core::tunnel_status_of(running, n)).set("ready_connections", n ? *n : 0);
     tunnel.set("last_error", n ? std::string() : n.error().message);
     tunnel.set("metrics", core_.probe ? core_.probe->address() : std::string());
+    if (const int count = core_.supervisor ? core_.supervisor->replica_count() : 1; count > 1) {
+        // Replicas: each on its own metrics address; up while all are ready, degraded while some are.
+        std::string list = "[";
+        int up = 0, down = 0, total = 0;
+        for (int i = 0; i < count; ++i) {
+            auto info = core_.supervisor->replica_info(i);
+            auto st = core_.supervisor->replica_status(i);
+            std::optional<bool> r_running = st ? st->running : std::nullopt;
+            core::metrics_probe probe(info.metrics.empty() && core_.probe ? core_.probe->address() : info.metrics);
+            auto ready = r_running.value_or(true) ? probe.ready_connections() : core::result<int>(0);
+            std::string status = core::tunnel_status_of(r_running, ready);
+            up += status == "up" ? 1 : 0;
+            down += r_running.has_value() && !*r_running ? 1 : 0;
+            total += ready ? *ready : 0;
+            core::json::object one;
+            one.set("name", info.name).set("metrics", probe.address()).set("status", status);
+            one.set("ready_connections", ready ? *ready : 0);
+            if (!ready) one.set("last_error", ready.error().message);
+            list += (i == 0 ? "" : ",") + one.str();
+        }
+        list += "]";
+        tunnel.set("status", up == count ? "up" : up > 0 ? "degraded" : down == count ? "down" : "degraded");
+        tunnel.set("ready_connections", total);
+        tunnel.set_raw("replicas", list);
+    }
     auto hist = state_.health_history("{\"limit\":1}");
     if (hist) {
         auto d = core::json::parse(*hist);
@@ -381,6 +412,20 @@ core::result<std::string> host_calls::health_history(const request& r) {
     TM_TRY(limit, int_arg(r.args, "limit", false, 50));
     if (limit < 1 || limit > 1000) return core::fail(core::errc::invalid, "`limit` must be from 1 to 1000");
     return state_.health_history(core::json::object().set("limit", limit).str());
+}
+
+core::result<std::string> host_calls::reconcile_run(const request& r) {
+    auto dry = r.args.FindMember("dryRun");
+    const bool dry_run = dry != r.args.MemberEnd() && dry->value.IsBool() && dry->value.GetBool();
+    TM_TRY(report, reconcile_now(core_, state_, r.who, dry_run));
+    return report.to_json(core_.reconcile.policy, dry_run);
+}
+
+// The topology with its text rendering: the MCP resource tunnel://topology shows "text".
+core::result<std::string> host_calls::topology_get(const request&) {
+    TM_TRY(view, topology_now(core_, state_));
+    const std::string text = core::topology_text(view);
+    return core::topology_json(view, &text);
 }
 
 }  // namespace tunnelmgr::service

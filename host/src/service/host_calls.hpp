@@ -98,6 +98,8 @@ private:
     core::result<std::string> tunnel_restart(const request& r);
     core::result<std::string> audit_query(const request& r);
     core::result<std::string> health_history(const request& r);
+    core::result<std::string> reconcile_run(const request& r);
+    core::result<std::string> topology_get(const request& r);
 
     void audit_refusal(const core::session& who, const std::string& op, const std::string& requested_project,
                        const core::error& e);

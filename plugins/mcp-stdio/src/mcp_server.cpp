@@ -26,6 +26,7 @@ namespace {
 
 constexpr unsigned parse_flags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
 constexpr const char* status_uri = "tunnel://status";
+constexpr const char* topology_uri = "tunnel://topology";
 constexpr const char* meta_version_key = "io.modelcontextprotocol/protocolVersion";
 
 // JSON-RPC and MCP error codes.
@@ -88,7 +89,8 @@ const char* instructions =
     "tunnel_check_target shows how a port would be published without changing anything; "
     "tunnel_request_cname publishes SUBDOMAIN.DOMAIN for one of your project's ports; tunnel_list_cnames and "
     "tunnel_delete_cname manage what you published; tunnel_get_status and the tunnel://status resource report "
-    "the tunnel's health. This session acts for one project (or the admin), decided when it was started.";
+    "the tunnel's health; an admin session can read tunnel://topology, the paths from each hostname to its target. "
+    "This session acts for one project (or the admin), decided when it was started.";
 
 std::string code_name(host_status s) {
     switch (s) {
@@ -475,7 +477,11 @@ void mcp_server::on_resources_list(const request& req) {
     send_result(req.id,
                 R"({"resources":[{"uri":"tunnel://status","name":"tunnel-status","title":"Tunnel status",)"
                 R"("description":"The tunnel's health as tunnel_get_status reports it; subscribe to hear when it changes.",)"
-                R"("mimeType":"application/json"}]})",
+                R"("mimeType":"application/json"},)"
+                R"x({"uri":"tunnel://topology","name":"tunnel-topology","title":"Tunnel topology (admin)",)x"
+                R"("description":"Where cloudflared runs, the Docker networks and containers, and the path each published )"
+                R"(hostname takes to its target, broken paths flagged, as `tunnelmgr topology` prints it. Admin sessions only.",)"
+                R"("mimeType":"text/plain"}]})",
                 req.modern);
 }
 
@@ -483,15 +489,22 @@ void mcp_server::on_resource_templates_list(const request& req) {
     send_result(req.id, R"({"resourceTemplates":[]})", req.modern);
 }
 
-// resources/read, /subscribe and /unsubscribe name a uri, and tunnel://status is the only one.
+// resources/subscribe and /unsubscribe name a uri, and tunnel://status is the only one that changes
+// by itself (tunnel://topology is read when wanted).
 bool mcp_server::check_status_uri(const request& req) {
     const auto* uri = string_member(req.params, "uri");
     if (uri == nullptr) {
         send_error(req.id, invalid_params, "Invalid params: " + req.method + " needs \"uri\" (a string)");
         return false;
     }
+    if (sv(*uri) == topology_uri) {
+        send_error(req.id, invalid_params,
+                   "Invalid params: tunnel://topology cannot be subscribed to; read it again when you need it",
+                   R"({"uri":)" + quote(sv(*uri)) + "}");
+        return false;
+    }
     if (sv(*uri) != status_uri) {
-        send_error(req.id, resource_not_found, "Resource not found: the only resource is tunnel://status",
+        send_error(req.id, resource_not_found, "Resource not found: the only resource that can be subscribed to is tunnel://status",
                    R"({"uri":)" + quote(sv(*uri)) + "}");
         return false;
     }
@@ -499,10 +512,24 @@ bool mcp_server::check_status_uri(const request& req) {
 }
 
 void mcp_server::on_resources_read(const request& req) {
-    if (!check_status_uri(req)) return;
+    const auto* uri = string_member(req.params, "uri");
+    if (uri == nullptr) {
+        send_error(req.id, invalid_params, "Invalid params: " + req.method + " needs \"uri\" (a string)");
+        return;
+    }
+    const bool topology = sv(*uri) == topology_uri;
+    if (!topology && sv(*uri) != status_uri) {
+        send_error(req.id, resource_not_found, "Resource not found: the resources are tunnel://status and tunnel://topology",
+                   R"({"uri":)" + quote(sv(*uri)) + "}");
+        return;
+    }
     auto call = start_call(req, {});
     if (!call) return;
-    run_async(call, [this]() { return read_status_resource(); });
+    if (topology) {
+        run_async(call, [this]() { return read_topology_resource(); });
+    } else {
+        run_async(call, [this]() { return read_status_resource(); });
+    }
 }
 
 // resources/subscribe and resources/unsubscribe.
@@ -686,6 +713,25 @@ std::string mcp_server::read_status_resource() {
     }
     return R"({"contents":[{"uri":"tunnel://status","mimeType":"application/json","text":)" + quote(reply.json) +
            "}]}";
+}
+
+// The host's topology.get carries the text `tunnelmgr topology` prints; the resource is that text. A
+// project session is refused by the host (admin only), and the refusal is the error.
+std::string mcp_server::read_topology_resource() {
+    host_reply reply = host_call_("topology.get", "{}");
+    rapidjson::Document doc;
+    doc.Parse<parse_flags>(reply.json.data(), reply.json.size());
+    if (reply.status != host_status::ok) {
+        const auto* message = string_member(&doc, "error");
+        return "\x01" + (message != nullptr ? std::string(sv(*message))
+                                             : "the topology could not be read (" + code_name(reply.status) + ")");
+    }
+    const auto* text = string_member(&doc, "text");
+    if (text == nullptr) {
+        log_(log_level::error, "the host answered topology.get without its text");
+        return "\x01tunnelmgr's host answered topology.get without its text; this is a bug";
+    }
+    return R"({"contents":[{"uri":"tunnel://topology","mimeType":"text/plain","text":)" + quote(sv(*text)) + "}]}";
 }
 
 // --- host events ------------------------------------------------------------------------------------

@@ -115,6 +115,7 @@ private:
 
     std::string call_tool(const tool_def& tool, const std::string& args_json, const std::string& progress_id);
     std::string read_status_resource();
+    std::string read_topology_resource();
     void on_tunnel_status(std::string_view json);
     void on_progress(std::string_view json);
 

@@ -139,6 +139,20 @@ const spec specs[] = {
      "{\"type\":\"object\",\"properties\":{\"domains\":{\"type\":\"array\",\"items\":" TM_ZONE_ROW
      "},\"count\":{\"type\":\"integer\"}," TM_ERROR_PROPS "}}",
      {false, false, true, true}},
+    {"tunnel_reconcile", "reconcile.run", "", "Reconcile (admin)",
+     "Compare what tunnelmgr published (its state) with the DNS records carrying its marker, the ingress rules and "
+     "the Docker topology, and list the drift by class: record_missing, record_changed, rule_missing, rule_changed, "
+     "orphan_record, project_removed, target_moved. With the operator's reconcile.repair: repair (and dryRun false) "
+     "missing or changed records and missing rules are restored, each audited; hand-edited rules, orphans, removed "
+     "projects and moved targets are only reported. Admin sessions only.",
+     R"x({"type":"object","properties":{"dryRun":{"type":"boolean","description":"list what would be repaired, change nothing (default false)"}},"additionalProperties":false})x",
+     R"({"type":"object","properties":{"drift":{"type":"boolean"},"policy":{"type":"string"},"dry_run":{"type":"boolean"},)"
+     R"("findings":{"type":"array","items":{"type":"object","properties":{"class":{"type":"string"},"hostname":{"type":"string"},)"
+     R"("project":{"type":"string"},"expected":{"type":"string"},"found":{"type":"string"},"detail":{"type":"string"},)"
+     R"("repairable":{"type":"boolean"},"action":{"type":"string"},"repair_error":{"type":"string"}}}},)"
+     R"("problems":{"type":"array","items":{"type":"string"}},"notes":{"type":"array","items":{"type":"string"}},)"
+     R"("apply":{"type":"string"},)" TM_ERROR_PROPS "}}",
+     {false, false, true, true}},
 };
 
 void parse_or_throw(rapidjson::Document& doc, const char* json, const char* what) {

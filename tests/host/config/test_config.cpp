@@ -273,3 +273,29 @@ TEST(config, the_ingress_history_is_bounded_by_default_and_configurable) {
     EXPECT_NE(bad.error().find("t.yml:2: tunnel.history_keep: 'lots' is not a number of versions"), std::string::npos)
         << bad.error();
 }
+
+TEST(config, apply_delay_and_the_reconcile_interval_are_read_and_may_be_off) {
+    auto none = load_string("state: { plugin: sqlite-state, path: /tmp/s.db }\n", "min.yml");
+    ASSERT_TRUE(none) << none.error();
+    EXPECT_EQ(none->tunnel.apply_delay, 0ms) << "each change is applied at once unless asked";
+    EXPECT_EQ(none->reconcile.interval, 10min);
+
+    auto set = load_string("tunnel: { apply_delay: 2s }\nreconcile: { interval: 30s, repair: repair }\n", "set.yml");
+    ASSERT_TRUE(set) << set.error();
+    EXPECT_EQ(set->tunnel.apply_delay, 2s);
+    EXPECT_EQ(set->reconcile.interval, 30s);
+    EXPECT_EQ(set->reconcile.repair, "repair");
+
+    auto off = load_string("tunnel: { apply_delay: off }\nreconcile: { interval: off }\n", "off.yml");
+    ASSERT_TRUE(off) << off.error();
+    EXPECT_EQ(off->tunnel.apply_delay, 0ms);
+    EXPECT_EQ(off->reconcile.interval, 0ms);
+
+    auto long_delay = load_string("tunnel: { apply_delay: 5m }\n", "long.yml");
+    ASSERT_FALSE(long_delay);
+    EXPECT_NE(long_delay.error().find("long.yml:1: tunnel.apply_delay: must be at most 60s"), std::string::npos)
+        << long_delay.error();
+    auto too_often = load_string("reconcile: { interval: 200ms }\n", "often.yml");
+    ASSERT_FALSE(too_often);
+    EXPECT_NE(too_often.error().find("reconcile.interval: must be at least 1s"), std::string::npos) << too_often.error();
+}

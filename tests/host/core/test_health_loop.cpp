@@ -4,6 +4,7 @@
 // the real sqlite-state plugin on a real file. Real supervisors are tested in their own suites.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 #include <unistd.h>
 
@@ -188,4 +189,74 @@ TEST_F(health_loop_test, without_a_supervisor_it_reports_and_never_restarts) {
     run_for(loop, 10min);
     EXPECT_EQ(loop.snapshot().status, "degraded");  // the metrics server answers: the process runs, unconnected
     EXPECT_NE(loop.snapshot().last_error.find("restart cloudflared by hand"), std::string::npos);
+}
+
+namespace {
+
+// Two replicas under one supervisor; replica 2 keeps dying. Both are read through the fixture's
+// probe (no metrics address of their own), which says ready.
+struct two_replica_supervisor : core::tunnel_supervisor {
+    std::vector<bool> running{true, false};
+    std::vector<std::pair<int, int64_t>> restarts;  // (replica, when)
+    int64_t* clock = nullptr;
+    int replica_count() override { return 2; }
+    replica replica_info(int i) override { return {"cloudflared@" + std::to_string(i + 1) + ".service", ""}; }
+    core::result<sdk::model::supervisor_status> replica_status(int i) override {
+        sdk::model::supervisor_status s;
+        s.running = running[static_cast<size_t>(i)];
+        s.state = s.running.value() ? "running" : "exited";
+        return s;
+    }
+    core::result<sdk::model::supervisor_status> status() override { return replica_status(0); }
+    core::result<void> restart() override { return core::fail(core::errc::invalid, "not used with replicas"); }
+    core::result<void> replica_restart(int i) override {
+        restarts.push_back({i, *clock});
+        return {};
+    }
+};
+
+}  // namespace
+
+TEST_F(health_loop_test, a_dead_replica_is_restarted_on_its_own_backoff_and_the_tunnel_is_degraded_not_down) {
+    two_replica_supervisor sup;
+    sup.clock = &now_;
+    auto loop = make(&sup);
+    run_for(loop, 2min);
+    ASSERT_GE(sup.restarts.size(), 4u);
+    for (const auto& [replica, when] : sup.restarts) EXPECT_EQ(replica, 1) << "the healthy replica is never restarted";
+    std::vector<int64_t> expected{5'000, 15'000, 30'000};
+    for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(sup.restarts[i + 1].second - sup.restarts[i].second, expected[i]) << "gap " << i;
+    }
+    EXPECT_EQ(loop.snapshot().status, "degraded") << "one replica still serves";
+    EXPECT_NE(loop.snapshot().last_error.find("cloudflared@2.service: not running"), std::string::npos)
+        << loop.snapshot().last_error;
+    // Back to up once it stays running; its backoff starts again from 5 s.
+    sup.running[1] = true;
+    loop.check_once();
+    EXPECT_EQ(loop.snapshot().status, "up");
+    sup.running[0] = false;
+    sup.running[1] = false;
+    loop.check_once();
+    EXPECT_EQ(loop.snapshot().status, "down") << "no replica runs";
+    ASSERT_FALSE(sup.restarts.empty());
+    EXPECT_EQ(sup.restarts.back().first, 0) << "one restart per check, the first replica due";
+}
+
+TEST_F(health_loop_test, a_process_mid_restart_by_a_change_is_left_to_the_change) {
+    std::atomic<int> restarting{1};  // an apply has restarted cloudflared and waits for the new instance
+    sup_.running = false;
+    auto loop = make(&sup_);
+    loop.leave_restarts_to(&restarting);
+    loop.check_once();
+    loop.check_once();
+    EXPECT_TRUE(sup_.restarts.empty()) << "no second restart while the change's restart is under way";
+    sup_.running = true;
+    probe_.connections = 0;
+    for (int i = 0; i < 5; ++i) loop.check_once();
+    EXPECT_TRUE(sup_.restarts.empty());
+    EXPECT_EQ(loop.snapshot().failed_checks, 0) << "no strikes while the change waits for /ready";
+    restarting = 0;  // the change is done; the new instance is still unready: strikes count again
+    for (int i = 0; i < 3; ++i) loop.check_once();
+    EXPECT_EQ(sup_.restarts.size(), 1u);
 }

@@ -4,6 +4,7 @@
 // injected sleep; the end-to-end run with the cloudflared stub is tests/integration/test_restart_readiness.cpp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <unistd.h>
@@ -139,3 +140,77 @@ TEST_F(ingress_apply_test, with_nothing_to_tell_instances_apart_the_first_ready_
 }
 
 }  // namespace
+
+namespace {
+
+// Two replicas behind one probe double: replica_restart(i) starts i's new instance, which answers
+// /ready (connector "new-i") after `old_polls` polls; the probe speaks for the replica restarted last.
+struct two_replicas : core::tunnel_supervisor, core::ready_probe {
+    int old_polls = 2;
+    int never_ready = -1;  // this replica's new instance never becomes ready
+    std::vector<int> restarted;
+    std::vector<int> polls_when_restarted;
+    int polls = 0, since = 0;
+    int replica_count() override { return 2; }
+    replica replica_info(int i) override { return {"cloudflared@" + std::to_string(i + 1) + ".service", ""}; }
+    core::result<sdk::model::supervisor_status> replica_status(int i) override {
+        sdk::model::supervisor_status s;
+        s.running = true;
+        s.state = "active/running";
+        s.pid = 1000 + i * 10 + static_cast<int>(std::count(restarted.begin(), restarted.end(), i));
+        return s;
+    }
+    core::result<sdk::model::supervisor_status> status() override { return replica_status(0); }
+    core::result<void> restart() override { return core::fail(core::errc::invalid, "the whole is never restarted"); }
+    core::result<void> replica_restart(int i) override {
+        restarted.push_back(i);
+        polls_when_restarted.push_back(polls);
+        since = polls;
+        return {};
+    }
+    std::string last = "old";  // the instance that answers until the restarted one takes over
+    core::result<core::ready_answer> ready() override {
+        core::ready_answer a;
+        int i = restarted.empty() ? -1 : restarted.back();
+        bool fresh = i >= 0 && polls - since >= old_polls;
+        if (fresh) last = "new-" + std::to_string(i);
+        a.connector_id = last;
+        a.connections = fresh && i == never_ready ? 0 : 4;
+        return a;
+    }
+    core::result<int> ready_connections() override { return ready()->connections; }
+};
+
+}  // namespace
+
+TEST(ingress_rolling_restart, replicas_restart_one_at_a_time_each_after_the_previous_new_instance_is_ready) {
+    auto dir = fs::temp_directory_path() / ("tm-rolling-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "config.yml") << "tunnel: t\ningress:\n  - service: http_status:404\n";
+    two_replicas cf;
+    core::apply_timing t;
+    t.poll_every = 250ms;
+    t.sleep = [&cf](std::chrono::milliseconds) { ++cf.polls; };
+    auto local = core::make_local_ingress((dir / "config.yml").string(), "", &cf, &cf, t);
+    auto r = local->apply();
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(cf.restarted, (std::vector<int>{0, 1}));
+    // Replica 2 was restarted only after replica 1's new instance had answered ready (2 polls later).
+    ASSERT_EQ(cf.polls_when_restarted.size(), 2u);
+    EXPECT_GE(cf.polls_when_restarted[1] - cf.polls_when_restarted[0], cf.old_polls);
+    EXPECT_NE(r->find("rolling restart of 2 replicas"), std::string::npos) << *r;
+    EXPECT_NE(r->find("cloudflared@2.service"), std::string::npos) << *r;
+
+    // A replica whose new instance never becomes ready stops the roll with its name.
+    two_replicas stuck;
+    stuck.never_ready = 0;
+    core::apply_timing t2 = t;
+    t2.ready_timeout = 2s;
+    t2.sleep = [&stuck](std::chrono::milliseconds) { ++stuck.polls; };
+    auto local2 = core::make_local_ingress((dir / "config.yml").string(), "", &stuck, &stuck, t2);
+    auto failed = local2->apply();
+    ASSERT_FALSE(failed);
+    EXPECT_EQ(stuck.restarted, (std::vector<int>{0})) << "the second replica keeps serving the old rules";
+    EXPECT_NE(failed.error().message.find("cloudflared@1.service (1 of 2)"), std::string::npos) << failed.error().message;
+    fs::remove_all(dir);
+}

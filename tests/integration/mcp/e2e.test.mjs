@@ -140,7 +140,7 @@ test('project session: list tools, check, create with progress, list, delete', a
   try {
     assert.equal(client.getServerVersion()?.name, 'tunnelmgr');
     const { tools } = await client.listTools();
-    assert.equal(tools.length, 10);
+    assert.equal(tools.length, 11);
     for (const t of tools) {
       assert.ok(t.inputSchema && t.outputSchema && t.annotations, t.name);
     }
@@ -205,7 +205,7 @@ test('two projects and the admin: nobody acts beyond their session', async () =>
     assert.equal(steal.isError, true);
 
     // Admin-only tools.
-    for (const tool of ['tunnel_restart', 'tunnel_refresh_domains']) {
+    for (const tool of ['tunnel_restart', 'tunnel_refresh_domains', 'tunnel_reconcile']) {
       const r = await call(alpha, tool);
       assert.equal(r.isError, true, tool);
       assert.equal(r.structuredContent.code, 'denied', tool);
@@ -214,7 +214,7 @@ test('two projects and the admin: nobody acts beyond their session', async () =>
     const tried = await call(admin, 'tunnel_audit_log', { projectName: 'alpha', limit: 1000 });
     assert.equal(tried.isError, false, JSON.stringify(tried));
     const denied = tried.structuredContent.entries.filter((e) => e.result === 'denied' && e.actor === 'project:alpha');
-    for (const action of ['cname.create', 'cname.list', 'tunnel.restart', 'domains.refresh']) {
+    for (const action of ['cname.create', 'cname.list', 'tunnel.restart', 'domains.refresh', 'reconcile.run']) {
       assert.ok(denied.some((e) => e.action === action), `no denied audit row for ${action}: ${JSON.stringify(denied)}`);
     }
     const stolen = await call(admin, 'tunnel_audit_log', { limit: 1000 });
@@ -223,6 +223,35 @@ test('two projects and the admin: nobody acts beyond their session', async () =>
     const refreshed = await call(admin, 'tunnel_refresh_domains');
     assert.equal(refreshed.isError, false, JSON.stringify(refreshed));
     assert.deepEqual(refreshed.structuredContent.domains.map((d) => d.name), ['example.com', 'example.org']);
+
+    // The admin's reconcile: both names have their record and rule; the dry run lists no drift, and
+    // a hand edit that drops beta's rule shows up as rule_missing for beta-web.
+    const clean = await call(admin, 'tunnel_reconcile', { dryRun: true });
+    assert.equal(clean.isError, false, JSON.stringify(clean));
+    assert.deepEqual(clean.structuredContent.findings, [], JSON.stringify(clean.structuredContent));
+    assert.equal(clean.structuredContent.dry_run, true);
+    const ingressFile = path.join(dir, 'cloudflared.yml');
+    const file = readFileSync(ingressFile, 'utf8');
+    const edited = file.replace(/  - hostname: beta-web\.example\.com\n(    .*\n)*/, '');
+    assert.notEqual(edited, file, 'the rule was in the file');
+    writeFileSync(ingressFile, edited);
+    const drift = await call(admin, 'tunnel_reconcile', { dryRun: true });
+    assert.equal(drift.isError, false, JSON.stringify(drift));
+    assert.deepEqual(drift.structuredContent.findings.map((f) => [f.class, f.hostname]),
+      [['rule_missing', 'beta-web.example.com']], JSON.stringify(drift.structuredContent));
+    writeFileSync(ingressFile, file);
+
+    // The admin's topology resource (text, as `tunnelmgr topology` prints it): no runtime here, so no
+    // Docker information, and both names with their targets; a project session is refused.
+    const { resources } = await admin.listResources();
+    assert.deepEqual(resources.map((r) => r.uri), ['tunnel://status', 'tunnel://topology']);
+    const topology = await admin.readResource({ uri: 'tunnel://topology' });
+    assert.equal(topology.contents[0].mimeType, 'text/plain');
+    assert.match(topology.contents[0].text, /^tunnelmgr topology \(no Docker information\)/);
+    for (const h of ['alpha-web.example.com', 'beta-web.example.com']) {
+      assert.ok(topology.contents[0].text.includes(`  ${h}  `), `${h} in:\n${topology.contents[0].text}`);
+    }
+    await assert.rejects(alpha.readResource({ uri: 'tunnel://topology' }), /topology\.get is for the admin session only/);
 
     // The admin sees everything and may clean up anyone's names.
     const all = await call(admin, 'tunnel_list_cnames');

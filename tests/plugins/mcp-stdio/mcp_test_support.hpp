@@ -106,6 +106,9 @@ public:
         if (op == "cname.delete") return {host_status::ok, R"({"hostname":"app.example.com","deleted":true,"apply":"local"})"};
         if (op == "target.check") return {host_status::ok, R"({"hostname":"app.example.com","available":true,"reason":"ok"})"};
         if (op == "tunnel.restart") return {host_status::ok, R"({"restarted":true,"detail":"issued"})"};
+        if (op == "reconcile.run") {
+            return {host_status::ok, R"({"drift":false,"policy":"report","dry_run":true,"findings":[],"problems":[],"notes":[]})"};
+        }
         return {host_status::invalid, R"({"error":"unknown op","code":"invalid"})"};
     }
 

@@ -116,7 +116,7 @@ TEST(mcp_server, stateless_requests_carry_their_version_and_get_result_type) {
            meta + "}}");
     auto list = h.response("1");
     EXPECT_STREQ((*list)["result"]["resultType"].GetString(), "complete");
-    EXPECT_EQ((*list)["result"]["tools"].Size(), 10u);
+    EXPECT_EQ((*list)["result"]["tools"].Size(), 11u);
     auto call = h.response("2");
     ASSERT_TRUE(call);
     EXPECT_STREQ((*call)["result"]["resultType"].GetString(), "complete");
@@ -162,7 +162,7 @@ TEST(mcp_server, tools_list_describes_every_tool_completely) {
     EXPECT_EQ(names, (std::set<std::string>{"tunnel_get_status", "tunnel_request_cname", "tunnel_delete_cname",
                                             "tunnel_list_cnames", "tunnel_list_domains", "tunnel_check_target",
                                             "tunnel_restart", "tunnel_audit_log", "tunnel_health_history",
-                                            "tunnel_refresh_domains"}));
+                                            "tunnel_refresh_domains", "tunnel_reconcile"}));
     const auto& tools = (*r)["result"]["tools"];
     for (const auto& t : tools.GetArray()) {
         std::string name = t["name"].GetString();
@@ -277,7 +277,8 @@ INSTANTIATE_TEST_SUITE_P(
                       mapping{"tunnel_restart", "{}", "tunnel.restart", "restarted"},
                       mapping{"tunnel_audit_log", R"({"limit":5,"action":"cname.request"})", "audit.query", "entries"},
                       mapping{"tunnel_health_history", R"({"limit":2})", "health.history", "history"},
-                      mapping{"tunnel_refresh_domains", "{}", "domains.refresh", "domains"}));
+                      mapping{"tunnel_refresh_domains", "{}", "domains.refresh", "domains"},
+                      mapping{"tunnel_reconcile", R"({"dryRun":true})", "reconcile.run", "findings"}));
 
 TEST(mcp_server, lists_are_wrapped_in_an_object_with_their_count) {
     harness h;
@@ -707,6 +708,50 @@ TEST(mcp_server, tunnel_status_resource_can_be_listed_read_and_subscribed) {
     ASSERT_TRUE(h.response("6"));
     h.server().deliver_event("tunnel.status", R"({"status":"down"})");
     EXPECT_EQ(h.notifications("notifications/resources/updated").size(), 1u);
+}
+
+TEST(mcp_server, tunnel_topology_resource_is_the_hosts_topology_text_and_cannot_be_subscribed_to) {
+    harness h;
+    h.initialize();
+    h.send(R"({"jsonrpc":"2.0","id":1,"method":"resources/list"})");
+    auto list = h.response("1");
+    ASSERT_TRUE(list);
+    ASSERT_EQ((*list)["result"]["resources"].Size(), 2u);
+    EXPECT_STREQ((*list)["result"]["resources"][1]["uri"].GetString(), "tunnel://topology");
+    EXPECT_STREQ((*list)["result"]["resources"][1]["mimeType"].GetString(), "text/plain");
+
+    const std::string text = "tunnelmgr topology (Docker snapshot from the runtime)\nhostnames (0):\n";
+    h.set_host([](const std::string& op, const std::string&) -> host_reply {
+        if (op != "topology.get") return harness::default_reply(op);
+        return {host_status::ok, R"({"source":"runtime","hostnames":[],"broken":0,"text":)" + std::string("\"") +
+                                     "tunnelmgr topology (Docker snapshot from the runtime)\\nhostnames (0):\\n\"}"};
+    });
+    h.send(R"({"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":"tunnel://topology"}})");
+    auto read = h.response("2");
+    ASSERT_TRUE(read);
+    ASSERT_TRUE((*read).HasMember("result")) << to_json(*read);
+    const auto& content = (*read)["result"]["contents"][0];
+    EXPECT_STREQ(content["uri"].GetString(), "tunnel://topology");
+    EXPECT_STREQ(content["mimeType"].GetString(), "text/plain");
+    EXPECT_EQ(std::string(content["text"].GetString()), text);
+    EXPECT_EQ(h.calls().back().op, "topology.get");
+
+    // A project session: the host refuses (admin only), and its sentence is the error.
+    h.set_host([](const std::string& op, const std::string&) -> host_reply {
+        if (op != "topology.get") return harness::default_reply(op);
+        return {host_status::denied, R"({"error":"topology.get is for the admin session only","code":"denied"})"};
+    });
+    h.send(R"({"jsonrpc":"2.0","id":3,"method":"resources/read","params":{"uri":"tunnel://topology"}})");
+    auto denied = h.response("3");
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(error_code(*denied), -32603);
+    EXPECT_NE(std::string((*denied)["error"]["message"].GetString()).find("admin session only"), std::string::npos)
+        << to_json(*denied);
+
+    h.send(R"({"jsonrpc":"2.0","id":4,"method":"resources/subscribe","params":{"uri":"tunnel://topology"}})");
+    EXPECT_EQ(error_code(*h.response("4")), -32602);
+    h.send(R"({"jsonrpc":"2.0","id":5,"method":"resources/read","params":{}})");
+    EXPECT_EQ(error_code(*h.response("5")), -32602);
 }
 
 TEST(mcp_server, going_down_and_coming_back_are_logged_at_warning_when_asked) {

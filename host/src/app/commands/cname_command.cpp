@@ -230,6 +230,10 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
 
 }  // namespace
 
+core::result<std::string> admin_call(app_state& s, const std::string& op, core::json::object& args, bool progress) {
+    return call_as_admin(s, op, args, progress);
+}
+
 // `tunnelmgr project purge NAME [--dry-run] [--json]`: every hostname of a project that left the
 // config, removed through the pipeline (rule, then record, then row; each audited) — what reconcile
 // reports as project_removed. A project still in the config is refused: its names are in use.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "app/app.hpp"
+#include "core/json.hpp"
 
 namespace tunnelmgr::app {
 
@@ -34,6 +35,12 @@ run_result cmd_daemon(app_state& s);
 run_result cmd_status(app_state& s);
 run_result cmd_doctor(app_state& s);  // doctor_command.cpp
 run_result cmd_reconcile(app_state& s);  // reconcile_command.cpp
+run_result cmd_ingress(app_state& s);    // ingress_command.cpp
+run_result cmd_topology(app_state& s);   // topology_command.cpp
+
+// A call of the table of host calls as the admin: through the daemon when one answers (reach_daemon),
+// else in-process; `progress` prints the pipeline's steps on stderr. In cname_command.cpp.
+core::result<std::string> admin_call(app_state& s, const std::string& op, core::json::object& args, bool progress);
 
 // True when `--json` is among the command's arguments; any other argument not in `allowed` is an error.
 bool wants_json(const app_state& s, std::string& bad_arg);

@@ -179,6 +179,40 @@ run_result cmd_daemon(app_state& s) {
     // --- 1. the loops: built here, first pass after every component is up.
     service::background_loops loops(core, *s.state, s.cfg.tunnel.id, policy_of(s.cfg.health), sys::self_identity(), now_ms);
     loops.follow_events(s.services);
+    // Drift is looked for every reconcile.interval by the lease holder; repairs (reconcile.repair:
+    // repair) take the one-writer lock, and never wait for it on the loops' thread.
+    std::string last_drift;  // said at warn when it changes, at debug while it stays the same
+    loops.set_reconcile(s.cfg.reconcile.interval, [&s, &core, &last_drift] {
+        std::unique_lock<core::one_writer> one_writer(core.writer, std::try_to_lock);
+        if (!one_writer.owns_lock()) return false;
+        auto report = service::reconcile_now(core, *s.state, core::session::admin_session("daemon"), false);
+        if (!report) {
+            log::warn("reconcile", report.error().message);
+            return true;
+        }
+        int repaired = 0;
+        std::map<std::string, int> kinds;
+        for (const auto& f : report->findings) {
+            ++kinds[core::drift_class_name(f.kind)];
+            repaired += f.action == "repaired" ? 1 : 0;
+        }
+        std::string summary;
+        for (const auto& [k, n] : kinds) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+        std::string said = report->findings.empty()
+                               ? "no drift"
+                               : "drift: " + summary + "; " + std::to_string(repaired) +
+                                     " repaired (tunnelmgr reconcile --dry-run lists it)";
+        if (said != last_drift && !report->findings.empty()) {
+            log::warn("reconcile", said);
+        } else if (said != last_drift) {
+            log::info("reconcile", said);
+        } else {
+            log::debug("reconcile", said);
+        }
+        last_drift = said;
+        for (const auto& p : report->problems) log::warn("reconcile", "not checked: " + p);
+        return true;
+    });
     live.on_reload([&s, &loops](const config::config& c) {
         loops.set_health_policy(policy_of(c.health));
         // --log-level on the command line wins over the file, as at start-up.
