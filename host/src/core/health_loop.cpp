@@ -103,7 +103,7 @@ bool health_loop::restart(int64_t now, const std::string& why) {
 ready_probe& health_loop::probe_for(const std::string& metrics) {
     if (metrics.empty()) return probe_;
     auto& p = replica_probes_[metrics];
-    if (!p) p = std::make_unique<metrics_probe>(metrics);
+    if (!p) p = make_probe_ ? make_probe_(metrics) : std::make_unique<metrics_probe>(metrics);
     return *p;
 }
 
@@ -148,7 +148,12 @@ std::chrono::milliseconds health_loop::check_replicas(int count, check_trigger w
             running = *st->running;
             if (!*running) sup_error = "not running (" + st->state + ")";
         }
-        auto ready = running.value_or(true) ? probe_for(info.metrics).ready_connections() : result<int>(0);
+        // Each replica has its own metrics address; none known yet is not the tunnel's address.
+        auto ready = !running.value_or(true) ? result<int>(0)
+                     : info.metrics.empty()
+                         ? result<int>(fail(errc::error, "the supervisor has not said where " + r.name +
+                                                             " serves its metrics (its status did not answer)"))
+                         : probe_for(info.metrics).ready_connections();
         std::string to = tunnel_status_of(running, ready);
         std::string problem;
         if (running.has_value() && !*running) {

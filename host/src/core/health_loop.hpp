@@ -68,6 +68,9 @@ public:
     // While *restarting > 0 an apply is restarting cloudflared (apply_timing::restarting): a process
     // found down or unready then is mid-restart, so it is neither restarted nor counted as a strike.
     void leave_restarts_to(const std::atomic<int>* restarting) { restarting_ = restarting; }
+    // How a replica's metrics address (HOST:PORT) is probed; unset: a metrics_probe. Tests bring doubles.
+    using probe_factory = std::function<std::unique_ptr<ready_probe>(const std::string& address)>;
+    void use_replica_probes(probe_factory f) { make_probe_ = std::move(f); }
     // Who hears of checks and restarts (the metrics); nobody by default.
     void observe_with(core_observer& o) { observer_ = &o; }
 
@@ -102,6 +105,7 @@ private:
     core_observer* observer_ = &no_observer();
     std::vector<replica_state> replicas_;
     const std::atomic<int>* restarting_ = nullptr;
+    probe_factory make_probe_;
     bool applying() const { return restarting_ != nullptr && restarting_->load() > 0; }
     std::map<std::string, std::unique_ptr<ready_probe>> replica_probes_;
 };

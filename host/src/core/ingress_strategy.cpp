@@ -97,7 +97,9 @@ private:
         std::string notes;
         for (int i = 0; i < replicas; ++i) {
             auto info = supervisor_->replica_info(i);
-            ready_probe* probe = probe_for(info.metrics);
+            // With replicas each names its own metrics address; none known (its status never answered)
+            // means its /ready cannot be told from another's: restarted without waiting, and said so.
+            ready_probe* probe = info.metrics.empty() ? nullptr : probe_for(info.metrics);
             const std::string name = info.name.empty() ? "replica " + std::to_string(i + 1) : info.name;
             const instance before = current_instance(i, probe);
             auto restarted = supervisor_->replica_restart(i);
@@ -107,7 +109,9 @@ private:
                                                         restarted.error().message);
             }
             if (probe == nullptr) {
-                notes += (notes.empty() ? "" : "; ") + name + " restarted";
+                log::warn("ingress", name + " restarted without waiting for it: the supervisor has not said where it "
+                                            "serves /ready (its status did not answer)");
+                notes += (notes.empty() ? "" : "; ") + name + " restarted (not verified: its metrics address is unknown)";
                 continue;
             }
             auto ready = wait_for_new_instance(i, probe, before);
@@ -124,7 +128,7 @@ private:
     ready_probe* probe_for(const std::string& metrics) {
         if (metrics.empty()) return probe_;
         auto& p = replica_probes_[metrics];
-        if (!p) p = std::make_unique<metrics_probe>(metrics);
+        if (!p) p = timing_.replica_probe ? timing_.replica_probe(metrics) : std::make_unique<metrics_probe>(metrics);
         return p.get();
     }
 
@@ -198,7 +202,7 @@ private:
     ready_probe* probe_;
     apply_timing timing_;
     std::string backup_error_;
-    std::map<std::string, std::unique_ptr<metrics_probe>> replica_probes_;
+    std::map<std::string, std::unique_ptr<ready_probe>> replica_probes_;
 };
 
 // The remote strategy edits the tunnel's configuration document; only rules with our hostnames

@@ -67,6 +67,8 @@ struct apply_timing {
     // Counts the applies restarting cloudflared now (restart issued, new instance not yet ready); the
     // health loop reads it and leaves a process mid-restart to the apply. Null: nobody counts.
     std::atomic<int>* restarting = nullptr;
+    // The probe of a replica's metrics address (HOST:PORT); unset: a metrics_probe. Tests bring doubles.
+    std::function<std::unique_ptr<ready_probe>(const std::string&)> replica_probe;
 };
 
 // supervisor / probe may be null: then apply() says cloudflared must be restarted by hand.

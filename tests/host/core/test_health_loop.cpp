@@ -193,14 +193,23 @@ TEST_F(health_loop_test, without_a_supervisor_it_reports_and_never_restarts) {
 
 namespace {
 
-// Two replicas under one supervisor; replica 2 keeps dying. Both are read through the fixture's
-// probe (no metrics address of their own), which says ready.
+// Two replicas under one supervisor; replica 2 keeps dying. Each has its own metrics address; the
+// probes made for them forward to the fixture's probe, which says ready.
+struct forwarding_probe : core::ready_probe {
+    core::ready_probe& to;
+    explicit forwarding_probe(core::ready_probe& p) : to(p) {}
+    core::result<int> ready_connections() override { return to.ready_connections(); }
+};
+
 struct two_replica_supervisor : core::tunnel_supervisor {
     std::vector<bool> running{true, false};
     std::vector<std::pair<int, int64_t>> restarts;  // (replica, when)
     int64_t* clock = nullptr;
     int replica_count() override { return 2; }
-    replica replica_info(int i) override { return {"cloudflared@" + std::to_string(i + 1) + ".service", ""}; }
+    bool metrics_known = true;  // false: as when a replica's status never answered
+    replica replica_info(int i) override {
+        return {"cloudflared@" + std::to_string(i + 1) + ".service", metrics_known ? "127.0.0.1:2024" + std::to_string(i + 1) : ""};
+    }
     core::result<sdk::model::supervisor_status> replica_status(int i) override {
         sdk::model::supervisor_status s;
         s.running = running[static_cast<size_t>(i)];
@@ -221,7 +230,13 @@ TEST_F(health_loop_test, a_dead_replica_is_restarted_on_its_own_backoff_and_the_
     two_replica_supervisor sup;
     sup.clock = &now_;
     auto loop = make(&sup);
+    std::vector<std::string> probed;
+    loop.use_replica_probes([&](const std::string& address) {
+        probed.push_back(address);
+        return std::make_unique<forwarding_probe>(probe_);
+    });
     run_for(loop, 2min);
+    EXPECT_EQ(probed, (std::vector<std::string>{"127.0.0.1:20241"})) << "each replica on its own address (2 is down)";
     ASSERT_GE(sup.restarts.size(), 4u);
     for (const auto& [replica, when] : sup.restarts) EXPECT_EQ(replica, 1) << "the healthy replica is never restarted";
     std::vector<int64_t> expected{5'000, 15'000, 30'000};
@@ -259,4 +274,18 @@ TEST_F(health_loop_test, a_process_mid_restart_by_a_change_is_left_to_the_change
     restarting = 0;  // the change is done; the new instance is still unready: strikes count again
     for (int i = 0; i < 3; ++i) loop.check_once();
     EXPECT_EQ(sup_.restarts.size(), 1u);
+}
+
+TEST_F(health_loop_test, a_replica_whose_metrics_address_is_unknown_is_not_read_from_the_tunnels) {
+    two_replica_supervisor sup;
+    sup.clock = &now_;
+    sup.running = {true, true};
+    sup.metrics_known = false;
+    auto loop = make(&sup);
+    loop.use_replica_probes([&](const std::string&) { return std::make_unique<forwarding_probe>(probe_); });
+    loop.check_once();
+    EXPECT_NE(loop.snapshot().status, "up") << "the tunnel's own probe says ready, but it speaks for neither replica";
+    EXPECT_NE(loop.snapshot().last_error.find("has not said where cloudflared@1.service serves its metrics"),
+              std::string::npos)
+        << loop.snapshot().last_error;
 }

@@ -145,6 +145,14 @@ namespace {
 
 // Two replicas behind one probe double: replica_restart(i) starts i's new instance, which answers
 // /ready (connector "new-i") after `old_polls` polls; the probe speaks for the replica restarted last.
+// Each replica names its own metrics address; the probes made for them forward to the double.
+struct forwarding_probe : core::ready_probe {
+    core::ready_probe& to;
+    explicit forwarding_probe(core::ready_probe& p) : to(p) {}
+    core::result<int> ready_connections() override { return to.ready_connections(); }
+    core::result<core::ready_answer> ready() override { return to.ready(); }
+};
+
 struct two_replicas : core::tunnel_supervisor, core::ready_probe {
     int old_polls = 2;
     int never_ready = -1;  // this replica's new instance never becomes ready
@@ -152,7 +160,10 @@ struct two_replicas : core::tunnel_supervisor, core::ready_probe {
     std::vector<int> polls_when_restarted;
     int polls = 0, since = 0;
     int replica_count() override { return 2; }
-    replica replica_info(int i) override { return {"cloudflared@" + std::to_string(i + 1) + ".service", ""}; }
+    bool metrics_known = true;
+    replica replica_info(int i) override {
+        return {"cloudflared@" + std::to_string(i + 1) + ".service", metrics_known ? "127.0.0.1:2024" + std::to_string(i + 1) : ""};
+    }
     core::result<sdk::model::supervisor_status> replica_status(int i) override {
         sdk::model::supervisor_status s;
         s.running = true;
@@ -191,6 +202,11 @@ TEST(ingress_rolling_restart, replicas_restart_one_at_a_time_each_after_the_prev
     core::apply_timing t;
     t.poll_every = 250ms;
     t.sleep = [&cf](std::chrono::milliseconds) { ++cf.polls; };
+    std::vector<std::string> probed;
+    t.replica_probe = [&](const std::string& address) {
+        probed.push_back(address);
+        return std::make_unique<forwarding_probe>(cf);
+    };
     auto local = core::make_local_ingress((dir / "config.yml").string(), "", &cf, &cf, t);
     auto r = local->apply();
     ASSERT_TRUE(r) << r.error().message;
@@ -200,6 +216,7 @@ TEST(ingress_rolling_restart, replicas_restart_one_at_a_time_each_after_the_prev
     EXPECT_GE(cf.polls_when_restarted[1] - cf.polls_when_restarted[0], cf.old_polls);
     EXPECT_NE(r->find("rolling restart of 2 replicas"), std::string::npos) << *r;
     EXPECT_NE(r->find("cloudflared@2.service"), std::string::npos) << *r;
+    EXPECT_EQ(probed, (std::vector<std::string>{"127.0.0.1:20241", "127.0.0.1:20242"}));
 
     // A replica whose new instance never becomes ready stops the roll with its name.
     two_replicas stuck;
@@ -207,10 +224,25 @@ TEST(ingress_rolling_restart, replicas_restart_one_at_a_time_each_after_the_prev
     core::apply_timing t2 = t;
     t2.ready_timeout = 2s;
     t2.sleep = [&stuck](std::chrono::milliseconds) { ++stuck.polls; };
+    t2.replica_probe = [&stuck](const std::string&) { return std::make_unique<forwarding_probe>(stuck); };
     auto local2 = core::make_local_ingress((dir / "config.yml").string(), "", &stuck, &stuck, t2);
     auto failed = local2->apply();
     ASSERT_FALSE(failed);
     EXPECT_EQ(stuck.restarted, (std::vector<int>{0})) << "the second replica keeps serving the old rules";
     EXPECT_NE(failed.error().message.find("cloudflared@1.service (1 of 2)"), std::string::npos) << failed.error().message;
+
+    // A replica whose metrics address is unknown (its status never answered) is restarted without a
+    // wait that could only read another process's /ready, and the answer says it was not verified.
+    two_replicas unknown;
+    unknown.metrics_known = false;
+    core::apply_timing t3 = t;
+    t3.sleep = [&unknown](std::chrono::milliseconds) { ++unknown.polls; };
+    t3.replica_probe = nullptr;
+    auto local3 = core::make_local_ingress((dir / "config.yml").string(), "", &unknown, &unknown, t3);
+    auto unverified = local3->apply();
+    ASSERT_TRUE(unverified) << unverified.error().message;
+    EXPECT_EQ(unknown.restarted, (std::vector<int>{0, 1}));
+    EXPECT_EQ(unknown.polls, 0) << "nothing to wait on";
+    EXPECT_NE(unverified->find("not verified: its metrics address is unknown"), std::string::npos) << *unverified;
     fs::remove_all(dir);
 }
