@@ -33,11 +33,13 @@
 
 #include "process/child_process.hpp"
 #include "process/run_process.hpp"
+#include "process/test_files.hpp"
 
 using tunnelmgr::testing::child_process;
 using tunnelmgr::testing::process_result;
 using tunnelmgr::testing::run_process;
 namespace fs = std::filesystem;
+using tunnelmgr::testing::slurp;
 using namespace std::chrono_literals;
 
 namespace {
@@ -91,12 +93,6 @@ std::string trimmed(std::string s) {
     return s;
 }
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 size_t count_of(const std::string& text, const std::string& what) {
     size_t n = 0;
@@ -106,17 +102,6 @@ size_t count_of(const std::string& text, const std::string& what) {
 
 std::string tail(const std::string& s, size_t n = 3000) { return s.size() > n ? s.substr(s.size() - n) : s; }
 
-int free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
 
 bool executable(const std::string& p) { return !p.empty() && ::access(p.c_str(), X_OK) == 0 && fs::is_regular_file(p); }
 
@@ -345,7 +330,7 @@ protected:
             // Nothing listens on the metrics address here: inside its own network namespace the
             // container's 127.0.0.1 is not the host's. /ready fails, as it does for a dying cloudflared.
             << "tunnel: { id: " << fake_tunnel_id << ", config_file: " << (work_ / "cloudflared.yml").string()
-            << ", metrics: 127.0.0.1:" << free_port() << " }\n"
+            << ", metrics: 127.0.0.1:" << tunnelmgr::testing::free_loopback_port() << " }\n"
             << "supervisor: { plugin: container-supervisor, socket: " << dockerd_dir_ << "/docker.sock, container: "
             << container_ << ", grace_s: 1, timeout_ms: 10000 }\n"
             << "health: { interval: 1s, strikes: 3, backoff: " << backoff_yaml << " }\n"

@@ -23,11 +23,15 @@
 
 #include "cloudflare_fake.hpp"
 #include "process/run_process.hpp"
+#include "process/test_files.hpp"
 #include "../host/metrics/loopback_http.hpp"
 
 using tunnelmgr::testing::cloudflare_fake;
 using tunnelmgr::testing::run_process;
 namespace fs = std::filesystem;
+using tunnelmgr::testing::eventually;
+using tunnelmgr::testing::lines_of;
+using tunnelmgr::testing::slurp;
 using namespace std::chrono_literals;
 
 namespace {
@@ -36,41 +40,9 @@ const std::string binary = std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr";
 const std::string token = "fake-token-for-tests-5d1e7a";
 const std::string tunnel_id = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
 
-int free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = 10s) {
-    auto until = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(50ms);
-    }
-    return pred();
-}
 
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
-size_t lines_of(const fs::path& p) {
-    std::ifstream in(p);
-    size_t n = 0;
-    for (std::string line; std::getline(in, line);) ++n;
-    return n;
-}
 
 class restart_readiness : public ::testing::Test {
 protected:
@@ -79,7 +51,7 @@ protected:
                                             ::testing::UnitTest::GetInstance()->current_test_info()->name());
         fs::remove_all(dir_);
         fs::create_directories(dir_);
-        port_ = free_port();
+        port_ = tunnelmgr::testing::free_loopback_port();
         cloudflare_fake::options o;
         o.tokens = {token};
         o.zones = {"example.com"};
