@@ -92,13 +92,6 @@ std::span<const host_calls::entry> host_calls::table() {
     return calls;
 }
 
-bool host_calls::writes(const std::string& op) {
-    for (const auto& c : table()) {
-        if (op == c.op) return c.writes;
-    }
-    return false;
-}
-
 void host_calls::audit_refusal(const core::session& who, const std::string& op, const std::string& requested_project,
                                const core::error& e) {
     core::json::object details;

@@ -78,13 +78,11 @@ public:
         // syntax) stay with the core, which explains them better.
         const char* input_schema;
         core::result<std::string> (host_calls::*handler)(const request&);
-        // It changes the tunnel (DNS, ingress, cloudflared): a transport serving many sessions runs
-        // these one at a time.
+        // It changes the tunnel (DNS, ingress, cloudflared): call() runs these one at a time, whichever
+        // session or thread they come from (core_services::writer, which the daemon's reconcile takes too).
         bool writes = false;
     };
     static std::span<const entry> table();
-    // The table's `writes` for `op`; false for an op it does not hold.
-    static bool writes(const std::string& op);
 
 private:
     core::result<std::string> session_info(const request& r);
