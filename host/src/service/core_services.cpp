@@ -12,19 +12,27 @@
 namespace tunnelmgr::service {
 namespace {
 
-// The lock file that serialises writes to the tunnel's remote configuration: beside the state (as
-// the ingress history is), since every process sharing the tunnel shares that folder and whoever
-// runs tunnelmgr can write there (the store keeps its own files there; /var/lib/tunnelmgr when
-// packaged). "" when the store names no file: then only the version check guards the writes.
-std::string remote_ingress_lock(core::state_store& state, const std::string& tunnel_id) {
+// The folder the state store keeps its file in, as its stats() report it ("" when it names none):
+// every process sharing the tunnel shares it, and whoever runs tunnelmgr can write there.
+std::string state_folder(core::state_store& state) {
     auto stats = state.stats();
     auto doc = stats ? core::json::parse(*stats) : std::nullopt;
     std::string path = doc ? core::json::str(*doc, "path") : "";
-    if (path.empty()) return "";
-    return (std::filesystem::path(path).parent_path() / ("remote-ingress-" + tunnel_id + ".lock")).string();
+    return path.empty() ? "" : std::filesystem::path(path).parent_path().string();
 }
 
 }  // namespace
+
+std::string remote_ingress_lock_path(core::state_store& state, const std::string& tunnel_id) {
+    const std::string folder = state_folder(state);
+    return folder.empty() ? "" : (std::filesystem::path(folder) / ("remote-ingress-" + tunnel_id + ".lock")).string();
+}
+
+std::string ingress_history_dir(const config::config& cfg, core::state_store& state) {
+    if (!cfg.tunnel.backup_dir.empty()) return cfg.tunnel.backup_dir;
+    const std::string folder = state_folder(state);
+    return folder.empty() ? "" : (std::filesystem::path(folder) / "ingress-history").string();
+}
 
 core::result<std::unique_ptr<core_services>> build_core(const config::config& cfg, host::registry& plugins,
                                                         core::state_store& state) {
@@ -53,18 +61,12 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
                 return core::fail(core::errc::invalid, "tunnel.ingress is `remote` but the dns plugin cannot manage remote "
                                                        "tunnel configuration: use `local` or another dns plugin");
             }
-            c->ingress = core::make_remote_ingress(*c->dns, cfg.tunnel.id, remote_ingress_lock(state, cfg.tunnel.id));
+            c->ingress = core::make_remote_ingress(*c->dns, cfg.tunnel.id, remote_ingress_lock_path(state, cfg.tunnel.id));
         }
     } else {
-        std::string backup = cfg.tunnel.backup_dir;
-        if (backup.empty()) {
-            // Beside the state, where the state store says it keeps it (a file-backed store's stats()
-            // carry its "path"); the host does not read the store's private config keys.
-            auto stats = state.stats();
-            auto doc = stats ? core::json::parse(*stats) : std::nullopt;
-            std::string path = doc ? core::json::str(*doc, "path") : "";
-            if (!path.empty()) backup = (std::filesystem::path(path).parent_path() / "ingress-history").string();
-        }
+        // Beside the state unless set, where the state store says it keeps it (a file-backed store's
+        // stats() carry its "path"); the host does not read the store's private config keys.
+        const std::string backup = ingress_history_dir(cfg, state);
         core::apply_timing timing;
         timing.ready_timeout = cfg.tunnel.ready_timeout;
         timing.restarting = &c->restarting;

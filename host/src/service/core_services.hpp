@@ -39,6 +39,12 @@ struct core_services {
     std::atomic<int> restarting{0};
 };
 
+// The lock file every process writing this tunnel's remote configuration holds, beside the state
+// ("" when the store names no file), and the ingress history folder (tunnel.backup_dir, else beside
+// the state; "" when neither): the same for the daemon, the CLI and `ingress migrate`.
+std::string remote_ingress_lock_path(core::state_store& state, const std::string& tunnel_id);
+std::string ingress_history_dir(const config::config& cfg, core::state_store& state);
+
 // One reconcile run over this core's slots, as `who` (the caller holds `writer` when not dry_run
 // and repairs are allowed). Reports its outcome to the metrics.
 core::result<core::reconcile_report> reconcile_now(core_services& core, core::state_store& state,

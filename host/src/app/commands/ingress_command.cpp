@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "app/commands/commands.hpp"
+#include "service/core_services.hpp"
 #include "common/terminal_text.hpp"
 #include "core/ingress_migrate.hpp"
 #include "core/json.hpp"
@@ -56,15 +57,6 @@ run_result parse_args(const std::vector<std::string>& args, migrate_args& out) {
     }
     out.to = to == "remote" ? core::ingress_side::remote : core::ingress_side::local;
     return run_result::proceed();
-}
-
-// The folder the state store keeps its file in ("" when it names none): the remote-ingress lock and
-// the default ingress history live there, as service/core_services.cpp places them for the daemon.
-std::string state_folder(core::state_store& state) {
-    auto stats = state.stats();
-    auto doc = stats ? core::json::parse(*stats) : std::nullopt;
-    std::string path = doc ? core::json::str(*doc, "path") : "";
-    return path.empty() ? "" : std::filesystem::path(path).parent_path().string();
 }
 
 // What the supervisor slot runs cloudflared as: systemd units, or a container's name.
@@ -179,17 +171,14 @@ run_result cmd_ingress(app_state& s) {
                                  2);
     }
 
-    const std::string folder = state_folder(*s.state);
     core::migrate_settings settings;
     settings.to = args.to;
     settings.dry_run = args.dry_run;
     settings.force = args.force;
     settings.tunnel_id = s.cfg.tunnel.id;
-    if (!folder.empty()) {
-        settings.remote_lock_path = (std::filesystem::path(folder) / ("remote-ingress-" + s.cfg.tunnel.id + ".lock")).string();
-    }
-    std::string history = s.cfg.tunnel.backup_dir;
-    if (history.empty() && !folder.empty()) history = (std::filesystem::path(folder) / "ingress-history").string();
+    // The same lock and history as the daemon's strategies use.
+    settings.remote_lock_path = service::remote_ingress_lock_path(*s.state, s.cfg.tunnel.id);
+    const std::string history = service::ingress_history_dir(s.cfg, *s.state);
     const core::cloudflared_check judge(s.cfg.tunnel.cloudflared_bin);
     core::ingress_file file(s.cfg.tunnel.config_file, history, s.cfg.tunnel.history_keep, judge);
 
