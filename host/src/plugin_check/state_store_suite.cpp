@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "plugin_check/broken_rules.hpp"
 #include "plugin_check/check_context.hpp"
@@ -135,6 +138,58 @@ protected:
     bool paging_since_1_1() const {
         const std::string& v = context().library->required_api;
         return !(v.rfind("1.0.", 0) == 0 || v == "1.0");
+    }
+
+    // Expiring names, origin settings and retarget operations are rules of 1.3 (the loader already
+    // refused a plugin of another major).
+    bool row_extras_and_retarget_since_1_3() const {
+        const std::string& v = context().library->required_api;
+        const auto dot = v.find('.');
+        return dot != std::string::npos && std::atoi(v.c_str() + dot + 1) >= 3;
+    }
+    std::string before_1_3() const {
+        return "the plugin requires API " + context().library->required_api +
+               ": a store before 1.3 drops expires_at and origin_request and knows no \"retarget\" (the host "
+               "then refuses expiring names, origin settings and retargets over it)";
+    }
+
+    // A whole row of this test ("app" -> app-<tag>.example.com) with `extra_json`'s members added or replaced.
+    std::string row_with(const std::string& word, const std::string& proj, int port, const std::string& extra_json) const {
+        rapidjson::Document d = parse_json(row(word, proj, port));
+        rapidjson::Document extra = parse_json(extra_json);
+        for (auto& m : extra.GetObject()) {
+            d.RemoveMember(m.name.GetString());
+            rapidjson::Value key(m.name, d.GetAllocator()), value(m.value, d.GetAllocator());
+            d.AddMember(key, value, d.GetAllocator());
+        }
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        d.Accept(w);
+        return std::string(buf.GetString(), buf.GetSize());
+    }
+
+    // False for a reply that is not an object at all, so a malformed row never passes.
+    static bool absent_or_null(const rapidjson::Value& row, const char* key) {
+        if (!row.IsObject()) return false;
+        auto it = row.FindMember(key);
+        return it == row.MemberEnd() || it->value.IsNull();
+    }
+    // Deep equality of row[key] and the JSON text `expected` (object members in any order).
+    static bool member_equals(const rapidjson::Value& row, const char* key, const std::string& expected) {
+        if (!row.IsObject()) return false;
+        auto it = row.FindMember(key);
+        return it != row.MemberEnd() && it->value == parse_json(expected);
+    }
+
+    // The row of `hostname` in a cname_list reply, or null when it is not there.
+    rapidjson::Document listed_row(const std::string& filter, const std::string& hostname) {
+        auto o = s().cname_list(filter);
+        rapidjson::Document out;
+        auto d = array_of(o, "cname_list");
+        for (const auto& r : d.GetArray()) {
+            if (str_member(r, "hostname") == hostname) out.CopyFrom(r, out.GetAllocator());
+        }
+        return out;
     }
 
     scratch_dir scratch_;
@@ -350,6 +405,19 @@ TEST_F(state_store_v1, operation_begin_refuses_a_second_unfinished_operation_on_
     auto other = s().operation_begin(operation_json("create", host("other"), project("a")));
     EXPECT_TRUE(other.ok()) << other.describe()
                             << rule("operation_begin must allow operations on different hostnames at the same time");
+    if (!row_extras_and_retarget_since_1_3()) return;
+    // Since 1.3 a retarget is one more kind: it waits behind another operation, and holds its name itself.
+    const std::string r = rule("operation_begin must refuse a second unfinished operation on the same hostname with "
+                               "TM_CONFLICT, whatever its kind");
+    auto retarget = s().operation_begin(operation_json("retarget", host("app"), project("a")));
+    EXPECT_EQ(retarget.rc, TM_CONFLICT) << "a retarget operation_begin while a create on " << host("app")
+                                        << " is unfinished " << retarget.describe() << r;
+    begin_ok(operation_json("retarget", host("moved"), project("a")));
+    for (const char* kind : {"create", "delete", "retarget"}) {
+        auto behind = s().operation_begin(operation_json(kind, host("moved"), project("a")));
+        EXPECT_EQ(behind.rc, TM_CONFLICT) << "a " << kind << " operation_begin while a retarget on " << host("moved")
+                                          << " is unfinished " << behind.describe() << r;
+    }
 }
 
 TEST_F(state_store_v1, concurrent_operation_begin_on_one_hostname_has_exactly_one_winner) {
@@ -495,6 +563,188 @@ TEST_F(state_store_v1, operation_list_unfinished_is_oldest_first_without_finishe
     for (auto& [id, state] : my_unfinished()) ids.push_back(id);
     EXPECT_EQ(ids, (std::vector<int64_t>{a, d}))
         << rule("operation_list_unfinished must list the operations in neither \"committed\" nor \"rolled_back\", oldest first");
+}
+
+// --- since 1.3: expiring names, origin settings and retargets --------------------------------------
+
+TEST_F(state_store_v1, cname_rows_keep_expires_at_and_origin_request) {
+    if (!row_extras_and_retarget_since_1_3()) GTEST_SKIP() << before_1_3();
+    const std::string proj = project();
+    const int64_t expires = now_ms() + 86400000;
+    const std::string origin = R"({"connectTimeout":30,"noTLSVerify":true,"httpHostHeader":"app.internal"})";
+    auto ins = s().cname_insert(row_with("app", proj, 3100,
+                                         R"({"expires_at":)" + std::to_string(expires) + R"(,"origin_request":)" + origin + "}"));
+    ASSERT_TRUE(ins.ok()) << "cname_insert with expires_at and origin_request " << ins.describe()
+                          << rule("since 1.3, cname_insert must accept a row with \"expires_at\" (Unix ms) and "
+                                  "\"origin_request\" (an object)");
+    ASSERT_TRUE(s().cname_insert(row("plain", proj)).ok());
+    ASSERT_TRUE(s().cname_insert(row_with("nulls", proj, 3100, R"({"expires_at":null,"origin_request":null})")).ok())
+        << rule("since 1.3, cname_insert must accept \"expires_at\": null and \"origin_request\": null (never, none)");
+
+    const std::string kept = rule("since 1.3, cname_get and cname_list must return the \"expires_at\" and "
+                                  "\"origin_request\" cname_insert was given");
+    auto got = s().cname_get(host("app"));
+    ASSERT_TRUE(got.ok()) << got.describe() << rule("cname_get must find the row cname_insert stored");
+    auto d = parse_json(got.json);
+    EXPECT_EQ(int_member(d, "expires_at"), expires) << got.json << kept;
+    EXPECT_TRUE(member_equals(d, "origin_request", origin)) << got.json << kept;
+    const std::string in_proj = "{\"project\":\"" + proj + "\"}";
+    const std::string lists = rule("cname_list must return the rows of the project in {\"project\"}");
+    auto listed = listed_row(in_proj, host("app"));
+    ASSERT_TRUE(listed.IsObject()) << lists;
+    EXPECT_EQ(int_member(listed, "expires_at"), expires) << kept;
+    EXPECT_TRUE(member_equals(listed, "origin_request", origin)) << kept;
+
+    const std::string unset = rule("since 1.3, a row inserted without \"expires_at\" and \"origin_request\" (or with "
+                                   "null) must come back without them (absent or null)");
+    for (const char* word : {"plain", "nulls"}) {
+        auto o = s().cname_get(host(word));
+        ASSERT_TRUE(o.ok()) << o.describe() << rule("cname_get must find the row cname_insert stored");
+        auto r = parse_json(o.json);
+        EXPECT_TRUE(absent_or_null(r, "expires_at")) << o.json << unset;
+        EXPECT_TRUE(absent_or_null(r, "origin_request")) << o.json << unset;
+        auto l = listed_row(in_proj, host(word));
+        ASSERT_TRUE(l.IsObject()) << lists;
+        EXPECT_TRUE(absent_or_null(l, "expires_at") && absent_or_null(l, "origin_request")) << unset;
+    }
+}
+
+TEST_F(state_store_v1, cname_list_filters_by_expires_before_with_project_and_paging) {
+    if (!row_extras_and_retarget_since_1_3()) GTEST_SKIP() << before_1_3();
+    const std::string mine = project("mine"), other = project("other");
+    const int64_t t = now_ms() + 86400000;
+    auto expiring = [&](const char* word, const std::string& proj, int64_t at) {
+        auto o = s().cname_insert(row_with(word, proj, 3100, R"({"expires_at":)" + std::to_string(at) + "}"));
+        ASSERT_TRUE(o.ok()) << o.describe();
+    };
+    expiring("e", mine, t + 1000);
+    expiring("a", mine, t + 1000);
+    expiring("c", mine, t + 3000);
+    expiring("b", mine, t + 2000);
+    ASSERT_TRUE(s().cname_insert(row("d", mine)).ok());  // never expires
+    expiring("f", other, t + 500);
+
+    auto before = [&](int64_t bound, const std::string& more = "") {
+        return "{\"expires_before\":" + std::to_string(bound) + more + "}";
+    };
+    auto of_this_test = [&](std::vector<std::string> names) {
+        names.erase(std::remove_if(names.begin(), names.end(),
+                                   [&](const std::string& n) { return n.find(tag_) == std::string::npos; }),
+                    names.end());
+        return names;
+    };
+    const std::string in_mine = ",\"project\":\"" + mine + "\"";
+    const std::string r = rule("since 1.3, cname_list with {\"expires_before\": t} must return only the rows whose "
+                               "expires_at is set and <= t, ordered by hostname");
+    EXPECT_EQ(hostnames(before(t + 2000, in_mine)), (std::vector<std::string>{host("a"), host("b"), host("e")})) << r;
+    EXPECT_EQ(of_this_test(hostnames(before(t + 2000))),
+              (std::vector<std::string>{host("a"), host("b"), host("e"), host("f")}))
+        << r;
+    EXPECT_EQ(hostnames(before(t + 1000, in_mine)), (std::vector<std::string>{host("a"), host("e")})) << r;
+    EXPECT_TRUE(hostnames(before(t + 999, in_mine)).empty()) << r;
+
+    const std::string paged = rule("since 1.3, cname_list must apply \"expires_before\" together with \"project\", "
+                                   "\"limit\" and \"offset\"");
+    EXPECT_EQ(hostnames(before(t + 3000, in_mine + ",\"limit\":2,\"offset\":0")),
+              (std::vector<std::string>{host("a"), host("b")}))
+        << paged;
+    EXPECT_EQ(hostnames(before(t + 3000, in_mine + ",\"limit\":2,\"offset\":2")),
+              (std::vector<std::string>{host("c"), host("e")}))
+        << paged;
+    EXPECT_TRUE(hostnames(before(t + 3000, in_mine + ",\"limit\":2,\"offset\":4")).empty()) << paged;
+}
+
+TEST_F(state_store_v1, operation_commit_of_a_retarget_replaces_the_row_but_id_and_created_at) {
+    if (!row_extras_and_retarget_since_1_3()) GTEST_SKIP() << before_1_3();
+    const std::string proj = project();
+    ASSERT_TRUE(s().cname_insert(row("app", proj, 3100)).ok());
+    auto first = s().cname_get(host("app"));
+    ASSERT_TRUE(first.ok()) << first.describe();
+    const auto old = parse_json(first.json);
+    for (int i = 0; i < 4; ++i) next_millisecond();  // a row written anew would have another created_at
+
+    const int64_t id = begin_ok(operation_json("retarget", host("app"), proj, 3200));
+    ASSERT_TRUE(s().operation_advance(id, "applied", "{}").ok());
+    const int64_t expires = now_ms() + 86400000;
+    const std::string origin = R"({"connectTimeout":10,"originServerName":"app.internal"})";
+    const std::string retargeted =
+        row_with("app", proj, 3200,
+                 R"({"target_type":"container","container_name":"web-)" + tag_ + R"(","docker_network":"net-)" + tag_ +
+                     R"(","dns_record_id":"rec-new","zone_id":"zone-new","expires_at":)" + std::to_string(expires) +
+                     R"(,"origin_request":)" + origin + "}");
+    auto c = s().operation_commit(id, retargeted);
+    ASSERT_TRUE(c.ok()) << "operation_commit of a retarget " << c.describe()
+                        << rule("since 1.3, operation_commit must commit a \"retarget\" operation whose hostname has a row");
+    EXPECT_FALSE(listed_unfinished(id)) << rule("operation_commit must mark the operation \"committed\" (no longer unfinished)");
+
+    auto got = s().cname_get(host("app"));
+    ASSERT_TRUE(got.ok()) << got.describe() << rule("since 1.3, operation_commit of a \"retarget\" must keep the hostname's row");
+    auto d = parse_json(got.json);
+    const std::string r = rule("since 1.3, operation_commit of a \"retarget\" must replace every field of the stored row "
+                               "but id and created_at with the given row's");
+    EXPECT_EQ(int_member(d, "port"), 3200) << got.json << r;
+    EXPECT_EQ(str_member(d, "target"), "http://localhost:3200") << got.json << r;
+    EXPECT_EQ(str_member(d, "target_type"), "container") << got.json << r;
+    EXPECT_EQ(str_member(d, "container_name"), "web-" + tag_) << got.json << r;
+    EXPECT_EQ(str_member(d, "docker_network"), "net-" + tag_) << got.json << r;
+    EXPECT_EQ(str_member(d, "dns_record_id"), "rec-new") << got.json << r;
+    EXPECT_EQ(str_member(d, "zone_id"), "zone-new") << got.json << r;
+    EXPECT_EQ(str_member(d, "project"), proj) << got.json << r;
+    EXPECT_EQ(int_member(d, "expires_at"), expires) << got.json << r;
+    EXPECT_TRUE(member_equals(d, "origin_request", origin)) << got.json << r;
+    const std::string kept = rule("since 1.3, operation_commit of a \"retarget\" must keep the row's id and created_at");
+    EXPECT_EQ(int_member(d, "id"), int_member(old, "id")) << first.json << " became " << got.json << kept;
+    EXPECT_EQ(int_member(d, "created_at"), int_member(old, "created_at")) << first.json << " became " << got.json << kept;
+
+    // Retargeting back to a plain row takes the expiry and the origin settings away again.
+    const int64_t again = begin_ok(operation_json("retarget", host("app"), proj, 3300));
+    ASSERT_TRUE(s().operation_commit(again, row("app", proj, 3300)).ok());
+    auto plain = parse_json(s().cname_get(host("app")).json);
+    EXPECT_EQ(int_member(plain, "port"), 3300) << r;
+    EXPECT_TRUE(absent_or_null(plain, "container_name")) << r;
+    EXPECT_TRUE(absent_or_null(plain, "expires_at")) << r;
+    EXPECT_TRUE(absent_or_null(plain, "origin_request")) << r;
+}
+
+TEST_F(state_store_v1, operation_commit_of_a_retarget_without_a_row_is_not_found) {
+    if (!row_extras_and_retarget_since_1_3()) GTEST_SKIP() << before_1_3();
+    const std::string proj = project();
+    ASSERT_TRUE(s().cname_insert(row("app", proj)).ok());
+    const int64_t id = begin_ok(operation_json("retarget", host("app"), proj, 3200));
+    ASSERT_TRUE(s().operation_advance(id, "applied", "{}").ok());
+    ASSERT_TRUE(s().cname_delete(host("app")).ok());  // deleted outside the journal meanwhile
+
+    auto c = s().operation_commit(id, row("app", proj, 3200));
+    const std::string r = rule("since 1.3, operation_commit of a \"retarget\" must answer TM_NOT_FOUND when the "
+                               "hostname has no row, leaving the operation unfinished and inserting nothing");
+    EXPECT_EQ(c.rc, TM_NOT_FOUND) << "operation_commit of a retarget of a deleted row " << c.describe() << r;
+    if (c.rc != TM_OK) {
+        EXPECT_FALSE(c.last_error.empty())
+            << rule("every call that does not return TM_OK must leave a sentence in last_error()");
+    }
+    std::string state;
+    unfinished_data(id, &state);
+    EXPECT_EQ(state, "applied") << r;
+    EXPECT_EQ(s().cname_get(host("app")).rc, TM_NOT_FOUND) << r;
+}
+
+TEST_F(state_store_v1, a_retarget_operation_is_listed_unfinished_with_its_kind) {
+    if (!row_extras_and_retarget_since_1_3()) GTEST_SKIP() << before_1_3();
+    ASSERT_TRUE(s().cname_insert(row("app", project())).ok());
+    const int64_t id = begin_ok(operation_json("retarget", host("app"), project(), 3200));
+    auto o = s().operation_list_unfinished();
+    auto d = array_of(o, "operation_list_unfinished");
+    const rapidjson::Value* found = nullptr;
+    for (const auto& op : d.GetArray()) {
+        if (int_member(op, "id") == id) found = &op;
+    }
+    ASSERT_NE(found, nullptr) << o.json << rule("operation_list_unfinished must list an operation just begun");
+    const std::string r = rule("since 1.3, operation_begin must accept kind \"retarget\" and operation_list_unfinished "
+                               "must list it with kind \"retarget\", in state \"validated\"");
+    EXPECT_EQ(str_member(*found, "kind"), "retarget") << o.json << r;
+    EXPECT_EQ(str_member(*found, "state"), "validated") << o.json << r;
+    EXPECT_EQ(str_member(*found, "hostname"), host("app")) << o.json << r;
+    EXPECT_EQ(str_member(*found, "project"), project()) << o.json << r;
 }
 
 // --- leases ------------------------------------------------------------------------------------

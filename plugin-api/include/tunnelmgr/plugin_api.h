@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 2
+#define TM_PLUGIN_API_VERSION_MINOR 3
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.2.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.3.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -149,7 +149,11 @@ typedef struct tm_state_store_v1 {
 
     /* Required. Insert a committed CNAME row: {"hostname","subdomain","domain","project","port",
      * "target","target_type","container_name","docker_network","dns_record_id","zone_id"}.
-     * TM_CONFLICT when the hostname (case-insensitive) is taken. */
+     * TM_CONFLICT when the hostname (case-insensitive) is taken.
+     * Since 1.3 a row may carry "expires_at" (Unix ms, or null: never) and "origin_request" (an object
+     * of the rule's cloudflared originRequest settings, or null: none). A store requiring 1.3 keeps
+     * both and returns them from cname_get and cname_list (absent or null when unset); an older store
+     * drops them, so the host refuses expiring names and origin settings over it. */
     tm_rc (*cname_insert)(tm_plugin_t* p, const char* row_json, int64_t* out_id);
 
     /* Required. Delete the row of `hostname`. TM_NOT_FOUND when there is none. */
@@ -160,12 +164,14 @@ typedef struct tm_state_store_v1 {
 
     /* Required. Rows as a JSON array, ordered by hostname. filter_json: {} or {"project":"name"}, and
      * since 1.1 "limit" (1..10000) and "offset" (>= 0) for one page; a 1.0 store ignores them and
-     * returns every row (the host then pages by itself). */
+     * returns every row (the host then pages by itself). Since 1.3 "expires_before" (Unix ms): only
+     * rows whose expires_at is set and <= it (the daemon's expiry pass). */
     tm_rc (*cname_list)(tm_plugin_t* p, const char* filter_json, const char** out_json);
 
     /* --- operations: the CNAME pipeline's journal ------------------------------------------ */
 
-    /* Required. Start an operation: {"kind":"create"|"delete","hostname","project","request":{...}}.
+    /* Required. Start an operation: {"kind":"create"|"delete","hostname","project","request":{...}};
+     * since 1.3 also "retarget" (the row's service changes, its DNS record does not).
      * Its state starts at "validated". TM_CONFLICT when another unfinished operation holds the same
      * hostname (so two processes never work on one name at once). */
     tm_rc (*operation_begin)(tm_plugin_t* p, const char* op_json, int64_t* out_id);
@@ -175,7 +181,9 @@ typedef struct tm_state_store_v1 {
     tm_rc (*operation_advance)(tm_plugin_t* p, int64_t id, const char* state, const char* patch_json);
 
     /* Required. In one transaction: insert (kind "create") or delete (kind "delete") the CNAME row
-     * given in `cname_json` and mark operation `id` "committed". */
+     * given in `cname_json` and mark operation `id` "committed". Since 1.3, kind "retarget" replaces
+     * every field of the stored row of that hostname but id and created_at with cname_json's
+     * (TM_NOT_FOUND, and the operation stays as it was, when there is no such row). */
     tm_rc (*operation_commit)(tm_plugin_t* p, int64_t id, const char* cname_json);
 
     /* Required. Operations in neither "committed" nor "rolled_back", as a JSON array, oldest first. */

@@ -104,6 +104,16 @@ store_result<cname_row> checked_cname(cname_row row) {
         return store_fail(store_errc::invalid,
                           "port in the CNAME row must be from 1 to 65535, not " + std::to_string(row.port));
     }
+    if (row.origin_request) {
+        // Kept as compact text, so what cname_get returns does not depend on how the caller spaced it.
+        auto compact = compact_json_object(*row.origin_request);
+        if (!compact) {
+            return store_fail(store_errc::invalid,
+                              "origin_request in the CNAME row must be a JSON object of cloudflared originRequest "
+                              "settings (e.g. {\"connectTimeout\":30}), or null for none");
+        }
+        row.origin_request = std::move(*compact);
+    }
     return row;
 }
 
@@ -117,7 +127,7 @@ store_result<void> check_limit(int64_t limit) {
 
 constexpr const char* cname_columns =
     "id, hostname, subdomain, domain, project, port, target, target_type, container_name, docker_network, "
-    "dns_record_id, zone_id, created_at";
+    "dns_record_id, zone_id, created_at, expires_at, origin_request";
 
 cname_row read_cname(SQLite::Statement& q) {
     cname_row r;
@@ -134,7 +144,28 @@ cname_row read_cname(SQLite::Statement& q) {
     r.dns_record_id = opt_text(q.getColumn(10));
     r.zone_id = opt_text(q.getColumn(11));
     r.created_at = q.getColumn(12).getInt64();
+    r.expires_at = opt_int(q.getColumn(13));
+    r.origin_request = opt_text(q.getColumn(14));
     return r;
+}
+
+// " WHERE ..." for a CNAME filter's project and expires_before (limit and offset are the caller's).
+std::string cname_filter_where(const cname_filter& f) {
+    std::string sql;
+    if (f.project) sql += " WHERE project = ?";
+    // Spelled so that the partial index cnames_expires_at answers it.
+    if (f.expires_before) {
+        sql += f.project ? " AND" : " WHERE";
+        sql += " expires_at IS NOT NULL AND expires_at <= ?";
+    }
+    return sql;
+}
+
+// Binds what cname_filter_where asked for from index `at`; returns the next free index.
+int bind_cname_filter(SQLite::Statement& q, const cname_filter& f, int at) {
+    if (f.project) q.bind(at++, *f.project);
+    if (f.expires_before) q.bind(at++, *f.expires_before);
+    return at;
 }
 
 // Inserts a checked row; the caller holds the write lock, so the check-then-insert cannot race.
@@ -150,8 +181,8 @@ store_result<int64_t> insert_cname(SQLite::Database& db, const cname_row& r, int
     }
     SQLite::Statement ins(db,
                           "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
-                          "container_name, docker_network, dns_record_id, zone_id, created_at) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                          "container_name, docker_network, dns_record_id, zone_id, created_at, expires_at, "
+                          "origin_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     ins.bind(1, r.hostname);
     ins.bind(2, r.subdomain);
     ins.bind(3, r.domain);
@@ -164,8 +195,42 @@ store_result<int64_t> insert_cname(SQLite::Database& db, const cname_row& r, int
     bind_opt(ins, 10, r.dns_record_id);
     bind_opt(ins, 11, r.zone_id);
     ins.bind(12, now);
+    bind_opt(ins, 13, r.expires_at);
+    bind_opt(ins, 14, r.origin_request);
     ins.exec();
     return db.getLastInsertRowid();
+}
+
+// Gives the row of `r.hostname` every field of `r` but id and created_at; the caller holds the write
+// lock and has checked `r`. Returns the row's id.
+store_result<int64_t> retarget_cname(SQLite::Database& db, const cname_row& r) {
+    SQLite::Statement find(db, "SELECT id FROM cnames WHERE hostname = ?");
+    find.bind(1, r.hostname);
+    if (!find.executeStep()) {
+        return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(r.hostname) +
+                                                     " to retarget (it was deleted meanwhile); roll the operation "
+                                                     "back, or publish the name anew with a create");
+    }
+    const int64_t id = find.getColumn(0).getInt64();
+    SQLite::Statement upd(db,
+                          "UPDATE cnames SET subdomain = ?, domain = ?, project = ?, port = ?, target = ?, "
+                          "target_type = ?, container_name = ?, docker_network = ?, dns_record_id = ?, zone_id = ?, "
+                          "expires_at = ?, origin_request = ? WHERE id = ?");
+    upd.bind(1, r.subdomain);
+    upd.bind(2, r.domain);
+    upd.bind(3, r.project);
+    upd.bind(4, r.port);
+    upd.bind(5, r.target);
+    bind_opt(upd, 6, r.target_type);
+    bind_opt(upd, 7, r.container_name);
+    bind_opt(upd, 8, r.docker_network);
+    bind_opt(upd, 9, r.dns_record_id);
+    bind_opt(upd, 10, r.zone_id);
+    bind_opt(upd, 11, r.expires_at);
+    bind_opt(upd, 12, r.origin_request);
+    upd.bind(13, id);
+    upd.exec();
+    return id;
 }
 
 constexpr const char* operation_columns = "id, kind, hostname, project, state, data, created_at, updated_at";
@@ -173,7 +238,8 @@ constexpr const char* operation_columns = "id, kind, hostname, project, state, d
 operation_row read_operation(SQLite::Statement& q) {
     operation_row r;
     r.id = q.getColumn(0).getInt64();
-    r.kind = q.getColumn(1).getString() == "delete" ? operation_kind::remove : operation_kind::create;
+    // The table's CHECK admits only the kinds operation_kind_named knows.
+    r.kind = operation_kind_named(q.getColumn(1).getString()).value_or(operation_kind::create);
     r.hostname = q.getColumn(2).getString();
     r.project = q.getColumn(3).getString();
     r.state = q.getColumn(4).getString();
@@ -454,13 +520,11 @@ store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
 
 store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter& filter) {
     return read<std::vector<cname_row>>("listing CNAME rows", [&](SQLite::Database& db) {
-        std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames";
-        if (filter.project) sql += " WHERE project = ?";
+        std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + cname_filter_where(filter);
         sql += " ORDER BY hostname";
         if (filter.limit || filter.offset) sql += " LIMIT ? OFFSET ?";
         SQLite::Statement q(db, sql);
-        int at = 1;
-        if (filter.project) q.bind(at++, *filter.project);
+        int at = bind_cname_filter(q, filter, 1);
         if (filter.limit || filter.offset) {
             q.bind(at++, static_cast<int64_t>(filter.limit.value_or(-1)));  // -1: no limit, in SQLite
             q.bind(at++, static_cast<int64_t>(filter.offset.value_or(0)));
@@ -473,8 +537,8 @@ store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter
 
 store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
     return read<int64_t>("counting CNAME rows", [&](SQLite::Database& db) {
-        SQLite::Statement q(db, filter.project ? "SELECT COUNT(*) FROM cnames WHERE project = ?" : "SELECT COUNT(*) FROM cnames");
-        if (filter.project) q.bind(1, *filter.project);
+        SQLite::Statement q(db, "SELECT COUNT(*) FROM cnames" + cname_filter_where(filter));
+        bind_cname_filter(q, filter, 1);
         q.executeStep();
         return store_result<int64_t>(q.getColumn(0).getInt64());
     });
@@ -505,7 +569,7 @@ store_result<int64_t> sqlite_store::operation_begin(const operation_request& req
         SQLite::Statement ins(db,
                               "INSERT INTO operations (kind, hostname, project, state, data, created_at, updated_at) "
                               "VALUES (?, ?, ?, 'validated', json_object('request', json(?)), ?, ?)");
-        ins.bind(1, request.kind == operation_kind::create ? "create" : "delete");
+        ins.bind(1, kind_name(request.kind));
         ins.bind(2, host);
         ins.bind(3, request.project);
         ins.bind(4, request.request_json);
@@ -575,6 +639,14 @@ store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& r
             auto inserted = insert_cname(db, *checked, now);
             if (!inserted) return tl::unexpected(inserted.error());
             patch = "{\"cname_id\":" + std::to_string(*inserted) + "}";
+        } else if (op->kind == operation_kind::retarget) {
+            // The whole row is replaced, so it must be a whole row; its project may change (the host decides
+            // who may move a name).
+            auto checked = checked_cname(row);
+            if (!checked) return tl::unexpected(checked.error());
+            auto retargeted = retarget_cname(db, *checked);
+            if (!retargeted) return tl::unexpected(retargeted.error());
+            patch = "{\"cname_id\":" + std::to_string(*retargeted) + "}";
         } else {
             // Deleting a row that is already gone leaves the state the operation wanted.
             SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");

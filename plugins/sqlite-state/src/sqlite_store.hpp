@@ -46,8 +46,9 @@ public:
     store_result<int64_t> operation_begin(const operation_request& request);
     // patch_json is an object merged into the operation's data (RFC 7396: null removes a key).
     store_result<void> operation_advance(int64_t id, std::string_view state, std::string_view patch_json);
-    // For a create: inserts `row`; for a delete: removes the row of the operation's hostname.
-    // Either way, marks the operation committed, all in one transaction.
+    // For a create: inserts `row`; for a delete: removes the row of the operation's hostname; for a
+    // retarget: gives the stored row every field of `row` but id and created_at (not_found, and nothing
+    // changed, when there is no such row). Each marks the operation committed, all in one transaction.
     store_result<void> operation_commit(int64_t id, const cname_row& row);
     store_result<operation_row> operation_get(int64_t id);
     store_result<std::vector<operation_row>> operation_list_unfinished();

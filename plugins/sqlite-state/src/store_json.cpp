@@ -155,8 +155,6 @@ void write_raw(writer_t& w, const char* key, const std::string& json_text) {
     }
 }
 
-const char* kind_name(operation_kind k) { return k == operation_kind::create ? "create" : "delete"; }
-
 void write_operation(writer_t& w, const operation_row& r) {
     w.StartObject();
     write_int(w, "id", r.id);
@@ -223,6 +221,14 @@ bool is_json_object(std::string_view text) {
     return !doc.HasParseError() && doc.IsObject();
 }
 
+std::optional<std::string> compact_json_object(std::string_view text) {
+    if (text.empty()) return std::nullopt;
+    rapidjson::Document doc;
+    doc.Parse(text.data(), text.size());
+    if (doc.HasParseError() || !doc.IsObject()) return std::nullopt;
+    return compact(doc);
+}
+
 std::string json_string_array(const std::vector<std::string>& items) {
     return array_json(items, [](writer_t& w, const std::string& s) {
         w.String(s.c_str(), static_cast<rapidjson::SizeType>(s.size()));
@@ -257,6 +263,7 @@ store_result<cname_filter> cname_filter_from_json(std::string_view json) {
     out.project = f.opt_string("project");
     out.limit = f.opt_int("limit");
     out.offset = f.opt_int("offset");
+    out.expires_before = f.opt_int("expires_before");
     if (!f.ok()) return f.error();
     if (out.limit && (*out.limit < 1 || *out.limit > 10000)) {
         return store_fail(store_errc::invalid, "filter.limit must be from 1 to 10000, not " + std::to_string(*out.limit));
@@ -277,14 +284,12 @@ store_result<operation_request> operation_request_from_json(std::string_view jso
     r.project = f.string("project");
     r.request_json = f.object_text("request");
     if (!f.ok()) return f.error();
-    if (kind == "create") {
-        r.kind = operation_kind::create;
-    } else if (kind == "delete") {
-        r.kind = operation_kind::remove;
-    } else {
+    const auto known = operation_kind_named(kind);
+    if (!known) {
         return store_fail(store_errc::invalid,
-                          "operation.kind must be \"create\" or \"delete\", not " + in_quotes(kind));
+                          "operation.kind must be \"create\", \"delete\" or \"retarget\", not " + in_quotes(kind));
     }
+    r.kind = *known;
     return r;
 }
 

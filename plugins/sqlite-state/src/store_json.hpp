@@ -2,6 +2,7 @@
 // Parsing checks shape and types only; the store checks meaning (required names, ranges).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,8 @@ namespace tunnelmgr::plugins::sqlite_state {
 
 // A JSON object's text, or false for anything else (arrays, scalars, malformed text).
 bool is_json_object(std::string_view text);
+// The compact text of a JSON object (no spaces, keys in the order given), or nullopt for anything else.
+std::optional<std::string> compact_json_object(std::string_view text);
 
 // Compact JSON array of strings, and its lenient inverse (anything else gives an empty list).
 std::string json_string_array(const std::vector<std::string>& items);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <tunnelmgr/sdk/model.hpp>
@@ -19,9 +20,28 @@ struct cname_filter {
     std::optional<std::string> project;
     std::optional<int64_t> limit;   // one page: 1..10000 rows
     std::optional<int64_t> offset;  // rows to skip, >= 0
+    // Only rows whose expires_at is set and <= this (Unix ms): the daemon's expiry pass.
+    std::optional<int64_t> expires_before;
 };
 
-enum class operation_kind { create, remove };
+// retarget: the row's service (port, target, ...) changes in place; its DNS record does not.
+enum class operation_kind { create, remove, retarget };
+
+// The kind as the ABI and the operations table spell it, and back (nullopt for any other word).
+inline const char* kind_name(operation_kind kind) {
+    switch (kind) {
+        case operation_kind::create: return "create";
+        case operation_kind::remove: return "delete";
+        case operation_kind::retarget: return "retarget";
+    }
+    return "create";
+}
+inline std::optional<operation_kind> operation_kind_named(std::string_view name) {
+    if (name == "create") return operation_kind::create;
+    if (name == "delete") return operation_kind::remove;
+    if (name == "retarget") return operation_kind::retarget;
+    return std::nullopt;
+}
 
 struct operation_request {
     operation_kind kind = operation_kind::create;

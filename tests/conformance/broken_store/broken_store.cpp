@@ -162,11 +162,17 @@ public:
         if (!f) return tl::unexpected(f.error());
         const std::string project = str(*f, "project");
         const int64_t limit = num(*f, "limit", 10000), offset = num(*f, "offset", 0);
+        const bool expiring = has(*f, "expires_before");  // since 1.3
+        const int64_t before = num(*f, "expires_before", 0);
         std::lock_guard<std::mutex> lock(s_->mutex);
         doc_t out(rapidjson::kArrayType);
         int64_t skipped = 0;
         for (const auto& [host, r] : s_->cnames) {
             if (!project.empty() && str(r.doc, "project") != project) continue;
+            if (expiring && (!has(r.doc, "expires_at") || !r.doc["expires_at"].IsInt64() ||
+                             r.doc["expires_at"].GetInt64() > before)) {
+                continue;
+            }
             if (skipped++ < offset) continue;
             if (static_cast<int64_t>(out.Size()) >= limit) break;
             rapidjson::Value v;
@@ -226,6 +232,16 @@ public:
         if (op->kind == "create") {
             auto inserted = insert_locked(std::move(*d));
             if (!inserted) return tl::unexpected(inserted.error());
+        } else if (op->kind == "retarget") {  // since 1.3: the new row, with the old id and created_at
+            auto it = s_->cnames.find(op->hostname);
+            if (it == s_->cnames.end()) return sdk::fail(TM_NOT_FOUND, "no row for " + op->hostname + " to retarget");
+            for (const char* kept : {"id", "created_at"}) {
+                d->RemoveMember(kept);
+                if (!has(it->second.doc, kept)) continue;
+                rapidjson::Value key(kept, d->GetAllocator()), value(it->second.doc[kept], d->GetAllocator());
+                d->AddMember(key, value, d->GetAllocator());
+            }
+            it->second.doc = std::move(*d);
         } else {
             s_->cnames.erase(op->hostname);
         }

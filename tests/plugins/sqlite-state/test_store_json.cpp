@@ -37,7 +37,8 @@ TEST(store_json, wrong_types_name_the_field) {
 
     auto op = operation_request_from_json(R"({"kind":"rename","hostname":"a.example.com","project":"p"})");
     ASSERT_FALSE(op.has_value());
-    EXPECT_NE(op.error().message.find("\"create\" or \"delete\""), std::string::npos);
+    EXPECT_NE(op.error().message.find("\"create\", \"delete\" or \"retarget\""), std::string::npos)
+        << op.error().message;
 
     auto snap = docker_snapshot_from_json(R"({"containers":[{"id":"c1","name":"n","ports":[{"container_port":"80"}]}]})");
     ASSERT_FALSE(snap.has_value());

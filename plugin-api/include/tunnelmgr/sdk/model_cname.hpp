@@ -16,6 +16,9 @@ namespace tunnelmgr::sdk::model {
 // {"id":int,"hostname","subdomain","domain","project","port":int,"target","target_type":string|null,
 //  "container_name":string|null,"docker_network":string|null,"dns_record_id":string|null,
 //  "zone_id":string|null,"created_at":int}. A new row (the host's) has neither id nor created_at.
+// Since plugin API 1.3 a row may also carry "expires_at":int (Unix ms when the daemon removes the name)
+// and "origin_request":{...} (the rule's own cloudflared originRequest, in cloudflared's JSON form:
+// durations in whole seconds); each is written only when set.
 struct cname_row {
     std::optional<int64_t> id;  // set by the store
     std::string hostname;
@@ -30,6 +33,10 @@ struct cname_row {
     std::optional<std::string> dns_record_id;
     std::optional<std::string> zone_id;
     std::optional<int64_t> created_at;  // set by the store
+    std::optional<int64_t> expires_at;  // since 1.3; nullopt: the name never expires
+    // since 1.3; the JSON object text of the rule's originRequest, as it crosses (compact, keys in the
+    // order written); nullopt: none
+    std::optional<std::string> origin_request;
 };
 
 namespace detail {
@@ -97,6 +104,11 @@ inline void write_cname_row(row_writer& w, const cname_row& r) {
     write_member(w, "dns_record_id", r.dns_record_id);
     write_member(w, "zone_id", r.zone_id);
     if (r.created_at) write_member(w, "created_at", *r.created_at);
+    if (r.expires_at) write_member(w, "expires_at", *r.expires_at);
+    if (r.origin_request) {
+        w.Key("origin_request");
+        w.RawValue(r.origin_request->c_str(), r.origin_request->size(), rapidjson::kObjectType);
+    }
     w.EndObject();
 }
 
@@ -118,8 +130,16 @@ inline decoded<cname_row> decode_cname_row(const rapidjson::Value& o) {
         !read_member<text>(o, "container_name", r.container_name, e) ||
         !read_member<text>(o, "docker_network", r.docker_network, e) ||
         !read_member<text>(o, "dns_record_id", r.dns_record_id, e) || !read_member<text>(o, "zone_id", r.zone_id, e) ||
-        !read_member<int64_t>(o, "created_at", r.created_at, e)) {
+        !read_member<int64_t>(o, "created_at", r.created_at, e) ||
+        !read_member<int64_t>(o, "expires_at", r.expires_at, e)) {
         return tl::unexpected(e);
+    }
+    if (auto origin = o.FindMember("origin_request"); origin != o.MemberEnd() && !origin->value.IsNull()) {
+        if (!origin->value.IsObject()) return tl::unexpected(detail::not_an_object("origin_request", origin->value));
+        rapidjson::StringBuffer buf;
+        rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+        origin->value.Accept(w);
+        r.origin_request = std::string(buf.GetString(), buf.GetSize());
     }
     return r;
 }
