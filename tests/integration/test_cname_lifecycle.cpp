@@ -95,6 +95,34 @@ protected:
         return r;
     }
 
+    // tunnel.cloudflared_bin: the binary that judges every version of the ingress file.
+    void use_judge(const std::string& bin) {
+        write_config();
+        std::string cfg = slurp(dir_ / "config.yml");
+        cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
+        std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    }
+    // The real cloudflared ($TM_CLOUDFLARED, or ../shared/tools/cloudflared beside the project); "" when absent.
+    static std::string real_cloudflared() {
+        if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && *e != '\0') {
+            return ::access(e, X_OK) == 0 ? e : "";  // set to nothing runnable: the real one is skipped
+        }
+        fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
+        return fs::exists(beside) ? beside.lexically_normal().string() : "";
+    }
+    // The row of `host` as `cname ls --json` shows it (a null document when it is not there).
+    rapidjson::Document row_of(const std::string& host) {
+        auto r = tm({"cname", "ls", "--json"});
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        auto d = parse(r.out);
+        rapidjson::Document out;
+        if (!d.IsArray()) return out;
+        for (auto& row : d.GetArray()) {
+            if (std::string(row["hostname"].GetString()) == host) out.CopyFrom(row, out.GetAllocator());
+        }
+        return out;
+    }
+
     // Our CNAMEs in the fake, by name.
     std::map<std::string, tunnelmgr::testing::fake_dns_record> dns() {
         std::map<std::string, tunnelmgr::testing::fake_dns_record> out;
@@ -462,12 +490,6 @@ TEST_F(cname_lifecycle, a_change_cloudflared_refuses_is_rolled_back_and_the_file
                            "fi\n"
                            "exit 0\n";
     fs::permissions(stub, fs::perms::owner_all);
-    auto use_judge = [&](const std::string& bin) {
-        write_config();
-        std::string cfg = slurp(dir_ / "config.yml");
-        cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
-        std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
-    };
     use_judge(stub.string());
     auto posts_before = fake_->request_count_prefix("POST", "/zones/");
     auto r = tm({"cname", "add", "refused", "--port", "3100", "--project", "alpha"});
@@ -486,19 +508,7 @@ TEST_F(cname_lifecycle, a_change_cloudflared_refuses_is_rolled_back_and_the_file
 // A hand-written rule the built-in checks let through and cloudflared cannot load: refused by the
 // check before the DNS step, so no record is made only to be removed again.
 TEST_F(cname_lifecycle, the_real_cloudflared_judges_each_change_and_refuses_a_file_it_cannot_load_before_any_record) {
-    auto use_judge = [&](const std::string& bin) {
-        write_config();
-        std::string cfg = slurp(dir_ / "config.yml");
-        cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
-        std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
-    };
-    std::string real;
-    if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && *e != '\0') {
-        real = ::access(e, X_OK) == 0 ? e : "";  // set to nothing runnable: the real one is skipped
-    } else if (fs::path beside = fs::path(TM_TEST_SOURCE_DIR) / ".." / "shared" / "tools" / "cloudflared" / "cloudflared";
-               fs::exists(beside)) {
-        real = beside.lexically_normal().string();
-    }
+    const std::string real = real_cloudflared();
     if (real.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): its part skipped";
     use_judge(real);
     ASSERT_EQ(tm({"cname", "add", "judged", "--port", "3102", "--project", "alpha"}).exit_code, 0);
@@ -516,4 +526,241 @@ TEST_F(cname_lifecycle, the_real_cloudflared_judges_each_change_and_refuses_a_fi
     EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), hand);
     EXPECT_TRUE(dns().empty());
     EXPECT_EQ(db_hosts(), std::set<std::string>{});
+}
+
+// --- retarget, expiring names, origin settings (plugin API 1.3) -----------------------------------
+
+// The rule of `host` in a config.yml's text: from its `- hostname:` line to the next `- ` line.
+std::string rule_text(const std::string& yml, const std::string& host) {
+    auto at = yml.find("- hostname: " + host + "\n");
+    if (at == std::string::npos) return "";
+    auto next = yml.find("  - ", at + 1);
+    return yml.substr(at, next == std::string::npos ? std::string::npos : next - at);
+}
+
+TEST_F(cname_lifecycle, retarget_moves_the_rule_in_place_keeps_the_record_and_is_audited) {
+    auto added = tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--ttl", "2h", "--origin",
+                     "connectTimeout=10s", "--origin", "httpHostHeader=app.internal"});
+    ASSERT_EQ(added.exit_code, 0) << added.err;
+    EXPECT_NE(added.out.find("expires in 1h 59m"), std::string::npos) << added.out;
+    ASSERT_EQ(tm({"cname", "add", "later", "--port", "3101", "--project", "alpha"}).exit_code, 0);
+    const std::string record = dns().at("app.example.com").id;
+    auto before = row_of("app.example.com");
+    ASSERT_TRUE(before.IsObject());
+    EXPECT_EQ(rule_text(slurp(dir_ / "cloudflared.yml"), "app.example.com"),
+              "- hostname: app.example.com\n    service: http://localhost:3100\n    originRequest:\n"
+              "      connectTimeout: 10s\n      httpHostHeader: \"app.internal\"\n");
+    auto ls = tm({"cname", "ls"});
+    EXPECT_NE(ls.out.find("EXPIRES"), std::string::npos) << ls.out;
+    EXPECT_NE(ls.out.find("in 1h 59m"), std::string::npos) << ls.out;
+
+    auto moved = tm({"cname", "retarget", "app.example.com", "--port", "3105", "--json"});
+    ASSERT_EQ(moved.exit_code, 0) << moved.err;
+    auto answer = parse(moved.out);
+    EXPECT_TRUE(answer["changed"].GetBool());
+    EXPECT_EQ(std::string(answer["previous_target"].GetString()), "http://localhost:3100");
+    const std::string yml = slurp(dir_ / "cloudflared.yml");
+    EXPECT_EQ(rule_text(yml, "app.example.com"),
+              "- hostname: app.example.com\n    service: http://localhost:3105\n    originRequest:\n"
+              "      connectTimeout: 10s\n      httpHostHeader: \"app.internal\"\n");
+    EXPECT_LT(yml.find("app.example.com"), yml.find("later.example.com")) << "the rule stays where it was:\n" << yml;
+    EXPECT_EQ(dns().at("app.example.com").id, record) << "no DNS change";
+    auto after = row_of("app.example.com");
+    EXPECT_EQ(after["port"].GetInt64(), 3105);
+    EXPECT_EQ(after["id"].GetInt64(), before["id"].GetInt64());
+    EXPECT_EQ(after["created_at"].GetInt64(), before["created_at"].GetInt64());
+    EXPECT_EQ(after["expires_at"].GetInt64(), before["expires_at"].GetInt64());
+    EXPECT_EQ(consistent_hosts(), (std::set<std::string>{"app.example.com", "later.example.com"}));
+
+    // The admin's own URL; then the settings dropped.
+    ASSERT_EQ(tm({"cname", "retarget", "app.example.com", "--target", "http://10.1.2.3:8080"}).exit_code, 0);
+    EXPECT_EQ(std::string(row_of("app.example.com")["target_type"].GetString()), "url");
+    auto cleared = tm({"cname", "retarget", "app.example.com", "--origin-clear"});
+    ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+    EXPECT_EQ(rule_text(slurp(dir_ / "cloudflared.yml"), "app.example.com"),
+              "- hostname: app.example.com\n    service: http://10.1.2.3:8080\n");
+    EXPECT_FALSE(row_of("app.example.com").HasMember("origin_request"));
+    auto same = tm({"cname", "retarget", "app.example.com", "--target", "http://10.1.2.3:8080"});
+    EXPECT_EQ(same.exit_code, 0);
+    EXPECT_NE(same.out.find("nothing to change"), std::string::npos) << same.out;
+
+    auto audit = tm({"audit", "--action", "cname.retarget", "--json"});
+    ASSERT_EQ(audit.exit_code, 0) << audit.err;
+    auto rows = parse(audit.out);
+    ASSERT_TRUE(rows.IsArray());
+    ASSERT_EQ(rows.Size(), 3U) << audit.out;  // port, URL, settings; "nothing to change" is no change
+    EXPECT_NE(audit.out.find("\"from\":\"http://localhost:3100\""), std::string::npos) << audit.out;
+
+    // Refusals change nothing: both kinds of target, another project's port, an unknown name, no change asked.
+    const std::string file = slurp(dir_ / "cloudflared.yml");
+    struct refusal {
+        std::vector<std::string> args;
+        int exit_code;
+        std::string says;
+    };
+    const std::vector<refusal> refusals{
+        {{"app.example.com", "--port", "3102", "--target", "http://x:1"}, 4, "not both"},
+        {{"app.example.com", "--port", "4100"}, 4, "not among the ports of project 'alpha'"},
+        {{"nothing.example.com", "--port", "3100"}, 4, "not managed by tunnelmgr"},
+        {{"app.example.com"}, 4, "nothing to change"},
+        {{"app.example.com", "--target", "ftp://x"}, 4, "the target"},
+        {{"app.example.com", "--origin", "connectTimeout=ten"}, 2, "not a duration cloudflared can read"},
+        {{"app.example.com", "--origin", "tlsTimeout=5s"}, 2, "top-level originRequest"},
+        {{"app.example.com", "--origin", "noTLSVerify=yes"}, 2, "true or false"},
+    };
+    for (const auto& r : refusals) {
+        std::vector<std::string> argv{"cname", "retarget"};
+        argv.insert(argv.end(), r.args.begin(), r.args.end());
+        auto out = tm(argv);
+        EXPECT_EQ(out.exit_code, r.exit_code) << r.says << ": " << out.err;
+        EXPECT_NE(out.err.find(r.says), std::string::npos) << out.err;
+    }
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), file);
+    auto short_ttl = tm({"cname", "add", "brief", "--port", "3100", "--project", "alpha", "--ttl", "30s"});
+    EXPECT_EQ(short_ttl.exit_code, 2);
+    EXPECT_NE(short_ttl.err.find("out of range: give from 1m to 365d"), std::string::npos) << short_ttl.err;
+    EXPECT_EQ(consistent_hosts(), (std::set<std::string>{"app.example.com", "later.example.com"}));
+}
+
+// A retarget whose new file the judge refuses is undone: the old service stays everywhere.
+TEST_F(cname_lifecycle, a_retarget_cloudflared_refuses_leaves_the_old_service) {
+    ASSERT_EQ(tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    const fs::path stub = dir_ / "cloudflared-refuses";
+    std::ofstream(stub) << "#!/bin/sh\n"
+                           "if grep -q localhost:3199 \"$4\"; then\n"
+                           "  echo 'Validation failed: the stub refuses port 3199' >&2; exit 1\n"
+                           "fi\n"
+                           "exit 0\n";
+    fs::permissions(stub, fs::perms::owner_all);
+    use_judge(stub.string());
+    const std::string file = slurp(dir_ / "cloudflared.yml");
+    auto r = tm({"cname", "retarget", "app.example.com", "--port", "3199"});
+    EXPECT_EQ(r.exit_code, 4) << r.err;
+    EXPECT_NE(r.err.find("the stub refuses port 3199"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("app.example.com still goes to http://localhost:3100"), std::string::npos) << r.err;
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), file);
+    EXPECT_EQ(row_of("app.example.com")["port"].GetInt64(), 3100);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"app.example.com"});
+}
+
+// Kill points of a retarget: before `applied` the old service is put back; from it on, the new one stays.
+class crash_after_retarget : public cname_lifecycle, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(crash_after_retarget, restart_leaves_file_and_row_on_the_same_service) {
+    const std::string step = GetParam();
+    ASSERT_EQ(tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    const std::string record = dns().at("app.example.com").id;
+    auto r = tm({"cname", "retarget", "app.example.com", "--port", "3107"},
+                {{"TUNNELMGR_TEST_CRASH_AFTER", "retarget:" + step}});
+    ASSERT_EQ(r.signal, SIGKILL) << "it should have died after " << step << ": " << r.err;
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"app.example.com"});
+    const bool kept = step == "applied" || step == "committed";
+    const std::string service = kept ? "http://localhost:3107" : "http://localhost:3100";
+    EXPECT_EQ(rule_text(slurp(dir_ / "cloudflared.yml"), "app.example.com"),
+              "- hostname: app.example.com\n    service: " + service + "\n") << step;
+    EXPECT_EQ(row_of("app.example.com")["port"].GetInt64(), kept ? 3107 : 3100) << step;
+    EXPECT_EQ(dns().at("app.example.com").id, record);
+    // And the name takes changes normally afterwards.
+    ASSERT_EQ(tm({"cname", "retarget", "app.example.com", "--port", "3108"}).exit_code, 0);
+    ASSERT_EQ(tm({"cname", "rm", "app.example.com"}).exit_code, 0);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{});
+}
+
+INSTANTIATE_TEST_SUITE_P(every_step, crash_after_retarget,
+                         ::testing::Values("validated", "ingress_written", "applied", "committed"));
+
+// The origin settings tunnelmgr writes are cloudflared's: every value it accepts passes the real
+// cloudflared's `ingress validate` (as the judge of each edit, and run by hand on the file), and each
+// value cloudflared's decoder refuses is refused by tunnelmgr before anything is written.
+TEST_F(cname_lifecycle, origin_settings_agree_with_the_real_cloudflared) {
+    const std::string real = real_cloudflared();
+    if (real.empty()) GTEST_SKIP() << "the real cloudflared is not on this machine (../shared/tools/cloudflared): skipped";
+    use_judge(real);
+    auto validate = [&](const fs::path& file) {
+        return run_process({real, "--no-autoupdate", "tunnel", "--config", file.string(), "ingress", "validate"});
+    };
+    const std::vector<std::vector<std::string>> accepted{
+        {"connectTimeout=10s"},
+        {"connectTimeout=1m30s", "noTLSVerify=true"},
+        {"httpHostHeader=app.internal:8443", "originServerName=app.internal"},
+        {"http2Origin=true", "disableChunkedEncoding=false"},
+        {"connectTimeout=600s", "noTLSVerify=false", "httpHostHeader=a.b", "originServerName=c.d", "http2Origin=false",
+         "disableChunkedEncoding=true"},
+    };
+    int port = 3110;
+    for (const auto& settings : accepted) {
+        std::vector<std::string> argv{"cname", "add", "o" + std::to_string(port), "--port", std::to_string(port), "--project", "alpha"};
+        for (const auto& s : settings) argv.insert(argv.end(), {"--origin", s});
+        auto r = tm(argv);
+        ASSERT_EQ(r.exit_code, 0) << settings.front() << ": " << r.err;
+        auto v = validate(dir_ / "cloudflared.yml");
+        EXPECT_EQ(v.exit_code, 0) << settings.front() << ": " << v.out << v.err;
+        // Retargeted with other settings: judged again.
+        auto moved = tm({"cname", "retarget", "o" + std::to_string(port) + ".example.com", "--port",
+                         std::to_string(port + 50), "--origin", "connectTimeout=5s"});
+        ASSERT_EQ(moved.exit_code, 0) << moved.err;
+        EXPECT_EQ(validate(dir_ / "cloudflared.yml").exit_code, 0);
+        auto rule = run_process({real, "--no-autoupdate", "tunnel", "--config", (dir_ / "cloudflared.yml").string(),
+                                 "ingress", "rule", "https://o" + std::to_string(port) + ".example.com"});
+        EXPECT_NE(rule.out.find("http://localhost:" + std::to_string(port + 50)), std::string::npos) << rule.out << rule.err;
+        ++port;
+    }
+    // What cloudflared's decoder refuses, as a hand-written rule, is refused by tunnelmgr too.
+    const std::vector<std::pair<std::string, std::string>> refused{
+        {"connectTimeout", "ten"}, {"connectTimeout", "10"}, {"noTLSVerify", "maybe"},
+        {"noTLSVerify", "1"},      {"http2Origin", "2"},
+    };
+    const std::string file = slurp(dir_ / "cloudflared.yml");
+    for (const auto& [key, value] : refused) {
+        std::string hand = ingress_seed;
+        hand.insert(hand.find("  - service: http_status:404"), "    originRequest:\n      " + key + ": " + value + "\n");
+        std::ofstream(dir_ / "hand.yml", std::ios::trunc) << hand;
+        auto v = validate(dir_ / "hand.yml");
+        EXPECT_NE(v.exit_code, 0) << "cloudflared took " << key << ": " << value;
+        auto r = tm({"cname", "add", "nope", "--port", "3199", "--project", "alpha", "--origin", key + "=" + value});
+        EXPECT_EQ(r.exit_code, 2) << key << "=" << value << ": " << r.err;
+        EXPECT_NE(r.err.find(key), std::string::npos) << r.err;
+    }
+    // A key cloudflared does not know it only warns about, and ignores: a typo that silently does
+    // nothing, which tunnelmgr refuses instead.
+    std::string hand = ingress_seed;
+    hand.insert(hand.find("  - service: http_status:404"), "    originRequest:\n      conectTimeout: 10s\n");
+    std::ofstream(dir_ / "hand.yml", std::ios::trunc) << hand;
+    auto warned = validate(dir_ / "hand.yml");
+    EXPECT_EQ(warned.exit_code, 0);
+    EXPECT_NE((warned.out + warned.err).find("field conectTimeout not found"), std::string::npos) << warned.out << warned.err;
+    auto typo = tm({"cname", "add", "nope", "--port", "3199", "--project", "alpha", "--origin", "conectTimeout=10s"});
+    EXPECT_EQ(typo.exit_code, 2);
+    EXPECT_NE(typo.err.find("`originRequest.conectTimeout` is not a cloudflared origin setting"), std::string::npos) << typo.err;
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), file);
+}
+
+// Remote ingress: the rule's originRequest goes to the API in cloudflared's JSON form (seconds), and a
+// retarget changes the rule where it stands.
+TEST_F(cname_lifecycle, remote_ingress_carries_origin_settings_and_retargets_in_place) {
+    std::string cfg = slurp(dir_ / "config.yml");
+    cfg.replace(cfg.find("ingress: local"), 14, "ingress: remote");
+    std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
+    ASSERT_EQ(tm({"cname", "add", "app", "--port", "3100", "--project", "alpha", "--origin", "connectTimeout=1m",
+                  "--origin", "noTLSVerify=true"}).exit_code, 0);
+    ASSERT_EQ(tm({"cname", "add", "next", "--port", "3101", "--project", "alpha"}).exit_code, 0);
+    auto c = parse(fake_->tunnel_configuration(tunnel_id)->config_json);
+    ASSERT_EQ(c["ingress"].Size(), 3u);
+    EXPECT_STREQ(c["ingress"][0]["hostname"].GetString(), "app.example.com");
+    EXPECT_EQ(c["ingress"][0]["originRequest"]["connectTimeout"].GetInt64(), 60);
+    EXPECT_TRUE(c["ingress"][0]["originRequest"]["noTLSVerify"].GetBool());
+    EXPECT_FALSE(c["ingress"][1].HasMember("originRequest"));
+
+    auto moved = tm({"cname", "retarget", "app.example.com", "--port", "3102", "--origin", "httpHostHeader=app.internal"});
+    ASSERT_EQ(moved.exit_code, 0) << moved.err;
+    c = parse(fake_->tunnel_configuration(tunnel_id)->config_json);
+    ASSERT_EQ(c["ingress"].Size(), 3u);
+    EXPECT_STREQ(c["ingress"][0]["hostname"].GetString(), "app.example.com") << "still first";
+    EXPECT_STREQ(c["ingress"][0]["service"].GetString(), "http://localhost:3102");
+    EXPECT_STREQ(c["ingress"][0]["originRequest"]["httpHostHeader"].GetString(), "app.internal");
+    EXPECT_FALSE(c["ingress"][0]["originRequest"].HasMember("connectTimeout")) << "the settings are replaced, not merged";
+    EXPECT_EQ(row_of("app.example.com")["port"].GetInt64(), 3102);
+    EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), ingress_seed);
+    ASSERT_EQ(tm({"cname", "rm", "app.example.com"}).exit_code, 0);
+    ASSERT_EQ(tm({"cname", "rm", "next.example.com"}).exit_code, 0);
 }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -246,4 +247,54 @@ TEST_F(reconcile_daemon, the_cli_reconciles_through_the_daemon_without_opening_t
     // With the interval off, the daemon never reconciled by itself.
     EXPECT_EQ(daemon_.log().find("msg=\"drift:"), std::string::npos) << daemon_.log();
     EXPECT_EQ(daemon_.log().find("msg=\"no drift"), std::string::npos) << daemon_.log();
+}
+
+// Expiring names (`cname add --ttl`): the lease holder removes each one whose time has passed through
+// the pipeline — rule, record and row — audited with the reason; the others stay.
+TEST_F(reconcile_daemon, the_daemon_removes_expired_names_through_the_pipeline) {
+    write_config(dir_ / "config.yml", "0", "report", dir_ / "state.db");
+    std::ofstream(dir_ / "config.yml", std::ios::app) << "health: { interval: 1s }\n";
+    const fs::path config = dir_ / "config.yml";
+    ASSERT_EQ(tm(config, {"cname", "add", "brief", "--port", "3100", "--project", "alpha", "--ttl", "1m"}).exit_code, 0);
+    ASSERT_EQ(tm(config, {"cname", "add", "later", "--port", "3101", "--project", "alpha", "--ttl", "2h"}).exit_code, 0);
+    ASSERT_EQ(tm(config, {"cname", "add", "plain", "--port", "3102", "--project", "alpha"}).exit_code, 0);
+    // A minute is long for a test: the row is made to have expired a second ago, as after a pause.
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+    auto aged = run_process({"/usr/bin/sqlite3", (dir_ / "state.db").string(),
+                             "UPDATE cnames SET expires_at = " + std::to_string(now - 1000) +
+                                 " WHERE hostname = 'brief.example.com'"});
+    ASSERT_EQ(aged.exit_code, 0) << aged.err;
+    start_daemon();
+
+    auto hosts = [&] {
+        std::set<std::string> out;
+        auto r = tm(config, {"cname", "ls", "--json"});
+        rapidjson::Document d;
+        d.Parse(r.out.c_str());
+        if (d.IsArray()) {
+            for (const auto& row : d.GetArray()) out.insert(row["hostname"].GetString());
+        }
+        return out;
+    };
+    ASSERT_TRUE(eventually([&] { return hosts().count("brief.example.com") == 0; }, std::chrono::seconds(30))) << daemon_.log();
+    EXPECT_EQ(hosts(), (std::set<std::string>{"later.example.com", "plain.example.com"}));
+    std::set<std::string> records;
+    for (const auto& r : fake_->records()) records.insert(r.name);
+    EXPECT_EQ(records.count("brief.example.com"), 0U);
+    EXPECT_EQ(records.count("later.example.com"), 1U);
+    const std::string yml = slurp(dir_ / "cloudflared.yml");
+    EXPECT_EQ(yml.find("brief.example.com"), std::string::npos) << yml;
+    EXPECT_NE(yml.find("later.example.com"), std::string::npos) << yml;
+
+    auto audit = tm(config, {"audit", "--action", "cname.delete", "--json"});
+    ASSERT_EQ(audit.exit_code, 0) << audit.err;
+    rapidjson::Document rows;
+    rows.Parse(audit.out.c_str());
+    ASSERT_TRUE(rows.IsArray() && rows.Size() == 1U) << audit.out;
+    EXPECT_STREQ(rows[0]["target"].GetString(), "brief.example.com");
+    EXPECT_STREQ(rows[0]["result"].GetString(), "ok");
+    EXPECT_NE(audit.out.find("expired"), std::string::npos) << audit.out;
+    EXPECT_NE(audit.out.find("expiry"), std::string::npos) << "the origin says who removed it: " << audit.out;
+    EXPECT_NE(daemon_.log().find("brief.example.com (project alpha) expired and was removed"), std::string::npos);
 }

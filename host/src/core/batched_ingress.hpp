@@ -38,8 +38,12 @@ public:
     // writer may be null (nothing to release while waiting).
     batched_ingress(std::unique_ptr<ingress_strategy> inner, std::chrono::milliseconds delay, one_writer* writer);
 
-    result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) override {
-        return inner_->add(hostname, service, why);
+    using ingress_strategy::add;
+    result<bool> add(const std::string& hostname, const rule_target& to, const std::string& why) override {
+        return inner_->add(hostname, to, why);
+    }
+    result<rule_target> replace(const std::string& hostname, const rule_target& to, const std::string& why) override {
+        return inner_->replace(hostname, to, why);
     }
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string& why) override {
         return inner_->remove(hostname, why);

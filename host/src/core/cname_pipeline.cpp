@@ -105,7 +105,8 @@ result<void> delete_created_record(step_env& env, operation& o, bool /*in_flight
 
 result<std::string> add_ingress_rule(step_env& env, operation& o) {
     std::string service = o.s("service");
-    auto added = env.ingress.add(o.hostname, service, "add " + o.hostname + " -> " + service + " for " + o.project);
+    auto added = env.ingress.add(o.hostname, rule_target{service, o.s("origin_request")},
+                                 "add " + o.hostname + " -> " + service + " for " + o.project);
     if (!added) return tl::unexpected(added.error());
     o.put("ingress_changed", *added);
     o.backup_error = env.ingress.take_backup_error();
@@ -155,6 +156,8 @@ result<sdk::model::cname_row> new_cname_row(step_env& /*env*/, operation& o) {
     row.docker_network = o.s("docker_network");
     row.dns_record_id = o.s("record_id");
     row.zone_id = o.s("zone_id");
+    if (int64_t at = json::i64(o.data, "expires_at"); at > 0) row.expires_at = at;
+    if (std::string origin = o.s("origin_request"); !origin.empty() && origin != "{}") row.origin_request = origin;
     return row;
 }
 
@@ -215,6 +218,53 @@ result<sdk::model::cname_row> forget_cname(step_env& /*env*/, operation& o) {
     return row;
 }
 
+// --- the retarget steps ---------------------------------------------------------------------------
+
+// The rule of the name, pointed at the new service where it stands. What it pointed at before is
+// journaled (it may differ from the row when someone edited it), so an undo puts back exactly that.
+result<std::string> retarget_rule(step_env& env, operation& o) {
+    const rule_target to{o.s("service"), o.s("origin_request")};
+    auto before = env.ingress.replace(o.hostname, to, "retarget " + o.hostname + " -> " + to.service + " for " + o.project);
+    if (!before) return tl::unexpected(before.error());
+    o.backup_error = env.ingress.take_backup_error();
+    o.put("previous_service", before->service);
+    o.put("previous_origin_request", before->origin_request);
+    json::object patch;
+    patch.set("previous_service", before->service).set("previous_origin_request", before->origin_request);
+    return patch.str();
+}
+
+// Undo of retarget_rule: the rule back as it was; cloudflared told when it may run with the new one.
+result<void> restore_rule(step_env& env, operation& o, bool in_flight) {
+    const rule_target was{o.s("previous_service"), o.s("previous_origin_request")};
+    auto back = env.ingress.replace(o.hostname, was, "roll back the retarget of " + o.hostname);
+    if (!back && back.error().code == errc::not_found) {
+        log::warn("pipeline", "rolling back the retarget of " + o.hostname + ": its rule is gone from the ingress (" +
+                                  back.error().message + "); `tunnelmgr reconcile` restores it from the state");
+        return {};
+    }
+    if (!back && back.error().code == errc::invalid && in_flight) {
+        // The file is malformed (someone else's edit): tunnelmgr's own write never made it so.
+        log::warn("pipeline", "rolling back the retarget of " + o.hostname + " without touching the ingress file: " +
+                                  back.error().message);
+        return {};
+    }
+    if (!back) return tl::unexpected(back.error());
+    env.ingress.take_backup_error();
+    if (!(*back == was) && !in_flight) {
+        if (auto a = env.ingress.apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
+    }
+    return {};
+}
+
+// The row with its new service, replacing the old one in the commit's transaction.
+result<sdk::model::cname_row> retargeted_row(step_env& env, operation& o) {
+    auto row = new_cname_row(env, o);
+    if (!row) return row;
+    row->dns_record_id = o.s("record_id");
+    return row;
+}
+
 // --- the tables -----------------------------------------------------------------------------------
 
 using do_fn = result<std::string> (*)(step_env&, operation&);  // returns the patch journaled with the state
@@ -264,11 +314,18 @@ constexpr pipeline_step delete_steps[] = {
     {op_state::dns_deleted,      "dns",     delete_dns_record,    nullptr,                false, on_failure::keep_open,  true},
     {op_state::committed,        "commit",  forget_cname,         nullptr,                false, on_failure::keep_open,  true},
 };
+constexpr pipeline_step retarget_steps[] = {
+    {op_state::validated,        "begin",   nullptr,              nullptr,                true,  on_failure::roll_back,  false},
+    {op_state::ingress_written,  "ingress", retarget_rule,        restore_rule,           true,  on_failure::roll_back,  false},
+    {op_state::applied,          "apply",   apply_ingress,        nullptr,                false, on_failure::roll_back,  false},
+    {op_state::committed,        "commit",  retargeted_row,       nullptr,                false, on_failure::roll_back,  true},
+};
 // clang-format on
 
 // The rows follow the kind's way forward (operation.hpp), one row per state.
 template <size_t N>
-constexpr bool follows(const pipeline_step (&steps)[N], const std::array<op_state, N>& path) {
+constexpr bool follows(const pipeline_step (&steps)[N], std::span<const op_state> path) {
+    if (path.size() != N) return false;
     for (size_t i = 0; i < N; ++i) {
         if (steps[i].reaches != path[i]) return false;
     }
@@ -276,15 +333,17 @@ constexpr bool follows(const pipeline_step (&steps)[N], const std::array<op_stat
 }
 static_assert(follows(create_steps, create_path));
 static_assert(follows(delete_steps, delete_path));
+static_assert(follows(retarget_steps, retarget_path));
 
 std::span<const pipeline_step> steps_of(op_kind k) {
     if (k == op_kind::create) return create_steps;
+    if (k == op_kind::retarget) return retarget_steps;
     return delete_steps;
 }
 
 // Where `s` is on the kind's way forward; nullopt for rolled_back.
 std::optional<size_t> position_of(op_kind k, op_state s) {
-    const auto& path = forward_path(k);
+    const auto path = forward_path(k);
     for (size_t i = 0; i < path.size(); ++i) {
         if (path[i] == s) return i;
     }
@@ -584,6 +643,33 @@ result<int64_t> cname_pipeline::count_cnames(const session& who, const std::stri
     return state_.cname_count(f.str());
 }
 
+result<void> cname_pipeline::port_of_project(const std::string& project, int64_t port) {
+    auto ports = settings_.project_ports.find(project);
+    if (ports == settings_.project_ports.end()) {
+        return fail(errc::invalid, "project '" + project + "' is not in the config's `projects:` section");
+    }
+    if (port < 1 || port > 65535) {
+        return fail(errc::invalid, "port " + std::to_string(port) + " is not a TCP port: give one from 1 to 65535");
+    }
+    bool allowed = false;
+    std::string ranges;
+    for (const auto& r : ports->second) {
+        allowed = allowed || r.contains(static_cast<uint32_t>(port));
+        ranges += (ranges.empty() ? "" : ", ") + std::to_string(r.first) + (r.first == r.last ? "" : "-" + std::to_string(r.last));
+    }
+    if (!allowed) {
+        return fail(errc::denied, "port " + std::to_string(port) + " is not among the ports of project '" + project + "' (" +
+                                      ranges + "): publish a port in that range");
+    }
+    return {};
+}
+
+result<void> cname_pipeline::store_keeps(const char* what) {
+    if (state_.keeps_row_extras()) return {};
+    return fail(errc::invalid, std::string(what) + " need a state plugin built for plugin API 1.3 or newer, and the "
+                               "configured one is older (it would drop them): upgrade the state plugin");
+}
+
 result<cname_pipeline::validated> cname_pipeline::validate(const session& who, const cname_request& req,
                                                             std::string& shown) {
     std::string project = req.project.empty() ? who.project : req.project;
@@ -594,22 +680,16 @@ result<cname_pipeline::validated> cname_pipeline::validate(const session& who, c
                                       req.project + "'");
     }
     if (project.empty()) return fail(errc::invalid, "name the project the hostname is for (--project NAME)");
-    auto ports = settings_.project_ports.find(project);
-    if (ports == settings_.project_ports.end()) {
-        return fail(errc::invalid, "project '" + project + "' is not in the config's `projects:` section");
+    if (auto in_range = port_of_project(project, req.port); !in_range) return tl::unexpected(in_range.error());
+    if (req.ttl.count() != 0 && (req.ttl < min_ttl || req.ttl > max_ttl)) {
+        return fail(errc::invalid, "ttl " + std::to_string(req.ttl.count()) + " s is out of range: give from 1m to 365d "
+                                   "(e.g. 2h), or none for a name that stays until deleted");
     }
-    if (req.port < 1 || req.port > 65535) {
-        return fail(errc::invalid, "port " + std::to_string(req.port) + " is not a TCP port: give one from 1 to 65535");
+    if (req.ttl.count() != 0) {
+        if (auto keeps = store_keeps("expiring names (ttl)"); !keeps) return tl::unexpected(keeps.error());
     }
-    bool allowed = false;
-    std::string ranges;
-    for (const auto& r : ports->second) {
-        allowed = allowed || r.contains(static_cast<uint32_t>(req.port));
-        ranges += (ranges.empty() ? "" : ", ") + std::to_string(r.first) + (r.first == r.last ? "" : "-" + std::to_string(r.last));
-    }
-    if (!allowed) {
-        return fail(errc::denied, "port " + std::to_string(req.port) + " is not among the ports of project '" + project + "' (" +
-                                      ranges + "): publish a port in that range");
+    if (!req.origin.empty()) {
+        if (auto keeps = store_keeps("origin settings"); !keeps) return tl::unexpected(keeps.error());
     }
     auto label = normalize_label(req.subdomain);
     if (!label) return tl::unexpected(label.error());
@@ -780,6 +860,15 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     request.set("service", tgt.service).set("target_type", tgt.type).set("container_name", tgt.container_name);
     request.set("docker_network", tgt.docker_network).set("reason", tgt.reason).set("actor", who.actor());
     request.set("owner", sys::self_identity());
+    const std::string origin = req.origin.empty() ? std::string() : req.origin.to_json();
+    if (!origin.empty()) request.set("origin_request", origin);
+    int64_t expires_at = 0;
+    if (req.ttl.count() != 0) {
+        // Counted from the request; a slow apply does not lengthen the name's life.
+        expires_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         (std::chrono::system_clock::now() + req.ttl).time_since_epoch()).count();
+        request.set("expires_at", expires_at);
+    }
     auto o = begin_operation(op_kind::create, v->host, project, request.str());
     if (!o) return refuse(o.error());
     live_operation live(*this, o->id);
@@ -804,8 +893,17 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     out.set("target_type", tgt.type).set("container_name", tgt.container_name).set("docker_network", tgt.docker_network);
     out.set("reason", tgt.reason).set("project", project).set("port", req.port).set("dns_record_id", o->s("record_id"));
     out.set("apply", o->apply_note).set("operation_id", o->id);
+    if (expires_at > 0) out.set("expires_at", expires_at);
+    if (!origin.empty()) out.set_raw("origin_request", origin);
+    if (auto notes = origin_notes(req.origin, tgt.service); !notes.empty()) {
+        std::string all;
+        for (const auto& n : notes) all += (all.empty() ? "" : "; ") + n;
+        out.set("origin_note", all);
+    }
     json::object d;
     d.set("port", req.port).set("target", tgt.service).set("target_type", tgt.type).set("operation_id", o->id);
+    if (expires_at > 0) d.set("expires_at", expires_at);
+    if (!origin.empty()) d.set_raw("origin_request", origin);
     if (!o->backup_error.empty()) d.set("backup_error", o->backup_error);
     audit(who, "cname.create", v->host, project, "ok", "", d.str());
     return out.str();
@@ -840,7 +938,7 @@ result<sdk::model::cname_row> cname_pipeline::cname_to_delete(const session& who
 }
 
 result<std::string> cname_pipeline::delete_cname(const session& who, const std::string& hostname_in,
-                                                 const progress_fn& progress) {
+                                                 const progress_fn& progress, const std::string& reason) {
     std::string hostname = sdk::fold_hostname(hostname_in);
     auto refuse = [&](error e, const std::string& project) -> result<std::string> {
         // For a project, a name outside its own is denied whether or not it exists, so its own audit
@@ -866,6 +964,7 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     auto r = steps.run(*o, 0, true);
     json::object d;
     d.set("operation_id", o->id).set("state", std::string(to_string(o->state)));
+    if (!reason.empty()) d.set("reason", reason);
     if (!r) {
         audit(who, "cname.delete", hostname, project, "error", r.error().cause.message, d.str());
         return tl::unexpected(r.error().cause);
@@ -874,6 +973,167 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     json::object out;
     out.set("hostname", o->hostname).set("deleted", true).set("apply", o->apply_note);
     return out.str();
+}
+
+result<std::chrono::seconds> parse_ttl(std::string_view text) {
+    auto bad = [&] {
+        return fail(errc::invalid, "ttl '" + std::string(text.substr(0, 40)) + "' is not a duration: write e.g. 30m, 2h, 7d or 1h30m");
+    };
+    if (text.empty() || text.size() > 32) return bad();
+    int64_t total = 0;
+    size_t i = 0;
+    const bool bare = text.find_first_not_of("0123456789") == std::string_view::npos;
+    while (i < text.size()) {
+        int64_t n = 0;
+        size_t digits = 0;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            n = n * 10 + (text[i++] - '0');
+            if (++digits > 9) return bad();
+        }
+        if (digits == 0) return bad();
+        int64_t unit = 1;
+        if (!bare) {
+            if (i == text.size()) return bad();
+            switch (text[i++]) {
+                case 's': unit = 1; break;
+                case 'm': unit = 60; break;
+                case 'h': unit = 3600; break;
+                case 'd': unit = 86400; break;
+                default: return bad();
+            }
+        }
+        total += n * unit;
+        if (total > max_ttl.count() * 2) break;  // already out of range; no overflow
+    }
+    const std::chrono::seconds ttl(total);
+    if (ttl < min_ttl || ttl > max_ttl) {
+        return fail(errc::invalid, "ttl '" + std::string(text) + "' is out of range: give from 1m to 365d (e.g. 2h), or "
+                                   "no ttl for a name that stays until deleted");
+    }
+    return ttl;
+}
+
+result<std::string> cname_pipeline::retarget_cname(const session& who, const retarget_request& req,
+                                                   const progress_fn& progress) {
+    const std::string hostname = sdk::fold_hostname(req.hostname);
+    std::string project = who.project;
+    auto refuse = [&](error e) -> result<std::string> {
+        bool denied = e.code == errc::denied || (!who.is_admin() && e.code == errc::not_found);
+        json::object d;
+        if (req.port != 0) d.set("port", req.port);
+        if (!req.target.empty()) d.set("target", req.target);
+        audit(who, "cname.retarget", hostname, project, denied ? "denied" : "refused", e.message, d.str());
+        return tl::unexpected(std::move(e));
+    };
+    auto row = cname_to_delete(who, hostname);
+    if (!row) return refuse(row.error());
+    project = row->project;
+    if (req.port != 0 && !req.target.empty()) {
+        return refuse({errc::invalid, "give either a port (--port) or a target URL (--target), not both"});
+    }
+    if (req.port == 0 && req.target.empty() && !req.origin) {
+        return refuse({errc::invalid, "nothing to change: give a new port (--port N), a target URL (--target URL, admin "
+                                      "only) or origin settings (--origin KEY=VALUE)"});
+    }
+    if (auto keeps = store_keeps("retargeting a name"); !keeps) return refuse(keeps.error());
+    if (dns_ == nullptr || ingress_ == nullptr) {
+        return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to retarget hostnames"});
+    }
+    // The new target: a port of the project, chosen as for a new name; or the admin's own URL.
+    target tgt{row->target, row->target_type.value_or(""), row->container_name.value_or(""),
+               row->docker_network.value_or(""), "kept", ""};
+    int64_t port = row->port;
+    if (req.port != 0) {
+        if (auto in_range = port_of_project(project, req.port); !in_range) return refuse(in_range.error());
+        auto chosen = targets_.select(project, static_cast<uint32_t>(req.port));
+        if (!chosen) return refuse(chosen.error());
+        tgt = *chosen;
+        port = req.port;
+    } else if (!req.target.empty()) {
+        if (!who.is_admin()) {
+            return refuse({errc::denied, "only the admin may point a name at a target URL; a project retargets by port "
+                                         "(--port N, one of its own)"});
+        }
+        if (auto bad = check_service(req.target); !bad.empty()) return refuse({errc::invalid, "the target " + bad});
+        tgt = target{req.target, "url", "", "", "the admin's target", ""};
+    }
+    const std::string old_origin = row->origin_request.value_or("");
+    const std::string origin = req.origin ? (req.origin->empty() ? std::string() : req.origin->to_json()) : old_origin;
+    const bool same = tgt.service == row->target && origin == old_origin;
+
+    json::object out;
+    out.set("hostname", hostname).set("previous_target", row->target).set("ingress_target", tgt.service);
+    out.set("target_type", tgt.type).set("container_name", tgt.container_name).set("docker_network", tgt.docker_network);
+    out.set("port", port).set("project", project);
+    if (!origin.empty()) {
+        out.set_raw("origin_request", origin);
+    } else {
+        out.set_null("origin_request");
+    }
+    if (auto notes = origin_notes(req.origin.value_or(origin_settings{}), tgt.service); !notes.empty()) {
+        std::string all;
+        for (const auto& n : notes) all += (all.empty() ? "" : "; ") + n;
+        out.set("origin_note", all);
+    }
+    if (same) {
+        out.set("changed", false).set("apply", "nothing to change: " + hostname + " already goes to " + tgt.service);
+        return out.str();
+    }
+
+    json::object request;
+    request.set("subdomain", row->subdomain).set("domain", row->domain).set("zone_id", row->zone_id.value_or(""));
+    request.set("record_id", row->dns_record_id.value_or("")).set("port", port).set("service", tgt.service);
+    request.set("target_type", tgt.type).set("container_name", tgt.container_name).set("docker_network", tgt.docker_network);
+    request.set("origin_request", origin).set("previous_service", row->target).set("previous_origin_request", old_origin);
+    if (row->expires_at) request.set("expires_at", *row->expires_at);
+    request.set("actor", who.actor()).set("owner", sys::self_identity());
+    auto o = begin_operation(op_kind::retarget, hostname, project, request.str());
+    if (!o) return refuse(o.error());
+    live_operation live(*this, o->id);
+    core::step_clock step_clock(*observer_, "retarget");
+    step_runner steps(*this, step_clock, progress);
+    json::object d;
+    d.set("from", row->target).set("to", tgt.service).set("port", port).set("operation_id", o->id);
+    if (origin != old_origin) d.set("origin_request", origin.empty() ? std::string("none") : origin);
+    if (auto r = steps.run(*o, 0, true); !r) {
+        std::string msg = r.error().cause.message;
+        if (r.error().undo_error) {
+            msg += " (and putting back " + row->target + " failed: " + r.error().undo_error->message +
+                   "; tunnelmgr retries at its next start)";
+        } else {
+            msg += " — " + hostname + " still goes to " + row->target;
+        }
+        d.set("failed_step", r.error().step);
+        audit(who, "cname.retarget", hostname, project, "error", msg, d.str());
+        return tl::unexpected(error{r.error().cause.code, msg});
+    }
+    if (!o->backup_error.empty()) d.set("backup_error", o->backup_error);
+    audit(who, "cname.retarget", hostname, project, "ok", "", d.str());
+    out.set("changed", true).set("apply", o->apply_note).set("operation_id", o->id);
+    return out.str();
+}
+
+result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
+    if (!state_.keeps_row_extras()) return 0;
+    json::object f;
+    f.set("expires_before", now_ms).set("limit", limit).set("offset", static_cast<int64_t>(0));
+    auto rows = state_.cname_list(f.str());
+    if (!rows) return tl::unexpected(rows.error());
+    auto listed = sdk::model::decode_cname_rows(*rows);
+    if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
+    int removed = 0;
+    const session expiry = session::admin_session("expiry");
+    for (const auto& row : *listed) {
+        if (!row.expires_at || *row.expires_at > now_ms) continue;  // a store that ignored the filter
+        auto gone = delete_cname(expiry, row.hostname, {}, "expired");
+        if (gone) {
+            ++removed;
+            log::info("expiry", row.hostname + " (project " + row.project + ") expired and was removed");
+        } else {
+            log::warn("expiry", row.hostname + " expired but could not be removed yet: " + gone.error().message);
+        }
+    }
+    return removed;
 }
 
 result<int> cname_pipeline::recover() {
@@ -914,8 +1174,8 @@ bool cname_pipeline::settle(operation& o) {
     step_runner steps(*this, untimed, {});
     if (steps_of(o.kind)[*done + 1].after_crash_finish) {
         if (auto r = steps.run(o, *done + 1, false); !r) {
-            log::error("recovery", (o.kind == op_kind::create ? "cannot commit operation " + id
-                                                              : "cannot finish deleting " + o.hostname) +
+            log::error("recovery", (o.kind != op_kind::del ? "cannot commit operation " + id
+                                                           : "cannot finish deleting " + o.hostname) +
                                        ": " + r.error().cause.message);
             return false;
         }

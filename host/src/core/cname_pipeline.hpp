@@ -22,6 +22,7 @@
 #include "core/hostname.hpp"
 #include "core/ingress_strategy.hpp"
 #include "core/observer.hpp"
+#include "core/origin_settings.hpp"
 #include "core/operation.hpp"
 #include "core/result.hpp"
 #include "core/session.hpp"
@@ -50,7 +51,27 @@ struct cname_request {
     std::string domain;   // empty: the default domain
     std::string project;  // empty: the session's project (required for the admin)
     int64_t port = 0;
+    origin_settings origin;          // the rule's own originRequest; empty: none
+    std::chrono::seconds ttl{0};     // the name is removed this long after it is published; 0: never
 };
+
+// A new service for a published name, its DNS record untouched (blue → green). Give a port of the
+// project (its target chosen as for a new name) or, admin only, a target URL; `origin` replaces the
+// rule's originRequest when given (empty: none), else it is kept. Origin settings alone may change.
+struct retarget_request {
+    std::string hostname;
+    int64_t port = 0;    // 0: not given
+    std::string target;  // "": not given
+    std::optional<origin_settings> origin;
+};
+
+// How long a name may be published for with a ttl.
+inline constexpr std::chrono::seconds min_ttl{60};
+inline constexpr std::chrono::seconds max_ttl{std::chrono::hours(24 * 365)};
+
+// A ttl as people write it: "90m", "2h", "7d", "1h30m" (units s, m, h, d), or whole seconds ("3600").
+// Out of [min_ttl, max_ttl] or malformed: a sentence with an example.
+result<std::chrono::seconds> parse_ttl(std::string_view text);
 
 // Called as each step completes: (step name, steps done, steps in all).
 using progress_fn = std::function<void(const std::string& step, int done, int total)>;
@@ -64,8 +85,16 @@ public:
     // On success, a JSON object: hostname, url, ingress_target, target_type, container_name,
     // docker_network, project, port, dns_record_id, apply (a sentence), operation_id.
     result<std::string> request_cname(const session& who, const cname_request& req, const progress_fn& progress = {});
-    // On success: {"hostname","deleted":true,"apply":...}.
-    result<std::string> delete_cname(const session& who, const std::string& hostname, const progress_fn& progress = {});
+    // On success: {"hostname","deleted":true,"apply":...}. `reason` goes into the audit row's details
+    // (the expiry pass says "expired").
+    result<std::string> delete_cname(const session& who, const std::string& hostname, const progress_fn& progress = {},
+                                     const std::string& reason = "");
+    // On success: {"hostname","changed","ingress_target","previous_target","target_type","container_name",
+    // "docker_network","port","origin_request","apply","operation_id"}. A failure puts the old service back.
+    result<std::string> retarget_cname(const session& who, const retarget_request& req, const progress_fn& progress = {});
+    // Up to `limit` names whose expiry has passed at `now_ms`, removed one by one through the pipeline
+    // as the admin "expiry" would; returns how many went. A name that cannot go now stays for the next pass.
+    result<int> remove_expired(int64_t now_ms, int64_t limit = 100);
     // A project sees its own rows only; the admin sees all, or one project's with `project`. One page:
     // {"cnames":[...],"count":rows here,"total":all rows,"limit","offset","next_offset":N|null}.
     result<std::string> list_cnames(const session& who, const std::string& project = "", int64_t limit = 100,
@@ -114,6 +143,10 @@ private:
     result<std::string> create_failed(const session& who, const cname_request& req, const operation& o,
                                       const step_failure& f);
     result<sdk::model::cname_row> cname_to_delete(const session& who, const std::string& hostname);
+    // Refuses a port outside `project`'s ranges, saying which ranges it has.
+    result<void> port_of_project(const std::string& project, int64_t port);
+    // Refuses ttl and origin settings when the state store would drop them (a plugin before API 1.3).
+    result<void> store_keeps(const char* what);
     // recover() for one operation: true when it was settled (finished or rolled back).
     bool settle(operation& o);
     void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,

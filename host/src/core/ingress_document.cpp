@@ -634,4 +634,6 @@ result<std::string> with_ingress(const std::string& text, const std::string& pat
     return candidate;
 }
 
+std::optional<long double> parse_go_duration_ns(const std::string& text) { return go_duration_ns(text); }
+
 }  // namespace tunnelmgr::core

@@ -3,6 +3,7 @@
 // can be compared and copied into each other (tunnelmgr ingress migrate) without losing a key.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,10 @@ private:
     rapidjson::Document doc_;          // {"ingress":[...]}
     rapidjson::Document origin_request_;  // an object, or null
 };
+
+// Go's time.ParseDuration ("300ms", "1m30s", "-1.5h"), as cloudflared reads a duration, in
+// nanoseconds; nullopt when it is not one.
+std::optional<long double> parse_go_duration_ns(const std::string& text);
 
 // `text` (a config.yml) with its `ingress` and top-level `originRequest` replaced by `doc`'s; every
 // other key, and the comments outside those two sections, as they were. The result is checked: it

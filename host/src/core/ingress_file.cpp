@@ -9,12 +9,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <sstream>
 #include <sys/stat.h>
 
 #include <yaml-cpp/yaml.h>
 
 #include "common/yaml_duplicate_keys.hpp"
+#include "core/origin_settings.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
 
@@ -102,16 +104,50 @@ bool same_rules(const std::vector<ingress_rule>& a, const std::vector<ingress_ru
     return true;
 }
 
+// The originRequest of rule node `rule` as origin_settings JSON ("" for none); an error when it holds
+// anything tunnelmgr does not set per hostname (a hand edit: not ours to rewrite).
+result<std::string> managed_origin(const YAML::Node& rule) {
+    const YAML::Node o = rule["originRequest"];
+    if (!o || o.IsNull()) return std::string();
+    if (!o.IsMap()) return fail(errc::invalid, "its originRequest is not a map of settings");
+    std::vector<std::string> words;
+    for (const auto& kv : o) {
+        if (!kv.first.IsScalar() || !kv.second.IsScalar()) return fail(errc::invalid, "its originRequest holds a nested value");
+        words.push_back(kv.first.Scalar() + "=" + kv.second.Scalar());
+    }
+    auto settings = origin_settings_from_words(words);
+    if (!settings) return tl::unexpected(settings.error());
+    return settings->empty() ? std::string() : settings->to_json();
+}
+
+// "{}" and "" both mean no settings.
+std::string no_empty_origin(const std::string& origin) { return origin == "{}" ? std::string() : origin; }
+
+// The lines of a new rule: `- hostname`, `service`, and its originRequest map, under `indent`.
+std::vector<std::string> rule_lines(const std::string& indent, const std::string& host, const std::string& service,
+                                    const std::string& origin) {
+    std::vector<std::string> out{indent + "- hostname: " + host + "\n", indent + "  service: " + service + "\n"};
+    if (origin.empty()) return out;
+    auto settings = origin_settings_from_json_text(origin);
+    if (!settings || settings->empty()) return out;
+    out.push_back(indent + "  originRequest:\n");
+    for (const auto& line : settings->yaml_lines()) out.push_back(indent + "    " + line + "\n");
+    return out;
+}
+
 // The same document with `ingress` replaced, emitted by yaml-cpp: used only when the text edit is not
 // possible (flow-style lists, no ingress section); keeps every key, loses comments.
-std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules) {
+// `origins`: hostname → the originRequest (origin_settings JSON) of a rule this edit writes anew.
+std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules,
+                   const std::map<std::string, std::string>& origins = {}) {
     YAML::Node seq(YAML::NodeType::Sequence);
     YAML::Node old = root["ingress"];
     for (const auto& r : rules) {
         YAML::Node item(YAML::NodeType::Map);
         // Keep every key of an existing rule (originRequest, ...), matched by hostname+path.
         bool copied = false;
-        if (old && old.IsSequence()) {
+        const auto origin = r.path.empty() ? origins.find(r.hostname) : origins.end();
+        if (origin == origins.end() && old && old.IsSequence()) {
             for (const auto& o : old) {
                 if (scalar_or_empty(o["hostname"]) == r.hostname && scalar_or_empty(o["path"]) == r.path &&
                     scalar_or_empty(o["service"]) == r.service) {
@@ -125,6 +161,15 @@ std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules) {
             if (!r.hostname.empty()) item["hostname"] = r.hostname;
             if (!r.path.empty()) item["path"] = r.path;
             item["service"] = r.service;
+            if (origin != origins.end() && !origin->second.empty()) {
+                // Each line is "key: value" as YAML reads it; parsed back into a node of its own.
+                auto settings = origin_settings_from_json_text(origin->second);
+                if (settings && !settings->empty()) {
+                    std::string body;
+                    for (const auto& line : settings->yaml_lines()) body += line + "\n";
+                    item["originRequest"] = YAML::Load(body);
+                }
+            }
         }
         seq.push_back(item);
     }
@@ -136,15 +181,26 @@ std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules) {
 
 // The text edit when it re-parses to exactly `want`; else the re-emitted document, checked the same
 // way. `out` holds the text to write afterwards.
+// `origins` as for reemit: each such rule must read back with exactly that originRequest.
 result<void> verified_edit(std::string& out, const YAML::Node& root, const std::vector<ingress_rule>& want,
-                           const std::string& path) {
+                           const std::string& path, const std::map<std::string, std::string>& origins = {}) {
+    auto origins_hold = [&](const parsed& p) {
+        for (const auto& [host, origin] : origins) {
+            for (size_t i = 0; i < p.rules.size(); ++i) {
+                if (p.rules[i].hostname != host || !p.rules[i].path.empty()) continue;
+                auto has = managed_origin(p.ingress[i]);
+                if (!has || *has != origin) return false;
+            }
+        }
+        return true;
+    };
     if (!out.empty()) {
         auto check = parse(out, path);
-        if (check && same_rules(check->rules, want)) return {};
+        if (check && same_rules(check->rules, want) && origins_hold(*check)) return {};
     }
-    out = reemit(YAML::Clone(root), want);
+    out = reemit(YAML::Clone(root), want, origins);
     auto verify = parse(out, path);
-    if (!verify || !same_rules(verify->rules, want)) {
+    if (!verify || !same_rules(verify->rules, want) || !origins_hold(*verify)) {
         return fail(errc::error, "could not produce a valid edit of " + path + "; it is left untouched (report this as a bug)");
     }
     return {};
@@ -246,17 +302,22 @@ result<std::vector<ingress_rule>> ingress_file::read_rules() const {
 }
 
 result<ingress_change> ingress_file::add_rule(const std::string& hostname, const std::string& service,
-                                              const std::string& why) {
+                                              const std::string& origin_in, const std::string& why) {
     if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
+    const std::string origin = no_empty_origin(origin_in);
     auto locked = read_locked(path_);
     if (!locked) return tl::unexpected(locked.error());
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
     bool had_ingress = static_cast<bool>(p->ingress);
     std::string host = sdk::fold_hostname(hostname);
-    for (const auto& r : p->rules) {
+    for (size_t i = 0; i < p->rules.size(); ++i) {
+        const auto& r = p->rules[i];
         if (sdk::fold_hostname(r.hostname) != host) continue;
-        if (r.path.empty() && r.service == service) return ingress_change{};
+        if (r.path.empty() && r.service == service) {
+            auto has = managed_origin(p->ingress[i]);
+            if (has && *has == origin) return ingress_change{};
+        }
         return fail(errc::conflict, path_ + " already routes " + hostname + " to " + r.service +
                                         (r.path.empty() ? "" : " (path " + r.path + ")") +
                                         "; that rule is not tunnelmgr's to change: remove it by hand or pick another name");
@@ -274,13 +335,85 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
         if (at >= 0) {
             const std::string& catch_all = lines[static_cast<size_t>(at)];
             std::string indent = catch_all.substr(0, catch_all.find('-'));
-            std::vector<std::string> add{indent + "- hostname: " + host + "\n", indent + "  service: " + service + "\n"};
+            auto add = rule_lines(indent, host, service, origin);
             lines.insert(lines.begin() + at, add.begin(), add.end());
             out = join(lines);
         }
     }
-    if (auto v = verified_edit(out, p->root, want, path_); !v) return tl::unexpected(v.error());
+    std::map<std::string, std::string> origins;
+    if (!origin.empty()) origins[host] = origin;
+    if (auto v = verified_edit(out, p->root, want, path_, origins); !v) return tl::unexpected(v.error());
     return write_and_backup(out, why);
+}
+
+result<ingress_change> ingress_file::replace_rule(const std::string& hostname, const std::string& service,
+                                                  const std::string& origin_in, const std::string& why) {
+    if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
+    const std::string origin = no_empty_origin(origin_in);
+    auto locked = read_locked(path_);
+    if (!locked) return tl::unexpected(locked.error());
+    parsed* p = &locked->doc;
+    const std::string host = sdk::fold_hostname(hostname);
+    size_t index = p->rules.size();
+    for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
+        if (sdk::fold_hostname(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
+            index = i;
+            break;
+        }
+    }
+    if (index == p->rules.size()) {
+        return fail(errc::not_found, path_ + " has no rule for " + host + " to change (run `tunnelmgr reconcile` to restore it)");
+    }
+    const YAML::Node node = p->ingress[index];
+    for (const auto& kv : node) {
+        const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+        if (key != "hostname" && key != "service" && key != "originRequest") {
+            return fail(errc::invalid, path_ + ": the rule of " + host + " (#" + std::to_string(index + 1) + ") has `" + key +
+                                           "`, which tunnelmgr does not manage: change that rule by hand");
+        }
+    }
+    auto before = managed_origin(node);
+    if (!before) {
+        return fail(errc::invalid, path_ + ": the rule of " + host + " (#" + std::to_string(index + 1) + "): " +
+                                       before.error().message + " — change that rule by hand");
+    }
+    ingress_change unchanged;
+    unchanged.removed_service = p->rules[index].service;
+    unchanged.removed_origin_request = *before;
+    if (p->rules[index].service == service && *before == origin) return unchanged;
+    std::vector<ingress_rule> want = p->rules;
+    want[index].service = service;
+    if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
+
+    std::string out;
+    if (p->ingress.Style() == YAML::EmitterStyle::Block) {
+        auto lines = split_lines(locked->text);
+        int from = dash_line(lines, p->ingress[index]);
+        int to = dash_line(lines, p->ingress[index + 1]);
+        // Comments and blank lines just before the next rule stay where they are.
+        while (to > from + 1) {
+            const std::string& l = lines[static_cast<size_t>(to - 1)];
+            size_t first = l.find_first_not_of(" \t\r\n");
+            if (first != std::string::npos && l[first] != '#') break;
+            --to;
+        }
+        if (from >= 0 && to > from) {
+            const std::string& dash = lines[static_cast<size_t>(from)];
+            const std::string indent = dash.substr(0, dash.find('-'));
+            auto rule = rule_lines(indent, host, service, origin);
+            lines.erase(lines.begin() + from, lines.begin() + to);
+            lines.insert(lines.begin() + from, rule.begin(), rule.end());
+            out = join(lines);
+        }
+    }
+    std::map<std::string, std::string> origins{{host, origin}};
+    if (auto v = verified_edit(out, p->root, want, path_, origins); !v) return tl::unexpected(v.error());
+    auto change = write_and_backup(out, why);
+    if (change) {
+        change->removed_service = unchanged.removed_service;
+        change->removed_origin_request = unchanged.removed_origin_request;
+    }
+    return change;
 }
 
 result<ingress_change> ingress_file::remove_rule(const std::string& hostname, const std::string& why) {

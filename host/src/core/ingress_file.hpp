@@ -17,7 +17,8 @@ namespace tunnelmgr::core {
 struct ingress_change {
     bool changed = false;       // false: the file already said so (a retried step)
     std::string backup_error;   // non-empty: the file changed but the git backup failed (not fatal)
-    std::string removed_service;  // remove_rule: the service the removed rule had
+    std::string removed_service;  // remove_rule, replace_rule: the service the rule had
+    std::string removed_origin_request;  // replace_rule: its originRequest before (JSON; "" for none)
 };
 
 class ingress_file {
@@ -41,9 +42,20 @@ public:
     // The current rules, after checking the file parses and passes cloudflared's validation.
     result<std::vector<ingress_rule>> read_rules() const;
 
-    // Adds `hostname → service` just before the catch-all. Already there with the same service:
-    // no change. There with another service or a path: conflict (it is not ours to change).
-    result<ingress_change> add_rule(const std::string& hostname, const std::string& service, const std::string& why);
+    // Adds `hostname → service` just before the catch-all, with `origin_request` (origin_settings'
+    // JSON; "" for none) as the rule's own originRequest. Already there with the same service and
+    // settings: no change. There with another service or a path: conflict (it is not ours to change).
+    result<ingress_change> add_rule(const std::string& hostname, const std::string& service, const std::string& why) {
+        return add_rule(hostname, service, "", why);
+    }
+    result<ingress_change> add_rule(const std::string& hostname, const std::string& service,
+                                    const std::string& origin_request, const std::string& why);
+
+    // Points the rule of `hostname` (exact, without path) at `service` with `origin_request`, where
+    // it stands; removed_service/removed_origin_request say what it had. not_found when there is no
+    // such rule; invalid when its originRequest holds settings tunnelmgr does not manage.
+    result<ingress_change> replace_rule(const std::string& hostname, const std::string& service,
+                                        const std::string& origin_request, const std::string& why);
 
     // Removes the rule of `hostname` (exact, without path). Not there: no change.
     result<ingress_change> remove_rule(const std::string& hostname, const std::string& why);

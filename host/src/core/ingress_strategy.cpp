@@ -38,11 +38,19 @@ public:
 
     result<std::vector<ingress_rule>> list_rules() override { return file_.read_rules(); }
 
-    result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) override {
-        auto r = file_.add_rule(hostname, service, why);
+    using ingress_strategy::add;
+    result<bool> add(const std::string& hostname, const rule_target& to, const std::string& why) override {
+        auto r = file_.add_rule(hostname, to.service, to.origin_request, why);
         if (!r) return tl::unexpected(r.error());
         backup_error_ = r->backup_error;
         return r->changed;
+    }
+
+    result<rule_target> replace(const std::string& hostname, const rule_target& to, const std::string& why) override {
+        auto r = file_.replace_rule(hostname, to.service, to.origin_request, why);
+        if (!r) return tl::unexpected(r.error());
+        backup_error_ = r->backup_error;
+        return rule_target{r->removed_service, r->removed_origin_request};
     }
 
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string& why) override {
@@ -220,14 +228,16 @@ public:
     remote_ingress(dns_provider& dns, std::string tunnel, std::string lock_path)
         : dns_(dns), tunnel_(std::move(tunnel)), lock_path_(std::move(lock_path)) {}
 
-    result<bool> add(const std::string& hostname, const std::string& service, const std::string&) override {
+    using ingress_strategy::add;
+    result<bool> add(const std::string& hostname, const rule_target& to, const std::string&) override {
         const std::string host = sdk::fold_hostname(hostname);
+        const std::string& service = to.service;
         auto changed = update("add " + host, [&](rapidjson::Document& doc) -> result<bool> {
             auto& ingress = doc["config"]["ingress"];
             auto& a = doc.GetAllocator();
             for (auto& r : ingress.GetArray()) {
                 if (sdk::fold_hostname(json::str(r, "hostname")) == host && json::str(r, "path").empty()) {
-                    if (json::str(r, "service") == service) return false;
+                    if (json::str(r, "service") == service && same_origin(r, to.origin_request)) return false;
                     return fail(errc::conflict, "the tunnel's remote configuration already routes " + hostname + " to " +
                                                     json::str(r, "service") + "; that rule is not tunnelmgr's to change");
                 }
@@ -239,6 +249,7 @@ public:
             rapidjson::Value rule(rapidjson::kObjectType);
             rule.AddMember("hostname", rapidjson::Value(host.c_str(), a), a);
             rule.AddMember("service", rapidjson::Value(service.c_str(), a), a);
+            set_origin(rule, to.origin_request, a);
             if (ingress.Empty()) {
                 rapidjson::Value catch_all(rapidjson::kObjectType);
                 catch_all.AddMember("service", "http_status:404", a);
@@ -252,6 +263,31 @@ public:
         });
         if (!changed) return tl::unexpected(changed.error());
         return changed->wrote;
+    }
+
+    result<rule_target> replace(const std::string& hostname, const rule_target& to, const std::string&) override {
+        const std::string host = sdk::fold_hostname(hostname);
+        std::optional<rule_target> had;  // from the first read
+        auto changed = update("retarget " + host, [&](rapidjson::Document& doc) -> result<bool> {
+            auto& a = doc.GetAllocator();
+            for (auto& r : doc["config"]["ingress"].GetArray()) {
+                if (sdk::fold_hostname(json::str(r, "hostname")) != host || !json::str(r, "path").empty()) continue;
+                if (!had) {
+                    auto o = r.FindMember("originRequest");
+                    bool has = o != r.MemberEnd() && o->value.IsObject() && !o->value.ObjectEmpty();
+                    had = rule_target{json::str(r, "service"), has ? json::to_string(o->value) : std::string()};
+                }
+                if (json::str(r, "service") == to.service && same_origin(r, to.origin_request)) return false;
+                r.RemoveMember("service");
+                r.AddMember("service", rapidjson::Value(to.service.c_str(), a), a);
+                set_origin(r, to.origin_request, a);
+                return true;
+            }
+            return fail(errc::not_found, "the tunnel's remote configuration has no rule for " + host +
+                                             " to change (run `tunnelmgr reconcile` to restore it)");
+        });
+        if (!changed) return tl::unexpected(changed.error());
+        return had.value_or(to);
     }
 
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string&) override {
@@ -335,6 +371,26 @@ private:
             last_problem = put ? "overwritten by another writer" : put.error().message;
             if (!put) log::warn("ingress", "tunnel " + tunnel_ + ": " + what + ": " + put.error().message);
         }
+    }
+
+    // Whether rule `r`'s own originRequest is `origin` (a JSON object text, "" for none).
+    static bool same_origin(const rapidjson::Value& r, const std::string& origin) {
+        auto o = r.FindMember("originRequest");
+        const bool has = o != r.MemberEnd() && o->value.IsObject() && !o->value.ObjectEmpty();
+        if (origin.empty() || origin == "{}") return !has;
+        auto want = json::parse(origin);
+        return has && want && o->value == *want;
+    }
+
+    // Sets rule `r`'s originRequest to `origin` ("" or "{}": none).
+    static void set_origin(rapidjson::Value& r, const std::string& origin, rapidjson::Document::AllocatorType& a) {
+        r.RemoveMember("originRequest");
+        if (origin.empty() || origin == "{}") return;
+        auto want = json::parse(origin);
+        if (!want || !want->IsObject()) return;
+        rapidjson::Value v;
+        v.CopyFrom(*want, a);
+        r.AddMember("originRequest", v, a);
     }
 
     static std::string version_text(const std::optional<int64_t>& v) {

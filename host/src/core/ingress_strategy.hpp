@@ -37,11 +37,28 @@ public:
     }
 };
 
+// Where one hostname's rule sends its requests: the service, and the rule's own originRequest settings
+// (origin_settings::to_json(), cloudflared's JSON form; "" for none).
+struct rule_target {
+    std::string service;
+    std::string origin_request;
+    bool operator==(const rule_target&) const = default;
+};
+
 class ingress_strategy {
 public:
     virtual ~ingress_strategy() = default;
-    // Adds hostname → service; false when it was already there.
-    virtual result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) = 0;
+    // Adds hostname → target; false when it was already there.
+    virtual result<bool> add(const std::string& hostname, const rule_target& to, const std::string& why) = 0;
+    result<bool> add(const std::string& hostname, const std::string& service, const std::string& why) {
+        return add(hostname, rule_target{service, ""}, why);
+    }
+    // Points hostname's own rule (no path) at `to` where it stands; returns what it pointed at before
+    // (the same when it already pointed at `to`). not_found when hostname has no rule.
+    virtual result<rule_target> replace(const std::string& hostname, const rule_target& to, const std::string& why) {
+        (void)hostname, (void)to, (void)why;
+        return fail(errc::invalid, "this ingress strategy cannot change a rule in place");
+    }
     // Removes hostname's rule; the service it had, or nullopt when there was none.
     virtual result<std::optional<std::string>> remove(const std::string& hostname, const std::string& why) = 0;
     // Makes cloudflared use the current rules; returns a sentence for the user.

@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -13,11 +14,18 @@
 
 namespace tunnelmgr::core {
 
-enum class op_kind { create, del };
+enum class op_kind { create, del, retarget };
 
 enum class op_state { validated, dns_created, ingress_written, applied, committed, ingress_removed, dns_deleted, rolled_back };
 
-inline constexpr std::string_view to_string(op_kind k) { return k == op_kind::create ? "create" : "delete"; }
+inline constexpr std::string_view to_string(op_kind k) {
+    switch (k) {
+        case op_kind::create: return "create";
+        case op_kind::del: return "delete";
+        case op_kind::retarget: return "retarget";
+    }
+    return "unknown";
+}
 
 inline constexpr std::string_view to_string(op_state s) {
     switch (s) {
@@ -40,6 +48,7 @@ inline constexpr std::array all_op_states{op_state::validated,       op_state::d
 inline std::optional<op_kind> op_kind_from(std::string_view s) {
     if (s == "create") return op_kind::create;
     if (s == "delete") return op_kind::del;
+    if (s == "retarget") return op_kind::retarget;
     return std::nullopt;
 }
 
@@ -56,8 +65,17 @@ inline constexpr std::array create_path{op_state::validated, op_state::dns_creat
 inline constexpr std::array delete_path{op_state::validated, op_state::ingress_removed, op_state::applied,
                                         op_state::dns_deleted, op_state::committed};
 
-inline constexpr const std::array<op_state, 5>& forward_path(op_kind k) {
-    return k == op_kind::create ? create_path : delete_path;
+// A retarget changes the rule in place (its DNS record stays) and commits the row's new service.
+inline constexpr std::array retarget_path{op_state::validated, op_state::ingress_written, op_state::applied,
+                                          op_state::committed};
+
+inline constexpr std::span<const op_state> forward_path(op_kind k) {
+    switch (k) {
+        case op_kind::create: return create_path;
+        case op_kind::del: return delete_path;
+        case op_kind::retarget: return retarget_path;
+    }
+    return create_path;
 }
 
 struct op_transition {
@@ -65,8 +83,8 @@ struct op_transition {
     op_state from, to;
 };
 
-// Every move the pipeline may journal. A create rolls back from anywhere before committed; a delete
-// only before it has changed anything (later failures are finished by recovery instead).
+// Every move the pipeline may journal. A create or a retarget rolls back from anywhere before committed;
+// a delete only before it has changed anything (later failures are finished by recovery instead).
 inline constexpr op_transition op_transitions[] = {
     {op_kind::create, op_state::validated, op_state::dns_created},
     {op_kind::create, op_state::dns_created, op_state::ingress_written},
@@ -81,6 +99,12 @@ inline constexpr op_transition op_transitions[] = {
     {op_kind::del, op_state::applied, op_state::dns_deleted},
     {op_kind::del, op_state::dns_deleted, op_state::committed},
     {op_kind::del, op_state::validated, op_state::rolled_back},
+    {op_kind::retarget, op_state::validated, op_state::ingress_written},
+    {op_kind::retarget, op_state::ingress_written, op_state::applied},
+    {op_kind::retarget, op_state::applied, op_state::committed},
+    {op_kind::retarget, op_state::validated, op_state::rolled_back},
+    {op_kind::retarget, op_state::ingress_written, op_state::rolled_back},
+    {op_kind::retarget, op_state::applied, op_state::rolled_back},
 };
 
 inline constexpr bool transition_allowed(op_kind kind, op_state from, op_state to) {

@@ -247,8 +247,9 @@ void reconciler::check_target(const sdk::model::cname_row& row, const std::strin
     if (now) {
         f.found = now->service;
         f.detail = host + " was published to " + row.target + " (" + was + "), but the Docker topology now gives " +
-                   now->service + " (" + now->reason + "); the rule still sends traffic to the old target — remove the "
-                   "name and add it again (`tunnelmgr cname rm " + host + "`, then `cname add`) to follow it";
+                   now->service + " (" + now->reason + "); the rule still sends traffic to the old target — point it at "
+                   "the new one without a DNS change: `tunnelmgr cname retarget " + host + " --port " +
+                   std::to_string(row.port) + "` (MCP: tunnel_update_cname)";
     } else {
         f.detail = host + " was published to " + row.target + " (" + was + "), but port " + std::to_string(row.port) +
                    " of project " + row.project + " has no target now: " + now.error().message;
@@ -391,7 +392,8 @@ result<reconcile_report> reconciler::run(const session& who, bool dry_run) {
         if (!still) {
             done = fail(errc::not_found, f.hostname + " is no longer published; nothing to restore");
         } else if (f.kind == drift_class::rule_missing) {
-            auto added = ingress_->add(f.hostname, row.target, "reconcile: restore the rule of " + f.hostname);
+            auto added = ingress_->add(f.hostname, rule_target{row.target, row.origin_request.value_or("")},
+                                       "reconcile: restore the rule of " + f.hostname);
             if (added) {
                 rules_added = rules_added || *added;
                 ingress_->take_backup_error();

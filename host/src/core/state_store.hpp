@@ -43,6 +43,9 @@ public:
     virtual result<int64_t> prune() = 0;
     // Rows cname_list would return for the filter ({} or {"project"}), counted.
     virtual result<int64_t> cname_count(std::string_view filter_json) = 0;
+    // Whether the store keeps a row's expires_at and origin_request, filters by expires_before and
+    // knows retarget operations (plugin API 1.3).
+    virtual bool keeps_row_extras() const { return true; }
 };
 
 }  // namespace tunnelmgr::core

@@ -1,6 +1,7 @@
 // See state_store_client.hpp.
 #include "plugin_host/state_store_client.hpp"
 #include "plugin_host/invoke.hpp"
+#include "plugin_host/version.hpp"
 
 #include <mutex>
 #include <string>
@@ -18,6 +19,11 @@ std::string s(std::string_view v) { return std::string(v); }
 }  // namespace
 
 state_store_client::state_store_client(plugin_instance& inst) : inst_(inst), t_(inst.library().state_store) {}
+
+bool state_store_client::keeps_row_extras() const {
+    auto v = parse_api_version(inst_.library().required_api);
+    return v && (v->major > 1 || (v->major == 1 && v->minor >= 3));
+}
 
 core::error state_store_client::malformed(const char* function, const std::string& why) const {
     return {core::errc::error, "plugin '" + inst_.library().name + "': " + function +

@@ -34,6 +34,8 @@ public:
     core::result<void> lease_release(std::string_view name, std::string_view holder) override;
     core::result<int64_t> prune() override;
     core::result<int64_t> cname_count(std::string_view filter_json) override;
+    // True when the plugin requires plugin API 1.3 or newer.
+    bool keeps_row_extras() const override;
 
     // What operation_commit sends: the whole row for a create; for a delete, whose row carries nothing
     // but the hostname, {"hostname"} alone, as stores have always been given it.

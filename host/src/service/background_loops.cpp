@@ -311,17 +311,19 @@ void background_loops::became_leader() {
                                         std::to_string(schedule_.docker.count() / 1000) + " s");
     }
     next_check_ = 0;
-    next_reconcile_ = reconcile_ && reconcile_every_.count() > 0 ? now_() + reconcile_every_.count() : 0;
+    for (auto& j : jobs_) j.schedule(true, now_());
 }
 
-void background_loops::set_reconcile(std::chrono::milliseconds every, std::function<bool()> run) {
-    reconcile_every_ = every;
-    reconcile_ = std::move(run);
-    next_reconcile_ = leading_ && reconcile_ && every.count() > 0 ? now_() + every.count() : 0;
+void background_loops::set_job(const std::string& name, std::chrono::milliseconds every, std::function<bool()> run) {
+    auto it = std::find_if(jobs_.begin(), jobs_.end(), [&](const periodic_job& j) { return j.name == name; });
+    if (it == jobs_.end()) it = jobs_.insert(jobs_.end(), periodic_job{name});
+    it->every = every;
+    it->run = std::move(run);
+    it->schedule(leading_, now_());
 }
 
 void background_loops::stopped_leading() {
-    next_reconcile_ = 0;
+    for (auto& j : jobs_) j.next = 0;
     if (supervisor_watching_) (void)core_.supervisor->watch_stop();
     if (runtime_watching_) (void)core_.runtime->watch_stop();
     supervisor_watching_ = runtime_watching_ = false;
@@ -384,14 +386,17 @@ std::chrono::milliseconds background_loops::pass(bool full) {
     }
     // Periodic refreshes ride on the lease renewal's wake-up rather than waking on their own.
     refresh_due(now, lease_due);
-    if (next_reconcile_ != 0 && now >= next_reconcile_) {
-        const bool ran = reconcile_();
-        next_reconcile_ = now_() + (ran ? reconcile_every_ : std::chrono::milliseconds(busy_retry)).count();
-        if (!ran) log::debug("daemon", "reconcile: a change is in progress; trying again in 5 s");
+    for (auto& j : jobs_) {
+        if (j.next == 0 || now < j.next) continue;
+        const bool ran = j.run();
+        j.next = now_() + (ran ? j.every : std::chrono::milliseconds(busy_retry)).count();
+        if (!ran) log::debug("daemon", j.name + ": a change is in progress; trying again in 5 s");
     }
 
     int64_t next = std::min(next_lease_, next_check_);
-    if (next_reconcile_ != 0) next = std::min(next, next_reconcile_);
+    for (const auto& j : jobs_) {
+        if (j.next != 0) next = std::min(next, j.next);
+    }
     if (recheck_at_ != 0) next = std::min(next, recheck_at_);
     if (docker_event_at_ != 0) next = std::min(next, docker_event_at_);
     return std::chrono::milliseconds(std::max<int64_t>(next - now, 0));

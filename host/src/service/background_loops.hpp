@@ -76,7 +76,12 @@ public:
     // Reconcile every `every` while leading (0: never by itself), the first one `every` after the
     // lease is taken. `run` returns false when it could not start (a change holds the writer): then it
     // is tried again `busy_retry` later, so a reconcile never waits behind a change on this thread.
-    void set_reconcile(std::chrono::milliseconds every, std::function<bool()> run);
+    void set_reconcile(std::chrono::milliseconds every, std::function<bool()> run) {
+        set_job("reconcile", every, std::move(run));
+    }
+    // The same for any job the lease holder runs on a period (reconcile, the expiry pass): set or
+    // replaced by name.
+    void set_job(const std::string& name, std::chrono::milliseconds every, std::function<bool()> run);
     static constexpr std::chrono::seconds busy_retry{5};
 
     // A reloaded config's health policy, from the next pass on. Thread-safe.
@@ -118,9 +123,14 @@ private:
     bool supervisor_watching_ = false, runtime_watching_ = false;
     int64_t next_lease_ = 0, next_check_ = 0, recheck_at_ = 0;
     int64_t next_zones_ = 0, next_docker_ = 0, next_prune_ = 0, docker_event_at_ = 0;
-    std::chrono::milliseconds reconcile_every_{0};
-    std::function<bool()> reconcile_;
-    int64_t next_reconcile_ = 0;  // 0: not scheduled (not leading, or off)
+    struct periodic_job {
+        std::string name;
+        std::chrono::milliseconds every{0};
+        std::function<bool()> run;
+        int64_t next = 0;  // 0: not scheduled (not leading, or off)
+        void schedule(bool leading, int64_t now) { next = leading && run && every.count() > 0 ? now + every.count() : 0; }
+    };
+    std::vector<periodic_job> jobs_;
 
     int wake_fd_ = -1;
     std::atomic<bool> died_{false}, started_{false}, docker_changed_{false}, takeover_{false};

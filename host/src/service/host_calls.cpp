@@ -51,7 +51,8 @@ core::result<int64_t> int_arg(const rapidjson::Value& a, const char* key, bool r
 // characters such as a terminal's escape sequences, and unbounded length); the core's sentences
 // explain the rest better than a pattern could ("has dots: give one label ...", "at most 63").
 #define TM_NAME(key, max) "\"" key "\":{\"type\":\"string\",\"maxLength\":" #max R"(,"pattern":"^[^\\x00-\\x1f\\x7f]*$"},)"
-#define TM_CNAME_ARGS TM_NAME("subdomain", 253) R"("port":{"type":"integer"},)" TM_NAME("domain", 253)
+#define TM_CNAME_ARGS TM_NAME("subdomain", 253) R"("port":{"type":"integer"},)" TM_NAME("domain", 253) \
+    R"("ttl":{"type":["string","integer"]},"originRequest":{"type":"object"},)"
 #define TM_CNAME_REQUIRED R"("required":["subdomain","port"],)"
 
 using H = host_calls;
@@ -74,12 +75,16 @@ std::string without_retry_time(const std::string& message) {
 }  // namespace
 
 std::span<const host_calls::entry> host_calls::table() {
-    static const std::array<H::entry, 13> calls{{
+    static const std::array<H::entry, 14> calls{{
         {"session.info", any, refusals, no_rate, TM_ARGS("", ""), &H::session_info},
         {"status.get", any, refusals, no_rate, TM_ARGS("", ""), &H::status_get},
         {"cname.request", any, by_handler, changes, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::cname_request, true},
         {"target.check", any, refusals, checks, TM_ARGS(TM_CNAME_ARGS, TM_CNAME_REQUIRED), &H::target_check},
         {"cname.delete", any, by_handler, changes, TM_ARGS(TM_NAME("hostname", 253), R"("required":["hostname"],)"), &H::cname_delete, true},
+        {"cname.retarget", any, by_handler, changes,
+         TM_ARGS(TM_NAME("hostname", 253) R"("port":{"type":"integer"},)" TM_NAME("target", 2048)
+                     R"("originRequest":{"type":"object"},)", R"("required":["hostname"],)"),
+         &H::cname_retarget, true},
         {"cname.list", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
         {"domains.list", any, refusals, no_rate, TM_ARGS("", ""), &H::domains_list},
         {"domains.refresh", admin, refusals, no_rate, TM_ARGS("", ""), &H::domains_refresh},
@@ -180,7 +185,7 @@ core::result<void> host_calls::spend_rate(const core::session& who, rate_kind ki
         auto wait = std::chrono::ceil<std::chrono::seconds>(next - burst - now);
         std::string what = kind == rate_kind::changes
                                ? std::to_string(per_minute) + (per_minute == 1 ? " change" : " changes") +
-                                     " a minute (cname.request, cname.delete; projects." + who.project +
+                                     " a minute (cname.request, cname.retarget, cname.delete; projects." + who.project +
                                      ".rate.changes_per_minute)"
                                : std::to_string(per_minute) + (per_minute == 1 ? " dry run" : " dry runs") +
                                      " a minute (target.check; projects." + who.project + ".rate.checks_per_minute)";
@@ -320,6 +325,14 @@ core::result<std::string> host_calls::status_get(const request& r) {
 
 namespace {
 
+// `originRequest`: absent → nullopt; an object → its checked settings ({} → none).
+core::result<std::optional<core::origin_settings>> origin_arg(const rapidjson::Value& a) {
+    auto it = a.FindMember("originRequest");
+    if (it == a.MemberEnd() || it->value.IsNull()) return std::optional<core::origin_settings>();
+    TM_TRY(settings, core::origin_settings_from_json(it->value));
+    return std::optional<core::origin_settings>(settings);
+}
+
 core::result<core::cname_request> cname_request_of(const host_calls::request& r) {
     core::cname_request req;
     TM_TRY(sub, string_arg(r.args, "subdomain", true));
@@ -329,6 +342,20 @@ core::result<core::cname_request> cname_request_of(const host_calls::request& r)
     req.port = port;
     req.domain = domain;
     req.project = r.project;
+    if (auto ttl = r.args.FindMember("ttl"); ttl != r.args.MemberEnd() && !ttl->value.IsNull()) {
+        std::string text;
+        if (ttl->value.IsString()) {
+            text = ttl->value.GetString();
+        } else if (ttl->value.IsInt64()) {
+            text = std::to_string(ttl->value.GetInt64());
+        } else {
+            return core::fail(core::errc::invalid, "`ttl` must be a duration such as \"2h\" or whole seconds");
+        }
+        TM_TRY(seconds, core::parse_ttl(text));
+        req.ttl = seconds;
+    }
+    TM_TRY(origin, origin_arg(r.args));
+    if (origin) req.origin = *origin;
     return req;
 }
 
@@ -356,6 +383,26 @@ core::result<std::string> host_calls::cname_delete(const request& r) {
         return tl::unexpected(host.error());
     }
     return core_.pipeline->delete_cname(r.who, *host, progress_for(r));
+}
+
+core::result<std::string> host_calls::cname_retarget(const request& r) {
+    auto args = [&]() -> core::result<core::retarget_request> {
+        core::retarget_request req;
+        TM_TRY(host, string_arg(r.args, "hostname", true));
+        TM_TRY(port, int_arg(r.args, "port", false, 0));
+        TM_TRY(target, string_arg(r.args, "target", false));
+        TM_TRY(origin, origin_arg(r.args));
+        req.hostname = host;
+        req.port = port;
+        req.target = target;
+        req.origin = origin;
+        return req;
+    }();
+    if (!args) {
+        audit_refusal(r.who, "cname.retarget", r.project, args.error());
+        return tl::unexpected(args.error());
+    }
+    return core_.pipeline->retarget_cname(r.who, *args, progress_for(r));
 }
 
 core::result<std::string> host_calls::cname_list(const request& r) {

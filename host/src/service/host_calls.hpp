@@ -90,6 +90,7 @@ private:
     core::result<std::string> cname_request(const request& r);
     core::result<std::string> target_check(const request& r);
     core::result<std::string> cname_delete(const request& r);
+    core::result<std::string> cname_retarget(const request& r);
     core::result<std::string> cname_list(const request& r);
     core::result<std::string> domains_list(const request& r);
     core::result<std::string> domains_refresh(const request& r);

@@ -52,11 +52,25 @@ struct spec {
 #define TM_CNAME_ROW                                                                                              \
     R"({"type":"object","properties":{"hostname":{"type":"string"},"subdomain":{"type":"string"},)"                \
     R"("domain":{"type":"string"},"project":{"type":"string"},"port":{"type":"integer"},"target":{"type":"string"},)" \
-    R"("target_type":{"type":"string"}}})"
-#define TM_ZONE_ROW R"({"type":"object","properties":{"zone_id":{"type":"string"},"name":{"type":"string"},"status":{"type":"string"}}})"
+    R"("target_type":{"type":"string"},"expires_at":{"type":"integer","description":"Unix ms when the name is removed"},)" \
+    R"("origin_request":{"type":"object"}}})"
+// The origin settings a hostname's own ingress rule may carry (cloudflared's originRequest names).
+#define TM_ORIGIN_REQUEST                                                                                         \
+    R"~("originRequest":{"type":"object","description":"cloudflared origin settings for this hostname only",)~"    \
+    R"~("properties":{"connectTimeout":{"type":["string","integer"],"description":"a duration such as \"10s\" (1s to 10m), or whole seconds"},)~" \
+    R"~("noTLSVerify":{"type":"boolean","description":"accept the origin's certificate unchecked (https origins only)"},)~" \
+    R"~("httpHostHeader":{"type":"string","maxLength":253,"description":"the Host header sent to the origin"},)~"   \
+    R"~("originServerName":{"type":"string","maxLength":253,"description":"the TLS server name expected of the origin"},)~" \
+    R"~("http2Origin":{"type":"boolean","description":"speak HTTP/2 to the origin (https origins only)"},)~"          \
+    R"~("disableChunkedEncoding":{"type":"boolean","description":"for origins that cannot take chunked requests"}},)~" \
+    R"~("additionalProperties":false})~"
+#define TM_TTL                                                                                                    \
+    R"~("ttl":{"type":["string","integer"],"description":"remove the hostname this long after it is published: \"30m\", \"2h\", \"7d\" )~" \
+    R"~((1m to 365d), or whole seconds; leave out for a name that stays until deleted"})~"
+#define TM_ZONE_ROW R"~({"type":"object","properties":{"zone_id":{"type":"string"},"name":{"type":"string"},"status":{"type":"string"}}})~"
 #define TM_ERROR_PROPS                                                                                            \
-    R"("error":{"type":"string","description":"present only on failure, with isError true"},)"                        \
-    R"("code":{"type":"string"},"recommendation":{"type":"string"})"
+    R"~("error":{"type":"string","description":"present only on failure, with isError true"},)~"                        \
+    R"~("code":{"type":"string"},"recommendation":{"type":"string"})~"
 
 const spec specs[] = {
     {"tunnel_get_status", "status.get", "", "Tunnel status",
@@ -73,13 +87,29 @@ const spec specs[] = {
      "container listening on that port, picks how cloudflared reaches it, creates the DNS record and the ingress "
      "rule, and waits for cloudflared to be ready again (this can take up to a minute). Returns the public url, or "
      "an error with a recommendation saying what to change (for example connect cloudflared to your network).",
-     "{\"type\":\"object\",\"properties\":{" TM_SUBDOMAIN "," TM_PORT "," TM_DOMAIN "," TM_PROJECT
-     "},\"required\":[\"subdomain\",\"port\"],\"additionalProperties\":false}",
+     "{\"type\":\"object\",\"properties\":{" TM_SUBDOMAIN "," TM_PORT "," TM_DOMAIN "," TM_PROJECT "," TM_TTL
+     "," TM_ORIGIN_REQUEST "},\"required\":[\"subdomain\",\"port\"],\"additionalProperties\":false}",
      R"({"type":"object","properties":{"hostname":{"type":"string"},"url":{"type":"string"},)"
      R"("ingress_target":{"type":"string"},"target_type":{"type":"string"},"container_name":{"type":["string","null"]},)"
      R"("docker_network":{"type":["string","null"]},"reason":{"type":"string"},"project":{"type":"string"},)"
-     R"("port":{"type":"integer"},"dns_record_id":{"type":"string"},"apply":{},"operation_id":{"type":"integer"},)" TM_ERROR_PROPS "}}",
+     R"("port":{"type":"integer"},"dns_record_id":{"type":"string"},"apply":{},"operation_id":{"type":"integer"},)"
+     R"("expires_at":{"type":"integer"},"origin_request":{"type":"object"},"origin_note":{"type":"string"},)" TM_ERROR_PROPS "}}",
      {false, false, false, true}},
+    {"tunnel_update_cname", "cname.retarget", "", "Point a hostname elsewhere",
+     "Switch a published hostname to another service without any DNS change (blue → green): give another port of "
+     "your project (tunnelmgr picks the target from Docker as for a new name), and/or new origin settings "
+     "(originRequest replaces the rule's settings; {} removes them). cloudflared applies it like any change; if "
+     "that fails the old service is put back. Only the admin may give a target URL.",
+     R"({"type":"object","properties":{"hostname":{"type":"string","minLength":1,"maxLength":253,)" TM_DNS_NAME_PATTERN
+     R"("description":"the full hostname, as tunnel_list_cnames shows it"},)" TM_PORT ","
+     R"("target":{"type":"string","minLength":1,"maxLength":2048,"description":"admin only: an ingress service URL such as http://10.0.0.5:8080"},)"
+     TM_ORIGIN_REQUEST R"(},"required":["hostname"],"additionalProperties":false})",
+     R"({"type":"object","properties":{"hostname":{"type":"string"},"changed":{"type":"boolean"},)"
+     R"("previous_target":{"type":"string"},"ingress_target":{"type":"string"},"target_type":{"type":"string"},)"
+     R"("container_name":{"type":["string","null"]},"docker_network":{"type":["string","null"]},"port":{"type":"integer"},)"
+     R"("project":{"type":"string"},"origin_request":{"type":["object","null"]},"origin_note":{"type":"string"},)"
+     R"("apply":{},"operation_id":{"type":"integer"},)" TM_ERROR_PROPS "}}",
+     {false, false, true, true}},
     {"tunnel_delete_cname", "cname.delete", "", "Remove a hostname",
      "Remove a published hostname: its ingress rule and its DNS record (only a record tunnelmgr created). "
      "A project session may remove only its own hostnames.",

@@ -99,6 +99,18 @@ public:
         if (r && r->changed) judge(host, service);
         return r;
     }
+    core::result<core::ingress_change> add_rule(const std::string& host, const std::string& service,
+                                                const std::string& origin, const std::string& why) {
+        auto r = file_.add_rule(host, service, origin, why);
+        if (r && r->changed) judge(host, service);
+        return r;
+    }
+    core::result<core::ingress_change> replace_rule(const std::string& host, const std::string& service,
+                                                    const std::string& origin, const std::string& why) {
+        auto r = file_.replace_rule(host, service, origin, why);
+        if (r && r->changed) judge(host, service);
+        return r;
+    }
     core::result<core::ingress_change> remove_rule(const std::string& host, const std::string& why) {
         auto r = file_.remove_rule(host, why);
         if (r && r->changed) judge("", "");

@@ -20,7 +20,8 @@ struct counting_ingress final : core::ingress_strategy {
     std::atomic<bool> fail{false};
     std::mutex rules_m;
     std::vector<std::string> rules, seen_by_last_apply;
-    core::result<bool> add(const std::string& h, const std::string&, const std::string&) override {
+    using core::ingress_strategy::add;
+    core::result<bool> add(const std::string& h, const core::rule_target&, const std::string&) override {
         std::lock_guard<std::mutex> l(rules_m);
         rules.push_back(h);
         ++adds;

@@ -86,14 +86,30 @@ private:
 class fake_ingress final : public core::ingress_strategy {
 public:
     std::map<std::string, std::string> rules;
-    std::optional<error> add_error, remove_error, apply_error;
-    int applies = 0, removes = 0;
+    std::map<std::string, std::string> origins;  // hostname → its originRequest JSON
+    std::optional<error> add_error, remove_error, apply_error, replace_error;
+    int applies = 0, removes = 0, replaces = 0;
     std::chrono::milliseconds apply_takes{0};  // a restart's wait, so concurrent requests overlap
 
-    result<bool> add(const std::string& hostname, const std::string& service, const std::string&) override {
+    using core::ingress_strategy::add;
+    result<bool> add(const std::string& hostname, const core::rule_target& to, const std::string&) override {
         std::lock_guard<std::mutex> lock(m_);
         if (add_error) return tl::unexpected(*add_error);
-        return rules.emplace(hostname, service).second;
+        if (!to.origin_request.empty()) origins[hostname] = to.origin_request;
+        return rules.emplace(hostname, to.service).second;
+    }
+    result<core::rule_target> replace(const std::string& hostname, const core::rule_target& to,
+                                      const std::string&) override {
+        std::lock_guard<std::mutex> lock(m_);
+        ++replaces;
+        if (replace_error) return tl::unexpected(*replace_error);
+        auto it = rules.find(hostname);
+        if (it == rules.end()) return tl::unexpected(error{errc::not_found, "no rule for " + hostname});
+        core::rule_target before{it->second, origins.count(hostname) != 0U ? origins[hostname] : std::string()};
+        it->second = to.service;
+        origins.erase(hostname);
+        if (!to.origin_request.empty()) origins[hostname] = to.origin_request;
+        return before;
     }
     result<std::optional<std::string>> remove(const std::string& hostname, const std::string&) override {
         std::lock_guard<std::mutex> lock(m_);
@@ -725,4 +741,75 @@ TEST_F(pipeline_scope, a_reserved_label_is_the_admins_alone) {
     auto by_admin = p_->request_cname(core::session::admin_session("test"), {"www", "", "alpha", 3100});
     ASSERT_TRUE(by_admin) << by_admin.error().message;
     EXPECT_EQ(core::json::str(*core::json::parse(*by_admin), "hostname"), "www.example.com");
+}
+
+TEST_F(pipeline_steps, a_retarget_runs_four_steps_and_keeps_the_record_and_the_expiry) {
+    core::cname_request req{"app", "", "alpha", 3100};
+    req.ttl = std::chrono::hours(2);
+    req.origin.connect_timeout_s = 10;
+    ASSERT_TRUE(pipeline_->request_cname(alpha_, req));
+    const auto before = *store_->cname_get("app.example.com");
+    ASSERT_TRUE(before.expires_at);
+    EXPECT_EQ(ingress_.origins["app.example.com"], R"({"connectTimeout":10})");
+    store_->journal.clear();
+    progress_.clear();
+    core::retarget_request move{"App.Example.com", 3200, "", std::nullopt};
+    auto r = pipeline_->retarget_cname(alpha_, move, record_progress());
+    ASSERT_TRUE(r) << r.error().message;
+    auto out = *core::json::parse(*r);
+    EXPECT_TRUE(out["changed"].GetBool());
+    EXPECT_STREQ(out["previous_target"].GetString(), "http://localhost:3100");
+    EXPECT_EQ(progress_, (std::vector<std::string>{"validated 1/4", "ingress_written 2/4", "applied 3/4", "committed 4/4"}));
+    EXPECT_EQ(store_->journal.front(),
+              R"(ingress_written {"previous_service":"http://localhost:3100","previous_origin_request":"{\"connectTimeout\":10}"})");
+    EXPECT_EQ(ingress_.rules["app.example.com"], "http://localhost:3200");
+    EXPECT_EQ(ingress_.origins["app.example.com"], R"({"connectTimeout":10})") << "the settings are kept";
+    const auto after = *store_->cname_get("app.example.com");
+    EXPECT_EQ(after.port, 3200);
+    EXPECT_EQ(after.id, before.id);
+    EXPECT_EQ(after.dns_record_id, before.dns_record_id);
+    EXPECT_EQ(after.expires_at, before.expires_at);
+    EXPECT_EQ(after.origin_request, before.origin_request);
+    EXPECT_EQ(dns_.records.size(), 1u);
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.retarget");
+    EXPECT_EQ(audit_detail("from"), "http://localhost:3100");
+    EXPECT_EQ(audit_detail("to"), "http://localhost:3200");
+    EXPECT_EQ(unfinished(), 0u);
+}
+
+TEST_F(pipeline_steps, a_retarget_whose_apply_fails_puts_the_old_service_back_and_applies_it) {
+    ASSERT_TRUE(create());
+    ingress_.apply_error = boom("cloudflared did not become ready");
+    const int applies = ingress_.applies;
+    auto r = pipeline_->retarget_cname(alpha_, {"app.example.com", 3200, "", std::nullopt});
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("app.example.com still goes to http://localhost:3100"), std::string::npos)
+        << r.error().message;
+    EXPECT_EQ(ingress_.rules["app.example.com"], "http://localhost:3100");
+    EXPECT_EQ(ingress_.applies, applies + 2) << "the failed apply, then the re-apply of the old rule";
+    EXPECT_EQ(store_->cname_get("app.example.com")->port, 3100);
+    EXPECT_EQ(store_->journal.back(), "rolled_back {}");
+    EXPECT_STREQ(last_audit()["result"].GetString(), "error");
+    EXPECT_EQ(audit_detail("failed_step"), "apply");
+    EXPECT_EQ(unfinished(), 0u);
+}
+
+TEST_F(pipeline_steps, expired_names_are_removed_and_the_others_stay) {
+    core::cname_request brief{"brief", "", "alpha", 3100};
+    brief.ttl = std::chrono::minutes(1);
+    ASSERT_TRUE(pipeline_->request_cname(alpha_, brief));
+    ASSERT_TRUE(create("stays"));
+    const int64_t expires = *store_->cname_get("brief.example.com")->expires_at;
+    auto early = pipeline_->remove_expired(expires - 1);
+    ASSERT_TRUE(early);
+    EXPECT_EQ(*early, 0);
+    auto due = pipeline_->remove_expired(expires);
+    ASSERT_TRUE(due) << due.error().message;
+    EXPECT_EQ(*due, 1);
+    EXPECT_FALSE(listed("brief.example.com"));
+    EXPECT_TRUE(listed("stays.example.com"));
+    EXPECT_EQ(dns_.records.count("brief.example.com"), 0u);
+    EXPECT_STREQ(last_audit()["action"].GetString(), "cname.delete");
+    EXPECT_EQ(audit_detail("reason"), "expired");
+    EXPECT_EQ(audit_detail("origin"), "expiry");
 }

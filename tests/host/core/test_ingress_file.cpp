@@ -479,3 +479,96 @@ TEST_F(ingress_file_test, unusual_layouts_are_edited_into_files_cloudflared_acce
         EXPECT_EQ(f.refusals(), 0) << layout;
     }
 }
+
+// --- origin settings and retarget ----------------------------------------------------------------
+
+TEST_F(ingress_file_test, a_rule_with_origin_settings_is_written_as_cloudflared_reads_them) {
+    judged_file f(path_, "");
+    const std::string origin = R"({"connectTimeout":10,"noTLSVerify":true,"httpHostHeader":"app.internal"})";
+    auto r = f.add_rule("app.example.com", "https://app:3100", origin, "add app");
+    ASSERT_TRUE(r) << r.error().message;
+    std::string expected = stock;
+    expected.insert(expected.find("  - service: http_status:404"),
+                    "  - hostname: app.example.com\n    service: https://app:3100\n    originRequest:\n"
+                    "      connectTimeout: 10s\n      noTLSVerify: true\n      httpHostHeader: \"app.internal\"\n");
+    EXPECT_EQ(read(), expected);
+    // A retry of the same step changes nothing; the same name with other settings is not ours to change.
+    auto again = f.add_rule("app.example.com", "https://app:3100", origin, "");
+    ASSERT_TRUE(again);
+    EXPECT_FALSE(again->changed);
+    auto other = f.add_rule("app.example.com", "https://app:3100", R"({"connectTimeout":20})", "");
+    ASSERT_FALSE(other);
+    EXPECT_EQ(other.error().code, core::errc::conflict);
+    EXPECT_EQ(read(), expected);
+}
+
+TEST_F(ingress_file_test, replace_changes_the_rule_where_it_stands_and_keeps_the_comments_around_it) {
+    judged_file f(path_, "");
+    ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", R"({"connectTimeout":10})", ""));
+    ASSERT_TRUE(f.add_rule("api.example.com", "http://api:3101", ""));
+    // The operator's comment between our two rules belongs to the next one and stays.
+    std::string text = read();
+    text.insert(text.find("  - hostname: api.example.com"), "  # the api, since March\n");
+    write(text);
+    const std::string before = read();
+
+    auto r = f.replace_rule("app.example.com", "http://green:3100", R"({"httpHostHeader":"green.internal"})", "retarget");
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_TRUE(r->changed);
+    EXPECT_EQ(r->removed_service, "http://app:3100");
+    EXPECT_EQ(r->removed_origin_request, R"({"connectTimeout":10})");
+    std::string expected = before;
+    const std::string old_rule = "  - hostname: app.example.com\n    service: http://app:3100\n    originRequest:\n      connectTimeout: 10s\n";
+    ASSERT_NE(expected.find(old_rule), std::string::npos) << expected;
+    expected.replace(expected.find(old_rule), old_rule.size(),
+                     "  - hostname: app.example.com\n    service: http://green:3100\n    originRequest:\n"
+                     "      httpHostHeader: \"green.internal\"\n");
+    EXPECT_EQ(read(), expected);
+    auto rules = f.read_rules();
+    ASSERT_TRUE(rules);
+    EXPECT_EQ((*rules)[1].hostname, "app.example.com") << "second, as before";
+
+    // The undo: what it had, back exactly.
+    auto back = f.replace_rule("app.example.com", r->removed_service, r->removed_origin_request, "roll back");
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(read(), before);
+    auto same = f.replace_rule("app.example.com", "http://app:3100", R"({"connectTimeout":10})", "");
+    ASSERT_TRUE(same);
+    EXPECT_FALSE(same->changed);
+    EXPECT_EQ(same->removed_service, "http://app:3100");
+}
+
+TEST_F(ingress_file_test, replace_refuses_what_is_not_a_plain_rule_of_ours_and_leaves_the_file) {
+    judged_file f(path_, "");
+    auto missing = f.replace_rule("nobody.example.com", "http://x:1", "", "");
+    ASSERT_FALSE(missing);
+    EXPECT_EQ(missing.error().code, core::errc::not_found);
+    // A hand-written setting tunnelmgr does not manage: the rule is the operator's to change.
+    std::string text = stock;
+    text.insert(text.find("  - service: http_status:404"),
+                "  - hostname: hand.example.com\n    service: http://hand:1\n    originRequest:\n      tlsTimeout: 5s\n");
+    write(text);
+    auto hand = f.replace_rule("hand.example.com", "http://other:2", "", "");
+    ASSERT_FALSE(hand);
+    EXPECT_EQ(hand.error().code, core::errc::invalid);
+    EXPECT_NE(hand.error().message.find("change that rule by hand"), std::string::npos) << hand.error().message;
+    EXPECT_EQ(read(), text);
+    auto bad = f.replace_rule("www.example.com", "ftp://nope", "", "");
+    ASSERT_FALSE(bad);
+    EXPECT_EQ(read(), text);
+}
+
+TEST_F(ingress_file_test, replace_in_a_flow_style_file_is_re_emitted_with_the_settings) {
+    write("tunnel: 6ff42ae2-765d-4adf-8112-31c55c1551ef\n"
+          "ingress: [{hostname: app.example.com, service: \"http://app:1\"}, {service: \"http_status:404\"}]\n");
+    judged_file f(path_, "");
+    auto r = f.replace_rule("app.example.com", "http://app:2", R"({"connectTimeout":5,"http2Origin":true})", "");
+    ASSERT_TRUE(r) << r.error().message;
+    auto rules = f.read_rules();
+    ASSERT_TRUE(rules);
+    ASSERT_EQ(rules->size(), 2u);
+    EXPECT_EQ((*rules)[0].service, "http://app:2");
+    const std::string text = read();
+    EXPECT_NE(text.find("connectTimeout: 5s"), std::string::npos) << text;
+    EXPECT_NE(text.find("http2Origin: true"), std::string::npos) << text;
+}

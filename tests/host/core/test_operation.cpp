@@ -101,8 +101,8 @@ TEST(operation, a_sample_of_illegal_moves_names_the_move) {
 }
 
 TEST(operation, each_way_forward_is_a_chain_of_legal_moves) {
-    for (auto kind : {op_kind::create, op_kind::del}) {
-        const auto& path = forward_path(kind);
+    for (auto kind : {op_kind::create, op_kind::del, op_kind::retarget}) {
+        const auto path = forward_path(kind);
         EXPECT_EQ(path.front(), op_state::validated);
         EXPECT_EQ(path.back(), op_state::committed);
         for (size_t i = 0; i + 1 < path.size(); ++i) {

@@ -96,7 +96,7 @@ protected:
     }
 };
 
-const std::string alpha_changes = "project 'alpha' may make 3 changes a minute (cname.request, cname.delete; "
+const std::string alpha_changes = "project 'alpha' may make 3 changes a minute (cname.request, cname.retarget, cname.delete; "
                                   "projects.alpha.rate.changes_per_minute)";
 
 TEST_F(host_calls_test, every_ops_argument_schema_is_a_usable_schema_that_accepts_no_arguments_or_its_required_ones) {
@@ -314,7 +314,7 @@ TEST_F(host_calls_test, one_projects_loop_spends_only_its_own_budget_and_the_adm
     for (int i = 0; i < 10; ++i) EXPECT_FALSE(limited(change(beta_))) << "beta's default: 10 a minute; call " << i;
     auto r = change(beta_);
     ASSERT_TRUE(limited(r));
-    EXPECT_EQ(r.error().message, "project 'beta' may make 10 changes a minute (cname.request, cname.delete; "
+    EXPECT_EQ(r.error().message, "project 'beta' may make 10 changes a minute (cname.request, cname.retarget, cname.delete; "
                                  "projects.beta.rate.changes_per_minute); retry in 6 s");
     for (int i = 0; i < 50; ++i) {
         EXPECT_FALSE(limited(calls_->call("cname.request", R"({"subdomain":"app","port":3100,"projectName":"alpha"})", admin_)));

@@ -135,12 +135,84 @@ test('no valid token: refuses to start, says why, and writes nothing on stdout',
   }
 });
 
+test('project session: a name with a ttl and origin settings, moved to another port, and what is refused', async () => {
+  const alpha = await connect('alpha');
+  const beta = await connect('beta');
+  const cloudflaredYml = path.join(dir, 'cloudflared.yml');
+  try {
+    const before = Date.now();
+    const created = await call(alpha, 'tunnel_request_cname', {
+      subdomain: 'blue', port: 3101, ttl: '2h',
+      originRequest: { connectTimeout: '10s', httpHostHeader: 'blue.internal' },
+    }, { timeout: 120000 });
+    assert.equal(created.isError, false, JSON.stringify(created));
+    const sc = created.structuredContent;
+    assert.ok(sc.expires_at >= before + 2 * 3600e3 && sc.expires_at <= Date.now() + 2 * 3600e3, JSON.stringify(sc));
+    assert.deepEqual(sc.origin_request, { connectTimeout: 10, httpHostHeader: 'blue.internal' });
+    assert.match(readFileSync(cloudflaredYml, 'utf8'),
+      /- hostname: blue\.example\.com\n\s+service: http:\/\/localhost:3101\n\s+originRequest:\n\s+connectTimeout: 10s\n\s+httpHostHeader: "blue\.internal"\n/);
+
+    const listed = await call(alpha, 'tunnel_list_cnames');
+    const row = listed.structuredContent.cnames.find((c) => c.hostname === 'blue.example.com');
+    assert.equal(row.expires_at, sc.expires_at);
+    assert.deepEqual(row.origin_request, sc.origin_request);
+
+    // Blue → green: another port of the project, no DNS change, the origin settings kept.
+    const moved = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', port: 3102 }, { timeout: 120000 });
+    assert.equal(moved.isError, false, JSON.stringify(moved));
+    assert.equal(moved.structuredContent.changed, true);
+    assert.equal(moved.structuredContent.previous_target, 'http://localhost:3101');
+    assert.equal(moved.structuredContent.ingress_target, 'http://localhost:3102');
+    const yml = readFileSync(cloudflaredYml, 'utf8');
+    assert.match(yml, /- hostname: blue\.example\.com\n\s+service: http:\/\/localhost:3102\n\s+originRequest:\n\s+connectTimeout: 10s\n/);
+    assert.ok(!yml.includes('localhost:3101'), yml);
+    const after = (await call(alpha, 'tunnel_list_cnames')).structuredContent.cnames.find((c) => c.hostname === 'blue.example.com');
+    assert.equal(after.port, 3102);
+    assert.equal(after.dns_record_id, sc.dns_record_id, 'the DNS record is the same one');
+    assert.equal(after.expires_at, sc.expires_at, 'the expiry stays');
+    assert.equal(after.id, row.id);
+
+    // Settings alone: {} removes them.
+    const cleared = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', originRequest: {} }, { timeout: 120000 });
+    assert.equal(cleared.isError, false, JSON.stringify(cleared));
+    assert.equal(cleared.structuredContent.origin_request, null);
+    assert.ok(!readFileSync(cloudflaredYml, 'utf8').includes('originRequest'));
+
+    // What is refused, with nothing changed.
+    const other = await call(beta, 'tunnel_update_cname', { hostname: 'blue.example.com', port: 4101 });
+    assert.equal(other.isError, true);
+    assert.equal(other.structuredContent.code, 'not_found');
+    const url = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', target: 'http://10.0.0.5:80' });
+    assert.equal(url.structuredContent.code, 'denied');
+    assert.match(url.structuredContent.error, /only the admin may point a name at a target URL/);
+    const notMine = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', port: 4101 });
+    assert.equal(notMine.structuredContent.code, 'denied');
+    const badDuration = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', originRequest: { connectTimeout: 'ten' } });
+    assert.equal(badDuration.isError, true);
+    assert.match(badDuration.structuredContent.error, /connectTimeout.*not a duration cloudflared can read/);
+    const unknownKey = await call(alpha, 'tunnel_update_cname', { hostname: 'blue.example.com', originRequest: { tlsTimeout: '5s' } });
+    assert.equal(unknownKey.isError, true);
+    assert.match(unknownKey.structuredContent.error, /tlsTimeout/);
+    const shortTtl = await call(alpha, 'tunnel_request_cname', { subdomain: 'brief', port: 3103, ttl: '30s' });
+    assert.equal(shortTtl.isError, true);
+    assert.match(shortTtl.structuredContent.error, /out of range: give from 1m to 365d/);
+    assert.ok(readFileSync(cloudflaredYml, 'utf8').includes('localhost:3102'));
+    assert.ok(!readFileSync(cloudflaredYml, 'utf8').includes('brief'));
+
+    const gone = await call(alpha, 'tunnel_delete_cname', { hostname: 'blue.example.com' }, { timeout: 120000 });
+    assert.equal(gone.isError, false, JSON.stringify(gone));
+  } finally {
+    await alpha.close();
+    await beta.close();
+  }
+});
+
 test('project session: list tools, check, create with progress, list, delete', async () => {
   const client = await connect('alpha');
   try {
     assert.equal(client.getServerVersion()?.name, 'tunnelmgr');
     const { tools } = await client.listTools();
-    assert.equal(tools.length, 11);
+    assert.equal(tools.length, 12);
     for (const t of tools) {
       assert.ok(t.inputSchema && t.outputSchema && t.annotations, t.name);
     }

@@ -116,7 +116,7 @@ TEST(mcp_server, stateless_requests_carry_their_version_and_get_result_type) {
            meta + "}}");
     auto list = h.response("1");
     EXPECT_STREQ((*list)["result"]["resultType"].GetString(), "complete");
-    EXPECT_EQ((*list)["result"]["tools"].Size(), 11u);
+    EXPECT_EQ((*list)["result"]["tools"].Size(), 12u);
     auto call = h.response("2");
     ASSERT_TRUE(call);
     EXPECT_STREQ((*call)["result"]["resultType"].GetString(), "complete");
@@ -162,7 +162,7 @@ TEST(mcp_server, tools_list_describes_every_tool_completely) {
     EXPECT_EQ(names, (std::set<std::string>{"tunnel_get_status", "tunnel_request_cname", "tunnel_delete_cname",
                                             "tunnel_list_cnames", "tunnel_list_domains", "tunnel_check_target",
                                             "tunnel_restart", "tunnel_audit_log", "tunnel_health_history",
-                                            "tunnel_refresh_domains", "tunnel_reconcile"}));
+                                            "tunnel_refresh_domains", "tunnel_reconcile", "tunnel_update_cname"}));
     const auto& tools = (*r)["result"]["tools"];
     for (const auto& t : tools.GetArray()) {
         std::string name = t["name"].GetString();
@@ -216,7 +216,7 @@ TEST(mcp_server, name_arguments_carry_a_bound_and_a_pattern_of_dns_names) {
             for (const auto& bad : cases.second) EXPECT_FALSE(std::regex_search(bad, re)) << where << " accepts " << bad;
         }
     }
-    EXPECT_EQ(seen, 5) << "subdomain and domain in two tools, hostname in one";
+    EXPECT_EQ(seen, 6) << "subdomain and domain in two tools, hostname in two";
 }
 
 TEST(mcp_server, a_refused_name_is_quoted_with_its_control_characters_shown_not_sent) {

@@ -1,6 +1,7 @@
 // `tunnelmgr cname add|rm|ls|check` and `domains`: the operator's shell, acting as the admin, through
 // the same table of host calls as every MCP session (so the same checks and audit rows).
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,7 +13,9 @@
 #include "app/commands/commands.hpp"
 #include "common/terminal_text.hpp"
 #include "service/core_services.hpp"
+#include "core/cname_pipeline.hpp"
 #include "core/json.hpp"
+#include "core/origin_settings.hpp"
 #include "service/api_client.hpp"
 #include "service/host_calls.hpp"
 
@@ -116,10 +119,39 @@ core::json::object cname_args(const parsed_args& p) {
     return a;
 }
 
+// `--origin KEY=VALUE` words as the host calls' originRequest object; checked here so a typo is
+// said before anything is sent.
+core::result<std::string> origin_arg(const parsed_args& p) {
+    std::vector<std::string> words;
+    if (p.vm.count("origin") != 0U) words = p.vm["origin"].as<std::vector<std::string>>();
+    auto settings = core::origin_settings_from_words(words);
+    if (!settings) return tl::unexpected(settings.error());
+    return settings->to_json();
+}
+
+// "in 1h 59m", "in 3d 4h", "due now": when a name expires, for the table.
+std::string expires_text(int64_t at_ms) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t s = (at_ms - now) / 1000;
+    if (s <= 0) return "due now";
+    const int64_t d = s / 86400, h = s % 86400 / 3600, m = s % 3600 / 60;
+    if (d > 0) return "in " + std::to_string(d) + "d " + std::to_string(h) + "h";
+    if (h > 0) return "in " + std::to_string(h) + "h " + std::to_string(m) + "m";
+    if (m > 0) return "in " + std::to_string(m) + "m";
+    return "in " + std::to_string(s) + "s";
+}
+
+void print_origin_note(const rapidjson::Value& doc) {
+    if (std::string note = core::json::str(doc, "origin_note"); !note.empty()) std::cout << "note: " << note << "\n";
+}
+
 run_result cname_add(app_state& s, const std::vector<std::string>& args) {
-    const char* usage = "tunnelmgr cname add SUBDOMAIN --port N --project P [--domain D] [--json]";
+    const char* usage = "tunnelmgr cname add SUBDOMAIN --port N --project P [--domain D] [--ttl 2h] "
+                        "[--origin KEY=VALUE]... [--json]";
     po::options_description d;
-    d.add_options()("port", po::value<int64_t>())("project", po::value<std::string>())("domain", po::value<std::string>());
+    d.add_options()("port", po::value<int64_t>())("project", po::value<std::string>())("domain", po::value<std::string>())(
+        "ttl", po::value<std::string>())("origin", po::value<std::vector<std::string>>()->composing());
     auto p = parse(args, d, usage);
     if (!p) return run_result::fatal("cname add: " + p.error(), 2);
     if (p->positional.size() != 1 || p->vm.count("port") == 0U || p->vm.count("project") == 0U) {
@@ -127,6 +159,14 @@ run_result cname_add(app_state& s, const std::vector<std::string>& args) {
     }
     bool json = p->vm.count("json") != 0U;
     auto a = cname_args(*p);
+    if (p->vm.count("ttl") != 0U) {
+        const std::string ttl = p->vm["ttl"].as<std::string>();
+        if (auto t = core::parse_ttl(ttl); !t) return run_result::fatal("cname add: " + t.error().message, 2);
+        a.set("ttl", ttl);
+    }
+    auto origin = origin_arg(*p);
+    if (!origin) return run_result::fatal("cname add: " + origin.error().message, 2);
+    if (*origin != "{}") a.set_raw("originRequest", *origin);
     auto r = call_as_admin(s, "cname.request", a, !json);
     if (!r) return fail_with(r.error());
     if (json) {
@@ -136,6 +176,48 @@ run_result cname_add(app_state& s, const std::vector<std::string>& args) {
         std::cout << core::json::str(*doc, "url") << " -> " << core::json::str(*doc, "ingress_target") << " ("
                   << core::json::str(*doc, "target_type") << ")\n"
                   << core::json::str(*doc, "apply") << "\n";
+        if (int64_t at = core::json::i64(*doc, "expires_at"); at > 0) std::cout << "expires " << expires_text(at) << "\n";
+        print_origin_note(*doc);
+    }
+    return run_result::proceed();
+}
+
+run_result cname_retarget(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname retarget HOSTNAME (--port N | --target URL) [--origin KEY=VALUE]... "
+                        "[--origin-clear] [--json]";
+    po::options_description d;
+    d.add_options()("port", po::value<int64_t>())("target", po::value<std::string>())(
+        "origin", po::value<std::vector<std::string>>()->composing())("origin-clear", "drop the rule's origin settings");
+    auto p = parse(args, d, usage);
+    if (!p) return run_result::fatal("cname retarget: " + p.error(), 2);
+    if (p->positional.size() != 1) return run_result::fatal(std::string("cname retarget: give one HOSTNAME; usage: ") + usage, 2);
+    const bool clear = p->vm.count("origin-clear") != 0U, has_origin = p->vm.count("origin") != 0U;
+    if (clear && has_origin) return run_result::fatal("cname retarget: give --origin or --origin-clear, not both", 2);
+    bool json = p->vm.count("json") != 0U;
+    core::json::object a;
+    a.set("hostname", p->positional[0]);
+    if (p->vm.count("port") != 0U) a.set("port", p->vm["port"].as<int64_t>());
+    if (p->vm.count("target") != 0U) a.set("target", p->vm["target"].as<std::string>());
+    if (clear) a.set_raw("originRequest", "{}");
+    if (has_origin) {
+        auto origin = origin_arg(*p);
+        if (!origin) return run_result::fatal("cname retarget: " + origin.error().message, 2);
+        a.set_raw("originRequest", *origin);
+    }
+    auto r = call_as_admin(s, "cname.retarget", a, !json);
+    if (!r) return fail_with(r.error());
+    if (json) {
+        print_pretty(*r);
+    } else {
+        auto doc = core::json::parse(*r);
+        if (!core::json::boolean(*doc, "changed")) {
+            std::cout << core::json::str(*doc, "apply") << "\n";
+        } else {
+            std::cout << core::json::str(*doc, "hostname") << ": " << core::json::str(*doc, "previous_target") << " -> "
+                      << core::json::str(*doc, "ingress_target") << " (" << core::json::str(*doc, "target_type") << ")\n"
+                      << core::json::str(*doc, "apply") << "\n";
+        }
+        print_origin_note(*doc);
     }
     return run_result::proceed();
 }
@@ -214,14 +296,20 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
         return run_result::proceed();
     }
     auto doc = core::json::parse(rows);
-    std::printf("%-40s %-14s %-6s %-10s %s\n", "HOSTNAME", "PROJECT", "PORT", "TYPE", "TARGET");
+    std::printf("%-40s %-14s %-6s %-10s %-14s %s\n", "HOSTNAME", "PROJECT", "PORT", "TYPE", "EXPIRES", "TARGET");
     size_t n = 0;
     if (doc && doc->IsArray()) {
         for (const auto& row : doc->GetArray()) {
             ++n;
-            std::printf("%-40s %-14s %-6lld %-10s %s\n", core::json::str(row, "hostname").c_str(),
+            const int64_t at = core::json::i64(row, "expires_at");
+            std::string target = core::json::str(row, "target");
+            if (auto o = row.FindMember("origin_request"); o != row.MemberEnd() && o->value.IsObject()) {
+                target += "  originRequest " + core::json::to_string(o->value);
+            }
+            std::printf("%-40s %-14s %-6lld %-10s %-14s %s\n", core::json::str(row, "hostname").c_str(),
                         core::json::str(row, "project").c_str(), static_cast<long long>(core::json::i64(row, "port")),
-                        core::json::str(row, "target_type").c_str(), core::json::str(row, "target").c_str());
+                        core::json::str(row, "target_type").c_str(), at > 0 ? expires_text(at).c_str() : "-",
+                        target.c_str());
         }
     }
     if (n == 0) std::printf("(none)\n");
@@ -306,14 +394,15 @@ static run_result project_purge(app_state& s, const std::vector<std::string>& ar
 }
 
 run_result cmd_cname(app_state& s) {
-    if (s.opts.args.empty()) return run_result::fatal("cname: say add, rm or ls (see tunnelmgr --help)", 2);
+    if (s.opts.args.empty()) return run_result::fatal("cname: say add, rm, retarget, ls or check (see tunnelmgr --help)", 2);
     std::string sub = s.opts.args.front();
     std::vector<std::string> rest(s.opts.args.begin() + 1, s.opts.args.end());
     if (sub == "add") return cname_add(s, rest);
     if (sub == "rm") return cname_rm(s, rest);
+    if (sub == "retarget") return cname_retarget(s, rest);
     if (sub == "ls") return cname_ls(s, rest);
     if (sub == "check") return cname_check(s, rest);
-    return run_result::fatal("cname: unknown action '" + sub + "': use add, rm, ls or check", 2);
+    return run_result::fatal("cname: unknown action '" + sub + "': use add, rm, retarget, ls or check", 2);
 }
 
 run_result cmd_domains(app_state& s) {

@@ -20,6 +20,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "app/commands/commands.hpp"
@@ -38,6 +39,31 @@
 
 namespace tunnelmgr::app {
 namespace {
+
+// One job at a time on a thread of its own, joined when it goes away.
+class background_worker {
+public:
+    background_worker() = default;
+    background_worker(const background_worker&) = delete;
+    background_worker& operator=(const background_worker&) = delete;
+    ~background_worker() {
+        if (t_.joinable()) t_.join();
+    }
+    // Starts fn unless the last one still runs.
+    void start_unless_running(std::function<void()> fn) {
+        if (running_.load()) return;
+        if (t_.joinable()) t_.join();
+        running_ = true;
+        t_ = std::thread([this, fn = std::move(fn)] {
+            fn();
+            running_ = false;
+        });
+    }
+
+private:
+    std::thread t_;
+    std::atomic<bool> running_{false};
+};
 
 int64_t now_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -218,6 +244,20 @@ run_result cmd_daemon(app_state& s) {
         for (const auto& p : report->problems) log::warn("reconcile", "not checked: " + p);
         return true;
     });
+    // Expired names (cname add --ttl) are deleted through the pipeline as any deletion is, on a thread
+    // of their own, since each may restart cloudflared and the health loop must not wait for that.
+    // The pass runs as often as the health check, at least every 15 s; names past their time while no
+    // daemon ran go at the first pass.
+    background_worker expiry;
+    loops.set_job("expiry", std::min<std::chrono::milliseconds>(s.cfg.health.interval, std::chrono::seconds(15)),
+                  [&core, &expiry] {
+                      expiry.start_unless_running([&core] {
+                          std::lock_guard<core::one_writer> one_writer(core.writer);
+                          auto removed = core.pipeline->remove_expired(now_ms());
+                          if (!removed) log::warn("expiry", removed.error().message);
+                      });
+                      return true;
+                  });
     live.on_reload([&s, &loops](const config::config& c) {
         loops.set_health_policy(policy_of(c.health));
         // --log-level on the command line wins over the file, as at start-up.
