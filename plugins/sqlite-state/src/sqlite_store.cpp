@@ -1,5 +1,7 @@
 // The state store on SQLite. Every write runs in BEGIN IMMEDIATE so that, with WAL and a busy
 // timeout, processes sharing the file queue for the write lock instead of failing on upgrade.
+// Statements come from the connection's statement_cache, borrowed for as long as a statement of
+// their own used to live, so each call ends its read exactly where it did when it prepared its SQL.
 #include "sqlite_store.hpp"
 
 #include <tunnelmgr/sdk/hostname.hpp>
@@ -26,6 +28,7 @@
 
 #include "migrations.hpp"
 #include "sqlite_errors.hpp"
+#include "statement_cache.hpp"
 #include "store_json.hpp"
 
 namespace tunnelmgr::plugins::sqlite_state {
@@ -169,67 +172,67 @@ int bind_cname_filter(SQLite::Statement& q, const cname_filter& f, int at) {
 }
 
 // Inserts a checked row; the caller holds the write lock, so the check-then-insert cannot race.
-store_result<int64_t> insert_cname(SQLite::Database& db, const cname_row& r, int64_t now) {
-    SQLite::Statement taken(db, "SELECT hostname, project FROM cnames WHERE hostname = ? OR (subdomain = ? AND domain = ?)");
-    taken.bind(1, r.hostname);
-    taken.bind(2, r.subdomain);
-    taken.bind(3, r.domain);
-    if (taken.executeStep()) {
+store_result<int64_t> insert_cname(statement_cache& statements, const cname_row& r, int64_t now) {
+    auto taken = statements.prepared("SELECT hostname, project FROM cnames WHERE hostname = ? OR (subdomain = ? AND domain = ?)");
+    taken->bind(1, r.hostname);
+    taken->bind(2, r.subdomain);
+    taken->bind(3, r.domain);
+    if (taken->executeStep()) {
         return store_fail(store_errc::conflict, r.hostname + " is already published by project " +
-                                                    in_quotes(taken.getColumn(1).getString()) +
+                                                    in_quotes(taken->getColumn(1).getString()) +
                                                     "; delete that CNAME first or choose another name");
     }
-    SQLite::Statement ins(db,
-                          "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
-                          "container_name, docker_network, dns_record_id, zone_id, created_at, expires_at, "
-                          "origin_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    ins.bind(1, r.hostname);
-    ins.bind(2, r.subdomain);
-    ins.bind(3, r.domain);
-    ins.bind(4, r.project);
-    ins.bind(5, r.port);
-    ins.bind(6, r.target);
-    bind_opt(ins, 7, r.target_type);
-    bind_opt(ins, 8, r.container_name);
-    bind_opt(ins, 9, r.docker_network);
-    bind_opt(ins, 10, r.dns_record_id);
-    bind_opt(ins, 11, r.zone_id);
-    ins.bind(12, now);
-    bind_opt(ins, 13, r.expires_at);
-    bind_opt(ins, 14, r.origin_request);
-    ins.exec();
-    return db.getLastInsertRowid();
+    auto ins = statements.prepared(
+        "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
+        "container_name, docker_network, dns_record_id, zone_id, created_at, expires_at, "
+        "origin_request) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    ins->bind(1, r.hostname);
+    ins->bind(2, r.subdomain);
+    ins->bind(3, r.domain);
+    ins->bind(4, r.project);
+    ins->bind(5, r.port);
+    ins->bind(6, r.target);
+    bind_opt(*ins, 7, r.target_type);
+    bind_opt(*ins, 8, r.container_name);
+    bind_opt(*ins, 9, r.docker_network);
+    bind_opt(*ins, 10, r.dns_record_id);
+    bind_opt(*ins, 11, r.zone_id);
+    ins->bind(12, now);
+    bind_opt(*ins, 13, r.expires_at);
+    bind_opt(*ins, 14, r.origin_request);
+    ins->exec();
+    return statements.database().getLastInsertRowid();
 }
 
 // Gives the row of `r.hostname` every field of `r` but id and created_at; the caller holds the write
 // lock and has checked `r`. Returns the row's id.
-store_result<int64_t> retarget_cname(SQLite::Database& db, const cname_row& r) {
-    SQLite::Statement find(db, "SELECT id FROM cnames WHERE hostname = ?");
-    find.bind(1, r.hostname);
-    if (!find.executeStep()) {
+store_result<int64_t> retarget_cname(statement_cache& statements, const cname_row& r) {
+    auto find = statements.prepared("SELECT id FROM cnames WHERE hostname = ?");
+    find->bind(1, r.hostname);
+    if (!find->executeStep()) {
         return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(r.hostname) +
                                                      " to retarget (it was deleted meanwhile); roll the operation "
                                                      "back, or publish the name anew with a create");
     }
-    const int64_t id = find.getColumn(0).getInt64();
-    SQLite::Statement upd(db,
-                          "UPDATE cnames SET subdomain = ?, domain = ?, project = ?, port = ?, target = ?, "
-                          "target_type = ?, container_name = ?, docker_network = ?, dns_record_id = ?, zone_id = ?, "
-                          "expires_at = ?, origin_request = ? WHERE id = ?");
-    upd.bind(1, r.subdomain);
-    upd.bind(2, r.domain);
-    upd.bind(3, r.project);
-    upd.bind(4, r.port);
-    upd.bind(5, r.target);
-    bind_opt(upd, 6, r.target_type);
-    bind_opt(upd, 7, r.container_name);
-    bind_opt(upd, 8, r.docker_network);
-    bind_opt(upd, 9, r.dns_record_id);
-    bind_opt(upd, 10, r.zone_id);
-    bind_opt(upd, 11, r.expires_at);
-    bind_opt(upd, 12, r.origin_request);
-    upd.bind(13, id);
-    upd.exec();
+    const int64_t id = find->getColumn(0).getInt64();
+    auto upd = statements.prepared(
+        "UPDATE cnames SET subdomain = ?, domain = ?, project = ?, port = ?, target = ?, "
+        "target_type = ?, container_name = ?, docker_network = ?, dns_record_id = ?, zone_id = ?, "
+        "expires_at = ?, origin_request = ? WHERE id = ?");
+    upd->bind(1, r.subdomain);
+    upd->bind(2, r.domain);
+    upd->bind(3, r.project);
+    upd->bind(4, r.port);
+    upd->bind(5, r.target);
+    bind_opt(*upd, 6, r.target_type);
+    bind_opt(*upd, 7, r.container_name);
+    bind_opt(*upd, 8, r.docker_network);
+    bind_opt(*upd, 9, r.dns_record_id);
+    bind_opt(*upd, 10, r.zone_id);
+    bind_opt(*upd, 11, r.expires_at);
+    bind_opt(*upd, 12, r.origin_request);
+    upd->bind(13, id);
+    upd->exec();
     return id;
 }
 
@@ -249,11 +252,11 @@ operation_row read_operation(SQLite::Statement& q) {
     return r;
 }
 
-std::optional<operation_row> find_operation(SQLite::Database& db, int64_t id) {
-    SQLite::Statement q(db, std::string("SELECT ") + operation_columns + " FROM operations WHERE id = ?");
-    q.bind(1, id);
-    if (!q.executeStep()) return std::nullopt;
-    return read_operation(q);
+std::optional<operation_row> find_operation(statement_cache& statements, int64_t id) {
+    auto q = statements.prepared(std::string("SELECT ") + operation_columns + " FROM operations WHERE id = ?");
+    q->bind(1, id);
+    if (!q->executeStep()) return std::nullopt;
+    return read_operation(*q);
 }
 
 tl::unexpected<store_error> no_operation(int64_t id) {
@@ -261,7 +264,14 @@ tl::unexpected<store_error> no_operation(int64_t id) {
                                                  "; list unfinished ones with operation_list_unfinished");
 }
 
-int64_t count_rows(SQLite::Database& db, const char* sql) {
+int64_t count_rows(statement_cache& statements, const char* sql) {
+    auto q = statements.prepared(sql);
+    q->executeStep();
+    return q->getColumn(0).getInt64();
+}
+
+// Prepared each time: some PRAGMAs answer with what was true when they were prepared.
+int64_t pragma_value(SQLite::Database& db, const char* sql) {
     SQLite::Statement q(db, sql);
     q.executeStep();
     return q.getColumn(0).getInt64();
@@ -363,7 +373,10 @@ int64_t system_clock_ms() {
 }
 
 sqlite_store::sqlite_store(store_config config, clock_fn clock, std::unique_ptr<SQLite::Database> db)
-    : config_(std::move(config)), clock_(std::move(clock)), db_(std::move(db)) {}
+    : config_(std::move(config)),
+      clock_(std::move(clock)),
+      db_(std::move(db)),
+      statements_(std::make_unique<statement_cache>(*db_)) {}
 
 sqlite_store::~sqlite_store() = default;
 
@@ -426,7 +439,7 @@ store_result<T> sqlite_store::write(std::string_view what, Body&& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     try {
         SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
-        store_result<T> r = body(*db_);
+        store_result<T> r = body(*statements_);
         if (r) txn.commit();
         return r;  // on failure the transaction's destructor rolls back
     } catch (const SQLite::Exception& e) {
@@ -441,7 +454,7 @@ template <class T, class Body>
 store_result<T> sqlite_store::read(std::string_view what, Body&& body) {
     std::lock_guard<std::mutex> lock(mutex_);
     try {
-        return body(*db_);
+        return body(*statements_);
     } catch (const SQLite::Exception& e) {
         return tl::unexpected(from_sqlite(e, what, config_.path));
     } catch (const std::exception& e) {
@@ -451,31 +464,33 @@ store_result<T> sqlite_store::read(std::string_view what, Body&& body) {
 }
 
 store_result<int64_t> sqlite_store::schema_version() {
-    return read<int64_t>("reading the schema version", [](SQLite::Database& db) { return schema_version_of(db); });
+    return read<int64_t>("reading the schema version", [](statement_cache& statements) {
+        return schema_version_of(statements.database());
+    });
 }
 
 store_result<store_stats> sqlite_store::stats() {
-    return read<store_stats>("counting rows", [this](SQLite::Database& db) -> store_result<store_stats> {
+    return read<store_stats>("counting rows", [this](statement_cache& statements) -> store_result<store_stats> {
         // One read transaction, so the counts agree with each other.
-        SQLite::Transaction txn(db, SQLite::TransactionBehavior::DEFERRED);
+        SQLite::Transaction txn(statements.database(), SQLite::TransactionBehavior::DEFERRED);
         store_stats s;
-        auto version = schema_version_of(db);
+        auto version = schema_version_of(statements.database());
         if (!version) return tl::unexpected(version.error());
         s.schema_version = *version;
         s.path = config_.path;
-        s.cnames = count_rows(db, "SELECT COUNT(*) FROM cnames");
-        s.operations = count_rows(db, "SELECT COUNT(*) FROM operations");
+        s.cnames = count_rows(statements, "SELECT COUNT(*) FROM cnames");
+        s.operations = count_rows(statements, "SELECT COUNT(*) FROM operations");
         s.operations_unfinished =
-            count_rows(db, "SELECT COUNT(*) FROM operations WHERE state NOT IN ('committed', 'rolled_back')");
-        s.audit_log = count_rows(db, "SELECT COUNT(*) FROM audit_log");
-        s.tunnel_health = count_rows(db, "SELECT COUNT(*) FROM tunnel_health");
-        s.domains = count_rows(db, "SELECT COUNT(*) FROM domains");
-        s.docker_networks = count_rows(db, "SELECT COUNT(*) FROM docker_networks");
-        s.docker_containers = count_rows(db, "SELECT COUNT(*) FROM docker_containers");
-        s.leases = count_rows(db, "SELECT COUNT(*) FROM leases");
-        s.page_size = count_rows(db, "PRAGMA page_size");
-        s.page_count = count_rows(db, "PRAGMA page_count");
-        s.freelist_count = count_rows(db, "PRAGMA freelist_count");
+            count_rows(statements, "SELECT COUNT(*) FROM operations WHERE state NOT IN ('committed', 'rolled_back')");
+        s.audit_log = count_rows(statements, "SELECT COUNT(*) FROM audit_log");
+        s.tunnel_health = count_rows(statements, "SELECT COUNT(*) FROM tunnel_health");
+        s.domains = count_rows(statements, "SELECT COUNT(*) FROM domains");
+        s.docker_networks = count_rows(statements, "SELECT COUNT(*) FROM docker_networks");
+        s.docker_containers = count_rows(statements, "SELECT COUNT(*) FROM docker_containers");
+        s.leases = count_rows(statements, "SELECT COUNT(*) FROM leases");
+        s.page_size = pragma_value(statements.database(), "PRAGMA page_size");
+        s.page_count = pragma_value(statements.database(), "PRAGMA page_count");
+        s.freelist_count = pragma_value(statements.database(), "PRAGMA freelist_count");
         txn.commit();
         s.file_bytes = file_size_or_zero(config_.path);
         s.wal_bytes = file_size_or_zero(config_.path + "-wal");
@@ -489,16 +504,16 @@ store_result<int64_t> sqlite_store::cname_insert(const cname_row& row) {
     auto checked = checked_cname(row);
     if (!checked) return tl::unexpected(checked.error());
     return write<int64_t>("inserting a CNAME row",
-                          [&](SQLite::Database& db) { return insert_cname(db, *checked, clock_()); });
+                          [&](statement_cache& statements) { return insert_cname(statements, *checked, clock_()); });
 }
 
 store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
     const std::string host = sdk::fold_hostname(hostname);
     if (host.empty()) return store_fail(store_errc::invalid, "give the hostname of the CNAME row to delete");
-    return write<void>("deleting a CNAME row", [&](SQLite::Database& db) -> store_result<void> {
-        SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");
-        del.bind(1, host);
-        if (del.exec() == 0) {
+    return write<void>("deleting a CNAME row", [&](statement_cache& statements) -> store_result<void> {
+        auto del = statements.prepared("DELETE FROM cnames WHERE hostname = ?");
+        del->bind(1, host);
+        if (del->exec() == 0) {
             return store_fail(store_errc::not_found, "there is no CNAME row for " + host + "; nothing was deleted");
         }
         return {};
@@ -507,40 +522,40 @@ store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
 
 store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
     const std::string host = sdk::fold_hostname(hostname);
-    return read<cname_row>("reading a CNAME row", [&](SQLite::Database& db) -> store_result<cname_row> {
-        SQLite::Statement q(db, std::string("SELECT ") + cname_columns + " FROM cnames WHERE hostname = ?");
-        q.bind(1, host);
-        if (!q.executeStep()) {
+    return read<cname_row>("reading a CNAME row", [&](statement_cache& statements) -> store_result<cname_row> {
+        auto q = statements.prepared(std::string("SELECT ") + cname_columns + " FROM cnames WHERE hostname = ?");
+        q->bind(1, host);
+        if (!q->executeStep()) {
             return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(host) +
                                                          "; list the published names with cname_list");
         }
-        return read_cname(q);
+        return read_cname(*q);
     });
 }
 
 store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter& filter) {
-    return read<std::vector<cname_row>>("listing CNAME rows", [&](SQLite::Database& db) {
+    return read<std::vector<cname_row>>("listing CNAME rows", [&](statement_cache& statements) {
         std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + cname_filter_where(filter);
         sql += " ORDER BY hostname";
         if (filter.limit || filter.offset) sql += " LIMIT ? OFFSET ?";
-        SQLite::Statement q(db, sql);
-        int at = bind_cname_filter(q, filter, 1);
+        auto q = statements.prepared(sql);
+        int at = bind_cname_filter(*q, filter, 1);
         if (filter.limit || filter.offset) {
-            q.bind(at++, static_cast<int64_t>(filter.limit.value_or(-1)));  // -1: no limit, in SQLite
-            q.bind(at++, static_cast<int64_t>(filter.offset.value_or(0)));
+            q->bind(at++, static_cast<int64_t>(filter.limit.value_or(-1)));  // -1: no limit, in SQLite
+            q->bind(at++, static_cast<int64_t>(filter.offset.value_or(0)));
         }
         std::vector<cname_row> rows;
-        while (q.executeStep()) rows.push_back(read_cname(q));
+        while (q->executeStep()) rows.push_back(read_cname(*q));
         return store_result<std::vector<cname_row>>(std::move(rows));
     });
 }
 
 store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
-    return read<int64_t>("counting CNAME rows", [&](SQLite::Database& db) {
-        SQLite::Statement q(db, "SELECT COUNT(*) FROM cnames" + cname_filter_where(filter));
-        bind_cname_filter(q, filter, 1);
-        q.executeStep();
-        return store_result<int64_t>(q.getColumn(0).getInt64());
+    return read<int64_t>("counting CNAME rows", [&](statement_cache& statements) {
+        auto q = statements.prepared("SELECT COUNT(*) FROM cnames" + cname_filter_where(filter));
+        bind_cname_filter(*q, filter, 1);
+        q->executeStep();
+        return store_result<int64_t>(q->getColumn(0).getInt64());
     });
 }
 
@@ -553,30 +568,30 @@ store_result<int64_t> sqlite_store::operation_begin(const operation_request& req
     if (!is_json_object(request.request_json)) {
         return store_fail(store_errc::invalid, "the operation's request must be a JSON object");
     }
-    return write<int64_t>("starting an operation", [&](SQLite::Database& db) -> store_result<int64_t> {
-        SQLite::Statement busy(db,
-                               "SELECT id, kind, state, project FROM operations "
-                               "WHERE hostname = ? AND state NOT IN ('committed', 'rolled_back')");
-        busy.bind(1, host);
-        if (busy.executeStep()) {
+    return write<int64_t>("starting an operation", [&](statement_cache& statements) -> store_result<int64_t> {
+        auto busy = statements.prepared(
+            "SELECT id, kind, state, project FROM operations "
+            "WHERE hostname = ? AND state NOT IN ('committed', 'rolled_back')");
+        busy->bind(1, host);
+        if (busy->executeStep()) {
             return store_fail(store_errc::conflict,
-                              host + " is being worked on by operation " + std::to_string(busy.getColumn(0).getInt64()) +
-                                  " (" + busy.getColumn(1).getString() + " for project " +
-                                  in_quotes(busy.getColumn(3).getString()) + ", state " + busy.getColumn(2).getString() +
+                              host + " is being worked on by operation " + std::to_string(busy->getColumn(0).getInt64()) +
+                                  " (" + busy->getColumn(1).getString() + " for project " +
+                                  in_quotes(busy->getColumn(3).getString()) + ", state " + busy->getColumn(2).getString() +
                                   "); wait for it to finish or roll back, then try again");
         }
         const int64_t now = clock_();
-        SQLite::Statement ins(db,
-                              "INSERT INTO operations (kind, hostname, project, state, data, created_at, updated_at) "
-                              "VALUES (?, ?, ?, 'validated', json_object('request', json(?)), ?, ?)");
-        ins.bind(1, kind_name(request.kind));
-        ins.bind(2, host);
-        ins.bind(3, request.project);
-        ins.bind(4, request.request_json);
-        ins.bind(5, now);
-        ins.bind(6, now);
-        ins.exec();
-        return db.getLastInsertRowid();
+        auto ins = statements.prepared(
+            "INSERT INTO operations (kind, hostname, project, state, data, created_at, updated_at) "
+            "VALUES (?, ?, ?, 'validated', json_object('request', json(?)), ?, ?)");
+        ins->bind(1, kind_name(request.kind));
+        ins->bind(2, host);
+        ins->bind(3, request.project);
+        ins->bind(4, request.request_json);
+        ins->bind(5, now);
+        ins->bind(6, now);
+        ins->exec();
+        return statements.database().getLastInsertRowid();
     });
 }
 
@@ -594,26 +609,26 @@ store_result<void> sqlite_store::operation_advance(int64_t id, std::string_view 
         return store_fail(store_errc::invalid, "the patch for operation " + std::to_string(id) +
                                                    " must be a JSON object (use {} for none)");
     }
-    return write<void>("advancing an operation", [&](SQLite::Database& db) -> store_result<void> {
-        auto op = find_operation(db, id);
+    return write<void>("advancing an operation", [&](statement_cache& statements) -> store_result<void> {
+        auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
         if (is_finished(op->state)) {
             return store_fail(store_errc::conflict, "operation " + std::to_string(id) + " is already " + op->state +
                                                         "; start a new operation instead");
         }
-        SQLite::Statement upd(db, "UPDATE operations SET state = ?, data = json_patch(data, ?), updated_at = ? WHERE id = ?");
-        upd.bind(1, std::string(state));
-        upd.bind(2, patch);
-        upd.bind(3, clock_());
-        upd.bind(4, id);
-        upd.exec();
+        auto upd = statements.prepared("UPDATE operations SET state = ?, data = json_patch(data, ?), updated_at = ? WHERE id = ?");
+        upd->bind(1, std::string(state));
+        upd->bind(2, patch);
+        upd->bind(3, clock_());
+        upd->bind(4, id);
+        upd->exec();
         return {};
     });
 }
 
 store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& row) {
-    return write<void>("committing an operation", [&](SQLite::Database& db) -> store_result<void> {
-        auto op = find_operation(db, id);
+    return write<void>("committing an operation", [&](statement_cache& statements) -> store_result<void> {
+        auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
         if (op->state == "committed") return {};  // a retried commit: the work is already done
         if (op->state == "rolled_back") {
@@ -636,7 +651,7 @@ store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& r
                                                            " but operation " + std::to_string(id) +
                                                            " was started for " + in_quotes(op->project));
             }
-            auto inserted = insert_cname(db, *checked, now);
+            auto inserted = insert_cname(statements, *checked, now);
             if (!inserted) return tl::unexpected(inserted.error());
             patch = "{\"cname_id\":" + std::to_string(*inserted) + "}";
         } else if (op->kind == operation_kind::retarget) {
@@ -644,40 +659,40 @@ store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& r
             // who may move a name).
             auto checked = checked_cname(row);
             if (!checked) return tl::unexpected(checked.error());
-            auto retargeted = retarget_cname(db, *checked);
+            auto retargeted = retarget_cname(statements, *checked);
             if (!retargeted) return tl::unexpected(retargeted.error());
             patch = "{\"cname_id\":" + std::to_string(*retargeted) + "}";
         } else {
             // Deleting a row that is already gone leaves the state the operation wanted.
-            SQLite::Statement del(db, "DELETE FROM cnames WHERE hostname = ?");
-            del.bind(1, op->hostname);
-            del.exec();
+            auto del = statements.prepared("DELETE FROM cnames WHERE hostname = ?");
+            del->bind(1, op->hostname);
+            del->exec();
         }
-        SQLite::Statement upd(db,
-                              "UPDATE operations SET state = 'committed', data = json_patch(data, ?), updated_at = ? "
-                              "WHERE id = ?");
-        upd.bind(1, patch);
-        upd.bind(2, now);
-        upd.bind(3, id);
-        upd.exec();
+        auto upd = statements.prepared(
+            "UPDATE operations SET state = 'committed', data = json_patch(data, ?), updated_at = ? "
+            "WHERE id = ?");
+        upd->bind(1, patch);
+        upd->bind(2, now);
+        upd->bind(3, id);
+        upd->exec();
         return {};
     });
 }
 
 store_result<operation_row> sqlite_store::operation_get(int64_t id) {
-    return read<operation_row>("reading an operation", [&](SQLite::Database& db) -> store_result<operation_row> {
-        auto op = find_operation(db, id);
+    return read<operation_row>("reading an operation", [&](statement_cache& statements) -> store_result<operation_row> {
+        auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
         return *op;
     });
 }
 
 store_result<std::vector<operation_row>> sqlite_store::operation_list_unfinished() {
-    return read<std::vector<operation_row>>("listing unfinished operations", [](SQLite::Database& db) {
-        SQLite::Statement q(db, std::string("SELECT ") + operation_columns +
+    return read<std::vector<operation_row>>("listing unfinished operations", [](statement_cache& statements) {
+        auto q = statements.prepared(std::string("SELECT ") + operation_columns +
                                     " FROM operations WHERE state NOT IN ('committed', 'rolled_back') ORDER BY id");
         std::vector<operation_row> rows;
-        while (q.executeStep()) rows.push_back(read_operation(q));
+        while (q->executeStep()) rows.push_back(read_operation(*q));
         return store_result<std::vector<operation_row>>(std::move(rows));
     });
 }
@@ -692,52 +707,52 @@ store_result<void> sqlite_store::audit_append(const audit_entry& entry) {
     }
     std::optional<std::string> project = entry.project;
     if (!project && entry.role == std::optional<std::string>("project")) project = entry.actor;
-    return write<void>("appending to the audit log", [&](SQLite::Database& db) -> store_result<void> {
-        SQLite::Statement ins(db,
-                              "INSERT INTO audit_log (ts, actor, role, action, target, result, error, details, project) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        ins.bind(1, clock_());
-        ins.bind(2, entry.actor);
-        bind_opt(ins, 3, entry.role);
-        ins.bind(4, entry.action);
-        bind_opt(ins, 5, entry.target);
-        bind_opt(ins, 6, entry.result);
-        bind_opt(ins, 7, entry.error);
-        ins.bind(8, entry.details_json);
-        bind_opt(ins, 9, project);
-        ins.exec();
+    return write<void>("appending to the audit log", [&](statement_cache& statements) -> store_result<void> {
+        auto ins = statements.prepared(
+            "INSERT INTO audit_log (ts, actor, role, action, target, result, error, details, project) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        ins->bind(1, clock_());
+        ins->bind(2, entry.actor);
+        bind_opt(*ins, 3, entry.role);
+        ins->bind(4, entry.action);
+        bind_opt(*ins, 5, entry.target);
+        bind_opt(*ins, 6, entry.result);
+        bind_opt(*ins, 7, entry.error);
+        ins->bind(8, entry.details_json);
+        bind_opt(*ins, 9, project);
+        ins->exec();
         return {};
     });
 }
 
 store_result<std::vector<audit_entry>> sqlite_store::audit_query(const audit_filter& filter) {
     if (auto ok = check_limit(filter.limit); !ok) return tl::unexpected(ok.error());
-    return read<std::vector<audit_entry>>("querying the audit log", [&](SQLite::Database& db) {
+    return read<std::vector<audit_entry>>("querying the audit log", [&](statement_cache& statements) {
         std::string sql =
             "SELECT id, ts, actor, role, action, target, result, error, project, details FROM audit_log WHERE 1 = 1";
         if (filter.project) sql += " AND project = ?";
         if (filter.action) sql += " AND action = ?";
         if (filter.since_ms) sql += " AND ts >= ?";
         sql += " ORDER BY ts DESC, id DESC LIMIT ?";
-        SQLite::Statement q(db, sql);
+        auto q = statements.prepared(sql);
         int i = 1;
-        if (filter.project) q.bind(i++, *filter.project);
-        if (filter.action) q.bind(i++, *filter.action);
-        if (filter.since_ms) q.bind(i++, *filter.since_ms);
-        q.bind(i, filter.limit);
+        if (filter.project) q->bind(i++, *filter.project);
+        if (filter.action) q->bind(i++, *filter.action);
+        if (filter.since_ms) q->bind(i++, *filter.since_ms);
+        q->bind(i, filter.limit);
         std::vector<audit_entry> rows;
-        while (q.executeStep()) {
+        while (q->executeStep()) {
             audit_entry e;
-            e.id = q.getColumn(0).getInt64();
-            e.ts = q.getColumn(1).getInt64();
-            e.actor = q.getColumn(2).getString();
-            e.role = opt_text(q.getColumn(3));
-            e.action = q.getColumn(4).getString();
-            e.target = opt_text(q.getColumn(5));
-            e.result = opt_text(q.getColumn(6));
-            e.error = opt_text(q.getColumn(7));
-            e.project = opt_text(q.getColumn(8));
-            e.details_json = opt_text(q.getColumn(9)).value_or("{}");
+            e.id = q->getColumn(0).getInt64();
+            e.ts = q->getColumn(1).getInt64();
+            e.actor = q->getColumn(2).getString();
+            e.role = opt_text(q->getColumn(3));
+            e.action = q->getColumn(4).getString();
+            e.target = opt_text(q->getColumn(5));
+            e.result = opt_text(q->getColumn(6));
+            e.error = opt_text(q->getColumn(7));
+            e.project = opt_text(q->getColumn(8));
+            e.details_json = opt_text(q->getColumn(9)).value_or("{}");
             rows.push_back(std::move(e));
         }
         return store_result<std::vector<audit_entry>>(std::move(rows));
@@ -751,44 +766,44 @@ store_result<void> sqlite_store::health_record(const health_observation& h) {
     if (!is_json_object(h.detail_json)) {
         return store_fail(store_errc::invalid, "detail in a health observation must be a JSON object");
     }
-    return write<void>("recording tunnel health", [&](SQLite::Database& db) -> store_result<void> {
-        SQLite::Statement ins(db,
-                              "INSERT INTO tunnel_health (ts, status, ready_connections, restart_count, last_error, "
-                              "uptime_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
-        ins.bind(1, clock_());
-        ins.bind(2, h.status);
-        bind_opt(ins, 3, h.ready_connections);
-        bind_opt(ins, 4, h.restart_count);
-        bind_opt(ins, 5, h.last_error);
-        bind_opt(ins, 6, h.uptime_s);
-        ins.bind(7, h.detail_json);
-        ins.exec();
+    return write<void>("recording tunnel health", [&](statement_cache& statements) -> store_result<void> {
+        auto ins = statements.prepared(
+            "INSERT INTO tunnel_health (ts, status, ready_connections, restart_count, last_error, "
+            "uptime_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        ins->bind(1, clock_());
+        ins->bind(2, h.status);
+        bind_opt(*ins, 3, h.ready_connections);
+        bind_opt(*ins, 4, h.restart_count);
+        bind_opt(*ins, 5, h.last_error);
+        bind_opt(*ins, 6, h.uptime_s);
+        ins->bind(7, h.detail_json);
+        ins->exec();
         return {};
     });
 }
 
 store_result<std::vector<health_observation>> sqlite_store::health_history(const health_filter& filter) {
     if (auto ok = check_limit(filter.limit); !ok) return tl::unexpected(ok.error());
-    return read<std::vector<health_observation>>("reading tunnel health", [&](SQLite::Database& db) {
+    return read<std::vector<health_observation>>("reading tunnel health", [&](statement_cache& statements) {
         std::string sql =
             "SELECT id, ts, status, ready_connections, restart_count, last_error, uptime_s, detail FROM tunnel_health";
         if (filter.since_ms) sql += " WHERE ts >= ?";
         sql += " ORDER BY ts DESC, id DESC LIMIT ?";
-        SQLite::Statement q(db, sql);
+        auto q = statements.prepared(sql);
         int i = 1;
-        if (filter.since_ms) q.bind(i++, *filter.since_ms);
-        q.bind(i, filter.limit);
+        if (filter.since_ms) q->bind(i++, *filter.since_ms);
+        q->bind(i, filter.limit);
         std::vector<health_observation> rows;
-        while (q.executeStep()) {
+        while (q->executeStep()) {
             health_observation h;
-            h.id = q.getColumn(0).getInt64();
-            h.ts = q.getColumn(1).getInt64();
-            h.status = q.getColumn(2).getString();
-            h.ready_connections = opt_int(q.getColumn(3));
-            h.restart_count = opt_int(q.getColumn(4));
-            h.last_error = opt_text(q.getColumn(5));
-            h.uptime_s = opt_int(q.getColumn(6));
-            h.detail_json = opt_text(q.getColumn(7)).value_or("{}");
+            h.id = q->getColumn(0).getInt64();
+            h.ts = q->getColumn(1).getInt64();
+            h.status = q->getColumn(2).getString();
+            h.ready_connections = opt_int(q->getColumn(3));
+            h.restart_count = opt_int(q->getColumn(4));
+            h.last_error = opt_text(q->getColumn(5));
+            h.uptime_s = opt_int(q->getColumn(6));
+            h.detail_json = opt_text(q->getColumn(7)).value_or("{}");
             rows.push_back(std::move(h));
         }
         return store_result<std::vector<health_observation>>(std::move(rows));
@@ -807,28 +822,28 @@ store_result<void> sqlite_store::domains_replace(const std::vector<zone>& zones)
             return store_fail(store_errc::invalid, "zone_id " + z.zone_id + " appears twice in the zone list");
         }
     }
-    return write<void>("replacing the zone list", [&](SQLite::Database& db) -> store_result<void> {
-        db.exec("DELETE FROM domains");
-        SQLite::Statement ins(db, "INSERT INTO domains (zone_id, name, status, updated_at) VALUES (?, ?, ?, ?)");
+    return write<void>("replacing the zone list", [&](statement_cache& statements) -> store_result<void> {
+        statements.database().exec("DELETE FROM domains");
+        auto ins = statements.prepared("INSERT INTO domains (zone_id, name, status, updated_at) VALUES (?, ?, ?, ?)");
         const int64_t now = clock_();
         for (const zone& z : zones) {
-            ins.bind(1, z.zone_id);
-            ins.bind(2, sdk::fold_hostname(z.name));
-            bind_opt(ins, 3, z.status);
-            ins.bind(4, now);
-            ins.exec();
-            ins.reset();
+            ins->bind(1, z.zone_id);
+            ins->bind(2, sdk::fold_hostname(z.name));
+            bind_opt(*ins, 3, z.status);
+            ins->bind(4, now);
+            ins->exec();
+            ins->reset();
         }
         return {};
     });
 }
 
 store_result<std::vector<zone>> sqlite_store::domains_list() {
-    return read<std::vector<zone>>("listing zones", [](SQLite::Database& db) {
-        SQLite::Statement q(db, "SELECT zone_id, name, status FROM domains ORDER BY name COLLATE NOCASE, zone_id");
+    return read<std::vector<zone>>("listing zones", [](statement_cache& statements) {
+        auto q = statements.prepared("SELECT zone_id, name, status FROM domains ORDER BY name COLLATE NOCASE, zone_id");
         std::vector<zone> out;
-        while (q.executeStep()) {
-            out.push_back(zone{q.getColumn(0).getString(), q.getColumn(1).getString(), opt_text(q.getColumn(2))});
+        while (q->executeStep()) {
+            out.push_back(zone{q->getColumn(0).getString(), q->getColumn(1).getString(), opt_text(q->getColumn(2))});
         }
         return store_result<std::vector<zone>>(std::move(out));
     });
@@ -864,121 +879,121 @@ store_result<void> sqlite_store::docker_snapshot_replace(const docker_snapshot& 
             }
         }
     }
-    return write<void>("replacing the Docker snapshot", [&](SQLite::Database& db) -> store_result<void> {
+    return write<void>("replacing the Docker snapshot", [&](statement_cache& statements) -> store_result<void> {
         // Attachments and ports go with their containers (ON DELETE CASCADE).
-        db.exec("DELETE FROM docker_containers");
-        db.exec("DELETE FROM docker_networks");
+        statements.database().exec("DELETE FROM docker_containers");
+        statements.database().exec("DELETE FROM docker_networks");
         const int64_t now = clock_();
-        SQLite::Statement net(db, "INSERT INTO docker_networks (id, name, driver, scope, updated_at) VALUES (?, ?, ?, ?, ?)");
+        auto net = statements.prepared("INSERT INTO docker_networks (id, name, driver, scope, updated_at) VALUES (?, ?, ?, ?, ?)");
         for (const auto& n : snapshot.networks) {
-            net.bind(1, n.id);
-            net.bind(2, n.name);
-            bind_opt(net, 3, unless_empty(n.driver));
-            bind_opt(net, 4, unless_empty(n.scope));
-            net.bind(5, now);
-            net.exec();
-            net.reset();
+            net->bind(1, n.id);
+            net->bind(2, n.name);
+            bind_opt(*net, 3, unless_empty(n.driver));
+            bind_opt(*net, 4, unless_empty(n.scope));
+            net->bind(5, now);
+            net->exec();
+            net->reset();
         }
-        SQLite::Statement con(db,
-                              "INSERT INTO docker_containers (id, name, image, state, project, updated_at) "
-                              "VALUES (?, ?, ?, ?, ?, ?)");
+        auto con = statements.prepared(
+            "INSERT INTO docker_containers (id, name, image, state, project, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
         // A key seen twice in one poll is one fact, so the later copy replaces the earlier.
-        SQLite::Statement att(db,
-                              "INSERT OR REPLACE INTO container_networks (container_id, network_id, ip, aliases) "
-                              "VALUES (?, ?, ?, ?)");
-        SQLite::Statement port(db,
-                               "INSERT OR REPLACE INTO container_ports (container_id, container_port, protocol, host_ip, "
-                               "host_port) VALUES (?, ?, ?, ?, ?)");
+        auto att = statements.prepared(
+            "INSERT OR REPLACE INTO container_networks (container_id, network_id, ip, aliases) "
+            "VALUES (?, ?, ?, ?)");
+        auto port = statements.prepared(
+            "INSERT OR REPLACE INTO container_ports (container_id, container_port, protocol, host_ip, "
+            "host_port) VALUES (?, ?, ?, ?, ?)");
         for (const auto& c : snapshot.containers) {
-            con.bind(1, c.id);
-            con.bind(2, c.name);
-            bind_opt(con, 3, unless_empty(c.image));
-            bind_opt(con, 4, unless_empty(c.state));
-            bind_opt(con, 5, c.project);
-            con.bind(6, now);
-            con.exec();
-            con.reset();
+            con->bind(1, c.id);
+            con->bind(2, c.name);
+            bind_opt(*con, 3, unless_empty(c.image));
+            bind_opt(*con, 4, unless_empty(c.state));
+            bind_opt(*con, 5, c.project);
+            con->bind(6, now);
+            con->exec();
+            con->reset();
             for (const auto& a : c.networks) {
-                att.bind(1, c.id);
-                att.bind(2, a.network);
-                bind_opt(att, 3, a.ip);
-                att.bind(4, json_string_array(a.aliases));
-                att.exec();
-                att.reset();
+                att->bind(1, c.id);
+                att->bind(2, a.network);
+                bind_opt(*att, 3, a.ip);
+                att->bind(4, json_string_array(a.aliases));
+                att->exec();
+                att->reset();
             }
             for (const auto& p : c.ports) {
-                port.bind(1, c.id);
-                port.bind(2, p.container_port);
-                port.bind(3, p.protocol.empty() ? std::string("tcp") : lower(p.protocol));
-                port.bind(4, p.host_ip.value_or(""));
-                port.bind(5, p.host_port.value_or(0));
-                port.exec();
-                port.reset();
+                port->bind(1, c.id);
+                port->bind(2, p.container_port);
+                port->bind(3, p.protocol.empty() ? std::string("tcp") : lower(p.protocol));
+                port->bind(4, p.host_ip.value_or(""));
+                port->bind(5, p.host_port.value_or(0));
+                port->exec();
+                port->reset();
             }
         }
-        SQLite::Statement taken(db,
-                                "INSERT INTO docker_snapshot (singleton, taken_ms) VALUES (1, ?) "
-                                "ON CONFLICT (singleton) DO UPDATE SET taken_ms = excluded.taken_ms");
-        taken.bind(1, now);
-        taken.exec();
+        auto taken = statements.prepared(
+            "INSERT INTO docker_snapshot (singleton, taken_ms) VALUES (1, ?) "
+            "ON CONFLICT (singleton) DO UPDATE SET taken_ms = excluded.taken_ms");
+        taken->bind(1, now);
+        taken->exec();
         return {};
     });
 }
 
 store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
-    return read<docker_snapshot>("reading the Docker snapshot", [](SQLite::Database& db) -> store_result<docker_snapshot> {
-        SQLite::Transaction txn(db, SQLite::TransactionBehavior::DEFERRED);  // one consistent view
+    return read<docker_snapshot>("reading the Docker snapshot", [](statement_cache& statements) -> store_result<docker_snapshot> {
+        SQLite::Transaction txn(statements.database(), SQLite::TransactionBehavior::DEFERRED);  // one consistent view
         docker_snapshot snap;
         {
-            SQLite::Statement q(db, "SELECT taken_ms FROM docker_snapshot WHERE singleton = 1");
-            if (q.executeStep()) snap.taken_ms = q.getColumn(0).getInt64();
+            auto q = statements.prepared("SELECT taken_ms FROM docker_snapshot WHERE singleton = 1");
+            if (q->executeStep()) snap.taken_ms = q->getColumn(0).getInt64();
         }
         {
-            SQLite::Statement q(db, "SELECT id, name, driver, scope FROM docker_networks ORDER BY name, id");
-            while (q.executeStep()) {
-                snap.networks.push_back(docker_network{q.getColumn(0).getString(), q.getColumn(1).getString(),
-                                                       opt_text(q.getColumn(2)).value_or(""),
-                                                       opt_text(q.getColumn(3)).value_or("")});
+            auto q = statements.prepared("SELECT id, name, driver, scope FROM docker_networks ORDER BY name, id");
+            while (q->executeStep()) {
+                snap.networks.push_back(docker_network{q->getColumn(0).getString(), q->getColumn(1).getString(),
+                                                       opt_text(q->getColumn(2)).value_or(""),
+                                                       opt_text(q->getColumn(3)).value_or("")});
             }
         }
         std::map<std::string, size_t> index;
         {
-            SQLite::Statement q(db, "SELECT id, name, image, state, project FROM docker_containers ORDER BY name, id");
-            while (q.executeStep()) {
+            auto q = statements.prepared("SELECT id, name, image, state, project FROM docker_containers ORDER BY name, id");
+            while (q->executeStep()) {
                 docker_container c;
-                c.id = q.getColumn(0).getString();
-                c.name = q.getColumn(1).getString();
-                c.image = opt_text(q.getColumn(2)).value_or("");
-                c.state = opt_text(q.getColumn(3)).value_or("");
-                c.project = opt_text(q.getColumn(4));
+                c.id = q->getColumn(0).getString();
+                c.name = q->getColumn(1).getString();
+                c.image = opt_text(q->getColumn(2)).value_or("");
+                c.state = opt_text(q->getColumn(3)).value_or("");
+                c.project = opt_text(q->getColumn(4));
                 index[c.id] = snap.containers.size();
                 snap.containers.push_back(std::move(c));
             }
         }
         {
-            SQLite::Statement q(db,
-                                "SELECT container_id, network_id, ip, aliases FROM container_networks "
-                                "ORDER BY container_id, network_id");
-            while (q.executeStep()) {
-                auto it = index.find(q.getColumn(0).getString());
+            auto q = statements.prepared(
+                "SELECT container_id, network_id, ip, aliases FROM container_networks "
+                "ORDER BY container_id, network_id");
+            while (q->executeStep()) {
+                auto it = index.find(q->getColumn(0).getString());
                 if (it == index.end()) continue;
                 snap.containers[it->second].networks.push_back(docker_endpoint{
-                    q.getColumn(1).getString(), opt_text(q.getColumn(2)), parse_string_array(q.getColumn(3).getString())});
+                    q->getColumn(1).getString(), opt_text(q->getColumn(2)), parse_string_array(q->getColumn(3).getString())});
             }
         }
         {
-            SQLite::Statement q(db,
-                                "SELECT container_id, container_port, protocol, host_ip, host_port FROM container_ports "
-                                "ORDER BY container_id, container_port, protocol, host_ip, host_port");
-            while (q.executeStep()) {
-                auto it = index.find(q.getColumn(0).getString());
+            auto q = statements.prepared(
+                "SELECT container_id, container_port, protocol, host_ip, host_port FROM container_ports "
+                "ORDER BY container_id, container_port, protocol, host_ip, host_port");
+            while (q->executeStep()) {
+                auto it = index.find(q->getColumn(0).getString());
                 if (it == index.end()) continue;
                 docker_port p;
-                p.container_port = q.getColumn(1).getInt64();
-                p.protocol = q.getColumn(2).getString();
-                const int64_t host_port = q.getColumn(4).getInt64();
+                p.container_port = q->getColumn(1).getInt64();
+                p.protocol = q->getColumn(2).getString();
+                const int64_t host_port = q->getColumn(4).getInt64();
                 if (host_port != 0) {  // 0 marks an exposed port that is not published
-                    p.host_ip = q.getColumn(3).getString();
+                    p.host_ip = q->getColumn(3).getString();
                     p.host_port = host_port;
                 }
                 snap.containers[it->second].ports.push_back(std::move(p));
@@ -996,35 +1011,35 @@ store_result<bool> sqlite_store::lease_acquire(std::string_view name, std::strin
     if (ttl_ms <= 0) {
         return store_fail(store_errc::invalid, "a lease's ttl_ms must be positive, not " + std::to_string(ttl_ms));
     }
-    return write<bool>("taking a lease", [&](SQLite::Database& db) -> store_result<bool> {
+    return write<bool>("taking a lease", [&](statement_cache& statements) -> store_result<bool> {
         const int64_t now = clock_();
-        SQLite::Statement q(db, "SELECT holder, expires_at_ms FROM leases WHERE name = ?");
-        q.bind(1, std::string(name));
-        if (q.executeStep() && q.getColumn(0).getString() != holder && q.getColumn(1).getInt64() > now) {
+        auto q = statements.prepared("SELECT holder, expires_at_ms FROM leases WHERE name = ?");
+        q->bind(1, std::string(name));
+        if (q->executeStep() && q->getColumn(0).getString() != holder && q->getColumn(1).getInt64() > now) {
             return false;  // another holder's lease still stands
         }
-        q.reset();
-        SQLite::Statement up(db,
-                             "INSERT INTO leases (name, holder, expires_at_ms, acquired_at) VALUES (?1, ?2, ?3, ?4) "
-                             "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-                             "expires_at_ms = excluded.expires_at_ms, "
-                             "acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at "
-                             "ELSE excluded.acquired_at END");
-        up.bind(1, std::string(name));
-        up.bind(2, std::string(holder));
-        up.bind(3, now + ttl_ms);
-        up.bind(4, now);
-        up.exec();
+        q->reset();
+        auto up = statements.prepared(
+            "INSERT INTO leases (name, holder, expires_at_ms, acquired_at) VALUES (?1, ?2, ?3, ?4) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "expires_at_ms = excluded.expires_at_ms, "
+            "acquired_at = CASE WHEN leases.holder = excluded.holder THEN leases.acquired_at "
+            "ELSE excluded.acquired_at END");
+        up->bind(1, std::string(name));
+        up->bind(2, std::string(holder));
+        up->bind(3, now + ttl_ms);
+        up->bind(4, now);
+        up->exec();
         return true;
     });
 }
 
 store_result<void> sqlite_store::lease_release(std::string_view name, std::string_view holder) {
-    return write<void>("releasing a lease", [&](SQLite::Database& db) -> store_result<void> {
-        SQLite::Statement del(db, "DELETE FROM leases WHERE name = ? AND holder = ?");
-        del.bind(1, std::string(name));
-        del.bind(2, std::string(holder));
-        del.exec();
+    return write<void>("releasing a lease", [&](statement_cache& statements) -> store_result<void> {
+        auto del = statements.prepared("DELETE FROM leases WHERE name = ? AND holder = ?");
+        del->bind(1, std::string(name));
+        del->bind(2, std::string(holder));
+        del->exec();
         return {};
     });
 }
@@ -1032,26 +1047,26 @@ store_result<void> sqlite_store::lease_release(std::string_view name, std::strin
 // --- retention ---------------------------------------------------------------------------------
 
 store_result<int64_t> sqlite_store::prune() {
-    return write<int64_t>("pruning old health and audit rows", [&](SQLite::Database& db) -> store_result<int64_t> {
+    return write<int64_t>("pruning old health and audit rows", [&](statement_cache& statements) -> store_result<int64_t> {
         const int64_t now = clock_();
         int64_t deleted = 0;
         if (config_.health_days > 0) {
-            SQLite::Statement del(db, "DELETE FROM tunnel_health WHERE ts < ?");
-            del.bind(1, now - config_.health_days * ms_per_day);
-            deleted += del.exec();
+            auto del = statements.prepared("DELETE FROM tunnel_health WHERE ts < ?");
+            del->bind(1, now - config_.health_days * ms_per_day);
+            deleted += del->exec();
         }
         if (config_.audit_days > 0) {
-            SQLite::Statement del(db, "DELETE FROM audit_log WHERE ts < ?");
-            del.bind(1, now - config_.audit_days * ms_per_day);
-            deleted += del.exec();
+            auto del = statements.prepared("DELETE FROM audit_log WHERE ts < ?");
+            del->bind(1, now - config_.audit_days * ms_per_day);
+            deleted += del->exec();
         }
         return deleted;
     });
 }
 
 store_result<void> sqlite_store::checkpoint() {
-    return read<void>("checkpointing the write-ahead log", [](SQLite::Database& db) -> store_result<void> {
-        SQLite::Statement q(db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    return read<void>("checkpointing the write-ahead log", [](statement_cache& statements) -> store_result<void> {
+        SQLite::Statement q(statements.database(), "PRAGMA wal_checkpoint(TRUNCATE)");
         q.executeStep();
         if (q.getColumn(0).getInt() != 0) {
             return store_fail(store_errc::busy, "another process is reading the state database, so the write-ahead "

@@ -20,6 +20,8 @@ class Database;
 
 namespace tunnelmgr::plugins::sqlite_state {
 
+class statement_cache;
+
 // Unix milliseconds. Injected so lease and retention tests move time without sleeping.
 using clock_fn = std::function<int64_t()>;
 int64_t system_clock_ms();
@@ -80,7 +82,7 @@ public:
 private:
     sqlite_store(store_config config, clock_fn clock, std::unique_ptr<SQLite::Database> db);
 
-    // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, turning SQLite exceptions into store_error.
+    // Runs `body(statements)` inside BEGIN IMMEDIATE ... COMMIT, turning SQLite exceptions into store_error.
     template <class T, class Body>
     store_result<T> write(std::string_view what, Body&& body);
     template <class T, class Body>
@@ -89,7 +91,8 @@ private:
     store_config config_;
     clock_fn clock_;
     std::unique_ptr<SQLite::Database> db_;
-    std::mutex mutex_;  // one statement sequence at a time on this connection
+    std::unique_ptr<statement_cache> statements_;  // after db_: its statements are finalized first
+    std::mutex mutex_;  // one statement sequence at a time on this connection (and its statement cache)
 };
 
 }  // namespace tunnelmgr::plugins::sqlite_state

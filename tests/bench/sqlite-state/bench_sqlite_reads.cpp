@@ -1,0 +1,168 @@
+// Times the store's small reads, the ones an MCP tool makes per call (a row, a count, a page, an
+// audit filter), at 10,000 CNAMEs and 10,000 audit rows. A driver for the issue notes, not a test.
+//
+//   bench_sqlite_reads [--rows N] [--benchmark_repetitions=...] [other Google Benchmark flags]
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+#include <SQLiteCpp/Transaction.h>
+
+#include "sqlite_store.hpp"
+
+namespace fs = std::filesystem;
+using namespace tunnelmgr::plugins::sqlite_state;
+
+namespace {
+
+int64_t g_rows = 10000;
+constexpr int64_t projects = 20;
+fs::path g_dir;
+std::unique_ptr<sqlite_store> g_store;
+
+std::string hostname_of(int64_t i) { return "svc" + std::to_string(i) + ".example.com"; }
+std::string project_of(int64_t i) { return "project" + std::to_string(i % projects); }
+
+// The rows go in through a second connection in one transaction: 10,000 durable commits would
+// only measure the disk.
+void seed(const std::string& path) {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE, 5000);
+    SQLite::Transaction txn(db);
+    SQLite::Statement cname(db,
+                            "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
+                            "container_name, docker_network, dns_record_id, zone_id, created_at, expires_at, "
+                            "origin_request) VALUES (?, ?, 'example.com', ?, ?, ?, 'container', ?, 'tunnel', ?, "
+                            "'fedcba9876543210fedcba9876543210', ?, NULL, NULL)");
+    SQLite::Statement audit(db,
+                            "INSERT INTO audit_log (ts, actor, role, action, target, result, error, details, project) "
+                            "VALUES (?, ?, 'project', ?, ?, 'ok', NULL, ?, ?)");
+    const int64_t now = system_clock_ms();
+    for (int64_t i = 0; i < g_rows; ++i) {
+        const std::string project = project_of(i);
+        const int64_t port = 3100 + i % 100;
+        cname.bind(1, hostname_of(i));
+        cname.bind(2, "svc" + std::to_string(i));
+        cname.bind(3, project);
+        cname.bind(4, port);
+        cname.bind(5, "http://" + project + "-web:" + std::to_string(port));
+        cname.bind(6, project + "-web");
+        cname.bind(7, "0123456789abcdef0123456789abcd" + std::to_string(i % 100));
+        cname.bind(8, now - (g_rows - i) * 1000);
+        cname.exec();
+        cname.reset();
+
+        audit.bind(1, now - (g_rows - i) * 1000);
+        audit.bind(2, project);
+        audit.bind(3, i % 3 == 0 ? "cname.delete" : "cname.request");
+        audit.bind(4, hostname_of(i % 1000));
+        audit.bind(5, R"({"port":)" + std::to_string(port) + R"(,"duration_ms":)" + std::to_string(i % 900) + "}");
+        audit.bind(6, project);
+        audit.exec();
+        audit.reset();
+    }
+    txn.commit();
+}
+
+template <class T>
+void require(const store_result<T>& r, benchmark::State& state) {
+    if (!r) state.SkipWithError(r.error().message.c_str());
+}
+
+void bm_cname_get(benchmark::State& state) {
+    std::vector<std::string> names;
+    for (int64_t i = 0; i < 1024; ++i) names.push_back(hostname_of((i * 7919) % g_rows));
+    size_t n = 0;
+    for (auto _ : state) {
+        auto row = g_store->cname_get(names[n++ % names.size()]);
+        require(row, state);
+        benchmark::DoNotOptimize(row);
+    }
+}
+BENCHMARK(bm_cname_get);
+
+void bm_cname_count_project(benchmark::State& state) {
+    cname_filter filter;
+    filter.project = "project7";
+    for (auto _ : state) {
+        auto count = g_store->cname_count(filter);
+        require(count, state);
+        benchmark::DoNotOptimize(count);
+    }
+}
+BENCHMARK(bm_cname_count_project);
+
+void bm_cname_list_page100(benchmark::State& state) {
+    cname_filter filter;
+    filter.project = "project7";
+    filter.limit = 100;
+    filter.offset = 0;
+    for (auto _ : state) {
+        auto page = g_store->cname_list(filter);
+        require(page, state);
+        benchmark::DoNotOptimize(page);
+    }
+}
+BENCHMARK(bm_cname_list_page100);
+
+void bm_audit_query_action(benchmark::State& state) {
+    audit_filter filter;
+    filter.action = "cname.delete";
+    filter.limit = 20;
+    for (auto _ : state) {
+        auto rows = g_store->audit_query(filter);
+        require(rows, state);
+        benchmark::DoNotOptimize(rows);
+    }
+}
+BENCHMARK(bm_audit_query_action);
+
+// Takes --rows N out of argv before Google Benchmark sees the flags.
+void take_rows_flag(int& argc, char** argv) {
+    int out = 1;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
+            g_rows = std::strtoll(argv[++i], nullptr, 10);
+        } else {
+            argv[out++] = argv[i];
+        }
+    }
+    argc = out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    take_rows_flag(argc, argv);
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+    g_dir = fs::temp_directory_path() / ("bench-sqlite-reads-" + std::to_string(::getpid()));
+    fs::remove_all(g_dir);
+    store_config config;
+    config.path = (g_dir / "state.db").string();
+    auto opened = sqlite_store::open(config);
+    if (!opened) {
+        std::fprintf(stderr, "cannot open: %s\n", opened.error().message.c_str());
+        return 1;
+    }
+    g_store = std::move(*opened);
+    seed(config.path);
+    benchmark::AddCustomContext("rows", std::to_string(g_rows));
+
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    g_store.reset();
+    fs::remove_all(g_dir);
+    return 0;
+}
