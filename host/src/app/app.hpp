@@ -48,6 +48,11 @@ struct app_state {
     std::unique_ptr<host::state_store_client> state;
     std::vector<std::string> needed_slots;  // what the command needs; decided by select_command
     std::vector<std::string> wanted_slots;  // started when configured, skipped when not
+    // Wanted by the command but not by this use of it (`cname ls` reads only the state): open_state
+    // starts them only when recovery has an unfinished operation to settle, or when
+    // `deferred_needed` says this run needs them after all (select_command decides both).
+    std::vector<std::string> deferred_slots;
+    bool (*deferred_needed)(app_state& s) = nullptr;
     bool needs_core = false;                // build the pipeline (and recover unfinished operations)
     bool via_daemon = false;                // the command is only host calls: a daemon may serve them
     std::unique_ptr<service::core_services> core;
@@ -70,6 +75,10 @@ run_result run_command(app_state& s);
 void teardown(app_state& s);
 
 int run(options opts);
+
+// Starts the plugin of each slot in `needed` (fatal when it is not configured or refuses) and of each
+// slot in `wanted` that the config names, in the config's slot order; start_plugins and open_state.
+run_result start_slots(app_state& s, const std::vector<std::string>& needed, const std::vector<std::string>& wanted);
 
 // The one place host facts are added to a plugin's section: `slot`'s section as its plugin gets it
 // (the runtime gets the config's project names, for `{project}-` names). The slot must exist.

@@ -3,13 +3,47 @@
 
 namespace tunnelmgr::app {
 
+namespace {
+
+bool has_arg(const app_state& s, const char* arg) {
+    for (const auto& a : s.opts.args) {
+        if (a == arg) return true;
+    }
+    return false;
+}
+
+// `domains` without --refresh answers from the state; it asks the DNS provider only when the state
+// knows no zone yet.
+bool no_zones_known(app_state& s) {
+    auto zones = s.state->domains_list();
+    return !zones || zones->empty();
+}
+
+// Some uses of a command touch fewer slots than the command wants: they defer the rest, and pay
+// neither for loading those plugins nor for their start-up (the token check).
+void defer_unused_slots(app_state& s) {
+    auto defer = [&s](bool (*needed)(app_state&)) {
+        s.deferred_slots = s.wanted_slots;
+        s.wanted_slots.clear();
+        s.deferred_needed = needed;
+    };
+    const std::string& cmd = s.opts.command;
+    if (cmd == "cname" && !s.opts.args.empty() && s.opts.args.front() == "ls") {
+        defer(nullptr);  // a read of the state
+    } else if (cmd == "domains" && !has_arg(s, "--refresh")) {
+        defer(no_zones_known);
+    }
+}
+
+}  // namespace
+
 const std::vector<command>& commands() {
     static const std::vector<command> list{
         {"plugins", "list every plugin in the plugin folders: name, version, ABI, capabilities, or why it was refused",
          {}, cmd_plugins},
         {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
-        {"cname", "add | rm | ls | check: publish, remove, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
+        {"cname", "add | rm | retarget | ls | check: publish, remove, repoint, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
          {"dns", "supervisor", "runtime"}, true, true},
         {"project", "purge NAME [--dry-run] [--json]: remove every hostname of a project that left the config",
          {"state"}, cmd_project, {"dns", "supervisor", "runtime"}, true, true},
@@ -74,6 +108,7 @@ run_result select_command(app_state& s) {
     s.wanted_slots = c->wants;
     s.needs_core = c->core;
     s.via_daemon = c->via_daemon;
+    defer_unused_slots(s);
     return run_result::proceed();
 }
 

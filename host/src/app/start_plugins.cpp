@@ -1,5 +1,7 @@
 // Step: load and start the plugin of every slot the command needs. A plugin that is refused fails
-// start-up only when its slot is needed; other slots are not even loaded.
+// start-up only when its slot is needed; other slots are not even loaded, nor deferred ones (app.hpp)
+// unless they turn out to be needed: a plugin costs its shared libraries (libcurl brings dozens) and
+// its own start-up (the DNS plugin's token check).
 #include "app/app.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
@@ -27,13 +29,15 @@ config::slot slot_as_started(const config::config& cfg, const std::string& slot)
     return effective;
 }
 
-run_result start_plugins(app_state& s) {
-    s.plugins = std::make_unique<host::registry>(s.services);
+run_result start_slots(app_state& s, const std::vector<std::string>& needed_slots,
+                       const std::vector<std::string>& wanted_slots) {
+    if (!s.plugins) s.plugins = std::make_unique<host::registry>(s.services);
     for (const auto& slot : config::slot_names()) {
         bool needed = false, wanted = false;
-        for (const auto& n : s.needed_slots) needed = needed || n == slot;
-        for (const auto& n : s.wanted_slots) wanted = wanted || n == slot;
+        for (const auto& n : needed_slots) needed = needed || n == slot;
+        for (const auto& n : wanted_slots) wanted = wanted || n == slot;
         if (!needed && !wanted) continue;
+        if (s.plugins->find(slot) != nullptr) continue;
         const config::slot* cfg = s.cfg.find_slot(slot);
         if (cfg == nullptr && !needed) continue;
         if (cfg == nullptr) {
@@ -47,6 +51,11 @@ run_result start_plugins(app_state& s) {
                                  " file=" + inst->library().path.string());
     }
     return run_result::proceed();
+}
+
+run_result start_plugins(app_state& s) {
+    s.plugins = std::make_unique<host::registry>(s.services);
+    return start_slots(s, s.needed_slots, s.wanted_slots);
 }
 
 }  // namespace tunnelmgr::app

@@ -35,7 +35,9 @@ const char* const client_config_schema = R"json({
     "timeout_ms": {"type": "integer", "minimum": 100, "maximum": 600000, "default": 15000},
     "max_retries": {"type": "integer", "minimum": 0, "maximum": 10, "default": 5},
     "budget_per_5min": {"type": "integer", "minimum": 1, "maximum": 1000000, "default": 1000,
-                        "description": "At most 1200 (Cloudflare's limit) against the real API; a loopback http api_base may allow up to 1000000."}
+                        "description": "At most 1200 (Cloudflare's limit) against the real API; a loopback http api_base may allow up to 1000000."},
+    "token_memo_seconds": {"type": "integer", "minimum": 0, "maximum": 3600,
+                           "description": "How long a successful check of the API token is remembered across starts, in a file only this user can read (keyed by a hash of the token, never the token); 0: check at every start. Default 600; 0 for a loopback http api_base (a local stand-in changes its tokens between runs)."}
   },
   "oneOf": [{"required": ["api_token_file"]}, {"required": ["api_token_env"]}],
   "additionalProperties": false
@@ -45,7 +47,7 @@ namespace {
 
 const std::set<std::string, std::less<>> known_keys = {
     "plugin",   "api_base",       "api_token_file", "api_token_env",  "account_id",      "default_domain",
-    "ca_file",  "timeout_ms",     "max_retries",    "budget_per_5min", "comment_prefix"};
+    "ca_file",  "timeout_ms",     "max_retries",    "budget_per_5min", "comment_prefix",  "token_memo_seconds"};
 
 std::string trim(std::string s) {
     const char* ws = " \t\r\n\f\v";
@@ -147,7 +149,7 @@ cf_result<client_config> parse_client_config(std::string_view json) {
             return cf_fail(cf_errc::invalid, "unknown key dns." + key +
                                                  ": the cloudflare-dns plugin knows api_base, api_token_file, "
                                                  "api_token_env, account_id, default_domain, ca_file, timeout_ms, "
-                                                 "max_retries, budget_per_5min and comment_prefix");
+                                                 "max_retries, budget_per_5min, token_memo_seconds and comment_prefix");
         }
     }
     client_config config;
@@ -197,6 +199,10 @@ cf_result<client_config> parse_client_config(std::string_view json) {
     auto budget = integer_key(doc, "budget_per_5min", 1000, 1, budget_max);
     if (!budget) return tl::unexpected(budget.error());
     config.budget_per_5min = static_cast<std::size_t>(*budget);
+    // A stand-in on loopback (tests, the demo) hands out other tokens on every run: not remembered unless asked.
+    auto memo = integer_key(doc, "token_memo_seconds", is_loopback_http(config.api_base) ? 0 : 600, 0, 3600);
+    if (!memo) return tl::unexpected(memo.error());
+    config.token_memo = std::chrono::seconds(*memo);
 
     auto file = string_key(doc, "api_token_file");
     if (!file) return tl::unexpected(file.error());

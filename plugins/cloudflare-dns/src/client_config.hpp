@@ -20,6 +20,8 @@ struct client_config {
     std::chrono::milliseconds timeout{15000};
     int max_retries = 5;
     std::size_t budget_per_5min = 1000;
+    // How long a successful token check is remembered across starts (token_memo); 0: check at every start.
+    std::chrono::seconds token_memo{600};
 };
 
 // Parses the section (the host passes it without, or with, "plugin") and reads the token.

@@ -11,11 +11,16 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <utility>
 
 #include <rapidjson/document.h>
+#include <rapidjson/encodedstream.h>
 #include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -52,11 +57,51 @@ std::string to_json(const rapidjson::Value& v) {
     return {buf.GetString(), buf.GetSize()};
 }
 
+// `s` as a JSON string, appended to `out`: runs that need no escape are copied whole. Escapes as
+// rapidjson's Writer does (\" \\ \b \f \n \r \t, other controls as \u00XX; UTF-8 as it is).
+void append_quoted(std::string& out, std::string_view s) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    // Eight bytes at a time while none of them is '"', '\\' or a control character (most of a page).
+    constexpr std::uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    auto has_zero_byte = [](std::uint64_t v) { return ((v - ones) & ~v & highs) != 0; };
+    auto plain8 = [&](const char* p) {
+        std::uint64_t w;
+        std::memcpy(&w, p, sizeof w);
+        const bool control = ((w - ones * 0x20) & ~w & highs) != 0;
+        return !control && !has_zero_byte(w ^ (ones * '"')) && !has_zero_byte(w ^ (ones * '\\'));
+    };
+    out += '"';
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        while (i + 8 <= s.size() && plain8(s.data() + i)) i += 8;
+        if (i >= s.size()) break;
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
+        switch (c) {
+            case '"': out += "\\\""; break;
+            case '\\': out += "\\\\"; break;
+            case '\b': out += "\\b"; break;
+            case '\f': out += "\\f"; break;
+            case '\n': out += "\\n"; break;
+            case '\r': out += "\\r"; break;
+            case '\t': out += "\\t"; break;
+            default:
+                out += "\\u00";
+                out += hex[c >> 4];
+                out += hex[c & 0xf];
+        }
+    }
+    out.append(s.data() + run, s.size() - run);
+    out += '"';
+}
+
 std::string quote(std::string_view s) {
-    rapidjson::StringBuffer buf;
-    writer_t w(buf);
-    w.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-    return {buf.GetString(), buf.GetSize()};
+    std::string out;
+    out.reserve(s.size() + s.size() / 8 + 2);
+    append_quoted(out, s);
+    return out;
 }
 
 std::string_view sv(const rapidjson::Value& v) { return {v.GetString(), v.GetStringLength()}; }
@@ -106,25 +151,78 @@ std::string code_name(host_status s) {
     return "error";
 }
 
-std::string tool_result(const std::string& structured, bool is_error) {
-    rapidjson::StringBuffer buf;
-    writer_t w(buf);
-    w.StartObject();
-    w.Key("content");
-    w.StartArray();
-    w.StartObject();
-    w.Key("type");
-    w.String("text");
-    w.Key("text");
-    w.String(structured.data(), static_cast<rapidjson::SizeType>(structured.size()));
-    w.EndObject();
-    w.EndArray();
-    w.Key("structuredContent");
-    w.RawValue(structured.data(), structured.size(), rapidjson::kObjectType);
-    w.Key("isError");
-    w.Bool(is_error);
-    w.EndObject();
-    return {buf.GetString(), buf.GetSize()};
+// Capacity kept for the JSON-RPC envelope send_result writes around a result: the page moves within
+// its buffer instead of being copied into a new one.
+constexpr std::size_t envelope_bytes = 128;
+
+// `structured` is one JSON object, compact or not; it goes into the result as it is, and once more,
+// escaped, as the text a client without structured output reads.
+std::string tool_result(std::string_view structured, bool is_error) {
+    static constexpr std::string_view head = R"({"content":[{"type":"text","text":)";
+    static constexpr std::string_view middle = R"(}],"structuredContent":)";
+    std::string out;
+    out.reserve(envelope_bytes + head.size() + middle.size() + 2 * structured.size() + structured.size() / 8 + 32);
+    out += head;
+    append_quoted(out, structured);
+    out += middle;
+    out += structured;
+    out += is_error ? R"(,"isError":true})" : R"(,"isError":false})";
+    return out;
+}
+
+// Checks a reply the host printed without building it again (SAX, no DOM): one well-formed value,
+// valid UTF-8; and, for an array, how many elements it has.
+struct reply_check : rapidjson::BaseReaderHandler<rapidjson::UTF8<>, reply_check> {
+    int depth = 0;
+    std::size_t top_level_count = 0;
+    bool StartObject() { return ++depth > 0; }
+    bool EndObject(rapidjson::SizeType) { return --depth >= 0; }
+    bool StartArray() { return ++depth > 0; }
+    bool EndArray(rapidjson::SizeType n) {
+        if (--depth == 0) top_level_count = n;
+        return depth >= 0;
+    }
+};
+
+// Pure ASCII cannot be invalid UTF-8: the (costly) encoding check is skipped for it.
+bool all_ascii(std::string_view s) {
+    std::uint64_t any = 0;
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w;
+        std::memcpy(&w, s.data() + i, sizeof w);
+        any |= w;
+    }
+    for (; i < s.size(); ++i) any |= static_cast<unsigned char>(s[i]);
+    return (any & 0x8080808080808080ULL) == 0;
+}
+
+bool well_formed(std::string_view json, bool ascii, std::size_t& top_level_count) {
+    rapidjson::MemoryStream ms(json.data(), json.size());
+    rapidjson::EncodedInputStream<rapidjson::UTF8<>, rapidjson::MemoryStream> in(ms);
+    rapidjson::Reader reader;
+    reply_check check;
+    const bool ok = ascii ? !reader.Parse<rapidjson::kParseIterativeFlag>(in, check).IsError()
+                          : !reader.Parse<parse_flags>(in, check).IsError();
+    top_level_count = check.top_level_count;
+    return ok;
+}
+
+// The same check in place: strings are unescaped into `json` itself instead of copied out, so `json`
+// is garbage afterwards. It must hold no NUL (the parser stops at the first).
+bool well_formed_in_place(std::string& json, bool ascii) {
+    rapidjson::InsituStringStream in(json.data());
+    rapidjson::Reader reader;
+    reply_check check;
+    constexpr unsigned in_place = rapidjson::kParseIterativeFlag | rapidjson::kParseInsituFlag;
+    return ascii ? !reader.Parse<in_place>(in, check).IsError()
+                 : !reader.Parse<in_place | rapidjson::kParseValidateEncodingFlag>(in, check).IsError();
+}
+
+std::string_view trimmed(std::string_view s) {
+    const auto first = s.find_first_not_of(" \t\r\n");
+    if (first == std::string_view::npos) return {};
+    return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
 }
 
 std::string tool_error(std::string_view tool, std::string_view message, std::string_view code) {
@@ -169,7 +267,7 @@ mcp_server::~mcp_server() { finish(); }
 
 // --- output ---------------------------------------------------------------------------------------
 
-void mcp_server::send(std::string message) {
+void mcp_server::send(std::string_view message) {
     std::lock_guard<std::mutex> lock(out_mutex_);
     try {
         write_(message);
@@ -179,13 +277,18 @@ void mcp_server::send(std::string message) {
     }
 }
 
+// The envelope is written around `body` in its own buffer (no copy of a big page into a new one).
 void mcp_server::send_result(const std::string& id, std::string body, bool modern) {
+    std::string envelope = R"({"jsonrpc":"2.0","id":)" + id + R"(,"result":)";
+    std::size_t replaced = 0;
     if (modern && body.size() >= 2 && body.front() == '{') {
         // 2026-07-28: every result says whether it is complete.
-        body = body.size() == 2 ? std::string(R"({"resultType":"complete"})")
-                                : R"({"resultType":"complete",)" + body.substr(1);
+        envelope += body.size() > 2 ? R"({"resultType":"complete",)" : R"({"resultType":"complete")";
+        replaced = 1;
     }
-    send(R"({"jsonrpc":"2.0","id":)" + id + R"(,"result":)" + body + "}");
+    body.replace(0, replaced, envelope);
+    body += '}';
+    send(body);
 }
 
 void mcp_server::send_error(const std::string& id, int code, std::string_view message, const std::string& data_json) {
@@ -664,10 +767,9 @@ void mcp_server::finish(bool drop_queued) {
 
 std::string mcp_server::call_tool(const tool_def& tool, const std::string& args_json, const std::string&) {
     host_reply reply = host_call_(tool.op, args_json);
-    rapidjson::Document doc;
-    doc.Parse<parse_flags>(reply.json.data(), reply.json.size());
-
     if (reply.status != host_status::ok) {
+        rapidjson::Document doc;
+        doc.Parse<parse_flags>(reply.json.data(), reply.json.size());
         std::string code = code_name(reply.status);
         rapidjson::Document err(rapidjson::kObjectType);
         auto& a = err.GetAllocator();
@@ -689,17 +791,34 @@ std::string mcp_server::call_tool(const tool_def& tool, const std::string& args_
         log_(log_level::debug, tool.name + " failed: " + std::string(sv(err["error"])));
         return tool_result(to_json(err), true);
     }
-    if (doc.HasParseError()) {
+    auto malformed = [&] {
         log_(log_level::error, "the host answered " + tool.op + " with malformed JSON");
         return tool_error(tool.name, "tunnelmgr's host answered " + tool.op + " with malformed JSON; this is a bug",
                           "error");
+    };
+    const std::string_view reply_json = trimmed(reply.json);
+    if (reply_json.empty() || reply_json.find('\0') != std::string_view::npos) return malformed();
+    const bool ascii = all_ascii(reply_json);
+    if (reply_json.front() == '{') {
+        // A page of rows is most of the bytes: passed through as the host printed it, escaped once for
+        // the text; checked after it was copied, in place, since the host's text is not needed any more.
+        std::string answer = tool_result(reply_json, false);
+        if (well_formed_in_place(reply.json, ascii)) return answer;
+        return malformed();
     }
-    if (doc.IsObject()) return tool_result(to_json(doc), false);
+    std::size_t count = 0;
+    if (!well_formed(reply_json, ascii, count)) return malformed();
     // structuredContent must be an object: lists go under the tool's key, with their length.
     std::string key = tool.wrap_key.empty() ? "value" : tool.wrap_key;
-    std::string structured = "{" + quote(key) + ":" + to_json(doc);
-    if (doc.IsArray()) structured += ",\"count\":" + std::to_string(doc.Size());
-    return tool_result(structured + "}", false);
+    std::string structured;
+    structured.reserve(reply_json.size() + key.size() + 32);
+    structured += '{';
+    append_quoted(structured, key);
+    structured += ':';
+    structured += reply_json;
+    if (reply_json.front() == '[') structured += ",\"count\":" + std::to_string(count);
+    structured += '}';
+    return tool_result(structured, false);
 }
 
 std::string mcp_server::read_status_resource() {

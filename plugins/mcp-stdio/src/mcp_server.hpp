@@ -104,7 +104,7 @@ private:
     void on_resources_subscribe(const request& req);
     void on_logging_set_level(const request& req);
 
-    void send(std::string message);
+    void send(std::string_view message);
     void send_result(const std::string& id, std::string body, bool modern);
     void send_error(const std::string& id, int code, std::string_view message, const std::string& data_json = {});
     void send_notification(std::string_view method, const std::string& params_json);

@@ -1,5 +1,5 @@
-// Seeds a state database with N CNAME rows spread over 10 projects (p0..p9), through the real
-// sqlite-state store code, for benchmarks that need a big table.   tm_seed_state PATH N
+// Seeds a state database with N CNAME rows spread over 10 projects (p0..p9) and the zone they are in,
+// through the real sqlite-state store code, for benchmarks that need a big table.   tm_seed_state PATH N
 #include <cstdio>
 #include <string>
 
@@ -18,6 +18,14 @@ int main(int argc, char** argv) {
     auto store = sqlite_store::open(cfg);
     if (!store) {
         std::fprintf(stderr, "%s\n", store.error().message.c_str());
+        return 1;
+    }
+    zone z;
+    z.zone_id = "fedcba9876543210fedcba9876543210";
+    z.name = "example.com";
+    z.status = "active";
+    if (auto ok = (*store)->domains_replace({z}); !ok) {
+        std::fprintf(stderr, "zones: %s\n", ok.error().message.c_str());
         return 1;
     }
     long n = std::stol(argv[2]);

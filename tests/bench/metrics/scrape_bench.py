@@ -4,6 +4,8 @@
 For each size N: a fresh state (made by the real binary, then N names of 4 projects inserted straight
 into its cnames table — the pipeline is not what is measured here), the daemon with metrics.listen on
 loopback, 30 scrapes; prints the median and max scrape time and the daemon's peak RSS (VmHWM).
+Then, against issue 13 goal 2, the largest size against the one 10x smaller (<= 1.5x the time) and the
+largest's scrape time and peak RSS (at 100,000 names: <= 20 ms, <= 30 MB).
 Usage: scrape_bench.py BUILD_DIR [N ...]   (default sizes 1000 10000 100000)
 """
 import os, signal, socket, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
@@ -62,11 +64,16 @@ def run(n):
             hwm = next(line.split()[1] for line in st if line.startswith("VmHWM"))
         print(f"{n:>7} names: scrape median {statistics.median(times):7.2f} ms, max {max(times):7.2f} ms, "
               f"daemon peak RSS {int(hwm) / 1024:6.1f} MB")
+        return statistics.median(times), int(hwm) / 1024
     finally:
         daemon.send_signal(signal.SIGTERM)
         daemon.wait(timeout=20)
         subprocess.run(["rm", "-rf", d])
 
 
-for n in sizes:
-    run(n)
+results = {n: run(n) for n in sizes}
+big = max(sizes)
+if big // 10 in results:
+    (t_big, mb_big), (t_small, _) = results[big], results[big // 10]
+    print(f"  {big} vs {big // 10} names: scrape {t_big / t_small:.2f}x the time (goal <= 1.5x); at {big}: "
+          f"{t_big:.2f} ms ({t_big / 20:.2f}x the 20 ms goal), peak RSS {mb_big:.1f} MB ({mb_big / 30:.2f}x the 30 MB goal)")

@@ -2,12 +2,18 @@
 // sqlite-state and cloudflare-dns plugins (loaded by the host's loader) and the Cloudflare fake
 // over loopback HTTP, with a real cloudflared config file and no supervisor (so no restart wait).
 // Prints per-operation median/p99, totals, the database size; checks the ingress file after every step.
-//   bench_pipeline [N=1000] [--dir D] [--keep]
+// --rules K first writes K hand-written rules into the ingress file, so each operation runs at K rules
+// (issue 13 goal 3: at 1,000 rules within 3x the floor; 3,000 rules within 1.5x of 10), and the floor is
+// measured beside it: the two loopback requests an add makes, and an fsync'd write + rename of a file
+// the size of the ingress file (the SQLite commit is not in it). The last line is for tests/bench/run_all.sh.
+//   bench_pipeline [N=1000] [--rules K] [--dir D] [--keep]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 #include <map>
@@ -38,12 +44,15 @@ double pct(std::vector<double> v, double p) {
 
 int main(int argc, char** argv) {
     int n = 1000;
+    int rules = 0;
     bool keep = false;
     fs::path dir = fs::temp_directory_path() / ("tm-bench-pipeline-" + std::to_string(::getpid()));
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--dir" && i + 1 < argc) {
             dir = argv[++i];
+        } else if (a == "--rules" && i + 1 < argc) {
+            rules = std::stoi(argv[++i]);
         } else if (a == "--keep") {
             keep = true;
         } else {
@@ -61,7 +70,14 @@ int main(int argc, char** argv) {
         return 1;
     }
     std::ofstream(dir / "token") << "fake-token-for-tests\n";
-    std::ofstream(dir / "cloudflared.yml") << "tunnel: t\ningress:\n  - service: http_status:404\n";
+    {
+        std::ofstream out(dir / "cloudflared.yml");
+        out << "tunnel: t\ningress:\n";
+        for (int i = 0; i < rules; ++i) {
+            out << "  - hostname: hand" << i << ".example.com\n    service: http://localhost:" << 2000 + i % 60000 << "\n";
+        }
+        out << "  - service: http_status:404\n";
+    }
 
     host::host_services services;
     host::registry reg(services);
@@ -143,12 +159,39 @@ int main(int argc, char** argv) {
                 pct(delete_ms, 0.99), pct(delete_ms, 1.0), deletes_total);
     std::printf("  database (db+wal) with %d cnames + journal + audit: %.1f KiB; after deleting all: %.1f KiB\n", n,
                 static_cast<double>(size_full) / 1024, static_cast<double>(size_after) / 1024);
-    std::printf("  ingress file with %d rules: %.1f KiB; invalid after a step: %d of %d\n", n,
+    std::printf("  ingress file with %d rules: %.1f KiB; invalid after a step: %d of %d\n", n + rules,
                 static_cast<double>(ingress_size) / 1024, invalid_after, 2 * n);
     std::printf("  Cloudflare API requests: %zu\n", (*fake)->total_requests());
     std::printf("  mean time to reach each step (create: validated dns_created ingress_written applied committed; "
                 "delete: validated ingress_removed applied dns_deleted committed), both kinds summed:\n");
     for (const auto& [step, ms] : step_ms) std::printf("    %-16s %8.2f ms\n", step.c_str(), ms / n);
+    // The floor of one add: its two loopback requests, and an fsync'd write + rename of the file.
+    std::vector<double> floor_ms;
+    const std::string zone = (*fake)->find_zone("example.com")->id;
+    std::string text;
+    {
+        std::ifstream in(dir / "cloudflared.yml");
+        text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    for (int i = 0; i < 20; ++i) {
+        auto a = clk::now();
+        (void)dns.find_record(zone, "floor.example.com", "CNAME");
+        (void)dns.find_record(zone, "floor.example.com", "CNAME");
+        const fs::path tmp = dir / "floor.tmp";
+        int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            ssize_t written = ::write(fd, text.data(), text.size());
+            (void)written;
+            ::fsync(fd);
+            ::close(fd);
+            fs::rename(tmp, dir / "floor.yml");
+        }
+        floor_ms.push_back(std::chrono::duration<double, std::milli>(clk::now() - a).count());
+    }
+    std::printf("  floor of one add at %d rules (2 loopback requests + fsync'd write and rename, no SQLite commit): "
+                "median %.2f ms\n", rules, pct(floor_ms, 0.5));
+    std::printf("SUMMARY rules=%d add_p50=%.3f rm_p50=%.3f add_p99=%.3f rm_p99=%.3f floor_p50=%.3f\n", rules,
+                pct(create_ms, 0.5), pct(delete_ms, 0.5), pct(create_ms, 0.99), pct(delete_ms, 0.99), pct(floor_ms, 0.5));
     if (!keep) fs::remove_all(dir);
     return invalid_after == 0 ? 0 : 1;
 }

@@ -3,8 +3,13 @@
 // host log lines that never carry the token.
 #include <dlfcn.h>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -236,3 +241,73 @@ TEST_F(CloudflareDnsPlugin, PutsAndGetsTheTunnelConfiguration) {
 }
 
 }  // namespace
+
+// A CLI command starts the plugin anew each time: a token Cloudflare accepted a moment ago is not
+// checked again (token_memo_seconds), a refused one always is, and a refusal later drops the memo.
+class CloudflareDnsPluginMemo : public CloudflareDnsPlugin {
+protected:
+    void SetUp() override {
+        CloudflareDnsPlugin::SetUp();
+        const char* old = std::getenv("XDG_RUNTIME_DIR");
+        saved_runtime_dir_ = old != nullptr ? std::optional<std::string>(old) : std::nullopt;
+        ::setenv("XDG_RUNTIME_DIR", dir_.path().c_str(), 1);
+    }
+    void TearDown() override {
+        if (saved_runtime_dir_) {
+            ::setenv("XDG_RUNTIME_DIR", saved_runtime_dir_->c_str(), 1);
+        } else {
+            ::unsetenv("XDG_RUNTIME_DIR");
+        }
+        CloudflareDnsPlugin::TearDown();
+    }
+    // One start and stop of the plugin, as one CLI command makes; the rc of init.
+    tm_rc start_and_stop(const std::string& cfg) {
+        tm_rc rc = TM_ERROR;
+        tm_plugin_t* p = init(cfg, &rc);
+        if (p != nullptr) api_->destroy(p);
+        return rc;
+    }
+    std::size_t verifications() const { return fake_->request_count("GET", "/client/v4/user/tokens/verify"); }
+
+    std::optional<std::string> saved_runtime_dir_;
+};
+
+TEST_F(CloudflareDnsPluginMemo, ASecondStartAsksCloudflareNothing) {
+    const std::string cfg = config(R"(,"token_memo_seconds":600)");
+    ASSERT_EQ(start_and_stop(cfg), TM_OK) << init_error();
+    ASSERT_EQ(verifications(), 1U);
+    ASSERT_EQ(start_and_stop(cfg), TM_OK) << init_error();
+    EXPECT_EQ(verifications(), 1U);
+    EXPECT_EQ(fake_->total_requests(), 1U);
+    EXPECT_TRUE(logged("checked less than 600 s ago, not asked again"));
+
+    // The memo holds a hash, never the token, in a file only this user can read.
+    const auto file = dir_.path() / "tunnelmgr" / "cloudflare-token-checks";
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(text.size(), 64U + 1 + 10 + 1) << text;
+    EXPECT_EQ(text.find(k_token), std::string::npos);
+    EXPECT_EQ(std::filesystem::status(file).permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+
+    // Without the memo (0, the default for a loopback api_base) every start asks.
+    ASSERT_EQ(start_and_stop(config()), TM_OK) << init_error();
+    EXPECT_EQ(verifications(), 2U);
+}
+
+TEST_F(CloudflareDnsPluginMemo, ARefusedTokenIsNeverRememberedAndARefusalDropsTheMemo) {
+    const std::string cfg = config(R"(,"token_memo_seconds":600)");
+    tm_rc rc = TM_ERROR;
+    ASSERT_NE(instance_ = init(cfg, &rc), nullptr) << init_error();  // remembered
+    fake_->revoke_token(k_token);
+    const char* out = nullptr;
+    EXPECT_EQ(dns_->list_zones(instance_, &out), TM_DENIED);  // Cloudflare refuses it now: forgotten
+    EXPECT_NE(error().find("Cloudflare refused to list the zones"), std::string::npos);
+
+    // So the next start checks again, and fails with the same sentence as without a memo; and again.
+    for (int i = 0; i < 2; ++i) {
+        EXPECT_EQ(start_and_stop(cfg), TM_ERROR);
+        const std::string refused = init_error();
+        EXPECT_NE(refused.find("the Cloudflare API token was refused (HTTP 401, code 1000"), std::string::npos) << refused;
+    }
+    EXPECT_EQ(verifications(), 3U);
+}

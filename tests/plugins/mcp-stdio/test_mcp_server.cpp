@@ -330,6 +330,41 @@ TEST(mcp_server, malformed_json_from_the_host_is_a_tool_error_not_a_crash) {
     EXPECT_TRUE((*r)["result"]["isError"].GetBool());
 }
 
+// The host's object goes into structuredContent as it is and, escaped once, into the text: both must
+// still be the same JSON, whatever the strings hold.
+TEST(mcp_server, a_host_object_is_passed_through_and_its_text_is_the_same_json) {
+    const std::string reply = " {\"cnames\":[{\"hostname\":\"a\\\"b\\\\c\\u0001.example.com\",\"note\":\"\xc3\xa9 \xe2\x9c\x93 \\n\\t/\"}],"
+                              "\n \"total\":1,\"big\":12345678901234567890,\"x\":1.5e300} \n";
+    harness h;
+    h.initialize();
+    h.set_host([&](const std::string&, const std::string&) { return host_reply{host_status::ok, reply}; });
+    h.send(call_line(1, "tunnel_list_cnames", "{}"));
+    auto r = h.response("1");
+    ASSERT_TRUE(r && r->HasMember("result"));
+    EXPECT_FALSE((*r)["result"]["isError"].GetBool()) << to_json(*r);
+    rapidjson::Document expected, text;
+    expected.Parse(reply.c_str());
+    ASSERT_FALSE(expected.HasParseError());
+    EXPECT_TRUE(structured(*r) == expected) << to_json(*r);
+    const auto& content = (*r)["result"]["content"][0]["text"];
+    text.Parse(content.GetString(), content.GetStringLength());
+    EXPECT_TRUE(text == expected) << content.GetString();
+}
+
+TEST(mcp_server, a_host_reply_that_is_not_one_well_formed_value_is_a_tool_error) {
+    for (std::string bad : {std::string("{\"a\":\"\xff\"}"), std::string("{\"a\":\"line\nbreak\"}"), std::string("{} {}"),
+                            std::string("{\"a\":1"), std::string("  "), std::string()}) {
+        harness h;
+        h.initialize();
+        h.set_host([&](const std::string&, const std::string&) { return host_reply{host_status::ok, bad}; });
+        h.send(call_line(1, "tunnel_get_status", "{}"));
+        auto r = h.response("1");
+        ASSERT_TRUE(r && r->HasMember("result")) << bad;
+        EXPECT_TRUE((*r)["result"]["isError"].GetBool()) << bad;
+        EXPECT_NE(std::string(structured(*r)["error"].GetString()).find("malformed JSON"), std::string::npos) << bad;
+    }
+}
+
 // --- bad arguments are tool errors --------------------------------------------------------------------
 
 struct bad_args {

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Every figure of issue 13 in one run, each beside its anchor (the reference server, the smaller data,
+# the floor, the goal) and the ratio. A driver, not a test: nothing is asserted; keep the printout and
+# compare it with the next one to see a regression. Figures from a busy machine are noisy: run it when
+# nothing else is building, and read the ratios (measured side by side) before the absolute times.
+#   tests/bench/run_all.sh BUILD_DIR [--quick]
+#     --quick: 10,000 names only, fewer calls and runs (a few minutes); without it 100,000 names too.
+# Needs: the build's tunnelmgr, plugins, tm_seed_state, bench_pipeline and the Cloudflare fake; node and
+# npm (the MCP SDK and the reference server are installed beside their bench on first use); python3.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+[ $# -ge 1 ] || { echo "usage: $0 BUILD_DIR [--quick]" >&2; exit 2; }
+build=$(cd "$1" && pwd)
+quick=false
+[ "${2:-}" = "--quick" ] && quick=true
+if $quick; then sizes="10000"; calls=150; runs=15; else sizes="10000 100000"; calls=300; runs=30; fi
+
+section() { printf '\n== %s\n' "$*"; }
+section "tunnelmgr benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, build $build"
+if pgrep -f "cmake --build" >/dev/null 2>&1; then echo "(a build is running on this machine: expect noise)"; fi
+
+section "1. MCP tools/call vs the reference server's echo (goal 1: raw <= 0.5x, SDK <= 1.0x, at 10k and 100k names)"
+for n in $sizes; do "$here/mcp/run_bench.sh" "$build" "$n" "$calls"; done
+
+section "2. /metrics scrape as the data grows (goal 2: 10x the names <= 1.5x the time; 100k: <= 20 ms, <= 30 MB)"
+if $quick; then python3 "$here/metrics/scrape_bench.py" "$build" 1000 10000
+else python3 "$here/metrics/scrape_bench.py" "$build" 10000 100000; fi
+
+section "3. CNAME pipeline inside a running process (goal 3: add/rm <= 3x the floor at 1,000 rules; 3,000 rules <= 1.5x 10)"
+echo "  issue 13's anchor, through the CLI process: add 65 ms at 10 rules, 142 ms at 1,000, 347 ms at 3,000; floor 3.3-5.6 ms"
+summaries=""
+for k in 10 1000 3000; do
+  out=$("$build/tests/bench/pipeline/bench_pipeline" 20 --rules "$k")
+  line=$(printf '%s\n' "$out" | grep '^SUMMARY')
+  summaries="$summaries$line
+"
+done
+printf '%s' "$summaries" | awk '
+  { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    r = v["rules"]; add[r] = v["add_p50"]; rm[r] = v["rm_p50"]; fl[r] = v["floor_p50"]
+    printf "  at %5d rules: add p50 %7.2f ms (p99 %7.2f), rm p50 %7.2f ms (p99 %7.2f), floor %5.2f ms: add %5.1fx, rm %5.1fx the floor\n",
+           r, add[r], v["add_p99"], rm[r], v["rm_p99"], fl[r], add[r] / fl[r], rm[r] / fl[r] }
+  END {
+    if ((1000 in add) && (3000 in add) && (10 in add)) {
+      printf "  at 1,000 rules: add %.1fx, rm %.1fx the floor (goal <= 3x); 3,000 vs 10 rules: add %.2fx, rm %.2fx (goal <= 1.5x)\n",
+             add[1000] / fl[1000], rm[1000] / fl[1000], add[3000] / add[10], rm[3000] / rm[10] } }'
+
+section "4. CLI start-up to the command's first call (goal 4: <= 10 ms)"
+python3 "$here/cli/startup_bench.py" "$build" --runs "$runs"
+
+section "5. the daemon's event-driven loops (not an issue 13 goal; Docker parts need root)"
+if $quick; then python3 "$here/daemon/run_bench.py" "$build" --runs 5 --idle-seconds 10 --skip-docker
+else python3 "$here/daemon/run_bench.py" "$build"; fi
