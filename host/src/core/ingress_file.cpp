@@ -10,6 +10,8 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -182,8 +184,9 @@ std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules,
 // The text edit when it re-parses to exactly `want`; else the re-emitted document, checked the same
 // way. `out` holds the text to write afterwards.
 // `origins` as for reemit: each such rule must read back with exactly that originRequest.
-result<void> verified_edit(std::string& out, const YAML::Node& root, const std::vector<ingress_rule>& want,
-                           const std::string& path, const std::map<std::string, std::string>& origins = {}) {
+// Returns that parse of `out`, which the next edit can start from.
+result<parsed> verified_edit(std::string& out, const YAML::Node& root, const std::vector<ingress_rule>& want,
+                             const std::string& path, const std::map<std::string, std::string>& origins = {}) {
     auto origins_hold = [&](const parsed& p) {
         for (const auto& [host, origin] : origins) {
             for (size_t i = 0; i < p.rules.size(); ++i) {
@@ -196,14 +199,14 @@ result<void> verified_edit(std::string& out, const YAML::Node& root, const std::
     };
     if (!out.empty()) {
         auto check = parse(out, path);
-        if (check && same_rules(check->rules, want) && origins_hold(*check)) return {};
+        if (check && same_rules(check->rules, want) && origins_hold(*check)) return check;
     }
     out = reemit(YAML::Clone(root), want, origins);
     auto verify = parse(out, path);
     if (!verify || !same_rules(verify->rules, want) || !origins_hold(*verify)) {
         return fail(errc::error, "could not produce a valid edit of " + path + "; it is left untouched (report this as a bug)");
     }
-    return {};
+    return verify;
 }
 
 // A missing file is said plainly (not as the lock file it would have needed); a symlink is followed
@@ -231,7 +234,31 @@ struct locked_file {
     parsed doc;
 };
 
-result<locked_file> read_locked(const std::string& path) {
+}  // namespace
+
+// The last text this editor read or wrote, with its parse: a file that still holds exactly that text
+// (compared byte for byte, which costs far less than parsing it) is not parsed again, so an edit in
+// a long-running process parses once, to verify its own result.
+struct ingress_file::parse_cache {
+    std::mutex m;
+    std::string text;
+    std::optional<parsed> doc;  // parsed, and valid by cloudflared's rules
+
+    std::optional<parsed> find(const std::string& now) {
+        std::lock_guard<std::mutex> l(m);
+        if (!doc || now != text) return std::nullopt;
+        return doc;
+    }
+    void keep(const std::string& t, const parsed& p) {
+        std::lock_guard<std::mutex> l(m);
+        text = t;
+        doc = p;
+    }
+};
+
+namespace {
+
+result<locked_file> read_locked(const std::string& path, ingress_file::parse_cache* cache = nullptr) {
     auto real = existing_file(path);
     if (!real) return tl::unexpected(real.error());
     auto lock = sys::file_lock::acquire(*real + ".lock");
@@ -239,6 +266,9 @@ result<locked_file> read_locked(const std::string& path) {
     sys::remove_stale_temp_files(*real);
     auto text = sys::read_file(*real);
     if (!text) return tl::unexpected(text.error());
+    if (cache != nullptr) {
+        if (auto known = cache->find(*text)) return locked_file{std::move(*lock), std::move(*text), std::move(*known)};
+    }
     auto p = parse(*text, path);
     if (!p) return tl::unexpected(p.error());
     if (p->ingress) {
@@ -246,6 +276,7 @@ result<locked_file> read_locked(const std::string& path) {
             return fail(errc::invalid, path + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
         }
     }
+    if (cache != nullptr) cache->keep(*text, *p);
     return locked_file{std::move(*lock), std::move(*text), std::move(*p)};
 }
 
@@ -260,10 +291,11 @@ ingress_file::ingress_file(std::string path, std::string backup_dir, int history
     : path_(std::move(path)),
       backup_dir_(std::move(backup_dir)),
       history_keep_(std::max(0, history_keep)),
-      judge_(std::move(judge)) {}
+      judge_(std::move(judge)),
+      cache_(std::make_shared<parse_cache>()) {}
 
 result<void> ingress_file::check_editable() const {
-    auto locked = read_locked(path_);
+    auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
     auto id = sys::replaceable_file(path_);
     if (!id) return tl::unexpected(id.error());
@@ -305,7 +337,7 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
                                               const std::string& origin_in, const std::string& why) {
     if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
     const std::string origin = no_empty_origin(origin_in);
-    auto locked = read_locked(path_);
+    auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
@@ -342,15 +374,18 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     }
     std::map<std::string, std::string> origins;
     if (!origin.empty()) origins[host] = origin;
-    if (auto v = verified_edit(out, p->root, want, path_, origins); !v) return tl::unexpected(v.error());
-    return write_and_backup(out, why);
+    auto verified = verified_edit(out, p->root, want, path_, origins);
+    if (!verified) return tl::unexpected(verified.error());
+    auto change = write_and_backup(out, why);
+    if (change) cache_->keep(out, *verified);
+    return change;
 }
 
 result<ingress_change> ingress_file::replace_rule(const std::string& hostname, const std::string& service,
                                                   const std::string& origin_in, const std::string& why) {
     if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);
     const std::string origin = no_empty_origin(origin_in);
-    auto locked = read_locked(path_);
+    auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
     parsed* p = &locked->doc;
     const std::string host = sdk::fold_hostname(hostname);
@@ -407,9 +442,11 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
         }
     }
     std::map<std::string, std::string> origins{{host, origin}};
-    if (auto v = verified_edit(out, p->root, want, path_, origins); !v) return tl::unexpected(v.error());
+    auto verified = verified_edit(out, p->root, want, path_, origins);
+    if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {
+        cache_->keep(out, *verified);
         change->removed_service = unchanged.removed_service;
         change->removed_origin_request = unchanged.removed_origin_request;
     }
@@ -417,7 +454,7 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
 }
 
 result<ingress_change> ingress_file::remove_rule(const std::string& hostname, const std::string& why) {
-    auto locked = read_locked(path_);
+    auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
@@ -445,15 +482,19 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
             out = join(lines);
         }
     }
-    if (auto v = verified_edit(out, p->root, want, path_); !v) return tl::unexpected(v.error());
+    auto verified = verified_edit(out, p->root, want, path_);
+    if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
-    if (change) change->removed_service = removed_service;
+    if (change) {
+        cache_->keep(out, *verified);
+        change->removed_service = removed_service;
+    }
     return change;
 }
 
 result<ingress_change> ingress_file::rewrite(const std::function<result<std::string>(const std::string&)>& edit,
                                             const std::string& why) {
-    auto locked = read_locked(path_);
+    auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
     auto out = edit(locked->text);
     if (!out) return tl::unexpected(out.error());
@@ -464,7 +505,9 @@ result<ingress_change> ingress_file::rewrite(const std::function<result<std::str
         return fail(errc::invalid, path_ + " would not pass cloudflared's rules: " + v.error().message +
                                        " — the file is left untouched");
     }
-    return write_and_backup(*out, why);
+    auto change = write_and_backup(*out, why);
+    if (change) cache_->keep(*out, *p);
+    return change;
 }
 
 result<ingress_change> ingress_file::write_and_backup(const std::string& text, const std::string& why) {
@@ -516,8 +559,11 @@ std::string ingress_file::back_up(const std::string& text, const std::string& wh
 }
 
 std::string ingress_file::git(std::vector<std::string> args, std::string* out) const {
+    // No automatic maintenance: a commit would start `git maintenance --auto`, a third process on every
+    // change; prune_history() runs gc itself, in batches.
     std::vector<std::string> argv{"git", "-C", backup_dir_, "-c", "user.name=tunnelmgr", "-c",
-                                  "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false"};
+                                  "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false",
+                                  "-c", "maintenance.auto=false", "-c", "gc.auto=0"};
     argv.insert(argv.end(), args.begin(), args.end());
     auto r = sys::run(argv, std::chrono::seconds(20));
     if (!r) return r.error().message;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -70,6 +71,9 @@ public:
 
     const std::string& path() const { return path_; }
 
+    // The last text read or written with its parse (ingress_file.cpp); public only for the file's helpers.
+    struct parse_cache;
+
 private:
     result<ingress_change> write_and_backup(const std::string& text, const std::string& why);
     std::string path_;
@@ -80,6 +84,7 @@ private:
     std::string backup_dir_;
     int history_keep_;
     cloudflared_check judge_;
+    std::shared_ptr<parse_cache> cache_;  // shared: copies of this editor edit the same file
 };
 
 }  // namespace tunnelmgr::core

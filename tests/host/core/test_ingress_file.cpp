@@ -572,3 +572,27 @@ TEST_F(ingress_file_test, replace_in_a_flow_style_file_is_re_emitted_with_the_se
     EXPECT_NE(text.find("connectTimeout: 5s"), std::string::npos) << text;
     EXPECT_NE(text.find("http2Origin: true"), std::string::npos) << text;
 }
+
+// An editor remembers the parse of the text it last wrote; a file changed by other hands since is
+// read again, never edited from the remembered parse.
+TEST_F(ingress_file_test, an_edit_by_other_hands_between_two_edits_is_read_not_overwritten) {
+    judged_file f(path_, "");
+    ASSERT_TRUE(f.add_rule("app.example.com", "http://app:3100", ""));
+    std::string text = read();
+    text.insert(text.find("  - service: http_status:404"), "  - hostname: hand.example.com\n    service: http://hand:1\n");
+    write(text);
+    ASSERT_TRUE(f.add_rule("api.example.com", "http://api:3101", ""));
+    auto rules = f.read_rules();
+    ASSERT_TRUE(rules);
+    std::vector<std::string> hosts;
+    for (const auto& r : *rules) hosts.push_back(r.hostname);
+    EXPECT_EQ(hosts, (std::vector<std::string>{"www.example.com", "app.example.com", "hand.example.com", "api.example.com", ""}));
+    // And the same length but other content (a changed service) is seen too.
+    std::string now = read();
+    now.replace(now.find("http://hand:1"), 13, "http://hand:2");
+    write(now);
+    auto conflict = f.add_rule("hand.example.com", "http://hand:1", "");
+    ASSERT_FALSE(conflict);
+    EXPECT_NE(conflict.error().message.find("already routes hand.example.com to http://hand:2"), std::string::npos)
+        << conflict.error().message;
+}
