@@ -107,7 +107,7 @@ TEST_F(expiry_and_retarget, migration_9_keeps_rows_and_the_journal_and_admits_re
                      SQLite::Exception);
     }
     auto& s = open();
-    EXPECT_EQ(s.schema_version().value(), 9);
+    EXPECT_EQ(s.schema_version().value(), static_cast<int64_t>(embedded_migrations().size()));
     EXPECT_EQ(text("SELECT name FROM schema_migrations WHERE version = 9"), "expiry_and_origin");
 
     auto app = s.cname_get("app.example.com").value();
@@ -372,3 +372,54 @@ TEST_F(expiry_and_retarget, a_retarget_holds_its_hostname_and_is_listed_with_its
 }
 
 }  // namespace
+
+// Migration 10: each project's count is kept by triggers in the transaction of every change, so
+// cname_count reads one row; it always equals counting the rows, and a database that had names when it
+// was migrated starts with their counts.
+TEST_F(expiry_and_retarget, per_project_counts_follow_every_change_and_start_from_the_rows_there) {
+    {
+        SQLite::Database db(config_.path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+        ASSERT_EQ(apply_migrations(db, embedded_migrations().first(9), start_ms).value(), 9);
+        db.exec("INSERT INTO cnames (hostname, subdomain, domain, project, port, target, created_at) VALUES "
+                "('a.example.com', 'a', 'example.com', 'alpha', 3100, 'http://localhost:3100', 7),"
+                "('b.example.com', 'b', 'example.com', 'alpha', 3101, 'http://localhost:3101', 7),"
+                "('c.example.com', 'c', 'example.com', 'beta', 4100, 'http://localhost:4100', 7)");
+    }
+    auto& s = open();
+    auto count = [&](const std::string& project) {
+        cname_filter f;
+        if (!project.empty()) f.project = project;
+        return s.cname_count(f).value();
+    };
+    auto counted = [&](const std::string& project) {
+        return std::stoll(text("SELECT COUNT(*) FROM cnames" + (project.empty() ? "" : " WHERE project = '" + project + "'")));
+    };
+    auto agree = [&](const char* when) {
+        for (const std::string p : {"", "alpha", "beta", "gamma"}) EXPECT_EQ(count(p), counted(p)) << when << " " << p;
+    };
+    EXPECT_EQ(count("alpha"), 2);
+    EXPECT_EQ(count(""), 3);
+    agree("after the migration");
+    ASSERT_TRUE(s.cname_insert(cname("d", "gamma")).has_value());
+    ASSERT_TRUE(s.cname_insert(cname("e", "alpha")).has_value());
+    agree("after inserts");
+    EXPECT_EQ(s.cname_insert(cname("a", "beta")).error().kind, store_errc::conflict);
+    agree("after a refused insert");
+    ASSERT_TRUE(s.cname_delete("c.example.com").has_value());
+    agree("after a delete");
+    EXPECT_EQ(text("SELECT COUNT(*) FROM cname_counts WHERE project = 'beta'"), "0") << "an emptied project leaves no row";
+    // A retarget that hands a name to another project moves its count in the same transaction.
+    const int64_t op = s.operation_begin({operation_kind::retarget, "d.example.com", "gamma", "{}"}).value();
+    ASSERT_TRUE(s.operation_commit(op, cname("d", "beta", 4101)).has_value());
+    agree("after a retarget to another project");
+    EXPECT_EQ(count("gamma"), 0);
+    EXPECT_EQ(count("beta"), 1);
+    // The expiry filter still counts rows.
+    cname_row soon = cname("f", "alpha");
+    soon.expires_at = start_ms + hour_ms;
+    ASSERT_TRUE(s.cname_insert(soon).has_value());
+    cname_filter due;
+    due.expires_before = start_ms + 2 * hour_ms;
+    EXPECT_EQ(s.cname_count(due).value(), 1);
+    agree("at the end");
+}
