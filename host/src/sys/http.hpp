@@ -1,4 +1,4 @@
-// A plain HTTP GET over libcurl, for cloudflared's metrics server on loopback. Not for the
+// A plain HTTP GET over a socket, for cloudflared's metrics server on loopback. Not for the
 // Cloudflare API: that lives in the cloudflare-dns plugin with its retries and budget.
 #pragma once
 
