@@ -34,8 +34,8 @@
 #include "metrics/http_server.hpp"
 #include "metrics/tunnelmgr_metrics.hpp"
 #include "sys/process_identity.hpp"
+#include "sys/systemd_notify.hpp"
 
-#include <systemd/sd-daemon.h>
 
 namespace tunnelmgr::app {
 namespace {
@@ -308,17 +308,17 @@ run_result cmd_daemon(app_state& s) {
     log::info("daemon", "started; health every " + std::to_string(s.cfg.health.interval.count() / 1000) + " s");
     // Under systemd (Type=notify): ready once the plugins are up and the components started; then
     // a watchdog ping at half the unit's WatchdogSec, so a hung loop gets restarted.
-    uint64_t watchdog_usec = 0;
-    bool watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
-    auto watchdog_every = std::chrono::milliseconds(watchdog ? static_cast<int64_t>(watchdog_usec / 2000) : 0);
-    sd_notify(0, "READY=1\nSTATUS=running the background loops");
+    const auto watchdog_usec = sys::systemd_watchdog_interval();
+    const bool watchdog = watchdog_usec.count() > 0;
+    auto watchdog_every = std::chrono::duration_cast<std::chrono::milliseconds>(watchdog_usec / 2);
+    sys::notify_systemd("READY=1\nSTATUS=running the background loops");
     auto wait = loops.run_once();
     bool stop = once;
     while (!stop) {
         for (auto& c : components) {
             if (c.after_pass) c.after_pass();
         }
-        if (watchdog) sd_notify(0, "WATCHDOG=1");
+        if (watchdog) sys::notify_systemd("WATCHDOG=1");
         if (watchdog && watchdog_every.count() > 0) wait = std::min(wait, watchdog_every);
         pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {loops.wake_fd(), POLLIN, 0}};
         int n = ::poll(fds, 2, static_cast<int>(std::min<int64_t>(wait.count(), 24LL * 3600 * 1000)));
@@ -347,7 +347,7 @@ run_result cmd_daemon(app_state& s) {
     }
 
     // --- 4. teardown: components newest first, then the lease, so a standby takes over at once.
-    sd_notify(0, "STOPPING=1");
+    sys::notify_systemd("STOPPING=1");
     stop_components();
     loops.release();
     log::info("daemon", "stopped");
