@@ -102,6 +102,17 @@ protected:
         cfg.replace(cfg.find("ingress: local, "), 16, "ingress: local, cloudflared_bin: \"" + bin + "\", ");
         std::ofstream(dir_ / "config.yml", std::ios::trunc) << cfg;
     }
+    // A judge that refuses, with cloudflared's words, any version of the file holding `text`.
+    void use_refusing_judge(const std::string& text) {
+        const fs::path stub = dir_ / "cloudflared-refuses";
+        std::ofstream(stub) << "#!/bin/sh\n"
+                               "if grep -q '" << text << "' \"$4\"; then\n"
+                               "  echo 'Validation failed: the stub refuses " << text << "' >&2; exit 1\n"
+                               "fi\n"
+                               "exit 0\n";
+        fs::permissions(stub, fs::perms::owner_all);
+        use_judge(stub.string());
+    }
     // The real cloudflared ($TM_CLOUDFLARED, or ../shared/tools/cloudflared beside the project); "" when absent.
     static std::string real_cloudflared() {
         if (const char* e = std::getenv("TM_CLOUDFLARED"); e != nullptr && *e != '\0') {
@@ -483,14 +494,7 @@ TEST_F(cname_lifecycle, escape_sequences_a_client_sends_never_reach_the_operator
 // rule the pipeline writes (its targets are always http://NAME:PORT with a valid name), so nothing
 // real gets this far. Where the real one is installed, the next test has it judge real changes.
 TEST_F(cname_lifecycle, a_change_cloudflared_refuses_is_rolled_back_and_the_file_left_untouched) {
-    const fs::path stub = dir_ / "cloudflared-refuses";
-    std::ofstream(stub) << "#!/bin/sh\n"
-                           "if grep -q refused.example.com \"$4\"; then\n"
-                           "  echo 'Validation failed: the stub refuses refused.example.com' >&2; exit 1\n"
-                           "fi\n"
-                           "exit 0\n";
-    fs::permissions(stub, fs::perms::owner_all);
-    use_judge(stub.string());
+    use_refusing_judge("refused.example.com");
     auto posts_before = fake_->request_count_prefix("POST", "/zones/");
     auto r = tm({"cname", "add", "refused", "--port", "3100", "--project", "alpha"});
     EXPECT_NE(r.exit_code, 0) << r.err;
@@ -625,18 +629,11 @@ TEST_F(cname_lifecycle, retarget_moves_the_rule_in_place_keeps_the_record_and_is
 // A retarget whose new file the judge refuses is undone: the old service stays everywhere.
 TEST_F(cname_lifecycle, a_retarget_cloudflared_refuses_leaves_the_old_service) {
     ASSERT_EQ(tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"}).exit_code, 0);
-    const fs::path stub = dir_ / "cloudflared-refuses";
-    std::ofstream(stub) << "#!/bin/sh\n"
-                           "if grep -q localhost:3199 \"$4\"; then\n"
-                           "  echo 'Validation failed: the stub refuses port 3199' >&2; exit 1\n"
-                           "fi\n"
-                           "exit 0\n";
-    fs::permissions(stub, fs::perms::owner_all);
-    use_judge(stub.string());
+    use_refusing_judge("localhost:3199");
     const std::string file = slurp(dir_ / "cloudflared.yml");
     auto r = tm({"cname", "retarget", "app.example.com", "--port", "3199"});
     EXPECT_EQ(r.exit_code, 4) << r.err;
-    EXPECT_NE(r.err.find("the stub refuses port 3199"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("the stub refuses localhost:3199"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("app.example.com still goes to http://localhost:3100"), std::string::npos) << r.err;
     EXPECT_EQ(slurp(dir_ / "cloudflared.yml"), file);
     EXPECT_EQ(row_of("app.example.com")["port"].GetInt64(), 3100);
