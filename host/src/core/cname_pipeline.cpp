@@ -47,6 +47,13 @@ struct step_env {
     std::string record_content;  // <tunnel_id>.cfargotunnel.com: what every CNAME of ours points at
 };
 
+// An answer's "origin_note": the settings that do nothing for `service`, in one sentence (none: no key).
+void set_origin_note(json::object& out, const origin_settings& settings, const std::string& service) {
+    std::string all;
+    for (const auto& n : origin_notes(settings, service)) all += (all.empty() ? "" : "; ") + n;
+    if (!all.empty()) out.set("origin_note", all);
+}
+
 // --- the create steps -----------------------------------------------------------------------------
 
 // The DNS record, unless a record of ours for this name is already there (a retry).
@@ -257,14 +264,6 @@ result<void> restore_rule(step_env& env, operation& o, bool in_flight) {
     return {};
 }
 
-// The row with its new service, replacing the old one in the commit's transaction.
-result<sdk::model::cname_row> retargeted_row(step_env& env, operation& o) {
-    auto row = new_cname_row(env, o);
-    if (!row) return row;
-    row->dns_record_id = o.s("record_id");
-    return row;
-}
-
 // --- the tables -----------------------------------------------------------------------------------
 
 using do_fn = result<std::string> (*)(step_env&, operation&);  // returns the patch journaled with the state
@@ -314,11 +313,12 @@ constexpr pipeline_step delete_steps[] = {
     {op_state::dns_deleted,      "dns",     delete_dns_record,    nullptr,                false, on_failure::keep_open,  true},
     {op_state::committed,        "commit",  forget_cname,         nullptr,                false, on_failure::keep_open,  true},
 };
+// A retarget's commit writes the whole row as a create's does; the store keeps its id and created_at.
 constexpr pipeline_step retarget_steps[] = {
     {op_state::validated,        "begin",   nullptr,              nullptr,                true,  on_failure::roll_back,  false},
     {op_state::ingress_written,  "ingress", retarget_rule,        restore_rule,           true,  on_failure::roll_back,  false},
     {op_state::applied,          "apply",   apply_ingress,        nullptr,                false, on_failure::roll_back,  false},
-    {op_state::committed,        "commit",  retargeted_row,       nullptr,                false, on_failure::roll_back,  true},
+    {op_state::committed,        "commit",  new_cname_row,        nullptr,                false, on_failure::roll_back,  true},
 };
 // clang-format on
 
@@ -895,11 +895,7 @@ result<std::string> cname_pipeline::request_cname(const session& who, const cnam
     out.set("apply", o->apply_note).set("operation_id", o->id);
     if (expires_at > 0) out.set("expires_at", expires_at);
     if (!origin.empty()) out.set_raw("origin_request", origin);
-    if (auto notes = origin_notes(req.origin, tgt.service); !notes.empty()) {
-        std::string all;
-        for (const auto& n : notes) all += (all.empty() ? "" : "; ") + n;
-        out.set("origin_note", all);
-    }
+    set_origin_note(out, req.origin, tgt.service);
     json::object d;
     d.set("port", req.port).set("target", tgt.service).set("target_type", tgt.type).set("operation_id", o->id);
     if (expires_at > 0) d.set("expires_at", expires_at);
@@ -1070,11 +1066,7 @@ result<std::string> cname_pipeline::retarget_cname(const session& who, const ret
     } else {
         out.set_null("origin_request");
     }
-    if (auto notes = origin_notes(req.origin.value_or(origin_settings{}), tgt.service); !notes.empty()) {
-        std::string all;
-        for (const auto& n : notes) all += (all.empty() ? "" : "; ") + n;
-        out.set("origin_note", all);
-    }
+    set_origin_note(out, req.origin.value_or(origin_settings{}), tgt.service);
     if (same) {
         out.set("changed", false).set("apply", "nothing to change: " + hostname + " already goes to " + tgt.service);
         return out.str();
