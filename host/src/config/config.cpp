@@ -8,6 +8,9 @@
 #include <set>
 #include <sstream>
 
+#include <unistd.h>
+
+#include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 #include <yaml-cpp/yaml.h>
@@ -373,6 +376,24 @@ std::vector<std::string> read_project_domains(const reader& r, const YAML::Node&
 }
 
 // projects.P.names: { prefix: "shop-", suffix: "-shop" }, either or both.
+// projects.P.machines: a list of machine names (each machine's state.machine, or its host name).
+std::vector<std::string> read_project_machines(const reader& r, const YAML::Node& node, const std::string& key) {
+    if (!node.IsSequence() || node.size() == 0) {
+        r.fail(node, key, "must be a list of machine names, e.g. [web-1, web-2] (each machine's state.machine, or its "
+                          "host name)");
+    }
+    std::vector<std::string> out;
+    for (size_t i = 0; i < node.size(); ++i) {
+        const std::string at = key + "[" + std::to_string(i) + "]";
+        std::string name = r.scalar(node[i], at);
+        if (name.empty() || name.size() > 253 || name.find_first_of(" \t\n\"'") != std::string::npos) {
+            r.fail(node[i], at, "must be a machine name (1 to 253 characters, no spaces or quotes), e.g. web-1");
+        }
+        out.push_back(std::move(name));
+    }
+    return out;
+}
+
 void read_name_rule(const reader& r, const YAML::Node& node, const std::string& key, project& p) {
     if (!node.IsMap()) r.fail(node, key, "must be a map, e.g. { prefix: \"shop-\" } or { suffix: \"-shop\" }");
     r.only_keys(node, key, {"prefix", "suffix"});
@@ -411,7 +432,7 @@ void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
         }
         const YAML::Node body = it->second;
         if (!body.IsMap()) r.fail(body, key, "must be a map with `ports` and `token_sha256`");
-        r.only_keys(body, key, {"ports", "token_sha256", "rate", "max_hostnames", "domains", "names"});
+        r.only_keys(body, key, {"ports", "token_sha256", "rate", "max_hostnames", "domains", "names", "machines"});
         if (!body["ports"]) r.fail(body, key + ".ports", "is missing: give the ports this project may publish, e.g. \"3100-3199\"");
         auto ranges = parse_port_ranges(r.scalar(body["ports"], key + ".ports"));
         if (!ranges) r.fail(body["ports"], key + ".ports", ranges.error());
@@ -442,6 +463,7 @@ void read_projects(const reader& r, const YAML::Node& node, config& cfg) {
         }
         if (const YAML::Node domains = body["domains"]) p.domains = read_project_domains(r, domains, key + ".domains");
         if (const YAML::Node names = body["names"]) read_name_rule(r, names, key + ".names", p);
+        if (const YAML::Node machines = body["machines"]) p.machines = read_project_machines(r, machines, key + ".machines");
         cfg.projects[p.name] = std::move(p);
     }
 }
@@ -560,6 +582,7 @@ config embedded_default() {
     state.config_json = buf.GetString();
     state.source = cfg.source;
     cfg.slots["state"] = std::move(state);
+    cfg.machine = machine_of(cfg.slots);
     return cfg;
 }
 
@@ -640,6 +663,7 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
             }
         }
         if (cfg.plugin_dirs.empty()) cfg.plugin_dirs.push_back(default_plugin_dir());
+        cfg.machine = machine_of(cfg.slots);
         if (const YAML::Node lg = root["log"]) {
             if (!lg.IsMap()) r.fail(lg, "log", "must be a map with `level`");
             r.only_keys(lg, "log", {"level"});
@@ -653,6 +677,20 @@ tl::expected<config, std::string> load_string(const std::string& yaml, const std
         if (e.mark.line >= 0) where += ":" + std::to_string(e.mark.line + 1);
         return tl::unexpected(where + ": not valid YAML: " + e.msg);
     }
+}
+
+std::string machine_of(const std::map<std::string, slot>& slots) {
+    if (auto it = slots.find("state"); it != slots.end()) {
+        rapidjson::Document d;
+        d.Parse(it->second.config_json.c_str());
+        if (!d.HasParseError() && d.IsObject()) {
+            auto m = d.FindMember("machine");
+            if (m != d.MemberEnd() && m->value.IsString() && m->value.GetStringLength() > 0) return m->value.GetString();
+        }
+    }
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+    return name;
 }
 
 tl::expected<config, std::string> load_file(const std::string& path) {

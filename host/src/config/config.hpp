@@ -41,6 +41,10 @@ struct project {
     // projects.P.names: every label it publishes starts with name_prefix and ends with name_suffix.
     std::string name_prefix;
     std::string name_suffix;
+    // projects.P.machines: the machines (state.machine names) the project runs on when several share
+    // one state store. Empty: this machine only. A session may remove the project's names on another
+    // machine it lists (that machine's daemon does it); it may change names on this machine alone.
+    std::vector<std::string> machines;
 };
 
 // A plugin slot: which plugin fills it and that plugin's section, as a JSON object without "plugin".
@@ -112,8 +116,13 @@ inline const std::vector<std::string>& slot_names() {
     return names;
 }
 
+// This machine's name among those sharing a state store: the state section's `machine` (a shared
+// store such as postgres-state reads it there), else the system's host name.
+std::string machine_of(const std::map<std::string, slot>& slots);
+
 struct config {
     std::string source;  // the file it came from, or "<embedded default>"
+    std::string machine;  // machine_of(slots), set when the file is read
     std::vector<std::string> plugin_dirs;
     std::map<std::string, slot> slots;  // by slot name; absent = slot empty
     tunnel_settings tunnel;

@@ -946,6 +946,11 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     auto row = cname_to_delete(who, hostname);
     if (!row) return refuse(row.error(), who.project);
     std::string project = row->project;
+    if (!ours(*row)) {
+        auto handed = hand_over_removal(who, *row);
+        if (!handed) return refuse(handed.error(), project);
+        return handed;
+    }
     if (dns_ == nullptr || ingress_ == nullptr) {
         return refuse({errc::invalid, "the dns slot and tunnel.ingress must be configured to delete hostnames"}, project);
     }
@@ -968,6 +973,45 @@ result<std::string> cname_pipeline::delete_cname(const session& who, const std::
     audit(who, "cname.delete", hostname, project, "ok", "", d.str());
     json::object out;
     out.set("hostname", o->hostname).set("deleted", true).set("apply", o->apply_note);
+    return out.str();
+}
+
+result<std::string> cname_pipeline::hand_over_removal(const session& who, const sdk::model::cname_row& row) {
+    const std::string& there = *row.machine;
+    if (!who.is_admin()) {
+        auto spans = settings_.project_machines.find(row.project);
+        const bool both = spans != settings_.project_machines.end() && spans->second.count(there) != 0U &&
+                          spans->second.count(settings_.machine) != 0U;
+        if (!both) {
+            return fail(errc::denied, row.hostname + " is served by machine '" + there + "', and project '" + row.project +
+                                          "' may change only its names on this machine ('" + settings_.machine +
+                                          "'): delete it on '" + there + "', or have the operator list both machines in "
+                                          "projects." + row.project + ".machines");
+        }
+    }
+    if (auto keeps = store_keeps("handing a name's removal to its machine"); !keeps) return tl::unexpected(keeps.error());
+    // The row's own machine changes its ingress: here the name is only marked to expire now, and that
+    // machine's daemon removes it (DNS record, rule, row) at its next expiry pass. A retarget operation
+    // holds the name meanwhile; it touches neither DNS nor ingress, so a crash here leaves nothing to undo.
+    json::object request;
+    request.set("hand_over_to", there).set("actor", who.actor()).set("owner", sys::self_identity());
+    auto o = begin_operation(op_kind::retarget, row.hostname, row.project, request.str());
+    if (!o) return tl::unexpected(o.error());
+    live_operation live(*this, o->id);
+    sdk::model::cname_row marked = row;
+    marked.expires_at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    if (auto committed = state_.operation_commit(o->id, marked); !committed) {
+        (void)state_.operation_advance(o->id, "rolled_back", "{}");
+        return tl::unexpected(committed.error());
+    }
+    json::object d;
+    d.set("operation_id", o->id).set("handed_to", there);
+    audit(who, "cname.delete", row.hostname, row.project, "ok", "", d.str());
+    json::object out;
+    out.set("hostname", row.hostname).set("deleted", false).set("handed_to", there);
+    out.set("apply", "machine '" + there + "' serves " + row.hostname + ": it is marked to go now, and that machine's "
+                     "daemon removes its DNS record and rule at its next expiry pass (within 15 s while it runs)");
     return out.str();
 }
 
@@ -1024,6 +1068,10 @@ result<std::string> cname_pipeline::retarget_cname(const session& who, const ret
     auto row = cname_to_delete(who, hostname);
     if (!row) return refuse(row.error());
     project = row->project;
+    if (!ours(*row)) {
+        return refuse({errc::invalid, hostname + " is served by machine '" + *row->machine + "': its ports and rule are "
+                                      "that machine's, so retarget it there (this is '" + settings_.machine + "')"});
+    }
     if (req.port != 0 && !req.target.empty()) {
         return refuse({errc::invalid, "give either a port (--port) or a target URL (--target), not both"});
     }
@@ -1117,6 +1165,7 @@ result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
     const session expiry = session::admin_session("expiry");
     for (const auto& row : *listed) {
         if (!row.expires_at || *row.expires_at > now_ms) continue;  // a store that ignored the filter
+        if (!ours(row)) continue;  // another machine's daemon removes its own names
         auto gone = delete_cname(expiry, row.hostname, {}, "expired");
         if (gone) {
             ++removed;

@@ -44,6 +44,11 @@ struct pipeline_settings {
     std::map<std::string, project_scope> project_scopes;
     // Labels only the admin may publish (reserved_labels); none unless set.
     std::set<std::string> reserved_labels;
+    // This machine, when several share the state store (config::machine_of). A row of another machine
+    // is changed only there: here it is marked to expire now, for that machine's daemon to remove.
+    std::string machine;
+    // The other machines each project may hand its names' removal to (projects.P.machines).
+    std::map<std::string, std::set<std::string>> project_machines;
 };
 
 struct cname_request {
@@ -89,6 +94,10 @@ public:
     // (the expiry pass says "expired").
     result<std::string> delete_cname(const session& who, const std::string& hostname, const progress_fn& progress = {},
                                      const std::string& reason = "");
+    // True when `row` is served by this machine (a store of one machine leaves rows without one).
+    bool ours(const sdk::model::cname_row& row) const {
+        return !row.machine || row.machine->empty() || *row.machine == settings_.machine;
+    }
     // On success: {"hostname","changed","ingress_target","previous_target","target_type","container_name",
     // "docker_network","port","origin_request","apply","operation_id"}. A failure puts the old service back.
     result<std::string> retarget_cname(const session& who, const retarget_request& req, const progress_fn& progress = {});
@@ -142,6 +151,8 @@ private:
                                       const std::string& request_json);
     result<std::string> create_failed(const session& who, const cname_request& req, const operation& o,
                                       const step_failure& f);
+    // Another machine's name: marked to expire now, for its own machine's daemon to remove.
+    result<std::string> hand_over_removal(const session& who, const sdk::model::cname_row& row);
     result<sdk::model::cname_row> cname_to_delete(const session& who, const std::string& hostname);
     // Refuses a port outside `project`'s ranges, saying which ranges it has.
     result<void> port_of_project(const std::string& project, int64_t port);

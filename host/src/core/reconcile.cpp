@@ -149,15 +149,24 @@ result<reconcile_report> reconciler::detect() {
     }
 
     std::set<std::string> known;
+    size_t elsewhere = 0;
     for (const auto& row : rows_) {
         const std::string host = sdk::fold_hostname(row.hostname);
         known.insert(host);
+        if (row.machine && !row.machine->empty() && *row.machine != settings_.machine) {
+            ++elsewhere;  // its record points at that machine's tunnel and its rule is in that machine's ingress
+            continue;
+        }
         if (in_flight.count(host) != 0U) {
             out.notes.push_back(host + " is being changed by an unfinished operation; not compared this time");
             continue;
         }
         check_row(row, rules ? &*rules : nullptr, out);
         if (topology && settings_.projects.count(row.project) != 0U && row.port > 0) check_target(row, *topology, out);
+    }
+    if (elsewhere > 0) {
+        out.notes.push_back(std::to_string(elsewhere) + " name(s) served by other machines sharing the state were not "
+                            "compared here: each machine's own reconcile compares its names");
     }
     for (const auto& h : in_flight) known.insert(h);
     if (dns_ != nullptr) find_orphans(known, rules ? &*rules : nullptr, out);

@@ -50,6 +50,8 @@ enum class repair_policy { report, repair };
 
 struct reconcile_settings {
     std::string tunnel_id;           // our records point at <tunnel_id>.cfargotunnel.com
+    // This machine: rows another machine serves (a shared store) are that machine's to compare.
+    std::string machine;
     std::set<std::string> projects;  // the config's projects; rows of any other are project_removed
     repair_policy policy = repair_policy::report;
     // The Docker topology now (container_runtime_v1.snapshot's JSON); unset when no runtime is

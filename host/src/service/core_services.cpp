@@ -12,12 +12,14 @@
 namespace tunnelmgr::service {
 namespace {
 
-// The folder the state store keeps its file in, as its stats() report it ("" when it names none):
-// every process sharing the tunnel shares it, and whoever runs tunnelmgr can write there.
+// The folder the state store keeps its file in, as its stats() report it: every process sharing the
+// tunnel shares it, and whoever runs tunnelmgr can write there. A store with no file on this machine
+// (postgres-state) names none: then the folder the embedded default would keep its file in.
 std::string state_folder(core::state_store& state) {
     auto stats = state.stats();
     auto doc = stats ? core::json::parse(*stats) : std::nullopt;
     std::string path = doc ? core::json::str(*doc, "path") : "";
+    if (path.empty() && stats) path = config::default_state_path();
     return path.empty() ? "" : std::filesystem::path(path).parent_path().string();
 }
 
@@ -43,9 +45,13 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
         settings.project_ports[name] = p.ports;
         settings.max_hostnames[name] = p.max_hostnames;
         settings.project_scopes[name] = core::project_scope{p.domains, p.name_prefix, p.name_suffix};
+        settings.project_machines[name] = {p.machines.begin(), p.machines.end()};
         c->project_rates[name] = p.rate;
     }
+    settings.machine = cfg.machine;
+    c->machine = cfg.machine;
     c->reconcile.tunnel_id = cfg.tunnel.id;
+    c->reconcile.machine = cfg.machine;
     for (const auto& [name, p] : cfg.projects) c->reconcile.projects.insert(name);
     c->reconcile.policy = cfg.reconcile.repair == "repair" ? core::repair_policy::repair : core::repair_policy::report;
     settings.reserved_labels = {cfg.reserved_labels.begin(), cfg.reserved_labels.end()};

@@ -20,6 +20,7 @@
 namespace tunnelmgr::service {
 
 struct core_services {
+    std::string machine;  // this machine's name among those sharing the state (config::machine_of)
     std::unique_ptr<host::dns_provider_client> dns;
     std::unique_ptr<host::supervisor_client> supervisor;
     std::unique_ptr<host::runtime_client> runtime;

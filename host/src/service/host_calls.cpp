@@ -319,7 +319,7 @@ core::result<std::string> host_calls::status_get(const request& r) {
     out.set_raw("tunnel", core::json::to_string((*doc)["tunnel"]));
     out.set_raw("supervisor", core::json::to_string((*doc)["supervisor"]));
     out.set("cnames", count ? *count : static_cast<int64_t>(0));
-    out.set("project", r.who.project).set("role", r.who.role_name());
+    out.set("project", r.who.project).set("role", r.who.role_name()).set("machine", core_.machine);
     return out.str();
 }
 

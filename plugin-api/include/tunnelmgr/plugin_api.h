@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 3
+#define TM_PLUGIN_API_VERSION_MINOR 4
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.3.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.4.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -153,7 +153,11 @@ typedef struct tm_state_store_v1 {
      * Since 1.3 a row may carry "expires_at" (Unix ms, or null: never) and "origin_request" (an object
      * of the rule's cloudflared originRequest settings, or null: none). A store requiring 1.3 keeps
      * both and returns them from cname_get and cname_list (absent or null when unset); an older store
-     * drops them, so the host refuses expiring names and origin settings over it. */
+     * drops them, so the host refuses expiring names and origin settings over it.
+     * Since 1.4 a row may carry "machine": the machine (its tunnel) whose cloudflared serves the name.
+     * A store shared by several machines (postgres-state) keeps it, sets its own machine on a row
+     * that has none, and returns it on every row; hostnames stay unique across all machines. A store
+     * of one machine may leave it out; the host then treats every row as its own. */
     tm_rc (*cname_insert)(tm_plugin_t* p, const char* row_json, int64_t* out_id);
 
     /* Required. Delete the row of `hostname`. TM_NOT_FOUND when there is none. */
@@ -186,13 +190,16 @@ typedef struct tm_state_store_v1 {
      * (TM_NOT_FOUND, and the operation stays as it was, when there is no such row). */
     tm_rc (*operation_commit)(tm_plugin_t* p, int64_t id, const char* cname_json);
 
-    /* Required. Operations in neither "committed" nor "rolled_back", as a JSON array, oldest first. */
+    /* Required. Operations in neither "committed" nor "rolled_back", as a JSON array, oldest first.
+     * A store shared by several machines returns only its own machine's: each machine settles its own. */
     tm_rc (*operation_list_unfinished)(tm_plugin_t* p, const char** out_json);
 
     /* --- audit log ---------------------------------------------------------------------- */
 
     /* Required. Append {"actor","role","action","target","result","error","details":{}}; the store
-     * sets the time. Callers must not put secrets in it. */
+     * sets the time. Callers must not put secrets in it. Since 1.4 a "ts" (Unix ms, > 0) given in the
+     * entry is kept instead (`tunnelmgr state copy` moves history), and a shared store returns each
+     * entry's "machine". */
     tm_rc (*audit_append)(tm_plugin_t* p, const char* entry_json);
 
     /* Required. Newest first as a JSON array. filter_json: {"project"?, "action"?, "since_ms"?,
@@ -202,7 +209,8 @@ typedef struct tm_state_store_v1 {
     /* --- tunnel health --------------------------------------------------------------------- */
 
     /* Required. Record a health observation {"status","ready_connections","restart_count",
-     * "last_error","uptime_s","detail":{}}. */
+     * "last_error","uptime_s","detail":{}}. Since 1.4 a given "ts" (> 0) is kept, as for audit. A shared
+     * store keeps health, the Docker snapshot and leases per machine. */
     tm_rc (*health_record)(tm_plugin_t* p, const char* json);
 
     /* Required. Newest first as a JSON array. filter_json: {"since_ms"?, "limit"?}. */

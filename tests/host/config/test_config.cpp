@@ -1,5 +1,6 @@
 // Config reading: good files become values; each mistake names the file, line and key.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 
@@ -83,6 +84,25 @@ TEST(config, a_projects_rates_and_quota_are_read_and_default_when_absent) {
     EXPECT_EQ(c.rate.changes_per_minute, 10);
     EXPECT_EQ(c.rate.checks_per_minute, 60);
     EXPECT_EQ(c.max_hostnames, 100);
+}
+
+TEST(config, the_machine_is_the_state_sections_or_the_host_name) {
+    auto named = load_string("state: { plugin: postgres-state, dsn_file: /etc/tunnelmgr/pg.dsn, machine: web-2 }\n"
+                             "projects:\n"
+                             "  shop: { ports: \"80\", machines: [web-1, web-2] }\n"
+                             "  blog: { ports: \"81\" }\n",
+                             "machines.yml");
+    ASSERT_TRUE(named) << named.error();
+    EXPECT_EQ(named->machine, "web-2");
+    EXPECT_EQ(named->projects.at("shop").machines, (std::vector<std::string>{"web-1", "web-2"}));
+    EXPECT_TRUE(named->projects.at("blog").machines.empty());
+
+    char host[256] = {};
+    ASSERT_EQ(::gethostname(host, sizeof host - 1), 0);
+    auto unnamed = load_string("state: { plugin: sqlite-state, path: /tmp/x.db }\n", "plain.yml");
+    ASSERT_TRUE(unnamed) << unnamed.error();
+    EXPECT_EQ(unnamed->machine, std::string(host));
+    EXPECT_EQ(embedded_default().machine, std::string(host));
 }
 
 TEST(config, a_projects_zones_and_name_rule_are_read_folded_and_unset_by_default) {
@@ -189,6 +209,10 @@ INSTANTIATE_TEST_SUITE_P(
                  "projects.a.names.prefix: '-shop' starts with '-'"},
         bad_case{"projects:\n  a: { ports: \"80\", names: { suffix: \"shop.\" } }\n",
                  "projects.a.names.suffix: 'shop.' has the character '.'"},
+        bad_case{"projects:\n  a: { ports: \"80\", machines: web-1 }\n",
+                 "bad.yml:2: projects.a.machines: must be a list of machine names, e.g. [web-1, web-2]"},
+        bad_case{"projects:\n  a: { ports: \"80\", machines: [\"web 1\"] }\n",
+                 "projects.a.machines[0]: must be a machine name (1 to 253 characters, no spaces or quotes)"},
         bad_case{"reserved_labels: www\n", "bad.yml:1: reserved_labels: must be a list of labels"},
         bad_case{"reserved_labels:\n  - www\n  - mail.example.com\n",
                  "bad.yml:3: reserved_labels[1]: 'mail.example.com' has the character '.'"},

@@ -161,8 +161,23 @@ public:
     result<std::string> stats() override { return real_.stats(); }
     result<int64_t> cname_insert(const sdk::model::cname_row& j) override { return real_.cname_insert(j); }
     result<void> cname_delete(std::string_view h) override { return real_.cname_delete(h); }
-    result<sdk::model::cname_row> cname_get(std::string_view h) override { return real_.cname_get(h); }
-    result<std::string> cname_list(std::string_view f) override { return real_.cname_list(f); }
+    // The machine each hostname is served by, as a store shared by several machines (postgres-state)
+    // reports it: the SQLite store underneath keeps one machine's rows and names none.
+    std::map<std::string, std::string> machines;
+    result<sdk::model::cname_row> cname_get(std::string_view h) override {
+        auto row = real_.cname_get(h);
+        if (row && machines.count(row->hostname) != 0U) row->machine = machines[row->hostname];
+        return row;
+    }
+    result<std::string> cname_list(std::string_view f) override {
+        auto listed = real_.cname_list(f);
+        if (!listed || machines.empty()) return listed;
+        auto rows = *sdk::model::decode_cname_rows(*listed);
+        for (auto& r : rows) {
+            if (machines.count(r.hostname) != 0U) r.machine = machines[r.hostname];
+        }
+        return sdk::model::encode(rows);
+    }
     result<std::string> operation_list_unfinished() override { return real_.operation_list_unfinished(); }
     result<std::string> audit_query(std::string_view f) override { return real_.audit_query(f); }
     result<void> health_record(const sdk::model::health_sample& j) override { return real_.health_record(j); }
@@ -812,4 +827,54 @@ TEST_F(pipeline_steps, expired_names_are_removed_and_the_others_stay) {
     EXPECT_STREQ(last_audit()["action"].GetString(), "cname.delete");
     EXPECT_EQ(audit_detail("reason"), "expired");
     EXPECT_EQ(audit_detail("origin"), "expiry");
+}
+
+// A state shared by several machines: a name machine "b" serves is b's to change. A project that
+// runs on this machine ("a") alone is refused; one that spans both hands the removal to b (the row
+// is marked to expire now), and only b's expiry pass removes it, with b's DNS and ingress calls.
+TEST_F(pipeline_steps, another_machines_name_is_refused_or_handed_to_that_machine) {
+    ASSERT_TRUE(create("far"));
+    store_->machines["far.example.com"] = "b";
+    const int applies = ingress_.applies;
+    core::pipeline_settings a{"tunnel-1", "example.com", {{"alpha", {{3000, 3999}}}}};
+    a.machine = "a";
+    core::cname_pipeline on_a(*store_, &dns_, &ingress_, targets_, a);
+
+    auto refused = on_a.delete_cname(alpha_, "far.example.com");
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().code, errc::denied);
+    EXPECT_NE(refused.error().message.find("served by machine 'b'"), std::string::npos) << refused.error().message;
+    EXPECT_NE(refused.error().message.find("projects.alpha.machines"), std::string::npos);
+    EXPECT_FALSE(store_->cname_get("far.example.com")->expires_at) << "a refusal changes nothing";
+    auto moved = on_a.retarget_cname(alpha_, {"far.example.com", 3200, "", std::nullopt});
+    ASSERT_FALSE(moved);
+    EXPECT_NE(moved.error().message.find("retarget it there"), std::string::npos) << moved.error().message;
+
+    a.project_machines["alpha"] = {"a", "b"};
+    core::cname_pipeline spanning(*store_, &dns_, &ingress_, targets_, a);
+    auto handed = spanning.delete_cname(alpha_, "far.example.com");
+    ASSERT_TRUE(handed) << handed.error().message;
+    auto out = *core::json::parse(*handed);
+    EXPECT_FALSE(out["deleted"].GetBool());
+    EXPECT_STREQ(out["handed_to"].GetString(), "b");
+    const auto marked = *store_->cname_get("far.example.com");
+    ASSERT_TRUE(marked.expires_at);
+    EXPECT_EQ(marked.dns_record_id, std::optional<std::string>("r1")) << "the rest of the row is kept";
+    EXPECT_EQ(dns_.records.count("far.example.com"), 1u) << "machine a touches neither DNS nor b's ingress";
+    EXPECT_EQ(ingress_.applies, applies);
+    EXPECT_EQ(audit_detail("handed_to"), "b");
+    EXPECT_EQ(unfinished(), 0u);
+
+    auto on_a_pass = spanning.remove_expired(*marked.expires_at + 1);
+    ASSERT_TRUE(on_a_pass);
+    EXPECT_EQ(*on_a_pass, 0) << "a's expiry pass leaves b's name to b";
+    core::pipeline_settings b = a;
+    b.machine = "b";
+    core::cname_pipeline on_b(*store_, &dns_, &ingress_, targets_, b);
+    auto on_b_pass = on_b.remove_expired(*marked.expires_at + 1);
+    ASSERT_TRUE(on_b_pass) << on_b_pass.error().message;
+    EXPECT_EQ(*on_b_pass, 1);
+    EXPECT_FALSE(listed("far.example.com"));
+    EXPECT_EQ(dns_.records.count("far.example.com"), 0u);
+    EXPECT_EQ(ingress_.rules.count("far.example.com"), 0u);
 }

@@ -223,8 +223,8 @@ TEST(loader, a_supervisor_built_against_1_1_loads_as_one_replica) {
 
 TEST(loader, the_host_is_plugin_api_1_3) {
     EXPECT_EQ(TM_PLUGIN_API_VERSION_MAJOR, 1);
-    EXPECT_EQ(TM_PLUGIN_API_VERSION_MINOR, 3);
-    EXPECT_STREQ(TM_PLUGIN_API_VERSION_STRING, "1.3.0");
+    EXPECT_EQ(TM_PLUGIN_API_VERSION_MINOR, 4);
+    EXPECT_STREQ(TM_PLUGIN_API_VERSION_STRING, "1.4.0");
     // 1.3 changed no table: it gave rows two fields and the journal a kind (plugin_api.h, state_store_v1),
     // so the last member of tm_state_store_v1 is still 1.1's cname_count.
     EXPECT_EQ(sizeof(tm_state_store_v1),

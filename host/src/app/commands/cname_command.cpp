@@ -296,11 +296,18 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
         return run_result::proceed();
     }
     auto doc = core::json::parse(rows);
+    // A state shared by several machines names each row's machine: then a MACHINE column shows it.
+    bool machines = false;
+    if (doc && doc->IsArray()) {
+        for (const auto& row : doc->GetArray()) machines = machines || !core::json::str(row, "machine").empty();
+    }
+    if (machines) std::printf("%-16s ", "MACHINE");
     std::printf("%-40s %-14s %-6s %-10s %-14s %s\n", "HOSTNAME", "PROJECT", "PORT", "TYPE", "EXPIRES", "TARGET");
     size_t n = 0;
     if (doc && doc->IsArray()) {
         for (const auto& row : doc->GetArray()) {
             ++n;
+            if (machines) std::printf("%-16s ", core::json::str(row, "machine").c_str());
             const int64_t at = core::json::i64(row, "expires_at");
             std::string target = core::json::str(row, "target");
             if (auto o = row.FindMember("origin_request"); o != row.MemberEnd() && o->value.IsObject()) {

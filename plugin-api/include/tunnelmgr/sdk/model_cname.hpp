@@ -18,7 +18,8 @@ namespace tunnelmgr::sdk::model {
 //  "zone_id":string|null,"created_at":int}. A new row (the host's) has neither id nor created_at.
 // Since plugin API 1.3 a row may also carry "expires_at":int (Unix ms when the daemon removes the name)
 // and "origin_request":{...} (the rule's own cloudflared originRequest, in cloudflared's JSON form:
-// durations in whole seconds); each is written only when set.
+// durations in whole seconds); each is written only when set. Since 1.4, "machine":string (the machine
+// whose tunnel serves the name; a store shared by several machines sets it), written only when set.
 struct cname_row {
     std::optional<int64_t> id;  // set by the store
     std::string hostname;
@@ -37,6 +38,7 @@ struct cname_row {
     // since 1.3; the JSON object text of the rule's originRequest, as it crosses (compact, keys in the
     // order written); nullopt: none
     std::optional<std::string> origin_request;
+    std::optional<std::string> machine;  // since 1.4; nullopt: the store keeps one machine's rows
 };
 
 namespace detail {
@@ -109,6 +111,7 @@ inline void write_cname_row(row_writer& w, const cname_row& r) {
         w.Key("origin_request");
         w.RawValue(r.origin_request->c_str(), r.origin_request->size(), rapidjson::kObjectType);
     }
+    if (r.machine) write_member(w, "machine", *r.machine);
     w.EndObject();
 }
 
@@ -131,7 +134,7 @@ inline decoded<cname_row> decode_cname_row(const rapidjson::Value& o) {
         !read_member<text>(o, "docker_network", r.docker_network, e) ||
         !read_member<text>(o, "dns_record_id", r.dns_record_id, e) || !read_member<text>(o, "zone_id", r.zone_id, e) ||
         !read_member<int64_t>(o, "created_at", r.created_at, e) ||
-        !read_member<int64_t>(o, "expires_at", r.expires_at, e)) {
+        !read_member<int64_t>(o, "expires_at", r.expires_at, e) || !read_member<text>(o, "machine", r.machine, e)) {
         return tl::unexpected(e);
     }
     if (auto origin = o.FindMember("origin_request"); origin != o.MemberEnd() && !origin->value.IsNull()) {
