@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -151,6 +152,82 @@ protected:
         return "the plugin requires API " + context().library->required_api +
                ": a store before 1.3 drops expires_at and origin_request and knows no \"retarget\" (the host "
                "then refuses expiring names, origin settings and retargets over it)";
+    }
+
+    // The minor of the API the plugin requires (the loader already refused a plugin of another major).
+    int required_minor() const {
+        const std::string& v = context().library->required_api;
+        const auto dot = v.find('.');
+        return dot == std::string::npos ? 0 : std::atoi(v.c_str() + dot + 1);
+    }
+    // Given times (created_at, ts), paging logs by "before_id" and rows' "machine" are rules of 1.4.
+    bool given_times_paging_and_machine_since_1_4() const { return required_minor() >= 4; }
+    std::string before_1_4() const {
+        return "the plugin requires API " + context().library->required_api +
+               ": a store before 1.4 sets every created_at and ts itself, knows no \"before_id\" and no \"machine\" "
+               "(`tunnelmgr state copy` then cannot copy names and history out of it or into it)";
+    }
+
+    // Since 1.4: a newest-first log (audit_query, health_history) read as `tunnelmgr state copy` reads it:
+    // pages of "limit" 2, each after the first with "before_id" = the smallest id of the page before, until
+    // a page is empty. `shared` holds the filter members every page carries ("\"action\":..." or "").
+    struct log_pages {
+        std::vector<int64_t> ids;         // in the order the pages gave them
+        std::vector<std::string> values;  // `key` of each entry, in the same order
+        std::string trace;                // each request and the ids it got, for failure messages
+        bool stuck = false;               // a page did not go below the before_id it was asked with
+    };
+    template <class Query>
+    log_pages page_by_before_id(Query query, const std::string& what, const std::string& shared, const char* key) {
+        log_pages out;
+        std::optional<int64_t> before;
+        for (int n = 0; n < 1000; ++n) {  // a store ignoring before_id would answer the same page forever
+            std::string filter = "{" + shared + (shared.empty() ? "" : ",") + "\"limit\":2";
+            if (before) filter += ",\"before_id\":" + std::to_string(*before);
+            filter += "}";
+            const outcome o = query(filter);
+            EXPECT_TRUE(o.ok()) << what << "(" << filter << ") " << o.describe()
+                                << rule("since 1.4, " + what + " must accept \"before_id\" (with \"limit\")");
+            if (!o.ok()) break;
+            auto d = array_of(o, what);
+            out.trace += "\n    " + what + "(" + filter + ") -> ids [";
+            int64_t lowest = std::numeric_limits<int64_t>::max();
+            for (const auto& e : d.GetArray()) {
+                const int64_t id = int_member(e, "id");
+                out.trace += (lowest == std::numeric_limits<int64_t>::max() ? "" : ", ") + std::to_string(id);
+                out.ids.push_back(id);
+                out.values.push_back(str_member(e, key));
+                lowest = std::min(lowest, id);
+            }
+            out.trace += "]";
+            if (d.Empty()) break;
+            if (before && lowest >= *before) {
+                out.stuck = true;
+                break;
+            }
+            before = lowest;
+        }
+        return out;
+    }
+    // Every entry `pages` saw has an id, the ids fall strictly, and each of `mine` was seen exactly once.
+    static void expect_each_once_by_falling_id(const log_pages& pages, const std::vector<std::string>& mine,
+                                               const std::string& r) {
+        EXPECT_FALSE(pages.stuck) << "a page did not go below the before_id it was asked with:" << pages.trace << r;
+        for (size_t i = 0; i < pages.ids.size(); ++i) {
+            if (pages.ids[i] <= 0 || (i > 0 && pages.ids[i] >= pages.ids[i - 1])) {
+                ADD_FAILURE() << "entry " << i + 1 << " has id " << pages.ids[i]
+                              << (i > 0 ? ", after id " + std::to_string(pages.ids[i - 1]) : std::string())
+                              << " (every entry must carry its \"id\", and the ids must fall page after page):"
+                              << pages.trace << r;
+                break;
+            }
+        }
+        std::string wrong;
+        for (const auto& m : mine) {
+            const auto seen = std::count(pages.values.begin(), pages.values.end(), m);
+            if (seen != 1) wrong += "\n    " + m + " seen " + std::to_string(seen) + " times";
+        }
+        EXPECT_TRUE(wrong.empty()) << "of the " << mine.size() << " entries this check wrote:" << wrong << pages.trace << r;
     }
 
     // A whole row of this test ("app" -> app-<tag>.example.com) with `extra_json`'s members added or replaced.
@@ -747,6 +824,43 @@ TEST_F(state_store_v1, a_retarget_operation_is_listed_unfinished_with_its_kind) 
     EXPECT_EQ(str_member(*found, "project"), project()) << o.json << r;
 }
 
+// --- since 1.4: given creation times and rows' machines ----------------------------------------------
+
+TEST_F(state_store_v1, cname_insert_keeps_a_given_created_at) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    const int64_t created = now_ms() - 7 * 86400000LL - 7;  // a week ago: never a time the store would set
+    auto ins = s().cname_insert(row_with("app", project(), 3100, R"({"created_at":)" + std::to_string(created) + "}"));
+    ASSERT_TRUE(ins.ok()) << "cname_insert with created_at " << ins.describe()
+                          << rule("since 1.4, cname_insert must accept a row with \"created_at\" (Unix ms)");
+    auto got = s().cname_get(host("app"));
+    ASSERT_TRUE(got.ok()) << got.describe() << rule("cname_get must find the row cname_insert stored");
+    EXPECT_EQ(int_member(parse_json(got.json), "created_at"), created)
+        << got.json << rule("since 1.4, cname_insert must keep a given \"created_at\" (> 0), and cname_get must return it");
+}
+
+TEST_F(state_store_v1, a_row_inserted_with_a_machine_comes_back_with_it) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    const std::string proj = project(), away = "elsewhere-" + tag_;
+    ASSERT_TRUE(s().cname_insert(row("here", proj)).ok()) << rule("cname_insert must store a new hostname");
+    auto ins = s().cname_insert(row_with("away", proj, 3100, R"({"machine":")" + away + R"("})"));
+    ASSERT_TRUE(ins.ok()) << "cname_insert with machine " << ins.describe()
+                          << rule("since 1.4, cname_insert must accept a row with \"machine\" (a store of one machine may "
+                                  "leave it out)");
+    auto here = s().cname_get(host("here")), there = s().cname_get(host("away"));
+    ASSERT_TRUE(here.ok() && there.ok()) << here.describe() << " / " << there.describe()
+                                         << rule("cname_get must find the row cname_insert stored");
+    const auto h = parse_json(here.json), t = parse_json(there.json);
+    if (absent_or_null(h, "machine") && absent_or_null(t, "machine")) {
+        GTEST_SKIP() << "the store returns no \"machine\" on its rows: a store of one machine, which may leave it out";
+    }
+    const std::string r = rule("since 1.4, a store that returns \"machine\" must keep the machine a row was inserted "
+                               "with and return it from cname_get and cname_list");
+    EXPECT_EQ(str_member(t, "machine"), away) << there.json << r;
+    auto listed = listed_row("{\"project\":\"" + proj + "\"}", host("away"));
+    ASSERT_TRUE(listed.IsObject()) << rule("cname_list must return the rows of the project in {\"project\"}");
+    EXPECT_EQ(str_member(listed, "machine"), away) << r;
+}
+
 // --- leases ------------------------------------------------------------------------------------
 
 TEST_F(state_store_v1, lease_acquire_takes_a_free_lease_and_refuses_another_holder) {
@@ -805,10 +919,12 @@ TEST_F(state_store_v1, leases_are_shared_by_every_instance_on_one_store) {
 
 class state_store_v1_audit : public state_store_v1 {
 protected:
-    void append(const std::string& action, const std::string& target, const std::string& proj) {
+    // `more`: further members, each after a comma (",\"ts\":123").
+    void append(const std::string& action, const std::string& target, const std::string& proj,
+                const std::string& more = "") {
         const std::string entry = "{\"actor\":\"" + proj + "\",\"role\":\"project\",\"action\":\"" + action +
                                   "\",\"target\":\"" + target + "\",\"project\":\"" + proj +
-                                  "\",\"result\":\"ok\",\"error\":null,\"details\":{\"check\":true}}";
+                                  "\",\"result\":\"ok\",\"error\":null,\"details\":{\"check\":true}" + more + "}";
         auto o = s().audit_append(entry);
         ASSERT_TRUE(o.ok()) << entry << " " << o.describe()
                             << rule("audit_append must accept {\"actor\",\"role\",\"action\",\"target\",\"result\",\"error\",\"details\":{}}");
@@ -854,13 +970,46 @@ TEST_F(state_store_v1_audit, audit_query_filters_by_since_ms_and_limit) {
         << rule("audit_query with {\"limit\": n} must return the n newest entries");
 }
 
+TEST_F(state_store_v1_audit, audit_append_keeps_a_given_ts) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    const int64_t ts = now_ms() - 600000 - 7;  // ten minutes ago: never a time the store would set
+    const std::string action = "check.ts." + tag_;
+    append(action, "copied-" + tag_, project(), ",\"ts\":" + std::to_string(ts));
+    if (HasFatalFailure()) return;
+    auto o = s().audit_query("{\"action\":\"" + action + "\"}");
+    ASSERT_TRUE(o.ok()) << o.describe() << rule("audit_query must accept {\"project\"?, \"action\"?, \"since_ms\"?, \"limit\"?}");
+    auto d = array_of(o, "audit_query");
+    const std::string r = rule("since 1.4, audit_append must keep a given \"ts\" (> 0), and audit_query must return it");
+    ASSERT_EQ(d.Size(), 1u) << o.json << r;
+    EXPECT_EQ(str_member(d[0u], "target"), "copied-" + tag_) << o.json << r;
+    EXPECT_EQ(int_member(d[0u], "ts"), ts) << o.json << r;
+}
+
+TEST_F(state_store_v1_audit, audit_query_pages_by_before_id) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    const std::string action = "check.page." + tag_;
+    std::vector<std::string> mine;
+    for (int i = 1; i <= 5; ++i) {
+        mine.push_back("page" + std::to_string(i) + "-" + tag_);
+        append(action, mine.back(), project());
+        if (HasFatalFailure()) return;
+    }
+    auto pages = page_by_before_id([&](const std::string& f) { return s().audit_query(f); }, "audit_query",
+                                   "\"action\":\"" + action + "\"", "target");
+    expect_each_once_by_falling_id(
+        pages, mine,
+        rule("since 1.4, audit_query with \"before_id\" must return only the entries with a smaller id, ordered by id, "
+             "newest first: paging by the smallest id of the page before must see every entry once, ids falling"));
+}
+
 // --- health --------------------------------------------------------------------------------------
 
 class state_store_v1_health : public state_store_v1 {
 protected:
-    void record(const std::string& marker) {
+    // `more`: further members, each after a comma (",\"ts\":123").
+    void record(const std::string& marker, const std::string& more = "") {
         const std::string obs = "{\"status\":\"degraded\",\"ready_connections\":1,\"restart_count\":0,\"last_error\":\"" +
-                                marker + "\",\"uptime_s\":10,\"detail\":{\"check\":true}}";
+                                marker + "\",\"uptime_s\":10,\"detail\":{\"check\":true}" + more + "}";
         auto o = s().health_record(obs);
         ASSERT_TRUE(o.ok()) << obs << " " << o.describe()
                             << rule("health_record must accept {\"status\",\"ready_connections\",\"restart_count\",\"last_error\",\"uptime_s\",\"detail\":{}}");
@@ -889,6 +1038,44 @@ TEST_F(state_store_v1_health, health_history_filters_by_since_ms_and_limit) {
         << rule("health_history with {\"since_ms\"} must leave out older observations");
     EXPECT_EQ(markers("{\"limit\":1}"), (std::vector<std::string>{"h3-" + tag_}))
         << rule("health_history with {\"limit\": n} must return the n newest observations");
+}
+
+TEST_F(state_store_v1_health, health_record_keeps_a_given_ts) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    const int64_t ts = now_ms() - 600000 - 7;  // ten minutes ago: never a time the store would set
+    record("copied-" + tag_, ",\"ts\":" + std::to_string(ts));
+    if (HasFatalFailure()) return;
+    const std::string filter = "{\"since_ms\":" + std::to_string(ts) + ",\"limit\":10000}";
+    auto o = s().health_history(filter);
+    ASSERT_TRUE(o.ok()) << "health_history(" << filter << ") " << o.describe()
+                        << rule("health_history must accept {\"since_ms\"?, \"limit\"?}");
+    auto d = array_of(o, "health_history");
+    const std::string r = rule("since 1.4, health_record must keep a given \"ts\" (> 0), and health_history must return it");
+    const rapidjson::Value* found = nullptr;
+    for (const auto& h : d.GetArray()) {
+        if (str_member(h, "last_error") == "copied-" + tag_) found = &h;
+    }
+    ASSERT_NE(found, nullptr) << o.json << r;
+    EXPECT_EQ(int_member(*found, "ts"), ts) << o.json << r;
+}
+
+TEST_F(state_store_v1_health, health_history_pages_by_before_id) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    // Only the last minute's observations: a store that already holds a long history is read in a few pages.
+    const std::string since = "\"since_ms\":" + std::to_string(now_ms() - 60000);
+    std::vector<std::string> mine;
+    for (int i = 1; i <= 5; ++i) {
+        mine.push_back("page" + std::to_string(i) + "-" + tag_);
+        record(mine.back());
+        if (HasFatalFailure()) return;
+    }
+    auto pages = page_by_before_id([&](const std::string& f) { return s().health_history(f); }, "health_history",
+                                   since, "last_error");
+    expect_each_once_by_falling_id(
+        pages, mine,
+        rule("since 1.4, health_history with \"before_id\" must return only the observations with a smaller id, ordered "
+             "by id, newest first: paging by the smallest id of the page before must see every observation once, ids "
+             "falling"));
 }
 
 // --- domains and docker topology --------------------------------------------------------------------

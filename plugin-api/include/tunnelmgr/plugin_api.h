@@ -157,7 +157,8 @@ typedef struct tm_state_store_v1 {
      * Since 1.4 a row may carry "machine": the machine (its tunnel) whose cloudflared serves the name.
      * A store shared by several machines (postgres-state) keeps it, sets its own machine on a row
      * that has none, and returns it on every row; hostnames stay unique across all machines. A store
-     * of one machine may leave it out; the host then treats every row as its own. */
+     * of one machine may leave it out; the host then treats every row as its own. Since 1.4 a
+     * "created_at" (> 0) given here is kept (`tunnelmgr state copy`); the pipeline never gives one. */
     tm_rc (*cname_insert)(tm_plugin_t* p, const char* row_json, int64_t* out_id);
 
     /* Required. Delete the row of `hostname`. TM_NOT_FOUND when there is none. */
@@ -203,7 +204,8 @@ typedef struct tm_state_store_v1 {
     tm_rc (*audit_append)(tm_plugin_t* p, const char* entry_json);
 
     /* Required. Newest first as a JSON array. filter_json: {"project"?, "action"?, "since_ms"?,
-     * "limit"? (default 100, max 10000)}. */
+     * "limit"? (default 100, max 10000)}. Since 1.4 "before_id": only entries with a smaller id, ordered
+     * by id, newest first — pages through the whole log. */
     tm_rc (*audit_query)(tm_plugin_t* p, const char* filter_json, const char** out_json);
 
     /* --- tunnel health --------------------------------------------------------------------- */
@@ -213,7 +215,8 @@ typedef struct tm_state_store_v1 {
      * store keeps health, the Docker snapshot and leases per machine. */
     tm_rc (*health_record)(tm_plugin_t* p, const char* json);
 
-    /* Required. Newest first as a JSON array. filter_json: {"since_ms"?, "limit"?}. */
+    /* Required. Newest first as a JSON array. filter_json: {"since_ms"?, "limit"?}; since 1.4
+     * "before_id" as for audit_query. */
     tm_rc (*health_history)(tm_plugin_t* p, const char* filter_json, const char** out_json);
 
     /* --- domains (zones) ----------------------------------------------------------------------- */

@@ -28,25 +28,12 @@
 
 #include "migrations.hpp"
 #include "sqlite_errors.hpp"
+#include "state_rows/row_checks.hpp"
 #include "statement_cache.hpp"
 #include "store_json.hpp"
 
 namespace tunnelmgr::plugins::sqlite_state {
 namespace {
-
-constexpr int64_t ms_per_day = 24LL * 60 * 60 * 1000;
-constexpr int64_t max_query_limit = 10000;
-
-std::string lower(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
-}
-
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-bool is_finished(std::string_view state) { return state == "committed" || state == "rolled_back"; }
 
 std::optional<std::string> opt_text(const SQLite::Column& c) {
     if (c.isNull()) return std::nullopt;
@@ -63,69 +50,12 @@ void bind_opt(SQLite::Statement& s, int index, const std::optional<std::string>&
         s.bind(index);
     }
 }
-// The snapshot says "" where a column says NULL (an unknown driver, image, ...).
-std::optional<std::string> unless_empty(const std::string& v) {
-    if (v.empty()) return std::nullopt;
-    return v;
-}
 void bind_opt(SQLite::Statement& s, int index, const std::optional<int64_t>& v) {
     if (v) {
         s.bind(index, *v);
     } else {
         s.bind(index);
     }
-}
-
-// A DNS name as the store keeps it: lower-case, no spaces, within DNS's length limit.
-std::optional<std::string> check_name(std::string_view value, std::string_view field) {
-    if (value.empty()) return std::string(field) + " is required";
-    if (value.size() > 253) return std::string(field) + " is longer than the 253 characters DNS allows";
-    for (unsigned char c : value) {
-        if (std::isspace(c) != 0 || c < 0x20) return std::string(field) + " must not contain spaces or control characters";
-    }
-    return std::nullopt;
-}
-
-// Normalises and checks a CNAME row; the message names the field to fix.
-store_result<cname_row> checked_cname(cname_row row) {
-    row.hostname = sdk::fold_hostname(row.hostname);
-    row.subdomain = sdk::fold_hostname(row.subdomain);
-    row.domain = sdk::fold_hostname(row.domain);
-    if (auto e = check_name(row.hostname, "hostname")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
-    if (auto e = check_name(row.domain, "domain")) return store_fail(store_errc::invalid, *e + " in the CNAME row");
-    const std::string expected = row.subdomain.empty() ? row.domain : row.subdomain + "." + row.domain;
-    if (row.hostname != expected) {
-        return store_fail(store_errc::invalid, "the CNAME row's hostname " + in_quotes(row.hostname) +
-                                                   " is not subdomain + \".\" + domain (" + in_quotes(expected) +
-                                                   "); send matching fields");
-    }
-    if (row.project.empty()) return store_fail(store_errc::invalid, "project is required in the CNAME row");
-    if (row.target.empty()) {
-        return store_fail(store_errc::invalid, "target is required in the CNAME row (e.g. http://localhost:3100)");
-    }
-    if (row.port < 1 || row.port > 65535) {
-        return store_fail(store_errc::invalid,
-                          "port in the CNAME row must be from 1 to 65535, not " + std::to_string(row.port));
-    }
-    if (row.origin_request) {
-        // Kept as compact text, so what cname_get returns does not depend on how the caller spaced it.
-        auto compact = compact_json_object(*row.origin_request);
-        if (!compact) {
-            return store_fail(store_errc::invalid,
-                              "origin_request in the CNAME row must be a JSON object of cloudflared originRequest "
-                              "settings (e.g. {\"connectTimeout\":30}), or null for none");
-        }
-        row.origin_request = std::move(*compact);
-    }
-    return row;
-}
-
-store_result<void> check_limit(int64_t limit) {
-    if (limit < 1 || limit > max_query_limit) {
-        return store_fail(store_errc::invalid, "limit must be from 1 to " + std::to_string(max_query_limit) + ", not " +
-                                                   std::to_string(limit));
-    }
-    return {};
 }
 
 constexpr const char* cname_columns =
@@ -177,11 +107,7 @@ store_result<int64_t> insert_cname(statement_cache& statements, const cname_row&
     taken->bind(1, r.hostname);
     taken->bind(2, r.subdomain);
     taken->bind(3, r.domain);
-    if (taken->executeStep()) {
-        return store_fail(store_errc::conflict, r.hostname + " is already published by project " +
-                                                    in_quotes(taken->getColumn(1).getString()) +
-                                                    "; delete that CNAME first or choose another name");
-    }
+    if (taken->executeStep()) return hostname_taken(r.hostname, taken->getColumn(1).getString());
     auto ins = statements.prepared(
         "INSERT INTO cnames (hostname, subdomain, domain, project, port, target, target_type, "
         "container_name, docker_network, dns_record_id, zone_id, created_at, expires_at, "
@@ -209,11 +135,7 @@ store_result<int64_t> insert_cname(statement_cache& statements, const cname_row&
 store_result<int64_t> retarget_cname(statement_cache& statements, const cname_row& r) {
     auto find = statements.prepared("SELECT id FROM cnames WHERE hostname = ?");
     find->bind(1, r.hostname);
-    if (!find->executeStep()) {
-        return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(r.hostname) +
-                                                     " to retarget (it was deleted meanwhile); roll the operation "
-                                                     "back, or publish the name anew with a create");
-    }
+    if (!find->executeStep()) return no_cname_to_retarget(r.hostname);
     const int64_t id = find->getColumn(0).getInt64();
     auto upd = statements.prepared(
         "UPDATE cnames SET subdomain = ?, domain = ?, project = ?, port = ?, target = ?, "
@@ -257,11 +179,6 @@ std::optional<operation_row> find_operation(statement_cache& statements, int64_t
     q->bind(1, id);
     if (!q->executeStep()) return std::nullopt;
     return read_operation(*q);
-}
-
-tl::unexpected<store_error> no_operation(int64_t id) {
-    return store_fail(store_errc::not_found, "there is no operation " + std::to_string(id) +
-                                                 "; list unfinished ones with operation_list_unfinished");
 }
 
 int64_t count_rows(statement_cache& statements, const char* sql) {
@@ -504,18 +421,19 @@ store_result<int64_t> sqlite_store::cname_insert(const cname_row& row) {
     auto checked = checked_cname(row);
     if (!checked) return tl::unexpected(checked.error());
     return write<int64_t>("inserting a CNAME row",
-                          [&](statement_cache& statements) { return insert_cname(statements, *checked, clock_()); });
+                          [&](statement_cache& statements) {
+                              // Since 1.4 a given created_at is kept (state copy); the pipeline gives none.
+                              return insert_cname(statements, *checked, given_or_now(checked->created_at.value_or(0), clock_()));
+                          });
 }
 
 store_result<void> sqlite_store::cname_delete(std::string_view hostname) {
-    const std::string host = sdk::fold_hostname(hostname);
-    if (host.empty()) return store_fail(store_errc::invalid, "give the hostname of the CNAME row to delete");
+    auto host = checked_hostname(hostname, "the CNAME row to delete");
+    if (!host) return tl::unexpected(host.error());
     return write<void>("deleting a CNAME row", [&](statement_cache& statements) -> store_result<void> {
         auto del = statements.prepared("DELETE FROM cnames WHERE hostname = ?");
-        del->bind(1, host);
-        if (del->exec() == 0) {
-            return store_fail(store_errc::not_found, "there is no CNAME row for " + host + "; nothing was deleted");
-        }
+        del->bind(1, *host);
+        if (del->exec() == 0) return no_cname_to_delete(*host);
         return {};
     });
 }
@@ -525,10 +443,7 @@ store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
     return read<cname_row>("reading a CNAME row", [&](statement_cache& statements) -> store_result<cname_row> {
         auto q = statements.prepared(std::string("SELECT ") + cname_columns + " FROM cnames WHERE hostname = ?");
         q->bind(1, host);
-        if (!q->executeStep()) {
-            return store_fail(store_errc::not_found, "there is no CNAME row for " + in_quotes(host) +
-                                                         "; list the published names with cname_list");
-        }
+        if (!q->executeStep()) return no_cname(host);
         return read_cname(*q);
     });
 }
@@ -570,23 +485,17 @@ store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
 // --- operations --------------------------------------------------------------------------------
 
 store_result<int64_t> sqlite_store::operation_begin(const operation_request& request) {
-    const std::string host = sdk::fold_hostname(request.hostname);
-    if (auto e = check_name(host, "hostname")) return store_fail(store_errc::invalid, *e + " in the operation");
-    if (request.project.empty()) return store_fail(store_errc::invalid, "project is required in the operation");
-    if (!is_json_object(request.request_json)) {
-        return store_fail(store_errc::invalid, "the operation's request must be a JSON object");
-    }
+    auto checked = checked_operation(request);
+    if (!checked) return tl::unexpected(checked.error());
+    const std::string& host = checked->hostname;
     return write<int64_t>("starting an operation", [&](statement_cache& statements) -> store_result<int64_t> {
         auto busy = statements.prepared(
             "SELECT id, kind, state, project FROM operations "
             "WHERE hostname = ? AND state NOT IN ('committed', 'rolled_back')");
         busy->bind(1, host);
         if (busy->executeStep()) {
-            return store_fail(store_errc::conflict,
-                              host + " is being worked on by operation " + std::to_string(busy->getColumn(0).getInt64()) +
-                                  " (" + busy->getColumn(1).getString() + " for project " +
-                                  in_quotes(busy->getColumn(3).getString()) + ", state " + busy->getColumn(2).getString() +
-                                  "); wait for it to finish or roll back, then try again");
+            return hostname_busy(host, busy->getColumn(0).getInt64(), busy->getColumn(1).getString(),
+                                 busy->getColumn(3).getString(), busy->getColumn(2).getString());
         }
         const int64_t now = clock_();
         auto ins = statements.prepared(
@@ -604,26 +513,13 @@ store_result<int64_t> sqlite_store::operation_begin(const operation_request& req
 }
 
 store_result<void> sqlite_store::operation_advance(int64_t id, std::string_view state, std::string_view patch_json) {
-    if (state.empty() || !std::all_of(state.begin(), state.end(), [](char c) { return (c >= 'a' && c <= 'z') || c == '_'; })) {
-        return store_fail(store_errc::invalid,
-                          "an operation state is a lower-case word such as \"dns_created\", not " + in_quotes(state));
-    }
-    if (state == "committed") {
-        return store_fail(store_errc::invalid, "commit an operation with operation_commit, which changes the CNAME row "
-                                               "in the same transaction; operation_advance cannot set \"committed\"");
-    }
-    const std::string patch = patch_json.empty() ? std::string("{}") : std::string(patch_json);
-    if (!is_json_object(patch)) {
-        return store_fail(store_errc::invalid, "the patch for operation " + std::to_string(id) +
-                                                   " must be a JSON object (use {} for none)");
-    }
+    auto checked_patch = checked_advance(id, state, patch_json);
+    if (!checked_patch) return tl::unexpected(checked_patch.error());
+    const std::string& patch = *checked_patch;
     return write<void>("advancing an operation", [&](statement_cache& statements) -> store_result<void> {
         auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
-        if (is_finished(op->state)) {
-            return store_fail(store_errc::conflict, "operation " + std::to_string(id) + " is already " + op->state +
-                                                        "; start a new operation instead");
-        }
+        if (is_finished(op->state)) return operation_already_finished(id, op->state);
         auto upd = statements.prepared("UPDATE operations SET state = ?, data = json_patch(data, ?), updated_at = ? WHERE id = ?");
         upd->bind(1, std::string(state));
         upd->bind(2, patch);
@@ -639,35 +535,17 @@ store_result<void> sqlite_store::operation_commit(int64_t id, const cname_row& r
         auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
         if (op->state == "committed") return {};  // a retried commit: the work is already done
-        if (op->state == "rolled_back") {
-            return store_fail(store_errc::conflict, "operation " + std::to_string(id) +
-                                                        " was rolled back and cannot be committed; start a new one");
-        }
+        if (op->state == "rolled_back") return operation_rolled_back(id);
+        auto checked = checked_commit_row(*op, row);
+        if (!checked) return tl::unexpected(checked.error());
         const int64_t now = clock_();
-        const std::string row_host = sdk::fold_hostname(row.hostname);
-        if (!row_host.empty() && row_host != sdk::fold_hostname(op->hostname)) {
-            return store_fail(store_errc::invalid, "the CNAME row is for " + row_host + " but operation " +
-                                                       std::to_string(id) + " is for " + op->hostname +
-                                                       "; commit the operation with its own row");
-        }
         std::string patch = "{}";
         if (op->kind == operation_kind::create) {
-            auto checked = checked_cname(row);
-            if (!checked) return tl::unexpected(checked.error());
-            if (checked->project != op->project) {
-                return store_fail(store_errc::invalid, "the CNAME row belongs to project " + in_quotes(checked->project) +
-                                                           " but operation " + std::to_string(id) +
-                                                           " was started for " + in_quotes(op->project));
-            }
-            auto inserted = insert_cname(statements, *checked, now);
+            auto inserted = insert_cname(statements, **checked, now);
             if (!inserted) return tl::unexpected(inserted.error());
             patch = "{\"cname_id\":" + std::to_string(*inserted) + "}";
         } else if (op->kind == operation_kind::retarget) {
-            // The whole row is replaced, so it must be a whole row; its project may change (the host decides
-            // who may move a name).
-            auto checked = checked_cname(row);
-            if (!checked) return tl::unexpected(checked.error());
-            auto retargeted = retarget_cname(statements, *checked);
+            auto retargeted = retarget_cname(statements, **checked);
             if (!retargeted) return tl::unexpected(retargeted.error());
             patch = "{\"cname_id\":" + std::to_string(*retargeted) + "}";
         } else {
@@ -708,26 +586,22 @@ store_result<std::vector<operation_row>> sqlite_store::operation_list_unfinished
 // --- audit -------------------------------------------------------------------------------------
 
 store_result<void> sqlite_store::audit_append(const audit_entry& entry) {
-    if (entry.actor.empty()) return store_fail(store_errc::invalid, "actor is required in an audit entry");
-    if (entry.action.empty()) return store_fail(store_errc::invalid, "action is required in an audit entry");
-    if (!is_json_object(entry.details_json)) {
-        return store_fail(store_errc::invalid, "details in an audit entry must be a JSON object");
-    }
-    std::optional<std::string> project = entry.project;
-    if (!project && entry.role == std::optional<std::string>("project")) project = entry.actor;
+    auto checked = checked_audit(entry);
+    if (!checked) return tl::unexpected(checked.error());
+    const audit_entry& e = *checked;
     return write<void>("appending to the audit log", [&](statement_cache& statements) -> store_result<void> {
         auto ins = statements.prepared(
             "INSERT INTO audit_log (ts, actor, role, action, target, result, error, details, project) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-        ins->bind(1, clock_());
-        ins->bind(2, entry.actor);
-        bind_opt(*ins, 3, entry.role);
-        ins->bind(4, entry.action);
-        bind_opt(*ins, 5, entry.target);
-        bind_opt(*ins, 6, entry.result);
-        bind_opt(*ins, 7, entry.error);
-        ins->bind(8, entry.details_json);
-        bind_opt(*ins, 9, project);
+        ins->bind(1, given_or_now(e.ts, clock_()));
+        ins->bind(2, e.actor);
+        bind_opt(*ins, 3, e.role);
+        ins->bind(4, e.action);
+        bind_opt(*ins, 5, e.target);
+        bind_opt(*ins, 6, e.result);
+        bind_opt(*ins, 7, e.error);
+        ins->bind(8, e.details_json);
+        bind_opt(*ins, 9, e.project);
         ins->exec();
         return {};
     });
@@ -741,12 +615,14 @@ store_result<std::vector<audit_entry>> sqlite_store::audit_query(const audit_fil
         if (filter.project) sql += " AND project = ?";
         if (filter.action) sql += " AND action = ?";
         if (filter.since_ms) sql += " AND ts >= ?";
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?";
+        if (filter.before_id) sql += " AND id < ?";
+        sql += filter.before_id ? " ORDER BY id DESC LIMIT ?" : " ORDER BY ts DESC, id DESC LIMIT ?";
         auto q = statements.prepared(sql);
         int i = 1;
         if (filter.project) q->bind(i++, *filter.project);
         if (filter.action) q->bind(i++, *filter.action);
         if (filter.since_ms) q->bind(i++, *filter.since_ms);
+        if (filter.before_id) q->bind(i++, *filter.before_id);
         q->bind(i, filter.limit);
         std::vector<audit_entry> rows;
         while (q->executeStep()) {
@@ -770,15 +646,12 @@ store_result<std::vector<audit_entry>> sqlite_store::audit_query(const audit_fil
 // --- health ------------------------------------------------------------------------------------
 
 store_result<void> sqlite_store::health_record(const health_observation& h) {
-    if (h.status.empty()) return store_fail(store_errc::invalid, "status is required in a health observation");
-    if (!is_json_object(h.detail_json)) {
-        return store_fail(store_errc::invalid, "detail in a health observation must be a JSON object");
-    }
+    if (auto ok = check_health(h); !ok) return tl::unexpected(ok.error());
     return write<void>("recording tunnel health", [&](statement_cache& statements) -> store_result<void> {
         auto ins = statements.prepared(
             "INSERT INTO tunnel_health (ts, status, ready_connections, restart_count, last_error, "
             "uptime_s, detail) VALUES (?, ?, ?, ?, ?, ?, ?)");
-        ins->bind(1, clock_());
+        ins->bind(1, given_or_now(h.ts, clock_()));
         ins->bind(2, h.status);
         bind_opt(*ins, 3, h.ready_connections);
         bind_opt(*ins, 4, h.restart_count);
@@ -795,11 +668,14 @@ store_result<std::vector<health_observation>> sqlite_store::health_history(const
     return read<std::vector<health_observation>>("reading tunnel health", [&](statement_cache& statements) {
         std::string sql =
             "SELECT id, ts, status, ready_connections, restart_count, last_error, uptime_s, detail FROM tunnel_health";
-        if (filter.since_ms) sql += " WHERE ts >= ?";
-        sql += " ORDER BY ts DESC, id DESC LIMIT ?";
+        sql += " WHERE 1 = 1";
+        if (filter.since_ms) sql += " AND ts >= ?";
+        if (filter.before_id) sql += " AND id < ?";
+        sql += filter.before_id ? " ORDER BY id DESC LIMIT ?" : " ORDER BY ts DESC, id DESC LIMIT ?";
         auto q = statements.prepared(sql);
         int i = 1;
         if (filter.since_ms) q->bind(i++, *filter.since_ms);
+        if (filter.before_id) q->bind(i++, *filter.before_id);
         q->bind(i, filter.limit);
         std::vector<health_observation> rows;
         while (q->executeStep()) {
@@ -821,15 +697,7 @@ store_result<std::vector<health_observation>> sqlite_store::health_history(const
 // --- domains -----------------------------------------------------------------------------------
 
 store_result<void> sqlite_store::domains_replace(const std::vector<zone>& zones) {
-    std::set<std::string> seen;
-    for (const zone& z : zones) {
-        if (z.zone_id.empty() || z.name.empty()) {
-            return store_fail(store_errc::invalid, "every zone needs a zone_id and a name");
-        }
-        if (!seen.insert(z.zone_id).second) {
-            return store_fail(store_errc::invalid, "zone_id " + z.zone_id + " appears twice in the zone list");
-        }
-    }
+    if (auto ok = check_zones(zones); !ok) return tl::unexpected(ok.error());
     return write<void>("replacing the zone list", [&](statement_cache& statements) -> store_result<void> {
         statements.database().exec("DELETE FROM domains");
         auto ins = statements.prepared("INSERT INTO domains (zone_id, name, status, updated_at) VALUES (?, ?, ?, ?)");
@@ -860,33 +728,7 @@ store_result<std::vector<zone>> sqlite_store::domains_list() {
 // --- docker topology ---------------------------------------------------------------------------
 
 store_result<void> sqlite_store::docker_snapshot_replace(const docker_snapshot& snapshot) {
-    std::set<std::string> network_ids;
-    for (const auto& n : snapshot.networks) {
-        if (n.id.empty() || n.name.empty()) return store_fail(store_errc::invalid, "every network needs an id and a name");
-        if (!network_ids.insert(n.id).second) {
-            return store_fail(store_errc::invalid, "network " + n.id + " appears twice in the snapshot");
-        }
-    }
-    std::set<std::string> container_ids;
-    for (const auto& c : snapshot.containers) {
-        if (c.id.empty() || c.name.empty()) {
-            return store_fail(store_errc::invalid, "every container needs an id and a name");
-        }
-        if (!container_ids.insert(c.id).second) {
-            return store_fail(store_errc::invalid, "container " + c.id + " appears twice in the snapshot");
-        }
-        for (const auto& a : c.networks) {
-            if (a.network.empty()) {
-                return store_fail(store_errc::invalid, "container " + c.name + " has a network entry without a network");
-            }
-        }
-        for (const auto& p : c.ports) {
-            if (p.container_port < 1 || p.container_port > 65535 || p.host_port.value_or(0) < 0 ||
-                p.host_port.value_or(0) > 65535) {
-                return store_fail(store_errc::invalid, "container " + c.name + " has a port outside 1-65535");
-            }
-        }
-    }
+    if (auto ok = check_snapshot(snapshot); !ok) return tl::unexpected(ok.error());
     return write<void>("replacing the Docker snapshot", [&](statement_cache& statements) -> store_result<void> {
         // Attachments and ports go with their containers (ON DELETE CASCADE).
         statements.database().exec("DELETE FROM docker_containers");
@@ -1015,10 +857,7 @@ store_result<docker_snapshot> sqlite_store::docker_snapshot_get() {
 // --- leases ------------------------------------------------------------------------------------
 
 store_result<bool> sqlite_store::lease_acquire(std::string_view name, std::string_view holder, int64_t ttl_ms) {
-    if (name.empty() || holder.empty()) return store_fail(store_errc::invalid, "a lease needs a name and a holder");
-    if (ttl_ms <= 0) {
-        return store_fail(store_errc::invalid, "a lease's ttl_ms must be positive, not " + std::to_string(ttl_ms));
-    }
+    if (auto ok = check_lease(name, holder, ttl_ms); !ok) return tl::unexpected(ok.error());
     return write<bool>("taking a lease", [&](statement_cache& statements) -> store_result<bool> {
         const int64_t now = clock_();
         auto q = statements.prepared("SELECT holder, expires_at_ms FROM leases WHERE name = ?");

@@ -7,9 +7,14 @@
 #include <rapidjson/document.h>
 #include <rapidjson/error/en.h>
 
+#include "state_rows/config_reading.hpp"
+
 namespace tunnelmgr::plugins::sqlite_state {
 
-const char* const store_config_schema = R"json({
+namespace {
+
+const std::string& schema_text() {
+    static const std::string text = std::string(R"json({
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "sqlite-state",
   "description": "The SQLite state store shared by every tunnelmgr process on the machine.",
@@ -20,36 +25,21 @@ const char* const store_config_schema = R"json({
     "plugin": {"type": "string", "const": "sqlite-state"},
     "path": {"type": "string", "minLength": 1, "description": "The SQLite file; its directory is created when missing.", "examples": ["/var/lib/tunnelmgr/state.db"]},
     "busy_timeout_ms": {"type": "integer", "minimum": 0, "maximum": 600000, "default": 5000, "description": "How long a call waits for another process's write to finish before it answers retry."},
-    "retention": {
-      "type": "object",
-      "additionalProperties": false,
-      "properties": {
-        "health_days": {"type": "integer", "minimum": 0, "maximum": 36500, "default": 30, "description": "Health rows older than this are pruned; 0 keeps them forever."},
-        "audit_days": {"type": "integer", "minimum": 0, "maximum": 36500, "default": 365, "description": "Audit rows older than this are pruned; 0 keeps them forever."}
-      }
-    }
+    )json") + state_rows::retention_schema_property + R"json(
   }
 })json";
+    return text;
+}
+
+}  // namespace
+
+const char* const store_config_schema = schema_text().c_str();
 
 namespace {
 
 using config_result = tl::expected<store_config, std::string>;
 
 tl::unexpected<std::string> refuse(std::string message) { return tl::unexpected<std::string>(std::move(message)); }
-
-// Reads an integer key within [lo, hi] into `out`; absent keeps the default.
-std::string read_int(const rapidjson::Value& object, const char* key, const std::string& full_key, int64_t lo,
-                     int64_t hi, int64_t& out) {
-    auto it = object.FindMember(key);
-    if (it == object.MemberEnd()) return {};
-    if (!it->value.IsInt64() || it->value.GetInt64() < lo || it->value.GetInt64() > hi) {
-        return full_key + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) +
-               "; fix it in the state section of the config, or remove it to use the default (" +
-               std::to_string(out) + ")";
-    }
-    out = it->value.GetInt64();
-    return {};
-}
 
 }  // namespace
 
@@ -76,33 +66,12 @@ config_result parse_store_config(std::string_view json) {
     }
     config.path.assign(path->value.GetString(), path->value.GetStringLength());
 
-    if (auto e = read_int(doc, "busy_timeout_ms", "state.busy_timeout_ms", 0, 600000, config.busy_timeout_ms);
+    if (auto e = state_rows::read_config_int(doc, "busy_timeout_ms", "state.busy_timeout_ms", 0, 600000, config.busy_timeout_ms);
         !e.empty()) {
         return refuse(e);
     }
 
-    auto retention = doc.FindMember("retention");
-    if (retention != doc.MemberEnd()) {
-        const rapidjson::Value& r = retention->value;
-        if (!r.IsObject()) {
-            return refuse("state.retention must be an object such as {\"health_days\": 30, \"audit_days\": 365}");
-        }
-        for (auto it = r.MemberBegin(); it != r.MemberEnd(); ++it) {
-            const std::string key(it->name.GetString(), it->name.GetStringLength());
-            if (key != "health_days" && key != "audit_days") {
-                return refuse("state.retention." + key +
-                              " is not a retention setting; remove it (known keys: health_days, audit_days)");
-            }
-        }
-        if (auto e = read_int(r, "health_days", "state.retention.health_days", 0, 36500, config.health_days);
-            !e.empty()) {
-            return refuse(e);
-        }
-        if (auto e = read_int(r, "audit_days", "state.retention.audit_days", 0, 36500, config.audit_days);
-            !e.empty()) {
-            return refuse(e);
-        }
-    }
+    if (auto e = state_rows::read_retention(doc, config.health_days, config.audit_days); !e.empty()) return refuse(e);
     return config;
 }
 

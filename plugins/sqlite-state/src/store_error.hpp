@@ -1,43 +1,9 @@
-// How the state store reports failure: a kind the caller can act on plus a sentence for a human.
-// Every fallible store function returns tl::expected<T, store_error>; nothing throws past the store.
+// sqlite-state's name for the shared store_error (plugins/common/state-rows): one definition for every
+// stock store, seen here in sqlite_state's namespace so its code and tests read as before.
 #pragma once
 
-#include <string>
-#include <utility>
-
-#include <tl/expected.hpp>
+#include "state_rows/store_error.hpp"
 
 namespace tunnelmgr::plugins::sqlite_state {
-
-enum class store_errc {
-    invalid,    // the input is wrong; the message says how
-    not_found,  // the row asked for does not exist
-    conflict,   // the name is taken, or another unfinished operation holds it
-    busy,       // the database stayed locked past busy_timeout_ms; the same call may succeed later
-    error,      // anything else (I/O, corruption, permissions); the message says what to check
-};
-
-struct store_error {
-    store_errc kind = store_errc::error;
-    std::string message;
-};
-
-template <class T>
-using store_result = tl::expected<T, store_error>;
-
-inline tl::unexpected<store_error> store_fail(store_errc kind, std::string message) {
-    return tl::unexpected<store_error>(store_error{kind, std::move(message)});
-}
-
-inline const char* to_string(store_errc kind) {
-    switch (kind) {
-        case store_errc::invalid: return "invalid";
-        case store_errc::not_found: return "not_found";
-        case store_errc::conflict: return "conflict";
-        case store_errc::busy: return "busy";
-        case store_errc::error: return "error";
-    }
-    return "error";
-}
-
+using namespace state_rows;
 }  // namespace tunnelmgr::plugins::sqlite_state

@@ -1,7 +1,9 @@
 // A deliberately broken state_store_v1 for tunnelmgr-plugin-check's own tests: an in-memory store,
-// shared by every instance opened on the same "path", that keeps every rule of plugin_api.h except two:
+// shared by every instance opened on the same "path", that keeps every rule of plugin_api.h (1.4) except three:
 //   1. hostname uniqueness in cname_insert is case-sensitive ("App.example.com" and "app.example.com" coexist);
-//   2. operation_begin never refuses a second unfinished operation on the same hostname.
+//   2. operation_begin never refuses a second unfinished operation on the same hostname;
+//   3. audit_query's "before_id" lets the entry of that id in too (health_history's does not), so paging
+//      the audit log sees the last entry of each page twice.
 // The conformance suite must name exactly these rules.
 #include <algorithm>
 #include <chrono>
@@ -111,19 +113,34 @@ std::shared_ptr<shared_state> state_for(const std::string& path) {
 
 bool finished(const std::string& state) { return state == "committed" || state == "rolled_back"; }
 
-// Rows newest first, filtered, limited; `keep` decides per row.
+// Rows newest first, filtered, limited; `keep` decides per row. With "before_id" (since 1.4) ordered by id,
+// otherwise by time (a given ts may be older than rows appended before it).
 template <class Keep>
-std::string newest_first(const std::vector<row>& rows, int64_t limit, Keep keep) {
+std::string newest_first(const std::vector<row>& rows, int64_t limit, bool by_id, Keep keep) {
+    std::vector<const row*> order;
+    for (const auto& r : rows) order.push_back(&r);  // appended in id order
+    if (!by_id) {
+        std::stable_sort(order.begin(), order.end(), [](const row* a, const row* b) { return a->ts < b->ts; });
+    }
     doc_t out(rapidjson::kArrayType);
-    for (auto it = rows.rbegin(); it != rows.rend() && static_cast<int64_t>(out.Size()) < limit; ++it) {
-        if (!keep(*it)) continue;
+    for (auto it = order.rbegin(); it != order.rend() && static_cast<int64_t>(out.Size()) < limit; ++it) {
+        if (!keep(**it)) continue;
         rapidjson::Value v;
-        v.CopyFrom(it->doc, out.GetAllocator());
-        v.AddMember("id", it->id, out.GetAllocator());
-        v.AddMember("ts", it->ts, out.GetAllocator());
+        v.CopyFrom((*it)->doc, out.GetAllocator());
+        v.AddMember("id", (*it)->id, out.GetAllocator());
+        v.AddMember("ts", (*it)->ts, out.GetAllocator());
         out.PushBack(v, out.GetAllocator());
     }
     return text(out);
+}
+
+// An appended entry: a given "ts" (> 0) is kept (since 1.4), else now; the store's own id and ts replace
+// any in the entry.
+row entry_row(int64_t id, doc_t d) {
+    const int64_t given = num(d, "ts", 0);
+    d.RemoveMember("id");
+    d.RemoveMember("ts");
+    return row{id, given > 0 ? given : now_ms(), std::move(d)};
 }
 
 class broken_store final : public sdk::plugin, public sdk::state_store_v1 {
@@ -271,7 +288,7 @@ public:
         auto d = parse(entry_json);
         if (!d) return tl::unexpected(d.error());
         std::lock_guard<std::mutex> lock(s_->mutex);
-        s_->audit.push_back(row{s_->next_id++, now_ms(), std::move(*d)});
+        s_->audit.push_back(entry_row(s_->next_id++, std::move(*d)));
         return {};
     }
     sdk::result<std::string> audit_query(std::string_view filter_json) override {
@@ -279,12 +296,15 @@ public:
         if (!f) return tl::unexpected(f.error());
         const std::string project = str(*f, "project"), action = str(*f, "action");
         const int64_t since = num(*f, "since_ms", 0);
+        const bool paging = has(*f, "before_id");
+        const int64_t before = num(*f, "before_id", 0);
         std::lock_guard<std::mutex> lock(s_->mutex);
-        return newest_first(s_->audit, num(*f, "limit", 100), [&](const row& r) {
+        return newest_first(s_->audit, num(*f, "limit", 100), paging, [&](const row& r) {
             std::string p = str(r.doc, "project");
             if (p.empty() && str(r.doc, "role") == "project") p = str(r.doc, "actor");
+            // Broken on purpose: <= lets the entry of before_id itself in again.
             return (project.empty() || p == project) && (action.empty() || str(r.doc, "action") == action) &&
-                   r.ts >= since;
+                   r.ts >= since && (!paging || r.id <= before);
         });
     }
 
@@ -292,15 +312,18 @@ public:
         auto d = parse(json);
         if (!d) return tl::unexpected(d.error());
         std::lock_guard<std::mutex> lock(s_->mutex);
-        s_->health.push_back(row{s_->next_id++, now_ms(), std::move(*d)});
+        s_->health.push_back(entry_row(s_->next_id++, std::move(*d)));
         return {};
     }
     sdk::result<std::string> health_history(std::string_view filter_json) override {
         auto f = parse(filter_json.empty() ? "{}" : filter_json);
         if (!f) return tl::unexpected(f.error());
         const int64_t since = num(*f, "since_ms", 0);
+        const bool paging = has(*f, "before_id");
+        const int64_t before = num(*f, "before_id", 0);
         std::lock_guard<std::mutex> lock(s_->mutex);
-        return newest_first(s_->health, num(*f, "limit", 100), [&](const row& r) { return r.ts >= since; });
+        return newest_first(s_->health, num(*f, "limit", 100), paging,
+                            [&](const row& r) { return r.ts >= since && (!paging || r.id < before); });
     }
 
     sdk::result<void> domains_replace(std::string_view zones_json) override {

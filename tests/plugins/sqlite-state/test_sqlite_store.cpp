@@ -800,3 +800,39 @@ TEST_F(store_test, every_audit_filter_is_answered_from_an_index) {
     EXPECT_NE(both.find("USING INDEX"), std::string::npos) << both;
     EXPECT_EQ(both.find("SCAN audit_log\n"), std::string::npos) << both;
 }
+
+// Since plugin API 1.4 a given "ts" (> 0) is kept (`tunnelmgr state copy` moves history); absent or 0,
+// the store's clock stamps the row.
+TEST_F(store_test, audit_append_and_health_record_keep_a_given_ts) {
+    auto& s = open();
+    audit_entry copied;
+    copied.actor = "admin";
+    copied.action = "cname.create";
+    copied.ts = 1'600'000'000'123;
+    ASSERT_TRUE(s.audit_append(copied).has_value());
+    audit_entry fresh = copied;
+    fresh.ts = 0;
+    fresh.action = "cname.delete";
+    ASSERT_TRUE(s.audit_append(fresh).has_value());
+    auto entries = s.audit_query({}).value();
+    ASSERT_EQ(entries.size(), 2u);
+    EXPECT_EQ(entries[0].action, "cname.delete");
+    EXPECT_EQ(entries[0].ts, now_);
+    EXPECT_EQ(entries[1].ts, 1'600'000'000'123);
+
+    health_observation old;
+    old.status = "up";
+    old.ts = 1'600'000'000'456;
+    ASSERT_TRUE(s.health_record(old).has_value());
+    health_observation now = old;
+    now.ts = 0;
+    ASSERT_TRUE(s.health_record(now).has_value());
+    auto history = s.health_history({}).value();
+    ASSERT_EQ(history.size(), 2u);
+    EXPECT_EQ(history[0].ts, now_);
+    EXPECT_EQ(history[1].ts, 1'600'000'000'456);
+
+    audit_entry negative = copied;
+    negative.ts = -5;
+    EXPECT_EQ(s.audit_append(negative).error().kind, store_errc::invalid);
+}

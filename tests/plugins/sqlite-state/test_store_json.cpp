@@ -97,3 +97,23 @@ TEST(store_json, is_json_object_accepts_only_objects) {
 }
 
 }  // namespace
+
+// Since plugin API 1.4: a given "ts" is read from audit entries and health observations, and a
+// shared store's "machine" is written on audit entries only when set.
+TEST(store_json, ts_is_read_and_machine_is_written_only_when_set) {
+    auto e = audit_entry_from_json(R"({"actor":"admin","action":"a","ts":1600000000123})");
+    ASSERT_TRUE(e.has_value()) << e.error().message;
+    EXPECT_EQ(e->ts, 1600000000123);
+    EXPECT_EQ(audit_entry_from_json(R"({"actor":"admin","action":"a"})")->ts, 0);
+    EXPECT_EQ(audit_entry_from_json(R"({"actor":"admin","action":"a","ts":"soon"})").error().kind, store_errc::invalid);
+    auto h = health_from_json(R"({"status":"up","ts":1600000000456})");
+    ASSERT_TRUE(h.has_value()) << h.error().message;
+    EXPECT_EQ(h->ts, 1600000000456);
+
+    audit_entry one;
+    one.actor = "admin";
+    one.action = "a";
+    EXPECT_EQ(to_json(std::vector<audit_entry>{one}).find("machine"), std::string::npos);
+    one.machine = "edge-1";
+    EXPECT_NE(to_json(std::vector<audit_entry>{one}).find(R"("machine":"edge-1")"), std::string::npos);
+}

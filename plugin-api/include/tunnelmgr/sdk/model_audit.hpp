@@ -9,7 +9,8 @@
 
 namespace tunnelmgr::sdk::model {
 
-// {"actor","role","action","target","project","result","error","details":{}}; the store adds the time.
+// {"actor","role","action","target","project","result","error","details":{}}; the store adds the time
+// unless "ts" is given (since 1.4), and a shared store the "machine".
 // Never put a secret in any field.
 struct audit_entry {
     std::string actor;    // "project:NAME", "admin", "health-loop"
@@ -20,6 +21,8 @@ struct audit_entry {
     std::string result;   // "ok", "error", "refused", "denied", or a state such as "up"
     std::string error;    // the sentence given back, "" on success
     std::string details = "{}";  // a JSON object as text
+    int64_t ts = 0;  // Unix ms; 0: the store sets the time (since 1.4 a store keeps a given one: state copy)
+    std::string machine = "";  // since 1.4: the machine that wrote it, in a store shared by several; "": none
 };
 
 inline std::string encode(const audit_entry& e) {
@@ -39,18 +42,23 @@ inline std::string encode(const audit_entry& e) {
     field("error", e.error);
     w.Key("details");
     detail::write_object_text(w, e.details);
+    if (e.ts > 0) {
+        w.Key("ts");
+        w.Int64(e.ts);
+    }
+    if (!e.machine.empty()) field("machine", e.machine);
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }
 
-// Reads one entry (as audit_query returns them; the store's own keys such as "ts" are ignored).
+// Reads one entry (as audit_query returns them, with its "ts" and "machine"; the store's id is ignored).
 inline decoded<audit_entry> decode_audit_entry(std::string_view text) {
     auto d = detail::parse_object(text);
     if (!d) return tl::unexpected(d.error());
     audit_entry e;
     for (auto [key, out] : {std::pair<const char*, std::string*>{"actor", &e.actor}, {"role", &e.role},
                             {"action", &e.action}, {"target", &e.target}, {"project", &e.project},
-                            {"result", &e.result}, {"error", &e.error}}) {
+                            {"result", &e.result}, {"error", &e.error}, {"machine", &e.machine}}) {
         auto v = detail::optional_member<std::string>(*d, key);
         if (!v) return tl::unexpected(v.error());
         *out = v->value_or("");
@@ -58,6 +66,9 @@ inline decoded<audit_entry> decode_audit_entry(std::string_view text) {
     auto details = detail::object_member_text(*d, "details");
     if (!details) return tl::unexpected(details.error());
     e.details = std::move(*details);
+    auto ts = detail::optional_member<int64_t>(*d, "ts");
+    if (!ts) return tl::unexpected(ts.error());
+    e.ts = ts->value_or(0);
     return e;
 }
 

@@ -20,6 +20,7 @@ struct health_sample {
     std::optional<std::string> last_error;
     std::optional<int64_t> uptime_s;
     std::string detail = "{}";  // a JSON object as text
+    int64_t ts = 0;  // Unix ms; 0: the store sets the time (since 1.4 a store keeps a given one: state copy)
 };
 
 inline std::string encode(const health_sample& h) {
@@ -39,12 +40,16 @@ inline std::string encode(const health_sample& h) {
     whole("uptime_s", h.uptime_s);
     w.Key("detail");
     detail::write_object_text(w, h.detail);
+    if (h.ts > 0) {
+        w.Key("ts");
+        w.Int64(h.ts);
+    }
     w.EndObject();
     return std::string(buf.GetString(), buf.GetSize());
 }
 
 // Every key may be missing or null (its field keeps its default); a key of the wrong type is an error
-// naming it, e.g. "`uptime_s` is a string, not a whole number". Unknown keys (the store's id, ts) are ignored.
+// naming it, e.g. "`uptime_s` is a string, not a whole number". Unknown keys (the store's id) are ignored.
 inline decoded<health_sample> decode_health_sample(const rapidjson::Value& o) {
     if (!o.IsObject()) return tl::unexpected(std::string("the sample is ") + detail::json_type_name(o) + ", not a JSON object");
     health_sample h;
@@ -66,6 +71,9 @@ inline decoded<health_sample> decode_health_sample(const rapidjson::Value& o) {
     auto object = detail::object_member_text(o, "detail");
     if (!object) return tl::unexpected(object.error());
     h.detail = std::move(*object);
+    auto ts = detail::optional_member<int64_t>(o, "ts");
+    if (!ts) return tl::unexpected(ts.error());
+    h.ts = ts->value_or(0);
     return h;
 }
 

@@ -1,5 +1,5 @@
-// JSON <-> store rows for the state_store_v1 shapes, with RapidJSON.
-#include "store_json.hpp"
+// JSON <-> store rows for the state_store_v1 shapes, with RapidJSON, for every stock store.
+#include "state_rows/store_json.hpp"
 
 #include <optional>
 #include <string>
@@ -9,7 +9,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
-namespace tunnelmgr::plugins::sqlite_state {
+namespace tunnelmgr::plugins::state_rows {
 namespace {
 
 using writer_t = rapidjson::Writer<rapidjson::StringBuffer>;
@@ -166,6 +166,7 @@ void write_operation(writer_t& w, const operation_row& r) {
     write_raw(w, "data", r.data_json);
     write_int(w, "created_at", r.created_at);
     write_int(w, "updated_at", r.updated_at);
+    if (r.machine) write_str(w, "machine", *r.machine);
     w.EndObject();
 }
 
@@ -181,6 +182,7 @@ void write_audit(writer_t& w, const audit_entry& e) {
     write_opt(w, "error", e.error);
     write_opt(w, "project", e.project);
     write_raw(w, "details", e.details_json);
+    if (e.machine) write_str(w, "machine", *e.machine);
     w.EndObject();
 }
 
@@ -306,6 +308,8 @@ store_result<audit_entry> audit_entry_from_json(std::string_view json) {
     e.error = f.opt_string("error");
     e.project = f.opt_string("project");
     e.details_json = f.object_text("details");
+    e.ts = f.opt_int("ts").value_or(0);  // since 1.4: kept when > 0
+    e.machine = f.opt_string("machine");  // since 1.4: a shared store keeps it (state copy); else its own
     if (!f.ok()) return f.error();
     return e;
 }
@@ -319,6 +323,7 @@ store_result<audit_filter> audit_filter_from_json(std::string_view json) {
     out.project = f.opt_string("project");
     out.action = f.opt_string("action");
     out.since_ms = f.opt_int("since_ms");
+    out.before_id = f.opt_int("before_id");
     read_limit(f, out.limit);
     if (!f.ok()) return f.error();
     return out;
@@ -329,7 +334,11 @@ store_result<health_observation> health_from_json(std::string_view json) {
     if (!doc) return tl::unexpected(doc.error());
     auto sample = sdk::model::decode_health_sample(static_cast<const rapidjson::Value&>(*doc));
     if (!sample) return sdk_shape_error("health", sample.error());
+    // The SDK's sample has no time; since 1.4 a given "ts" (> 0) is kept.
+    fields f(*doc, "health");
     health_observation h;
+    h.ts = f.opt_int("ts").value_or(0);
+    if (!f.ok()) return f.error();
     h.status = std::move(sample->status);
     h.ready_connections = sample->ready_connections;
     h.restart_count = sample->restart_count;
@@ -346,6 +355,7 @@ store_result<health_filter> health_filter_from_json(std::string_view json) {
     fields f(*doc, "filter");
     health_filter out;
     out.since_ms = f.opt_int("since_ms");
+    out.before_id = f.opt_int("before_id");
     read_limit(f, out.limit);
     if (!f.ok()) return f.error();
     return out;
@@ -388,7 +398,11 @@ std::string to_json(const store_stats& s) {
     writer_t w(buf);
     w.StartObject();
     write_int(w, "schema_version", s.schema_version);
-    write_str(w, "path", s.path);
+    // The host keeps files beside "path" (the ingress history, the lease beacon's name): only a store
+    // whose file is on this machine names one.
+    if (!s.path.empty()) write_str(w, "path", s.path);
+    if (s.dsn_file) write_str(w, "dsn_file", *s.dsn_file);
+    if (s.machine) write_str(w, "machine", *s.machine);
     write_int(w, "cnames", s.cnames);
     write_int(w, "operations", s.operations);
     write_int(w, "operations_unfinished", s.operations_unfinished);
@@ -407,4 +421,4 @@ std::string to_json(const store_stats& s) {
     return std::string(buf.GetString(), buf.GetSize());
 }
 
-}  // namespace tunnelmgr::plugins::sqlite_state
+}  // namespace tunnelmgr::plugins::state_rows
