@@ -41,7 +41,9 @@ const std::vector<command>& commands() {
     static const std::vector<command> list{
         {"plugins", "list every plugin in the plugin folders: name, version, ABI, capabilities, or why it was refused",
          {}, cmd_plugins},
-        {"state", "open the state store and show its schema version and what it holds", {"state"}, cmd_state},
+        {"state", "open the state store and show its schema version and what it holds; `state copy --to CONFIG` copies "
+                  "it into the empty store CONFIG names (SQLite to PostgreSQL or back), verified row by row",
+         {"state"}, cmd_state},
         {"check", "start every plugin the config names and report each slot", {}, cmd_check},
         {"cname", "add | rm | retarget | ls | check: publish, remove, repoint, list hostnames, or dry-run a request (as the admin)", {"state"}, cmd_cname,
          {"dns", "supervisor", "runtime"}, true, true},

@@ -158,11 +158,13 @@ private:
 namespace {
 
 // Where the beacon listens: one name per state store (the lease lives there), from the store's
-// own report of its path. Empty when the store has no path to tell (no beacon then).
-std::string beacon_name(core::state_store& state) {
+// own report of its path. A store with no file here (postgres-state, shared by several machines,
+// each with its own lease) is named by this machine's tunnel. Empty when neither is known (no beacon).
+std::string beacon_name(core::state_store& state, const std::string& tunnel_id) {
     auto stats = state.stats();
     auto doc = stats ? core::json::parse(*stats) : std::nullopt;
     std::string path = doc ? core::json::str(*doc, "path") : "";
+    if (path.empty() && stats && !tunnel_id.empty()) path = "tunnel:" + tunnel_id;
     if (path.empty()) return {};
     return "tunnelmgr/lease/" + sys::sha256_hex(path).substr(0, 32);
 }
@@ -191,7 +193,7 @@ background_loops::background_loops(core_services& core, core::state_store& state
     health_.leave_restarts_to(&core.restarting);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd_ < 0) log::warn("daemon", std::string("cannot create an eventfd: ") + std::strerror(errno));
-    if (auto name = beacon_name(state_); !name.empty()) {
+    if (auto name = beacon_name(state_, tunnel_id_); !name.empty()) {
         beacon_ = std::make_unique<takeover_beacon>(name, [this] {
             takeover_.store(true);
             wake();
@@ -316,7 +318,7 @@ void background_loops::became_leader() {
 
 void background_loops::set_job(const std::string& name, std::chrono::milliseconds every, std::function<bool()> run) {
     auto it = std::find_if(jobs_.begin(), jobs_.end(), [&](const periodic_job& j) { return j.name == name; });
-    if (it == jobs_.end()) it = jobs_.insert(jobs_.end(), periodic_job{name});
+    if (it == jobs_.end()) it = jobs_.insert(jobs_.end(), periodic_job{name, {}, {}, 0});
     it->every = every;
     it->run = std::move(run);
     it->schedule(leading_, now_());

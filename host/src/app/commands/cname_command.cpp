@@ -262,6 +262,8 @@ run_result cname_rm(app_state& s, const std::vector<std::string>& args) {
     if (!r) return fail_with(r.error());
     if (json) {
         print_pretty(*r);
+    } else if (auto out = core::json::parse(*r); out && !core::json::str(*out, "handed_to").empty()) {
+        std::cout << core::json::str(*out, "apply") << "\n";  // another machine serves it and removes it
     } else {
         std::cout << "deleted " << p->positional[0] << "\n";
     }
