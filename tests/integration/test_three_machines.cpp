@@ -336,6 +336,41 @@ TEST_F(three_machines, postgres_going_away_under_load_loses_and_doubles_nothing)
     EXPECT_EQ(all_output_.find(pg_->password()), std::string::npos) << "the database password never shows";
 }
 
+// The daemon owns the machine: while PostgreSQL is away it keeps running and leading (cloudflared
+// stays watched), changes sent through its API socket are refused saying why, and once the server
+// is back the same daemon serves them again.
+TEST_F(three_machines, a_daemon_outlives_postgres_going_away_and_refuses_changes_meanwhile) {
+    const std::string sock = "/tmp/tm-3m-" + std::to_string(::getpid()) + ".sock";  // short: sun_path
+    std::ofstream(m(0).dir / "config.yml", std::ios::app) << "api: { socket: " << sock << " }\n";
+    child_process daemon;
+    ASSERT_TRUE(daemon.start(daemon_argv(m(0)), (m(0).dir / "daemon.log").string()));
+    ASSERT_TRUE(eventually([&] { return daemon.log().find("holding the background lease") != std::string::npos && fs::exists(sock); }))
+        << daemon.log();
+    auto before = tm(m(0), {"cname", "add", "before", "--port", "3100", "--project", "alpha"});
+    ASSERT_EQ(before.exit_code, 0) << before.err;
+
+    pg_->stop();
+    std::this_thread::sleep_for(3s);  // three health intervals and lease renewals against no server
+    auto away = tm(m(0), {"cname", "add", "away", "--port", "3100", "--project", "alpha"});
+    EXPECT_NE(away.exit_code, 0);
+    EXPECT_NE(away.err.find("(PostgreSQL) is unavailable"), std::string::npos) << away.err;
+    EXPECT_TRUE(daemon.running()) << daemon.log();
+    EXPECT_EQ(daemon.log().find("standing by"), std::string::npos) << "the leader kept the loops:\n" << daemon.log();
+    EXPECT_EQ(records().count("away.example.com"), 0u) << "a refused add leaves no DNS record";
+    EXPECT_FALSE(has_rule(m(0), "away.example.com")) << "nor a rule";
+
+    pg_->start();
+    ASSERT_TRUE(eventually([&] { return tm(m(0), {"cname", "add", "after", "--port", "3100", "--project", "alpha"}).exit_code == 0; }, 15s))
+        << daemon.log();
+    EXPECT_TRUE(daemon.running());
+    auto seen = names_seen_from(m(1));
+    EXPECT_EQ(seen.count("before.example.com"), 1u);
+    EXPECT_EQ(seen.count("after.example.com"), 1u);
+    EXPECT_EQ(seen.count("away.example.com"), 0u);
+    EXPECT_EQ(daemon.log().find(pg_->password()), std::string::npos) << "the password never reaches the log";
+    fs::remove(sock);
+}
+
 TEST_F(three_machines, state_copy_moves_a_sqlite_state_into_postgres_and_back_verified) {
     // A one-machine SQLite state with names, audit and health, as m1 had it before joining the others.
     const fs::path lite = dir_ / "lite";

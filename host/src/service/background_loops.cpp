@@ -282,7 +282,9 @@ std::chrono::milliseconds background_loops::run_due() { return pass(false); }
 
 void background_loops::renew_lease(int64_t now) {
     auto got = state_.lease_acquire("background", holder_, lease_ttl_.count());
-    bool now_leading = got && *got;
+    // A state store that does not answer (a database server away) decides nothing: the leader keeps
+    // the loops running, so cloudflared stays watched, and the lease decides again once it answers.
+    bool now_leading = got ? *got : leading_;
     if (now_leading != leading_ || !announced_) {
         announced_ = true;
         log::info("daemon", now_leading ? "holding the background lease: running the loops"
@@ -292,7 +294,10 @@ void background_loops::renew_lease(int64_t now) {
         if (leading_ && !was) became_leader();
         if (!leading_ && was) stopped_leading();
     }
-    if (!got) log::warn("daemon", "cannot take the lease: " + got.error().message);
+    if (!got) {
+        log::warn("daemon", std::string(leading_ ? "cannot renew the lease (the loops keep running): "
+                                                 : "cannot take the lease: ") + got.error().message);
+    }
     metrics::state_answered(static_cast<bool>(got));
     metrics::lease_holder(leading_);
     if (beacon_) beacon_->set_leading(leading_);

@@ -27,14 +27,31 @@ TEST(audit_entry, details_that_are_not_an_object_become_empty_rather_than_losing
     }
 }
 
-TEST(audit_entry, decodes_what_it_encodes_and_ignores_the_stores_own_keys) {
+TEST(audit_entry, decodes_what_it_encodes_and_ignores_the_stores_id) {
     audit_entry e{"health-loop", "system", "tunnel.status", "cloudflared", "", "down", "connection refused",
                   R"({"from":"up","to":"down","restart_count":2})"};
     std::string row = encode(e);
-    row.insert(1, R"("id":7,"ts":1796184319351,)");
+    EXPECT_EQ(row.find("\"ts\""), std::string::npos) << "no time given: the store sets it";
+    EXPECT_EQ(row.find("\"machine\""), std::string::npos);
+    row.insert(1, R"("id":7,)");
     auto back = decode_audit_entry(row);
     ASSERT_TRUE(back) << back.error();
     EXPECT_EQ(encode(*back), encode(e));
+}
+
+// Since plugin API 1.4 an entry read back keeps its time and machine, so `state copy` can write it
+// again as it was.
+TEST(audit_entry, the_time_and_machine_read_back_are_written_again) {
+    auto back = decode_audit_entry(
+        R"({"id":7,"ts":1796184319351,"machine":"web-2","actor":"admin","role":"admin","action":"cname.create",)"
+        R"("target":"a.example.com","project":"p","result":"ok","error":"","details":{}})");
+    ASSERT_TRUE(back) << back.error();
+    EXPECT_EQ(back->ts, 1796184319351);
+    EXPECT_EQ(back->machine, "web-2");
+    const std::string again = encode(*back);
+    EXPECT_NE(again.find(R"("ts":1796184319351)"), std::string::npos) << again;
+    EXPECT_NE(again.find(R"("machine":"web-2")"), std::string::npos) << again;
+    EXPECT_EQ(again.find("\"id\""), std::string::npos) << "the id is the store's own";
 }
 
 TEST(audit_entry, a_field_of_the_wrong_type_is_named) {

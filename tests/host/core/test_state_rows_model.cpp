@@ -138,8 +138,13 @@ TEST(health_sample_model, missing_fields_take_their_defaults_and_encode_as_null)
     EXPECT_FALSE(decoded->last_error.has_value());
     EXPECT_FALSE(decoded->uptime_s.has_value());
     EXPECT_EQ(decoded->detail, "{}");
+    EXPECT_EQ(decoded->ts, 99) << "since 1.4 the time read back is kept (state copy)";
     EXPECT_EQ(model::encode(*decoded),
-              R"({"status":"unknown","ready_connections":null,"restart_count":null,"last_error":null,"uptime_s":null,"detail":{}})");
+              R"({"status":"unknown","ready_connections":null,"restart_count":null,"last_error":null,"uptime_s":null,"detail":{},"ts":99})");
+    decoded->ts = 0;
+    EXPECT_EQ(model::encode(*decoded),
+              R"({"status":"unknown","ready_connections":null,"restart_count":null,"last_error":null,"uptime_s":null,"detail":{}})")
+        << "no time: the store sets it";
 }
 
 TEST(health_sample_model, a_detail_that_is_not_an_object_is_written_as_an_empty_one) {
