@@ -1155,17 +1155,25 @@ result<std::string> cname_pipeline::retarget_cname(const session& who, const ret
 
 result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
     if (!state_.keeps_row_extras()) return 0;
-    json::object f;
-    f.set("expires_before", now_ms).set("limit", limit).set("offset", static_cast<int64_t>(0));
-    auto rows = state_.cname_list(f.str());
-    if (!rows) return tl::unexpected(rows.error());
-    auto listed = sdk::model::decode_cname_rows(*rows);
-    if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
+    // Due names of other machines (a shared state) are theirs to remove: page past them, so that many
+    // of theirs (a machine whose daemon is down) never hide this machine's own.
+    std::vector<sdk::model::cname_row> due;
+    for (int64_t offset = 0; static_cast<int64_t>(due.size()) < limit && offset < 100 * limit; offset += limit) {
+        json::object f;
+        f.set("expires_before", now_ms).set("limit", limit).set("offset", offset);
+        auto rows = state_.cname_list(f.str());
+        if (!rows) return tl::unexpected(rows.error());
+        auto listed = sdk::model::decode_cname_rows(*rows);
+        if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
+        for (auto& row : *listed) {
+            if (ours(row)) due.push_back(std::move(row));
+        }
+        if (static_cast<int64_t>(listed->size()) != limit) break;  // the last page (or a store that does not page)
+    }
     int removed = 0;
     const session expiry = session::admin_session("expiry");
-    for (const auto& row : *listed) {
+    for (const auto& row : due) {
         if (!row.expires_at || *row.expires_at > now_ms) continue;  // a store that ignored the filter
-        if (!ours(row)) continue;  // another machine's daemon removes its own names
         auto gone = delete_cname(expiry, row.hostname, {}, "expired");
         if (gone) {
             ++removed;

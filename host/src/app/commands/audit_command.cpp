@@ -44,6 +44,8 @@ run_result cmd_audit(app_state& s) {
     if (doc && doc->IsArray()) {
         for (const auto& r : doc->GetArray()) {
             std::string err = core::json::str(r, "error");
+            // A state shared by several machines says which one wrote the entry.
+            if (const std::string m = core::json::str(r, "machine"); !m.empty()) std::printf("%-12s ", printable(m).c_str());
             std::time_t secs = static_cast<std::time_t>(core::json::i64(r, "ts") / 1000);
             std::tm tm{};
             gmtime_r(&secs, &tm);

@@ -389,7 +389,7 @@ run_result cmd_status(app_state& s) {
     }
     auto cn = s.state->cname_count("{}");
     int64_t cname_total = cn ? *cn : 0;
-    out.set("cnames", cname_total);
+    out.set("cnames", cname_total).set("machine", s.cfg.machine);
     if (json) {
         std::printf("%s\n", out.str().c_str());
     } else {
@@ -406,6 +406,7 @@ run_result cmd_status(app_state& s) {
             std::printf("process:     %s (%s)\n", *sup->running ? "running" : "not running", sup->state.c_str());
         }
         std::printf("hostnames:   %lld published\n", static_cast<long long>(cname_total));
+        std::printf("machine:     %s\n", s.cfg.machine.c_str());
     }
     return run_result::proceed();
 }
