@@ -31,8 +31,11 @@
 #include "postgres/throwaway_postgres.hpp"
 #include "process/child_process.hpp"
 #include "process/run_process.hpp"
+#include "process/test_files.hpp"
 
 using tunnelmgr::testing::child_process;
+using tunnelmgr::testing::eventually;
+using tunnelmgr::testing::slurp;
 using tunnelmgr::testing::cloudflare_fake;
 using tunnelmgr::testing::run_process;
 using tunnelmgr::testing::throwaway_postgres;
@@ -43,35 +46,6 @@ namespace {
 
 const std::string binary = std::string(TM_TEST_BINARY_DIR) + "/tunnelmgr";
 const std::string token = "fake-token-for-tests-7a41c0";  // obviously fake
-
-int free_port() {
-    int s = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(s);
-    return ntohs(a.sin_port);
-}
-
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds within = 20s) {
-    auto until = std::chrono::steady_clock::now() + within;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) return true;
-        std::this_thread::sleep_for(100ms);
-    }
-    return pred();
-}
-
-std::string slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 rapidjson::Document parse(const std::string& s) {
     rapidjson::Document d;
@@ -111,7 +85,7 @@ protected:
             m->tunnel_id = ids[i];
             m->dir = dir_ / m->name;
             fs::create_directories(m->dir);
-            m->metrics_port = free_port();
+            m->metrics_port = tunnelmgr::testing::free_loopback_port();
             std::ofstream(m->dir / "creds.json") << R"({"AccountTag":"a","TunnelSecret":"c2VjcmV0","TunnelID":")"
                                                  << m->tunnel_id << "\"}";
             std::ofstream(m->dir / "cloudflared.yml") << "tunnel: " << m->tunnel_id << "\ncredentials-file: "
@@ -232,16 +206,16 @@ TEST_F(three_machines, the_same_name_asked_for_on_three_machines_at_once_is_publ
 TEST_F(three_machines, each_machine_leads_its_own_loops_and_a_killed_daemon_hands_over_to_its_standby) {
     child_process first1, standby1, only2, only3;
     ASSERT_TRUE(first1.start(daemon_argv(m(0)), (m(0).dir / "first.log").string()));
-    ASSERT_TRUE(eventually([&] { return first1.log().find("holding the background lease") != std::string::npos; }))
+    ASSERT_TRUE(eventually([&] { return first1.log().find("holding the background lease") != std::string::npos; }, 20s))
         << first1.log();
     ASSERT_TRUE(standby1.start(daemon_argv(m(0)), (m(0).dir / "standby.log").string()));
     ASSERT_TRUE(only2.start(daemon_argv(m(1)), (m(1).dir / "daemon.log").string()));
     ASSERT_TRUE(only3.start(daemon_argv(m(2)), (m(2).dir / "daemon.log").string()));
     for (auto* d : {&only2, &only3}) {
-        ASSERT_TRUE(eventually([&] { return d->log().find("holding the background lease") != std::string::npos; }))
+        ASSERT_TRUE(eventually([&] { return d->log().find("holding the background lease") != std::string::npos; }, 20s))
             << "each machine's daemon leads its own loops:\n" << d->log();
     }
-    ASSERT_TRUE(eventually([&] { return standby1.log().find("standing by") != std::string::npos; })) << standby1.log();
+    ASSERT_TRUE(eventually([&] { return standby1.log().find("standing by") != std::string::npos; }, 20s)) << standby1.log();
     std::this_thread::sleep_for(2s);
     EXPECT_EQ(standby1.log().find("holding the background lease"), std::string::npos) << "two leaders on m1";
 
@@ -344,7 +318,7 @@ TEST_F(three_machines, a_daemon_outlives_postgres_going_away_and_refuses_changes
     std::ofstream(m(0).dir / "config.yml", std::ios::app) << "api: { socket: " << sock << " }\n";
     child_process daemon;
     ASSERT_TRUE(daemon.start(daemon_argv(m(0)), (m(0).dir / "daemon.log").string()));
-    ASSERT_TRUE(eventually([&] { return daemon.log().find("holding the background lease") != std::string::npos && fs::exists(sock); }))
+    ASSERT_TRUE(eventually([&] { return daemon.log().find("holding the background lease") != std::string::npos && fs::exists(sock); }, 20s))
         << daemon.log();
     auto before = tm(m(0), {"cname", "add", "before", "--port", "3100", "--project", "alpha"});
     ASSERT_EQ(before.exit_code, 0) << before.err;
