@@ -51,3 +51,7 @@ python3 "$here/cli/startup_bench.py" "$build" --runs "$runs"
 section "5. the daemon's event-driven loops (not an issue 13 goal; Docker parts need root)"
 if $quick; then python3 "$here/daemon/run_bench.py" "$build" --runs 5 --idle-seconds 10 --skip-docker
 else python3 "$here/daemon/run_bench.py" "$build"; fi
+
+section "6. three machines adding names at once: one PostgreSQL vs a SQLite file each (not an issue 13 goal)"
+if $quick; then "$here/multi-machine/bench_three_machines.sh" --build "$build" --quick
+else "$here/multi-machine/bench_three_machines.sh" --build "$build"; fi
