@@ -73,6 +73,7 @@ result<std::string> create_dns_record(step_env& env, operation& o) {
     } else {
         json::object rec;
         rec.set("name", o.hostname).set("content", env.record_content).set("comment", marker);
+        o.put("create_sent", true);  // in memory only: from here on a failure may hide a record made
         auto created = env.dns.create_record(zone, rec.str());
         if (!created) {
             return fail(created.error().code, with_error("cannot create the DNS record for " + o.hostname, created.error()));
@@ -89,9 +90,12 @@ result<std::string> create_dns_record(step_env& env, operation& o) {
 
 // Undo of create_dns_record. A crash may have come between creating the record and journaling its
 // id: then look it up, and take it only if it is ours (our comment, our tunnel).
-result<void> delete_created_record(step_env& env, operation& o, bool /*in_flight*/) {
+result<void> delete_created_record(step_env& env, operation& o, bool in_flight) {
     std::string zone = o.s("zone_id"), marker = cname_pipeline::ownership_marker(o.project);
     std::string record_id = o.s("record_id");
+    // This very run failed before it asked for a record (the lookup failed, or the DNS plugin's own
+    // request budget refused): nothing can have been made, and asking again would only fail the same way.
+    if (record_id.empty() && in_flight && !o.b("create_sent")) return {};
     if (record_id.empty()) {
         auto found = env.dns.find_record(zone, o.hostname, "CNAME");
         if (found) {

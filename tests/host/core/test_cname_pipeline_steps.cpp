@@ -34,7 +34,8 @@ core::error boom(const std::string& what) { return {errc::error, what}; }
 class fake_dns final : public core::dns_provider {
 public:
     std::map<std::string, std::string> records;  // hostname → {"id","name","content","comment"}
-    std::optional<error> create_error, delete_error, list_error;
+    std::optional<error> create_error, delete_error, list_error, find_error;
+    std::atomic<int> finds{0};
     bool create_fails_after_creating = false;
     std::string zones = R"([{"zone_id":"z1","name":"example.com"}])";
     std::atomic<int> zone_fetches{0};
@@ -47,6 +48,8 @@ public:
     }
     result<std::string> find_record(std::string_view, std::string_view hostname, std::string_view) override {
         std::lock_guard<std::mutex> lock(m_);
+        ++finds;
+        if (find_error) return tl::unexpected(*find_error);
         auto it = records.find(std::string(hostname));
         if (it == records.end()) return core::fail(errc::not_found, "no record");
         return it->second;
@@ -309,6 +312,20 @@ TEST_F(pipeline_steps, a_lost_dns_answer_is_undone_by_looking_the_record_up) {
     EXPECT_EQ(progress_, (std::vector<std::string>{"validated 1/5"}));
     EXPECT_STREQ(last_audit()["result"].GetString(), "error");
     EXPECT_EQ(audit_detail("failed_step"), "dns");
+}
+
+// The DNS plugin's own request budget refuses the lookup before any record is asked for: the run
+// rolls back at once, without a second lookup that the same budget would refuse, leaving the
+// operation unfinished.
+TEST_F(pipeline_steps, a_lookup_refused_before_any_create_rolls_back_without_asking_again) {
+    dns_.find_error = error{errc::retry, "tunnelmgr's own budget of 1000 Cloudflare requests per 5 minutes is used up"};
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::retry);
+    EXPECT_EQ(dns_.finds.load(), 1) << "no lookup in the undo: nothing was asked for";
+    EXPECT_EQ(store_->journal, (std::vector<std::string>{"rolled_back {}"}));
+    EXPECT_EQ(unfinished(), 0u);
+    EXPECT_TRUE(dns_.records.empty());
 }
 
 TEST_F(pipeline_steps, someone_elses_record_is_refused_and_left_alone) {
