@@ -38,7 +38,8 @@ const std::string k_rootfs = k_build + "/systemd-rootfs/bookworm-systemd.tar";
 const std::string k_work = k_build + "/tests/packaging";
 const std::string k_image = "tm-systemd:latest";
 const std::set<std::string> k_stock_plugins{"sqlite-state",       "cloudflare-dns",       "docker-runtime",
-                                            "systemd-supervisor", "container-supervisor", "mcp-stdio"};
+                                            "systemd-supervisor", "container-supervisor", "mcp-stdio",
+                                            "postgres-state"};
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();

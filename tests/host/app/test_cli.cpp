@@ -205,7 +205,7 @@ TEST_F(cli, stock_plugins_carry_the_version_of_the_host_they_ship_with) {
     std::string plugin_dir = std::string(TM_TEST_BINARY_DIR) + "/plugins";
     std::vector<std::string> built;
     for (const char* name : {"sqlite-state", "cloudflare-dns", "docker-runtime", "systemd-supervisor",
-                             "container-supervisor", "mcp-stdio"}) {
+                             "container-supervisor", "mcp-stdio", "postgres-state"}) {
         if (std::filesystem::exists(plugin_dir + "/" + name + ".so")) built.emplace_back(name);
     }
     if (built.empty()) GTEST_SKIP() << "no stock plugin built in " << plugin_dir;
