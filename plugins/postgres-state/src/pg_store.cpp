@@ -202,19 +202,31 @@ store_result<std::unique_ptr<pg_store>> pg_store::open(const pg_config& config, 
 
 template <class T, class Body>
 store_result<T> pg_store::transact(std::string_view what, Body&& body) {
+    bool reconnected = false;
     for (int attempt = 1;; ++attempt) {
         auto loan = pool_->borrow();
         if (!loan) return tl::unexpected(loan.error());
+        bool committing = false;
         try {
             pqxx::work txn(**loan);
             store_result<T> r = body(txn);
-            if (r) txn.commit();
+            if (r) {
+                committing = true;
+                txn.commit();
+            }
             return r;  // on failure the transaction's destructor rolls back
         } catch (const std::exception& e) {
             auto failure = classify(e, what, pool_->secrets());
             const bool lost = failure.connection_lost || !(*loan)->is_open();
             if (lost) {
                 loan->discard();
+                // An idle connection the server dropped (it restarted) fails the first statement: nothing
+                // was committed, so the call runs once more on a fresh connection. Lost while committing,
+                // nobody knows whether it was saved: that is the caller's to find out.
+                if (!committing && !reconnected) {
+                    reconnected = true;
+                    continue;
+                }
                 if (!failure.connection_lost) failure.error = unavailable(pool_->secrets().scrub(one_line(e.what())));
                 return tl::unexpected(failure.error);
             }

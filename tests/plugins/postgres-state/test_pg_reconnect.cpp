@@ -62,6 +62,21 @@ TEST_F(pg_reconnect_test, a_call_while_the_server_is_away_answers_retry_and_the_
     EXPECT_EQ(s.cname_count({}).value(), 2) << "counts moved with the rows only";
 }
 
+// A server restart between two calls drops every pooled connection; the next call must not fail for
+// it (the daemon would refuse a change while nothing is wrong): it runs again on a fresh connection.
+TEST_F(pg_reconnect_test, the_first_call_after_a_restart_between_calls_does_not_fail) {
+    config_.pool_size = 1;
+    auto opened = pg_store::open(config_);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    auto& s = **opened;
+    ASSERT_TRUE(s.cname_insert(pg_store_test::cname("before", "p")).has_value());  // the pooled connection is open
+    server_->stop();
+    server_->start();
+    auto after = s.cname_insert(pg_store_test::cname("after", "p"));
+    ASSERT_TRUE(after.has_value()) << after.error().message;
+    EXPECT_EQ(s.cname_list({}).value().size(), 2u) << "inserted once, not twice";
+}
+
 TEST_F(pg_reconnect_test, an_operation_commit_cut_off_by_the_server_leaves_the_operation_unfinished) {
     auto opened = pg_store::open(config_);
     ASSERT_TRUE(opened.has_value()) << opened.error().message;
