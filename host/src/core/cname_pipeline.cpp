@@ -765,8 +765,25 @@ result<void> cname_pipeline::within_quota(const std::string& project, std::optio
         return fail(errc::conflict, "project '" + project + "' may publish no hostnames (projects." + project +
                                         ".max_hostnames is 0): ask the operator to raise it");
     }
-    // Names being created for the project by operations begun before this one hold their place. Read
-    // before the held rows, so a create that commits in between is in one list or in both, never in neither.
+    auto over_quota = [&](int64_t used, const std::string& in_flight) {
+        return fail(errc::conflict, "project '" + project + "' may hold at most " + std::to_string(max) + " hostname" +
+                                        (max == 1 ? "" : "s") + " (projects." + project + ".max_hostnames) and holds " +
+                                        std::to_string(used) + in_flight +
+                                        ": delete one it no longer needs (tunnel_delete_cname), or ask the operator to "
+                                        "raise the quota");
+    };
+    // Names being created for the project by operations begun before this one hold their place. A store
+    // of API 1.4 counts them with the rows in one snapshot, every machine's (a shared store); else the
+    // journal is read before the held rows, so a create that commits in between is in one list or in
+    // both, never in neither.
+    if (reserved_by && state_.counts_pending()) {
+        json::object f;
+        f.set("project", project).set("pending_before", *reserved_by);
+        auto used = state_.cname_count(f.str());
+        if (!used) return tl::unexpected(used.error());
+        if (*used < max) return {};
+        return over_quota(*used, " (names being created count)");
+    }
     std::set<std::string> pending;
     if (reserved_by) {
         auto list = state_.operation_list_unfinished();
@@ -806,12 +823,7 @@ result<void> cname_pipeline::within_quota(const std::string& project, std::optio
         used = static_cast<int64_t>(names.size());
     }
     if (used < max) return {};
-    std::string in_flight = pending.empty() ? "" : " (counting " + std::to_string(pending.size()) + " being created)";
-    return fail(errc::conflict, "project '" + project + "' may hold at most " + std::to_string(max) + " hostname" +
-                                    (max == 1 ? "" : "s") + " (projects." + project + ".max_hostnames) and holds " +
-                                    std::to_string(used) + in_flight +
-                                    ": delete one it no longer needs (tunnel_delete_cname), or ask the operator to "
-                                    "raise the quota");
+    return over_quota(used, pending.empty() ? "" : " (counting " + std::to_string(pending.size()) + " being created)");
 }
 
 result<operation> cname_pipeline::begin_operation(op_kind kind, const std::string& host, const std::string& project,

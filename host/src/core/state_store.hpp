@@ -46,6 +46,9 @@ public:
     // Whether the store keeps a row's expires_at and origin_request, filters by expires_before and
     // knows retarget operations (plugin API 1.3).
     virtual bool keeps_row_extras() const { return true; }
+    // Whether cname_count takes {"project","pending_before":id}: the project's rows plus its unfinished
+    // creates begun before operation `id`, on every machine, in one snapshot (plugin API 1.4).
+    virtual bool counts_pending() const { return true; }
 };
 
 }  // namespace tunnelmgr::core

@@ -25,6 +25,11 @@ bool state_store_client::keeps_row_extras() const {
     return v && (v->major > 1 || (v->major == 1 && v->minor >= 3));
 }
 
+bool state_store_client::counts_pending() const {
+    auto v = parse_api_version(inst_.library().required_api);
+    return t_.cname_count != nullptr && v && (v->major > 1 || (v->major == 1 && v->minor >= 4));
+}
+
 core::error state_store_client::malformed(const char* function, const std::string& why) const {
     return {core::errc::error, "plugin '" + inst_.library().name + "': " + function +
                                    "() replied with something tunnelmgr cannot read (" + why +

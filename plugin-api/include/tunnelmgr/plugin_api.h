@@ -255,7 +255,9 @@ typedef struct tm_state_store_v1 {
 
     /* since 1.1 — Optional. How many rows cname_list would return for filter_json without
      * "limit"/"offset" ({} or {"project":"name"}), without building them. NULL (or failing): the host
-     * counts cname_list's rows instead. */
+     * counts cname_list's rows instead. Since 1.4 {"project","pending_before":id} adds the project's
+     * unfinished "create" operations with a smaller id (every machine's, in a shared store), counted in
+     * the same snapshot as the rows: the host's quota check. */
     tm_rc (*cname_count)(tm_plugin_t* p, const char* filter_json, int64_t* out_count);
 } tm_state_store_v1;
 

@@ -320,6 +320,14 @@ store_result<std::vector<cname_row>> pg_store::cname_list(const cname_filter& fi
 store_result<int64_t> pg_store::cname_count(const cname_filter& filter) {
     return transact<int64_t>("counting CNAME rows", [&](pqxx::dbtransaction& txn) {
         // Per project, or all: the counts the trigger keeps; an expiry filter counts rows.
+        if (filter.pending_before && filter.project) {
+            // Every machine's creates, in the rows' snapshot: the quota holds across machines.
+            auto r = txn.exec_params1(
+                "SELECT COALESCE((SELECT n FROM cname_counts WHERE project = $1), 0) + (SELECT COUNT(*) FROM operations "
+                "WHERE kind = 'create' AND project = $1 AND id < $2 AND state NOT IN ('committed', 'rolled_back'))",
+                *filter.project, *filter.pending_before);
+            return store_result<int64_t>(r[0].as<int64_t>());
+        }
         if (!filter.expires_before) {
             auto r = filter.project
                          ? txn.exec_params1("SELECT COALESCE((SELECT n FROM cname_counts WHERE project = $1), 0)", *filter.project)

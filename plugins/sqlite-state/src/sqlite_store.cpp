@@ -468,6 +468,17 @@ store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter
 store_result<int64_t> sqlite_store::cname_count(const cname_filter& filter) {
     return read<int64_t>("counting CNAME rows", [&](statement_cache& statements) {
         // Per project, or all: the counts the triggers keep (migration 0010); an expiry filter counts rows.
+        if (filter.pending_before && filter.project) {
+            // One statement, one snapshot: a create that commits meanwhile is a row or an operation, never both.
+            auto q = statements.prepared(
+                "SELECT COALESCE((SELECT n FROM cname_counts WHERE project = ?), 0) + (SELECT COUNT(*) FROM operations "
+                "WHERE kind = 'create' AND project = ? AND id < ? AND state NOT IN ('committed', 'rolled_back'))");
+            q->bind(1, *filter.project);
+            q->bind(2, *filter.project);
+            q->bind(3, *filter.pending_before);
+            q->executeStep();
+            return store_result<int64_t>(q->getColumn(0).getInt64());
+        }
         if (!filter.expires_before) {
             auto q = filter.project ? statements.prepared("SELECT COALESCE((SELECT n FROM cname_counts WHERE project = ?), 0)")
                                     : statements.prepared("SELECT COALESCE(SUM(n), 0) FROM cname_counts");

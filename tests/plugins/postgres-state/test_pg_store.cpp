@@ -129,6 +129,27 @@ TEST_F(pg_store_test, operations_hold_a_name_on_every_machine_and_are_listed_by_
     EXPECT_EQ(m1->cname_count({}).value(), 0);
 }
 
+// The quota's count: a project's rows plus its creates still under way on every machine, begun before
+// the asking operation (what operation_list_unfinished, one machine's, cannot give).
+TEST_F(pg_store_test, a_pending_count_sees_every_machines_creates_begun_before) {
+    auto m1 = open("m1");
+    auto m2 = open("m2");
+    ASSERT_TRUE(m1->cname_insert(cname("held", "shop")).has_value());
+    const int64_t on_m2 = m2->operation_begin(op(operation_kind::create, "two.example.com", "shop")).value();
+    ASSERT_TRUE(m2->operation_begin(op(operation_kind::create, "other.example.com", "blog")).has_value());
+    ASSERT_TRUE(m2->operation_begin(op(operation_kind::remove, "held.example.com", "shop")).has_value());
+    const int64_t on_m1 = m1->operation_begin(op(operation_kind::create, "one.example.com", "shop")).value();
+    cname_filter f;
+    f.project = "shop";
+    f.pending_before = on_m1;
+    EXPECT_EQ(m1->cname_count(f).value(), 2) << "the row and m2's create begun earlier; not deletes, not blog's";
+    f.pending_before = on_m2;
+    EXPECT_EQ(m2->cname_count(f).value(), 1) << "m1's later create does not count against m2's";
+    ASSERT_TRUE(m2->operation_commit(on_m2, cname("two", "shop")).has_value());
+    f.pending_before = on_m1;
+    EXPECT_EQ(m1->cname_count(f).value(), 2) << "committed: a row now, no longer an operation; counted once";
+}
+
 TEST_F(pg_store_test, a_commit_that_cannot_insert_leaves_the_operation_and_the_row_as_they_were) {
     auto m1 = open("m1");
     auto m2 = open("m2");

@@ -423,3 +423,25 @@ TEST_F(expiry_and_retarget, per_project_counts_follow_every_change_and_start_fro
     EXPECT_EQ(s.cname_count(due).value(), 1);
     agree("at the end");
 }
+
+// Plugin API 1.4: the quota's count in one statement, the project's rows plus its creates under way
+// that were begun before the asking operation.
+TEST_F(expiry_and_retarget, a_pending_count_adds_earlier_unfinished_creates_of_the_project) {
+    auto& s = open();
+    ASSERT_TRUE(s.cname_insert(cname("held", "shop")).has_value());
+    const int64_t first = s.operation_begin({operation_kind::create, "one.example.com", "shop", "{}"}).value();
+    ASSERT_TRUE(s.operation_begin({operation_kind::create, "other.example.com", "blog", "{}"}).has_value());
+    const int64_t second = s.operation_begin({operation_kind::create, "two.example.com", "shop", "{}"}).value();
+    cname_filter f;
+    f.project = "shop";
+    f.pending_before = second;
+    EXPECT_EQ(s.cname_count(f).value(), 2);
+    f.pending_before = first;
+    EXPECT_EQ(s.cname_count(f).value(), 1);
+    ASSERT_TRUE(s.operation_commit(first, cname("one", "shop")).has_value());
+    f.pending_before = second;
+    EXPECT_EQ(s.cname_count(f).value(), 2) << "committed: counted once, as a row";
+    auto refused = cname_filter_from_json(R"({"pending_before":5})");
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_NE(refused.error().message.find("give filter.project too"), std::string::npos);
+}

@@ -266,7 +266,11 @@ store_result<cname_filter> cname_filter_from_json(std::string_view json) {
     out.limit = f.opt_int("limit");
     out.offset = f.opt_int("offset");
     out.expires_before = f.opt_int("expires_before");
+    out.pending_before = f.opt_int("pending_before");
     if (!f.ok()) return f.error();
+    if (out.pending_before && !out.project) {
+        return store_fail(store_errc::invalid, "filter.pending_before counts one project's creates: give filter.project too");
+    }
     if (out.limit && (*out.limit < 1 || *out.limit > 10000)) {
         return store_fail(store_errc::invalid, "filter.limit must be from 1 to 10000, not " + std::to_string(*out.limit));
     }

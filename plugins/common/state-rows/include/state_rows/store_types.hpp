@@ -23,6 +23,9 @@ struct cname_filter {
     std::optional<int64_t> offset;  // rows to skip, >= 0
     // Only rows whose expires_at is set and <= this (Unix ms): the daemon's expiry pass.
     std::optional<int64_t> expires_before;
+    // cname_count only, with project (since 1.4): also count the project's unfinished create operations
+    // whose id is smaller, on every machine, in the same snapshot as the rows (the quota's exact count).
+    std::optional<int64_t> pending_before;
 };
 
 // retarget: the row's service (port, target, ...) changes in place; its DNS record does not.
