@@ -451,6 +451,29 @@ TEST_F(state_store_v1, cname_count_matches_cname_list) {
         << rule("cname_count must equal the number of rows cname_list returns for the same filter");
 }
 
+// Since 1.4: the host's quota check counts a project's rows and its creates under way in one call.
+TEST_F(state_store_v1, cname_count_with_pending_before_adds_earlier_unfinished_creates) {
+    if (!given_times_paging_and_machine_since_1_4()) GTEST_SKIP() << before_1_4();
+    if (!s().has_cname_count()) GTEST_SKIP() << "cname_count is NULL (optional since 1.1): the host counts cname_list's rows";
+    const std::string proj = project();
+    ASSERT_TRUE(s().cname_insert(row("held", proj)).ok()) << rule("cname_insert must store a new hostname");
+    const int64_t first = begin_ok(operation_json("create", host("one"), proj));
+    begin_ok(operation_json("create", host("else"), project("other")));
+    begin_ok(operation_json("delete", host("held"), proj));
+    const int64_t second = begin_ok(operation_json("create", host("two"), proj));
+    auto count = [&](int64_t before) {
+        return s().cname_count("{\"project\":\"" + proj + "\",\"pending_before\":" + std::to_string(before) + "}");
+    };
+    const char* what = "since 1.4, cname_count with {\"project\",\"pending_before\":id} must count the project's rows plus "
+                       "its unfinished \"create\" operations whose id is smaller (not other projects', not deletes)";
+    auto both = count(second);
+    ASSERT_TRUE(both.ok()) << both.describe() << rule(what);
+    EXPECT_EQ(both.number, 2) << rule(what);
+    auto one = count(first);
+    ASSERT_TRUE(one.ok()) << one.describe() << rule(what);
+    EXPECT_EQ(one.number, 1) << rule(what);
+}
+
 // --- operations ------------------------------------------------------------------------------
 
 TEST_F(state_store_v1, operation_begin_starts_at_validated) {

@@ -203,9 +203,20 @@ public:
         if (!f) return tl::unexpected(f.error());
         const std::string project = str(*f, "project");
         std::lock_guard<std::mutex> lock(s_->mutex);
-        return static_cast<int64_t>(std::count_if(s_->cnames.begin(), s_->cnames.end(), [&](const auto& e) {
+        auto n = static_cast<int64_t>(std::count_if(s_->cnames.begin(), s_->cnames.end(), [&](const auto& e) {
             return project.empty() || str(e.second.doc, "project") == project;
         }));
+        // Since 1.4 (kept right: this store's bugs are elsewhere): "pending_before" adds the project's
+        // unfinished creates begun earlier.
+        if (auto before = f->FindMember("pending_before"); before != f->MemberEnd() && before->value.IsInt64()) {
+            for (const auto& op : s_->operations) {
+                if (op.kind == "create" && op.project == project && op.id < before->value.GetInt64() &&
+                    op.state != "committed" && op.state != "rolled_back") {
+                    ++n;
+                }
+            }
+        }
+        return n;
     }
 
     sdk::result<int64_t> operation_begin(std::string_view op_json) override {
