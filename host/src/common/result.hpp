@@ -26,3 +26,12 @@ inline tl::unexpected<error> fail(errc code, std::string message) {
 }
 
 }  // namespace tunnelmgr
+
+// Early return of a failed result: `TM_TRY(v, expr)` declares `v` as expr's value, or returns its
+// error; `TM_TRY_VOID(expr)` only returns the error.
+#define TM_TRY(var, expr)                                  \
+    auto var##_r = (expr);                                 \
+    if (!var##_r) return tl::unexpected(var##_r.error());  \
+    auto var = std::move(*var##_r)
+#define TM_TRY_VOID(expr) \
+    if (auto tm_try_r_ = (expr); !tm_try_r_) return tl::unexpected(tm_try_r_.error())

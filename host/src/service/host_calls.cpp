@@ -35,11 +35,6 @@ core::result<int64_t> int_arg(const rapidjson::Value& a, const char* key, bool r
     return it->value.GetInt64();
 }
 
-#define TM_TRY(var, expr)                                  \
-    auto var##_r = (expr);                                 \
-    if (!var##_r) return tl::unexpected(var##_r.error());  \
-    auto var = std::move(*var##_r)
-
 // An op's argument schema: its own properties (each followed by a comma), its "required" clause (with
 // a trailing comma, or nothing), and the two every op accepts — projectName (checked against the
 // session) and _progress (a transport's progress token).

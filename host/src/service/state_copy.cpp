@@ -14,13 +14,6 @@
 
 #include "core/json.hpp"
 
-#define TM_TRY(var, expr)                                  \
-    auto var##_r = (expr);                                 \
-    if (!var##_r) return tl::unexpected(var##_r.error());  \
-    auto var = std::move(*var##_r)
-#define TM_TRY_VOID(expr)                       \
-    if (auto r_ = (expr); !r_) return tl::unexpected(r_.error())
-
 namespace tunnelmgr::service {
 namespace {
 
@@ -47,11 +40,12 @@ core::result<std::vector<sdk::model::cname_row>> all_names(core::state_store& st
     return out;
 }
 
-// Every entry of a newest-first log (audit_query / health_history), oldest first, paged with
-// "before_id" (plugin API 1.4: entries with a smaller id, newest id first).
-core::result<std::vector<std::string>> all_entries(const std::function<core::result<std::string>(std::string_view)>& query,
-                                                   const std::string& what, const char* which) {
-    std::vector<std::string> newest_first;
+// Every entry of a newest-first log (audit_query / health_history), oldest first and decoded with
+// `decode`, paged with "before_id" (plugin API 1.4: entries with a smaller id, newest id first).
+template <class T, class Decode>
+core::result<std::vector<T>> all_entries(const std::function<core::result<std::string>(std::string_view)>& query,
+                                         Decode decode, const std::string& what, const char* which) {
+    std::vector<T> newest_first;
     std::optional<int64_t> before;
     for (;;) {
         core::json::object f;
@@ -69,13 +63,27 @@ core::result<std::vector<std::string>> all_entries(const std::function<core::res
                                                " by id (plugin API 1.4 `before_id`): upgrade the plugin, then copy again");
             }
             lowest = id;
-            newest_first.push_back(core::json::to_string(e));
+            auto v = decode(core::json::to_string(e));
+            if (!v) return fail(errc::error, "the " + std::string(which) + " store returned a malformed " + what + " entry: " + v.error());
+            newest_first.push_back(std::move(*v));
         }
         if (doc->Size() < static_cast<rapidjson::SizeType>(k_log_page)) break;
         before = lowest;
     }
     std::reverse(newest_first.begin(), newest_first.end());
     return newest_first;
+}
+
+core::result<std::vector<sdk::model::audit_entry>> audit_log(core::state_store& store, const char* which) {
+    return all_entries<sdk::model::audit_entry>([&](std::string_view f) { return store.audit_query(f); },
+                                                [](const std::string& t) { return sdk::model::decode_audit_entry(t); },
+                                                "audit log", which);
+}
+
+core::result<std::vector<sdk::model::health_sample>> health_log(core::state_store& store, const char* which) {
+    return all_entries<sdk::model::health_sample>([&](std::string_view f) { return store.health_history(f); },
+                                                  [](const std::string& t) { return sdk::model::decode_health_sample(t); },
+                                                  "health history", which);
 }
 
 // JSON texts equal as values (key order and spacing aside: a store may keep objects its own way).
@@ -126,19 +134,6 @@ std::string health_difference(const sdk::model::health_sample& a, const sdk::mod
     return "";
 }
 
-// Decodes every text of `texts` with `decode`, naming the first that fails.
-template <class T, class Decode>
-core::result<std::vector<T>> decode_all(const std::vector<std::string>& texts, Decode decode, const std::string& what) {
-    std::vector<T> out;
-    out.reserve(texts.size());
-    for (const auto& t : texts) {
-        auto v = decode(t);
-        if (!v) return fail(errc::error, "a malformed " + what + " entry: " + v.error());
-        out.push_back(std::move(*v));
-    }
-    return out;
-}
-
 template <class T, class Diff>
 core::result<void> compare_logs(const std::vector<T>& want, const std::vector<T>& got, Diff diff, const std::string& what) {
     if (want.size() != got.size()) {
@@ -172,13 +167,9 @@ core::result<void> verify(core::state_store& to, const std::vector<sdk::model::c
             return fail(errc::error, "verification failed: the copy of " + want.hostname + " differs in its " + d);
         }
     }
-    TM_TRY(audit_texts, all_entries([&](std::string_view f) { return to.audit_query(f); }, "audit log", "destination"));
-    TM_TRY(audit_got, decode_all<sdk::model::audit_entry>(
-                          audit_texts, [](const std::string& t) { return sdk::model::decode_audit_entry(t); }, "audit"));
+    TM_TRY(audit_got, audit_log(to, "destination"));
     TM_TRY_VOID(compare_logs(audit, audit_got, audit_difference, "audit"));
-    TM_TRY(health_texts, all_entries([&](std::string_view f) { return to.health_history(f); }, "health history", "destination"));
-    TM_TRY(health_got, decode_all<sdk::model::health_sample>(
-                           health_texts, [](const std::string& t) { return sdk::model::decode_health_sample(t); }, "health"));
+    TM_TRY(health_got, health_log(to, "destination"));
     TM_TRY_VOID(compare_logs(health, health_got, health_difference, "health"));
     TM_TRY(zones_got, to.domains_list());
     if (zones_got.size() != zones.size()) {
@@ -215,12 +206,8 @@ core::result<copy_report> copy_state(core::state_store& from, core::state_store&
                                     "database), so that two histories are not mixed");
     }
     TM_TRY(names, all_names(from, "source"));
-    TM_TRY(audit_texts, all_entries([&](std::string_view f) { return from.audit_query(f); }, "audit log", "source"));
-    TM_TRY(audit, decode_all<sdk::model::audit_entry>(
-                      audit_texts, [](const std::string& t) { return sdk::model::decode_audit_entry(t); }, "audit"));
-    TM_TRY(health_texts, all_entries([&](std::string_view f) { return from.health_history(f); }, "health history", "source"));
-    TM_TRY(health, decode_all<sdk::model::health_sample>(
-                       health_texts, [](const std::string& t) { return sdk::model::decode_health_sample(t); }, "health"));
+    TM_TRY(audit, audit_log(from, "source"));
+    TM_TRY(health, health_log(from, "source"));
     TM_TRY(zones, from.domains_list());
     for (auto& r : names) {
         if (!r.machine || r.machine->empty()) r.machine = machine;
