@@ -1,8 +1,17 @@
 // Runs a program to completion for a test: argv in, exit status, stdout and stderr out.
 // No shell is involved; the child gets the parent's environment plus `extra_env`.
+//
+// Tests call this from several threads at once. The pipes are therefore close-on-exec: a child
+// spawned by another thread must not inherit this call's write ends, or this call waits for EOF
+// until that other child exits — forever when it is a daemon (a PostgreSQL server started by
+// pg_ctl kept a load thread's pipe open and hung a test for 600 s). `deadline` bounds a call that
+// hangs anyway: the child is killed by PID and the result says so in `err` and `timed_out`.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <fcntl.h>
 #include <map>
 #include <poll.h>
 #include <signal.h>
@@ -19,16 +28,19 @@ namespace tunnelmgr::testing {
 struct process_result {
     int exit_code = -1;  // -1 when killed by a signal
     int signal = 0;
+    bool timed_out = false;
     std::string out;
     std::string err;
 };
 
 inline process_result run_process(const std::vector<std::string>& argv,
                                   const std::map<std::string, std::string>& extra_env = {},
-                                  const std::string& stdin_data = "") {
+                                  const std::string& stdin_data = "",
+                                  std::chrono::milliseconds deadline = std::chrono::minutes(5)) {
     process_result r;
     int out_pipe[2], err_pipe[2], in_pipe[2];
-    if (pipe(out_pipe) != 0 || pipe(err_pipe) != 0 || pipe(in_pipe) != 0) return r;
+    // dup2 onto 0/1/2 in the child clears close-on-exec there; every other copy closes at exec.
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 || pipe2(in_pipe, O_CLOEXEC) != 0) return r;
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, in_pipe[0], 0);
@@ -64,8 +76,21 @@ inline process_result run_process(const std::vector<std::string>& argv,
     pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
     int open_fds = 2;
     char buf[4096];
+    const auto until = std::chrono::steady_clock::now() + deadline;
     while (open_fds > 0) {
-        if (poll(fds, 2, -1) < 0) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            r.timed_out = true;
+            kill(pid, SIGKILL);
+            for (auto& f : fds) {
+                if (f.fd >= 0) close(f.fd);
+                f.fd = -1;
+            }
+            r.err += "\n[run_process: " + argv[0] + " still ran after " + std::to_string(deadline.count()) +
+                     " ms, or something it started kept its output open; killed]\n";
+            break;
+        }
+        if (poll(fds, 2, static_cast<int>(std::min<long long>(left.count(), 60000))) < 0) {
             if (errno == EINTR) continue;
             break;
         }
