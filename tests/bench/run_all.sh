@@ -45,6 +45,15 @@ printf '%s' "$summaries" | awk '
       printf "  at 1,000 rules: add %.1fx, rm %.1fx the floor (goal <= 3x); 3,000 vs 10 rules: add %.2fx, rm %.2fx (goal <= 1.5x)\n",
              add[1000] / fl[1000], rm[1000] / fl[1000], add[3000] / add[10], rm[3000] / rm[10] } }'
 
+echo "  with the ingress file's git history (history_keep 100) at 1,000 rules: in the change (CLI) vs after the reply (daemon)"
+for h in now after; do
+  out=$("$build/tests/bench/pipeline/bench_pipeline" 20 --rules 1000 --history "$h")
+  printf '%s\n' "$out" | grep '^SUMMARY' | awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+    printf "  history %-5s: add p50 %7.2f ms, rm p50 %7.2f ms, floor %5.2f ms: add %5.1fx the floor\n",
+           v["history"], v["add_p50"], v["rm_p50"], v["floor_p50"], v["add_p50"] / v["floor_p50"] }'
+  printf '%s\n' "$out" | grep 'git history' || true
+done
+
 section "4. CLI start-up to the command's first call (goal 4: <= 10 ms)"
 python3 "$here/cli/startup_bench.py" "$build" --runs "$runs"
 

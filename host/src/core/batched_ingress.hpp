@@ -50,6 +50,8 @@ public:
     }
     result<std::string> apply() override;
     std::string take_backup_error() override { return inner_->take_backup_error(); }
+    void write_history_after_reply() override { inner_->write_history_after_reply(); }
+    std::string flush_history() override { return inner_->flush_history(); }
     result<void> check_editable() override { return inner_->check_editable(); }
     result<std::vector<ingress_rule>> list_rules() override { return inner_->list_rules(); }
 

@@ -280,19 +280,29 @@ result<locked_file> read_locked(const std::string& path, ingress_file::parse_cac
     return locked_file{std::move(*lock), std::move(*text), std::move(*p)};
 }
 
-// The history folder is readable by whom the file is: a 0600 file may hold a credential.
-unsigned history_folder_mode(unsigned source_mode) {
-    return 0700u | ((source_mode & 0040u) != 0 ? 0050u : 0u) | ((source_mode & 0004u) != 0 ? 0005u : 0u);
-}
-
 }  // namespace
 
 ingress_file::ingress_file(std::string path, std::string backup_dir, int history_keep, cloudflared_check judge)
     : path_(std::move(path)),
       backup_dir_(std::move(backup_dir)),
-      history_keep_(std::max(0, history_keep)),
       judge_(std::move(judge)),
-      cache_(std::make_shared<parse_cache>()) {}
+      cache_(std::make_shared<parse_cache>()) {
+    if (backup_dir_.empty()) return;
+    // What the history's worker copies: the file as it is, under the lock every editor takes.
+    auto take = [path = path_]() -> result<ingress_history::snapshot> {
+        auto real = existing_file(path);
+        if (!real) return tl::unexpected(real.error());
+        auto lock = sys::file_lock::acquire(*real + ".lock");
+        if (!lock) return tl::unexpected(lock.error());
+        auto text = sys::read_file(*real);
+        if (!text) return tl::unexpected(text.error());
+        struct stat st {};
+        if (::stat(real->c_str(), &st) != 0) return fail(errc::error, "cannot stat " + *real + ": " + std::strerror(errno));
+        return ingress_history::snapshot{std::move(*lock), std::move(*text), static_cast<unsigned>(st.st_mode & 07777u)};
+    };
+    history_ = std::make_shared<ingress_history>(backup_dir_, std::filesystem::path(path_).filename().string(),
+                                                 history_keep, std::move(take));
+}
 
 result<void> ingress_file::check_editable() const {
     auto locked = read_locked(path_, cache_.get());
@@ -526,71 +536,14 @@ result<ingress_change> ingress_file::write_and_backup(const std::string& text, c
     if (auto w = sys::write_file_atomic(path_, text); !w) return tl::unexpected(w.error());
     ingress_change change;
     change.changed = true;
-    if (!backup_dir_.empty()) change.backup_error = back_up(text, why, id->mode);
+    if (history_) change.backup_error = history_->record(text, why, id->mode);
     return change;
 }
 
-// The backup is a convenience: any failure is reported, never fatal.
-std::string ingress_file::back_up(const std::string& text, const std::string& why, unsigned source_mode) {
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    fs::create_directories(backup_dir_, ec);
-    if (ec) return "cannot create " + backup_dir_ + ": " + ec.message();
-    const unsigned folder_mode = history_folder_mode(source_mode);
-    struct stat st {};
-    if (::stat(backup_dir_.c_str(), &st) == 0 && (st.st_mode & 0777u & ~folder_mode) != 0 &&
-        ::chmod(backup_dir_.c_str(), folder_mode) != 0) {
-        char want[8];
-        std::snprintf(want, sizeof want, "%04o", folder_mode);
-        return "cannot make " + backup_dir_ + " as private as the file it keeps (`chmod " + want + " " + backup_dir_ +
-               "`): " + std::strerror(errno);
-    }
-    if (!fs::exists(fs::path(backup_dir_) / ".git", ec)) {
-        if (auto e = git({"init", "-q"}); !e.empty()) return e;
-    }
-    std::string name = fs::path(path_).filename().string();
-    sys::remove_stale_temp_files(backup_dir_ + "/" + name);
-    if (auto w = sys::write_file_atomic(backup_dir_ + "/" + name, text, static_cast<mode_t>(source_mode)); !w) {
-        return w.error().message;
-    }
-    if (auto e = git({"add", "--", name}); !e.empty()) return e;
-    if (auto e = git({"commit", "-q", "-m", why.empty() ? std::string("tunnelmgr change") : why}); !e.empty()) return e;
-    return prune_history();
+void ingress_file::write_history_after_reply() {
+    if (history_) history_->write_after_reply();
 }
 
-std::string ingress_file::git(std::vector<std::string> args, std::string* out) const {
-    // No automatic maintenance: a commit would start `git maintenance --auto`, a third process on every
-    // change; prune_history() runs gc itself, in batches.
-    std::vector<std::string> argv{"git", "-C", backup_dir_, "-c", "user.name=tunnelmgr", "-c",
-                                  "user.email=tunnelmgr@localhost", "-c", "commit.gpgsign=false",
-                                  "-c", "maintenance.auto=false", "-c", "gc.auto=0"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = sys::run(argv, std::chrono::seconds(20));
-    if (!r) return r.error().message;
-    if (r->exit_code != 0) return "git " + args.front() + " failed: " + r->err.substr(0, 300);
-    if (out != nullptr) *out = r->out;
-    return "";
-}
-
-// Keeps the newest history_keep_ versions. The oldest kept commit becomes the root the way a shallow
-// clone's does (.git/shallow), so every kept commit keeps its id, date and message, and gc then
-// drops everything older for good. Done in batches of a tenth: gc costs far more than a commit.
-std::string ingress_file::prune_history() const {
-    if (history_keep_ == 0) return "";
-    std::string out;
-    if (auto e = git({"rev-list", "--count", "HEAD"}, &out); !e.empty()) return e;
-    const long held = std::strtol(out.c_str(), nullptr, 10);
-    if (held <= history_keep_ + std::max(1, history_keep_ / 10)) return "";
-    if (auto e = git({"rev-list", "--max-count=" + std::to_string(history_keep_), "HEAD"}, &out); !e.empty()) return e;
-    std::istringstream commits(out);
-    std::string line, oldest;
-    while (std::getline(commits, line)) {
-        if (!line.empty()) oldest = line;
-    }
-    if (oldest.empty()) return "git rev-list listed no commits in " + backup_dir_;
-    if (auto w = sys::write_file_atomic(backup_dir_ + "/.git/shallow", oldest + "\n", 0644); !w) return w.error().message;
-    if (auto e = git({"reflog", "expire", "--expire=now", "--all"}); !e.empty()) return e;
-    return git({"gc", "--prune=now", "-q"});
-}
+std::string ingress_file::flush_history() { return history_ ? history_->flush() : std::string(); }
 
 }  // namespace tunnelmgr::core

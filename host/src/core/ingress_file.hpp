@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cloudflared_check.hpp"
+#include "core/ingress_history.hpp"
 #include "core/ingress_rules.hpp"
 #include "core/result.hpp"
 
@@ -71,20 +72,21 @@ public:
 
     const std::string& path() const { return path_; }
 
+    // The daemon: versions reach the git history after each edit returns (ingress_history.hpp).
+    void write_history_after_reply();
+    // Waits for the history to catch up; the last failure, "" for none (tests, benchmarks).
+    std::string flush_history();
+
     // The last text read or written with its parse (ingress_file.cpp); public only for the file's helpers.
     struct parse_cache;
 
 private:
     result<ingress_change> write_and_backup(const std::string& text, const std::string& why);
     std::string path_;
-    // Commits `text` to the git history and bounds it; "" or what went wrong.
-    std::string back_up(const std::string& text, const std::string& why, unsigned source_mode);
-    std::string prune_history() const;
-    std::string git(std::vector<std::string> args, std::string* out = nullptr) const;
     std::string backup_dir_;
-    int history_keep_;
     cloudflared_check judge_;
     std::shared_ptr<parse_cache> cache_;  // shared: copies of this editor edit the same file
+    std::shared_ptr<ingress_history> history_;  // null without a backup_dir; shared like cache_
 };
 
 }  // namespace tunnelmgr::core

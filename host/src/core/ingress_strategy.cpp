@@ -88,6 +88,8 @@ public:
     }
 
     std::string take_backup_error() override { return std::exchange(backup_error_, std::string()); }
+    void write_history_after_reply() override { file_.write_history_after_reply(); }
+    std::string flush_history() override { return file_.flush_history(); }
 
 private:
     // Which cloudflared process is running: the supervisor's main PID and start time, and the

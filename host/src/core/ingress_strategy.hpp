@@ -65,6 +65,12 @@ public:
     virtual result<std::string> apply() = 0;
     // The last git backup problem (local only), "" when none; reported in the audit log.
     virtual std::string take_backup_error() { return ""; }
+    // A long-running process (the daemon): the git history is written after each change returns,
+    // by a worker, several changes to a commit (local only). take_backup_error then stays "" and
+    // a failure is logged instead.
+    virtual void write_history_after_reply() {}
+    // Waits until the history holds every change so far; its last failure, "" for none.
+    virtual std::string flush_history() { return ""; }
     // Whether add/remove could write now, checked without changing anything (local: the file
     // exists, parses, passes cloudflared's rules and can be replaced keeping its owner, group and
     // mode). Asked before anything public (a DNS record) is created.

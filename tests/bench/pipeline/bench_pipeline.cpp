@@ -6,7 +6,10 @@
 // (issue 13 goal 3: at 1,000 rules within 3x the floor; 3,000 rules within 1.5x of 10), and the floor is
 // measured beside it: the two loopback requests an add makes, and an fsync'd write + rename of a file
 // the size of the ingress file (the SQLite commit is not in it). The last line is for tests/bench/run_all.sh.
-//   bench_pipeline [N=1000] [--rules K] [--dir D] [--keep]
+// --history now|after keeps the git history of the ingress file (history_keep 100): `now` commits in the
+// change, as a one-shot CLI process does; `after` commits after the change returns, as the daemon does
+// (the worker's catching up is timed apart, at the end).
+//   bench_pipeline [N=1000] [--rules K] [--history now|after] [--dir D] [--keep]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +31,7 @@
 #include "plugin_host/capability_clients.hpp"
 #include "plugin_host/registry.hpp"
 #include "plugin_host/state_store_client.hpp"
+#include "sys/process.hpp"
 
 using namespace tunnelmgr;
 namespace fs = std::filesystem;
@@ -46,6 +50,7 @@ int main(int argc, char** argv) {
     int n = 1000;
     int rules = 0;
     bool keep = false;
+    std::string history;
     fs::path dir = fs::temp_directory_path() / ("tm-bench-pipeline-" + std::to_string(::getpid()));
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -53,6 +58,12 @@ int main(int argc, char** argv) {
             dir = argv[++i];
         } else if (a == "--rules" && i + 1 < argc) {
             rules = std::stoi(argv[++i]);
+        } else if (a == "--history" && i + 1 < argc) {
+            history = argv[++i];
+            if (history != "now" && history != "after") {
+                std::fprintf(stderr, "--history takes now or after\n");
+                return 2;
+            }
         } else if (a == "--keep") {
             keep = true;
         } else {
@@ -93,7 +104,9 @@ int main(int argc, char** argv) {
     }
     host::state_store_client state(*reg.find("state"));
     host::dns_provider_client dns(*reg.find("dns"));
-    auto ingress = core::make_local_ingress((dir / "cloudflared.yml").string(), "", nullptr, nullptr, {});
+    auto ingress = core::make_local_ingress((dir / "cloudflared.yml").string(), history.empty() ? "" : (dir / "history").string(),
+                                            nullptr, nullptr, {}, 100);
+    if (history == "after") ingress->write_history_after_reply();
     core::host_target_selector targets;
     core::pipeline_settings settings;
     settings.tunnel_id = "6ff42ae2-765d-4adf-8112-31c55c1551ef";
@@ -148,6 +161,9 @@ int main(int argc, char** argv) {
         check_ms += std::chrono::duration<double, std::milli>(clk::now() - c).count();
     }
     double deletes_total = std::chrono::duration<double>(clk::now() - t1).count() - check_ms / 1000;
+    const auto h0 = clk::now();
+    const std::string history_error = ingress->flush_history();
+    const double catch_up_ms = std::chrono::duration<double, std::milli>(clk::now() - h0).count();
     auto size_after = fs::file_size(dir / "state.db") + (fs::exists(dir / "state.db-wal") ? fs::file_size(dir / "state.db-wal") : 0);
 
     std::printf("pipeline benchmark: %d creates then %d deletes (fake Cloudflare over loopback HTTP, sqlite-state, "
@@ -162,6 +178,12 @@ int main(int argc, char** argv) {
     std::printf("  ingress file with %d rules: %.1f KiB; invalid after a step: %d of %d\n", n + rules,
                 static_cast<double>(ingress_size) / 1024, invalid_after, 2 * n);
     std::printf("  Cloudflare API requests: %zu\n", (*fake)->total_requests());
+    if (!history.empty()) {
+        auto commits = sys::run({"git", "-C", (dir / "history").string(), "rev-list", "--count", "HEAD"});
+        std::printf("  git history (%s): %s commit(s) held after %d changes, catching up after the last took %.1f ms%s%s\n",
+                    history.c_str(), commits && commits->exit_code == 0 ? commits->out.substr(0, commits->out.find('\n')).c_str() : "?",
+                    2 * n, catch_up_ms, history_error.empty() ? "" : "; error: ", history_error.c_str());
+    }
     std::printf("  mean time to reach each step (create: validated dns_created ingress_written applied committed; "
                 "delete: validated ingress_removed applied dns_deleted committed), both kinds summed:\n");
     for (const auto& [step, ms] : step_ms) std::printf("    %-16s %8.2f ms\n", step.c_str(), ms / n);
@@ -190,7 +212,7 @@ int main(int argc, char** argv) {
     }
     std::printf("  floor of one add at %d rules (2 loopback requests + fsync'd write and rename, no SQLite commit): "
                 "median %.2f ms\n", rules, pct(floor_ms, 0.5));
-    std::printf("SUMMARY rules=%d add_p50=%.3f rm_p50=%.3f add_p99=%.3f rm_p99=%.3f floor_p50=%.3f\n", rules,
+    std::printf("SUMMARY rules=%d history=%s add_p50=%.3f rm_p50=%.3f add_p99=%.3f rm_p99=%.3f floor_p50=%.3f\n", rules, history.empty() ? "off" : history.c_str(),
                 pct(create_ms, 0.5), pct(delete_ms, 0.5), pct(create_ms, 0.99), pct(delete_ms, 0.99), pct(floor_ms, 0.5));
     if (!keep) fs::remove_all(dir);
     return invalid_after == 0 ? 0 : 1;

@@ -206,6 +206,9 @@ run_result cmd_daemon(app_state& s) {
     // Declared before the loops so it outlives them (the loops call it with status changes).
     std::unique_ptr<daemon_api> api;
     auto& core = *s.core;
+    // A change answers before git runs: the ingress history is written by a worker, several changes
+    // to a commit when they come close together.
+    if (core.ingress) core.ingress->write_history_after_reply();
 
     // --- 1. the loops: built here, first pass after every component is up.
     service::background_loops loops(core, *s.state, s.cfg.tunnel.id, policy_of(s.cfg.health), sys::self_identity(), now_ms);
