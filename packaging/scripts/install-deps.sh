@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(cmake ninja-build g++ pkg-config git
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
-  rapidjson-dev libsqlitecpp-dev libsqlite3-dev libyaml-cpp-dev libcurl4-openssl-dev libssl-dev
+  rapidjson-dev libsqlitecpp-dev libsqlite3-dev libyaml-cpp-dev libyaml-dev libcurl4-openssl-dev libssl-dev
   libexpected-dev libcpp-httplib-dev libpqxx-dev)
 test_pkgs=(libgtest-dev libgmock-dev libbenchmark-dev openssl sqlite3 docker.io busybox-static
   clang libclang-rt-14-dev debootstrap curl dpkg-dev prometheus jq graphviz postgresql-15)

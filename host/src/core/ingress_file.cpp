@@ -18,6 +18,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/yaml_duplicate_keys.hpp"
+#include "core/ingress_scan.hpp"
 #include "core/origin_settings.hpp"
 #include "sys/files.hpp"
 #include "sys/process.hpp"
@@ -26,45 +27,42 @@ namespace tunnelmgr::core {
 namespace {
 
 
-struct parsed {
-    YAML::Node root;
-    YAML::Node ingress;  // undefined when the file has no ingress section
-    std::vector<ingress_rule> rules;
-};
+// The file as an edit needs it (ingress_scan.hpp): read by libyaml when the document is plain, else
+// by yaml-cpp, which also says what is wrong with a file that cannot be edited.
+using parsed = ingress_scan;
 
 std::string scalar_or_empty(const YAML::Node& n) { return n && n.IsScalar() ? n.Scalar() : std::string(); }
 
 result<parsed> parse(const std::string& text, const std::string& path) {
-    parsed p;
+    if (auto plain = scan_plain(text)) return std::move(*plain);
+    YAML::Node root;
     try {
-        p.root = YAML::Load(text);
+        root = YAML::Load(text);
     } catch (const YAML::Exception& e) {
         return fail(errc::invalid, path + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML (" + e.msg +
                                        "); fix the file by hand — tunnelmgr leaves it untouched");
     }
-    if (auto dup = find_duplicate_key(p.root)) {
+    if (auto dup = find_duplicate_key(root)) {
         return fail(errc::invalid, path + ":" + std::to_string(dup->line) + ": the key `" + dup->key +
                                        "` is written twice (first on line " + std::to_string(dup->first_line) +
                                        "); cloudflared refuses such a file: keep one by hand — tunnelmgr leaves it untouched");
     }
-    if (p.root.IsNull()) p.root = YAML::Node(YAML::NodeType::Map);
-    if (!p.root.IsMap()) {
+    if (root.IsNull()) return parsed{};
+    if (!root.IsMap()) {
         return fail(errc::invalid, path + " is not a YAML map of settings; fix it by hand — tunnelmgr leaves it untouched");
     }
-    p.ingress = p.root["ingress"];
-    if (!p.ingress) return p;
-    if (!p.ingress.IsSequence()) {
+    const YAML::Node ingress = root["ingress"];
+    if (!ingress) return parsed{};
+    if (!ingress.IsSequence()) {
         return fail(errc::invalid, path + ": `ingress` must be a list of rules; fix it by hand — tunnelmgr leaves it untouched");
     }
-    for (size_t i = 0; i < p.ingress.size(); ++i) {
-        const YAML::Node r = p.ingress[i];
-        if (!r.IsMap()) {
+    for (size_t i = 0; i < ingress.size(); ++i) {
+        if (!ingress[i].IsMap()) {
             return fail(errc::invalid, path + ": ingress rule #" + std::to_string(i + 1) +
                                            " is not a map; fix it by hand — tunnelmgr leaves it untouched");
         }
-        p.rules.push_back({scalar_or_empty(r["hostname"]), scalar_or_empty(r["path"]), scalar_or_empty(r["service"])});
     }
-    return p;
+    return scan_tree(root);
 }
 
 std::vector<std::string> split_lines(const std::string& text) {
@@ -88,8 +86,8 @@ std::string join(const std::vector<std::string>& lines) {
 }
 
 // The line holding the '-' that opens sequence item `item` (a block map whose mark is its first key).
-int dash_line(const std::vector<std::string>& lines, const YAML::Node& item) {
-    int line = item.Mark().line;
+int dash_line(const std::vector<std::string>& lines, const ingress_item& item) {
+    int line = item.line;
     for (int l = std::min<int>(line, static_cast<int>(lines.size()) - 1); l >= 0; --l) {
         const std::string& s = lines[static_cast<size_t>(l)];
         size_t first = s.find_first_not_of(" \t");
@@ -108,16 +106,18 @@ bool same_rules(const std::vector<ingress_rule>& a, const std::vector<ingress_ru
 
 // The originRequest of rule node `rule` as origin_settings JSON ("" for none); an error when it holds
 // anything tunnelmgr does not set per hostname (a hand edit: not ours to rewrite).
-result<std::string> managed_origin(const YAML::Node& rule) {
-    const YAML::Node o = rule["originRequest"];
-    if (!o || o.IsNull()) return std::string();
-    if (!o.IsMap()) return fail(errc::invalid, "its originRequest is not a map of settings");
-    std::vector<std::string> words;
-    for (const auto& kv : o) {
-        if (!kv.first.IsScalar() || !kv.second.IsScalar()) return fail(errc::invalid, "its originRequest holds a nested value");
-        words.push_back(kv.first.Scalar() + "=" + kv.second.Scalar());
+result<std::string> managed_origin(const ingress_item& rule) {
+    switch (rule.origin) {
+        case ingress_item::origin_kind::none:
+            return std::string();
+        case ingress_item::origin_kind::not_map:
+            return fail(errc::invalid, "its originRequest is not a map of settings");
+        case ingress_item::origin_kind::nested:
+            return fail(errc::invalid, "its originRequest holds a nested value");
+        case ingress_item::origin_kind::map:
+            break;
     }
-    auto settings = origin_settings_from_words(words);
+    auto settings = origin_settings_from_words(rule.origin_words);
     if (!settings) return tl::unexpected(settings.error());
     return settings->empty() ? std::string() : settings->to_json();
 }
@@ -185,13 +185,13 @@ std::string reemit(YAML::Node root, const std::vector<ingress_rule>& rules,
 // way. `out` holds the text to write afterwards.
 // `origins` as for reemit: each such rule must read back with exactly that originRequest.
 // Returns that parse of `out`, which the next edit can start from.
-result<parsed> verified_edit(std::string& out, const YAML::Node& root, const std::vector<ingress_rule>& want,
+result<parsed> verified_edit(std::string& out, const std::string& before, const std::vector<ingress_rule>& want,
                              const std::string& path, const std::map<std::string, std::string>& origins = {}) {
     auto origins_hold = [&](const parsed& p) {
         for (const auto& [host, origin] : origins) {
             for (size_t i = 0; i < p.rules.size(); ++i) {
                 if (p.rules[i].hostname != host || !p.rules[i].path.empty()) continue;
-                auto has = managed_origin(p.ingress[i]);
+                auto has = managed_origin(p.items[i]);
                 if (!has || *has != origin) return false;
             }
         }
@@ -201,7 +201,10 @@ result<parsed> verified_edit(std::string& out, const YAML::Node& root, const std
         auto check = parse(out, path);
         if (check && same_rules(check->rules, want) && origins_hold(*check)) return check;
     }
-    out = reemit(YAML::Clone(root), want, origins);
+    // The document as it was (it parsed before the edit), re-emitted: the rare path, so read again here.
+    YAML::Node root = YAML::Load(before);
+    if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+    out = reemit(root, want, origins);
     auto verify = parse(out, path);
     if (!verify || !same_rules(verify->rules, want) || !origins_hold(*verify)) {
         return fail(errc::error, "could not produce a valid edit of " + path + "; it is left untouched (report this as a bug)");
@@ -271,7 +274,7 @@ result<locked_file> read_locked(const std::string& path, ingress_file::parse_cac
     }
     auto p = parse(*text, path);
     if (!p) return tl::unexpected(p.error());
-    if (p->ingress) {
+    if (p->has_ingress) {
         if (auto v = validate_ingress(p->rules); !v) {
             return fail(errc::invalid, path + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
         }
@@ -351,13 +354,13 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     if (!locked) return tl::unexpected(locked.error());
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
-    bool had_ingress = static_cast<bool>(p->ingress);
+    bool had_ingress = p->has_ingress;
     std::string host = sdk::fold_hostname(hostname);
     for (size_t i = 0; i < p->rules.size(); ++i) {
         const auto& r = p->rules[i];
         if (sdk::fold_hostname(r.hostname) != host) continue;
         if (r.path.empty() && r.service == service) {
-            auto has = managed_origin(p->ingress[i]);
+            auto has = managed_origin(p->items[i]);
             if (has && *has == origin) return ingress_change{};
         }
         return fail(errc::conflict, path_ + " already routes " + hostname + " to " + r.service +
@@ -371,9 +374,9 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
 
     std::string out;
-    if (had_ingress && p->ingress.Style() == YAML::EmitterStyle::Block) {
+    if (had_ingress && p->block) {
         auto lines = split_lines(*text);
-        int at = dash_line(lines, p->ingress[p->ingress.size() - 1]);
+        int at = dash_line(lines, p->items.back());
         if (at >= 0) {
             const std::string& catch_all = lines[static_cast<size_t>(at)];
             std::string indent = catch_all.substr(0, catch_all.find('-'));
@@ -384,7 +387,7 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     }
     std::map<std::string, std::string> origins;
     if (!origin.empty()) origins[host] = origin;
-    auto verified = verified_edit(out, p->root, want, path_, origins);
+    auto verified = verified_edit(out, *text, want, path_, origins);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) cache_->keep(out, *verified);
@@ -409,9 +412,8 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
     if (index == p->rules.size()) {
         return fail(errc::not_found, path_ + " has no rule for " + host + " to change (run `tunnelmgr reconcile` to restore it)");
     }
-    const YAML::Node node = p->ingress[index];
-    for (const auto& kv : node) {
-        const std::string key = kv.first.IsScalar() ? kv.first.Scalar() : std::string();
+    const ingress_item& node = p->items[index];
+    for (const auto& key : node.keys) {
         if (key != "hostname" && key != "service" && key != "originRequest") {
             return fail(errc::invalid, path_ + ": the rule of " + host + " (#" + std::to_string(index + 1) + ") has `" + key +
                                            "`, which tunnelmgr does not manage: change that rule by hand");
@@ -431,10 +433,10 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
     if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
 
     std::string out;
-    if (p->ingress.Style() == YAML::EmitterStyle::Block) {
+    if (p->block) {
         auto lines = split_lines(locked->text);
-        int from = dash_line(lines, p->ingress[index]);
-        int to = dash_line(lines, p->ingress[index + 1]);
+        int from = dash_line(lines, p->items[index]);
+        int to = dash_line(lines, p->items[index + 1]);
         // Comments and blank lines just before the next rule stay where they are.
         while (to > from + 1) {
             const std::string& l = lines[static_cast<size_t>(to - 1)];
@@ -452,7 +454,7 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
         }
     }
     std::map<std::string, std::string> origins{{host, origin}};
-    auto verified = verified_edit(out, p->root, want, path_, origins);
+    auto verified = verified_edit(out, locked->text, want, path_, origins);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {
@@ -468,7 +470,7 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
     if (!locked) return tl::unexpected(locked.error());
     const std::string* text = &locked->text;
     parsed* p = &locked->doc;
-    if (!p->ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
+    if (!p->has_ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
     std::string host = sdk::fold_hostname(hostname);
     size_t index = p->rules.size();
     for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
@@ -483,16 +485,16 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
     want.erase(want.begin() + static_cast<long>(index));
 
     std::string out;
-    if (p->ingress.Style() == YAML::EmitterStyle::Block) {
+    if (p->block) {
         auto lines = split_lines(*text);
-        int from = dash_line(lines, p->ingress[index]);
-        int to = dash_line(lines, p->ingress[index + 1]);
+        int from = dash_line(lines, p->items[index]);
+        int to = dash_line(lines, p->items[index + 1]);
         if (from >= 0 && to > from) {
             lines.erase(lines.begin() + from, lines.begin() + to);
             out = join(lines);
         }
     }
-    auto verified = verified_edit(out, p->root, want, path_);
+    auto verified = verified_edit(out, *text, want, path_);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {

@@ -1,0 +1,116 @@
+// libyaml's quick reading of a plain ingress file must agree with yaml-cpp's tree in every field an
+// edit uses (rules, where each starts, keys, originRequest), and step aside for anything that is
+// not plain, so yaml-cpp reads it and says what is wrong.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/ingress_scan.hpp"
+
+using namespace tunnelmgr;
+
+namespace {
+
+std::string describe(const core::ingress_scan& s) {
+    std::string out = std::string("has_ingress=") + (s.has_ingress ? "1" : "0") + " block=" + (s.block ? "1" : "0") + "\n";
+    for (size_t i = 0; i < s.rules.size(); ++i) {
+        out += "  [" + s.rules[i].hostname + "|" + s.rules[i].path + "|" + s.rules[i].service + "] line " +
+               std::to_string(s.items[i].line) + " keys";
+        for (const auto& k : s.items[i].keys) out += " " + k;
+        out += " origin " + std::to_string(static_cast<int>(s.items[i].origin));
+        for (const auto& w : s.items[i].origin_words) out += " " + w;
+        out += "\n";
+    }
+    return out;
+}
+
+// Both readings of `text`, which must be plain.
+void expect_agreement(const std::string& text) {
+    auto fast = core::scan_plain(text);
+    ASSERT_TRUE(fast.has_value()) << "read as not plain:\n" << text;
+    YAML::Node root = YAML::Load(text);
+    auto tree = core::scan_tree(root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root);
+    EXPECT_TRUE(core::same_scan(*fast, tree)) << text << "\nlibyaml:\n" << describe(*fast) << "yaml-cpp:\n" << describe(tree);
+}
+
+}  // namespace
+
+TEST(ingress_scan, plain_layouts_read_the_same_by_libyaml_and_yaml_cpp) {
+    const std::vector<std::string> docs = {
+        "",
+        "# only a comment\n",
+        "---\n",
+        "tunnel: abc\n",
+        "tunnel: abc\ncredentials-file: /etc/c.json\nmetrics: 127.0.0.1:2000\n",
+        "ingress:\n- hostname: w.example.com\n  service: http://w:1\n- service: http_status:404\n",
+        "---\ntunnel: abc\ningress:   # routes\n  - hostname: w.example.com\n    service: http://w:1\n\n"
+        "  # the catch-all\n  - service: http_status:404  # last\n...\n",
+        "ingress:\n  -\n    hostname: w.example.com\n    service: http://w:1\n  -\n    service: http_status:404\n",
+        "ingress:\n  - {hostname: w.example.com, service: 'http://w:1'}\n  - {service: 'http_status:404'}\n",
+        "ingress: [{hostname: a.example.com, service: 'http://a:1'}, {service: 'http_status:404'}]\n",
+        "ingress: []\n",
+        "ingress:\n  - hostname: w.example.com\n    service: http://w:1\n  - service: http_status:404\n"
+        "    originRequest:\n      noTLSVerify: true\n",
+        "ingress:\n  - hostname: w.example.com\n    service: http://w:1\n  - hostname: \"*\"\n    service: http_status:404\n",
+        "ingress:\n    - hostname: \"w.example.com\"\n      service: \"http://w:1\"\n    - service: \"http_status:404\"\n",
+        "tunnel: abc\r\ningress:\r\n  - hostname: w.example.com\r\n    service: http://w:1\r\n  - service: http_status:404\r\n",
+        // keys in another order, a path rule, settings of every shape, values yaml-cpp reads as null
+        "originRequest:\n  connectTimeout: 30s\ningress:\n  - service: http://a:1\n    hostname: a.example.com\n"
+        "    originRequest: {connectTimeout: 10s, noTLSVerify: true}\n"
+        "  - hostname: b.example.com\n    path: ^/api/.*$\n    service: http://b:2\n    originRequest: ~\n"
+        "  - hostname: c.example.com\n    service: http://c:3\n    originRequest: plain\n"
+        "  - hostname: d.example.com\n    service: http://d:4\n    originRequest:\n      access:\n        required: true\n"
+        "  - hostname: e.example.com\n    service: ~\n  - hostname: null\n    service: http://f:6\n"
+        "  - hostname: g.example.com\n    service: http://g:7\n    originRequest:\n      connectTimeout:\n"
+        "  - hostname: h.example.com\n    service: [a, b]\n  - hostname: 'single ''quoted'''\n    service: \"dq \\\" \\u00e9\"\n"
+        "  - service: http_status:404\n",
+        // block scalars, multi-line plain scalars, keys after ingress, odd spacing
+        "ingress:\n  - hostname: a.example.com\n    service: |\n      http://a:1\n  - hostname: b.example.com\n"
+        "    service: >-\n      http://b:2\n  - hostname: long\n      name.example.com\n    service: http://c:3\n"
+        "  - service:    http_status:404   \nwarp-routing:\n  enabled: true\n",
+        // items that are not rules yet (a sequence item with nothing in it is not a map: not plain)
+        "ingress:\n  - hostname: a.example.com\n  - service: http_status:404\n",
+        "\xef\xbb\xbftunnel: abc\ningress:\n  - hostname: bom.example.com\n    service: http://a:1\n  - service: http_status:404\n",
+        "ingress:\n  - hostname: x.example.com\n    service: http://x:1\n    ? complex\n    : key\n  - service: http_status:404\n",
+    };
+    for (const auto& d : docs) expect_agreement(d);
+}
+
+TEST(ingress_scan, a_thousand_rules_read_the_same) {
+    std::string text = "tunnel: t\ningress:\n";
+    for (int i = 0; i < 1000; ++i) {
+        text += "  # rule " + std::to_string(i) + "\n  - hostname: hand" + std::to_string(i) + ".example.com\n    service: http://localhost:" +
+                std::to_string(2000 + i) + "\n";
+        if (i % 7 == 0) text += "    originRequest:\n      connectTimeout: " + std::to_string(1 + i % 50) + "s\n";
+    }
+    text += "  - service: http_status:404\n";
+    expect_agreement(text);
+    auto fast = core::scan_plain(text);
+    ASSERT_TRUE(fast);
+    ASSERT_EQ(fast->rules.size(), 1001u);
+    EXPECT_EQ(fast->rules[999].hostname, "hand999.example.com");
+    EXPECT_EQ(fast->items[7].origin_words, std::vector<std::string>{"connectTimeout=8s"});
+}
+
+TEST(ingress_scan, what_is_not_plain_is_left_to_yaml_cpp) {
+    const std::vector<std::string> docs = {
+        "ingress:\n  - hostname: a.example.com\n    service: &svc http://a:1\n  - hostname: b.example.com\n    service: *svc\n",
+        "ingress: !!seq\n  - service: http_status:404\n",
+        "ingress:\n  - hostname: !!str a.example.com\n    service: http://a:1\n",
+        "tunnel: a\ntunnel: b\n",
+        "ingress:\n  - hostname: a.example.com\n    hostname: b.example.com\n    service: http://a:1\n",
+        "ingress:\n  - hostname: a.example.com\n    service: http://a:1\n    originRequest:\n      noTLSVerify: true\n      noTLSVerify: false\n",
+        "tunnel: a\n---\ntunnel: b\n",
+        "ingress:\n  - hostname: a.example.com\n   service: bad indent\n",
+        "ingress: [unclosed\n",
+        "just a scalar\n",
+        "- a\n- list\n",
+        "ingress: not a list\n",
+        "ingress:\n",
+        "ingress:\n  - just a string\n  - service: http_status:404\n",
+        "ingress:\n  -\n  - service: http_status:404\n",
+        "ingress:\n  - hostname: \"\\xZZ bad escape\"\n",
+    };
+    for (const auto& d : docs) EXPECT_FALSE(core::scan_plain(d).has_value()) << d;
+}
