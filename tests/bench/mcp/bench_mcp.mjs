@@ -90,12 +90,25 @@ async function sdkSession(s) {
   return { client, connectMs: performance.now() - t0 };
 }
 
+// The p3 page's answer, in bytes: echo is also measured with a message that long, an anchor that
+// carries as many bytes (a page goes out twice by the MCP rules: structuredContent and the same JSON
+// as text; echo's answer holds its message once, so the message is the whole answer's length).
+async function pageBytes() {
+  const c = new RawClient(servers.project);
+  await c.initialize();
+  const line = await c.callTool('tunnel_list_cnames', {});
+  c.close();
+  return Buffer.byteLength(line);
+}
+const bytes = await pageBytes();
+
 // What is measured: [label, server, tool, arguments]; echo is the anchor of every ratio.
 const cases = [
   ['echo (reference server)', 'echo', 'echo', { message: 'hello' }],
   ['tunnel_get_status (project p3)', 'project', 'tunnel_get_status', {}],
   ['tunnel_list_domains (project p3)', 'project', 'tunnel_list_domains', {}],
   [`tunnel_list_cnames (p3, 100-row page of ${rows / 10})`, 'project', 'tunnel_list_cnames', {}],
+  [`echo, a message as long as that page (${bytes} B)`, 'echo', 'echo', { message: 'x'.repeat(bytes) }],
   ['tunnel_get_status (admin)', 'admin', 'tunnel_get_status', {}],
   [`tunnel_list_cnames (admin, page of ${rows})`, 'admin', 'tunnel_list_cnames', {}],
 ];
@@ -138,7 +151,10 @@ function report(title, anchor, times) {
   for (const [label] of cases) {
     const p50 = pct(times[label], 0.5), p99 = pct(times[label], 0.99);
     const ratio = label === cases[0][0] ? '' : `   ${(p50 / e50).toFixed(2)}× / ${(p99 / e99).toFixed(2)}×${p50 / e50 > anchor || p99 / e99 > anchor ? '  (over the goal)' : ''}`;
-    console.log(`  ${label.padEnd(44)} p50 ${p50.toFixed(3).padStart(7)} ms  p99 ${p99.toFixed(3).padStart(7)} ms${ratio}`);
+    // A page beside the echo of as many bytes: what the server adds beyond moving the bytes.
+    const sized = times[cases[4][0]];
+    const bySize = label.startsWith('tunnel_list_cnames') ? `; ${(p50 / pct(sized, 0.5)).toFixed(2)}× the same-size echo` : '';
+    console.log(`  ${label.padEnd(48)} p50 ${p50.toFixed(3).padStart(7)} ms  p99 ${p99.toFixed(3).padStart(7)} ms${ratio}${bySize}`);
   }
 }
 
