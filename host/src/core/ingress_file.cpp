@@ -212,6 +212,77 @@ result<parsed> verified_edit(std::string& out, const std::string& before, const 
     return verify;
 }
 
+// An edit of a plain block list, verified without reading the whole new text again.
+// Why that holds: the lines before the edit are the bytes the parser read before, and it stood there
+// at the `-` of a list item, at the list's column; the edit puts whole items there (or takes whole
+// items out), and the lines after it begin with the next item's `-` at that same column. So the new
+// text reads as the old one with the items added or taken out, the later ones further down or up.
+// What an edit adds is read on its own, and must be exactly the rule meant. Anything else (flow
+// lists, anchors anywhere, a dash where the scan does not put an item) is left to verified_edit.
+
+// `line` opens a list item at column indent.size(): indent, '-', then a blank or the line's end.
+bool opens_item(const std::string& line, const std::string& indent) {
+    if (line.size() <= indent.size() || line.compare(0, indent.size(), indent) != 0 || line[indent.size()] != '-') {
+        return false;
+    }
+    if (line.size() == indent.size() + 1) return true;
+    const char next = line[indent.size() + 1];
+    return next == ' ' || next == '\t' || next == '\n' || next == '\r';
+}
+
+// `add` (the lines of one rule, each starting with `indent`) put before the last item, whose `-` is
+// line `at` of the old text.
+std::optional<parsed> spliced_add(const parsed& before, const std::vector<std::string>& old_lines, int at,
+                                  const std::string& indent, const std::vector<std::string>& add,
+                                  const ingress_rule& rule, const std::string& origin) {
+    if (!before.plain || !before.has_ingress || !before.block || before.items.empty()) return std::nullopt;
+    if (at < 0 || static_cast<size_t>(at) >= old_lines.size() || !opens_item(old_lines[static_cast<size_t>(at)], indent)) {
+        return std::nullopt;
+    }
+    const size_t last = before.items.size() - 1;
+    if (before.items[last].line < at || (last > 0 && before.items[last - 1].line >= at)) return std::nullopt;
+    std::string alone = "ingress:\n";
+    for (const auto& l : add) {
+        if (l.compare(0, indent.size(), indent) != 0) return std::nullopt;
+        alone += l.substr(indent.size());
+    }
+    auto read = scan_plain(alone);
+    if (!read || read->rules.size() != 1 || read->rules[0].hostname != rule.hostname || !read->rules[0].path.empty() ||
+        read->rules[0].service != rule.service) {
+        return std::nullopt;
+    }
+    const std::vector<std::string> keys = origin.empty() ? std::vector<std::string>{"hostname", "service"}
+                                                         : std::vector<std::string>{"hostname", "service", "originRequest"};
+    auto has = managed_origin(read->items[0]);
+    if (read->items[0].keys != keys || !has || *has != origin) return std::nullopt;
+    parsed after = before;
+    ingress_item item = read->items[0];
+    item.line = at + item.line - 1;  // its first line was line 1 of `alone`
+    after.items.insert(after.items.begin() + static_cast<std::ptrdiff_t>(last), std::move(item));
+    after.rules.insert(after.rules.begin() + static_cast<std::ptrdiff_t>(last), read->rules[0]);
+    after.items.back().line += static_cast<int>(add.size());
+    return after;
+}
+
+// Item `index` taken out: the old text's lines [from, to), from its `-` to the next item's.
+std::optional<parsed> spliced_remove(const parsed& before, const std::vector<std::string>& old_lines, size_t index,
+                                     int from, int to) {
+    if (!before.plain || !before.has_ingress || !before.block || index + 1 >= before.items.size()) return std::nullopt;
+    if (from < 0 || to <= from || static_cast<size_t>(to) >= old_lines.size()) return std::nullopt;
+    const std::string& dash = old_lines[static_cast<size_t>(from)];
+    const std::string indent = dash.substr(0, dash.find('-'));
+    if (!opens_item(dash, indent) || !opens_item(old_lines[static_cast<size_t>(to)], indent)) return std::nullopt;
+    if (before.items[index].line < from || before.items[index].line >= to || before.items[index + 1].line < to ||
+        (index > 0 && before.items[index - 1].line >= from)) {
+        return std::nullopt;
+    }
+    parsed after = before;
+    after.items.erase(after.items.begin() + static_cast<std::ptrdiff_t>(index));
+    after.rules.erase(after.rules.begin() + static_cast<std::ptrdiff_t>(index));
+    for (size_t i = index; i < after.items.size(); ++i) after.items[i].line -= to - from;
+    return after;
+}
+
 // A missing file is said plainly (not as the lock file it would have needed); a symlink is followed
 // so every editor locks, and replaces, the same real file.
 result<std::string> existing_file(const std::string& path) {
@@ -374,6 +445,7 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
 
     std::string out;
+    std::optional<parsed> spliced;
     if (had_ingress && p->block) {
         auto lines = split_lines(*text);
         int at = dash_line(lines, p->items.back());
@@ -381,13 +453,14 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
             const std::string& catch_all = lines[static_cast<size_t>(at)];
             std::string indent = catch_all.substr(0, catch_all.find('-'));
             auto add = rule_lines(indent, host, service, origin);
+            spliced = spliced_add(*p, lines, at, indent, add, ingress_rule{host, "", service}, origin);
             lines.insert(lines.begin() + at, add.begin(), add.end());
             out = join(lines);
         }
     }
     std::map<std::string, std::string> origins;
     if (!origin.empty()) origins[host] = origin;
-    auto verified = verified_edit(out, *text, want, path_, origins);
+    auto verified = spliced ? result<parsed>(std::move(*spliced)) : verified_edit(out, *text, want, path_, origins);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) cache_->keep(out, *verified);
@@ -485,16 +558,18 @@ result<ingress_change> ingress_file::remove_rule(const std::string& hostname, co
     want.erase(want.begin() + static_cast<long>(index));
 
     std::string out;
+    std::optional<parsed> spliced;
     if (p->block) {
         auto lines = split_lines(*text);
         int from = dash_line(lines, p->items[index]);
         int to = dash_line(lines, p->items[index + 1]);
         if (from >= 0 && to > from) {
+            spliced = spliced_remove(*p, lines, index, from, to);
             lines.erase(lines.begin() + from, lines.begin() + to);
             out = join(lines);
         }
     }
-    auto verified = verified_edit(out, *text, want, path_);
+    auto verified = spliced ? result<parsed>(std::move(*spliced)) : verified_edit(out, *text, want, path_);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {
@@ -540,6 +615,24 @@ result<ingress_change> ingress_file::write_and_backup(const std::string& text, c
     change.changed = true;
     if (history_) change.backup_error = history_->record(text, why, id->mode);
     return change;
+}
+
+std::string ingress_file::kept_scan_disagreement() const {
+    auto text = sys::read_file(path_);
+    if (!text) return text.error().message;
+    auto kept = cache_->find(*text);
+    if (!kept) return "nothing is kept for the text the file holds now";
+    YAML::Node root = YAML::Load(*text);
+    const auto fresh = scan_tree(root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root);
+    if (same_scan(*kept, fresh)) return "";
+    auto show = [](const parsed& s) {
+        std::string out;
+        for (size_t i = 0; i < s.rules.size(); ++i) {
+            out += " [" + s.rules[i].hostname + " -> " + s.rules[i].service + " @" + std::to_string(s.items[i].line) + "]";
+        }
+        return out;
+    };
+    return "kept:" + show(*kept) + "\nread:" + show(fresh);
 }
 
 void ingress_file::write_history_after_reply() {

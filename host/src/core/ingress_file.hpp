@@ -77,6 +77,10 @@ public:
     // Waits for the history to catch up; the last failure, "" for none (tests, benchmarks).
     std::string flush_history();
 
+    // For tests: "" when what this editor keeps of the file (the scan of the text it last read or
+    // wrote, spliced after its own edits) is what yaml-cpp reads in the file now; else the difference.
+    std::string kept_scan_disagreement() const;
+
     // The last text read or written with its parse (ingress_file.cpp); public only for the file's helpers.
     struct parse_cache;
 

@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <regex>
+#include <string_view>
 
 namespace tunnelmgr::core {
 namespace {
@@ -53,20 +54,23 @@ std::string check_service(const std::string& service) {
     if (sep == std::string::npos) {
         return "'" + service + "' is an invalid address, please make sure it has a scheme and a hostname";
     }
-    std::string scheme = service.substr(0, sep);
+    // Views into `service`, no copies: every rule of the file is checked at every edit.
+    const std::string_view all(service);
+    const std::string_view scheme = all.substr(0, sep);
     bool known = false;
     for (const char* s : schemes) known = known || scheme == s;
     if (!known) {
-        return "'" + service + "' uses the scheme '" + scheme + "'; cloudflared proxies http, https, ws, wss, tcp, ssh, rdp and smb";
+        return "'" + service + "' uses the scheme '" + std::string(scheme) +
+               "'; cloudflared proxies http, https, ws, wss, tcp, ssh, rdp and smb";
     }
-    std::string rest = service.substr(sep + 3);
+    const std::string_view rest = all.substr(sep + 3);
     auto slash = rest.find_first_of("/?#");
-    std::string authority = rest.substr(0, slash);
-    if (slash != std::string::npos) {
+    const std::string_view authority = rest.substr(0, slash);
+    if (slash != std::string_view::npos) {
         return "'" + service +
                "' is an invalid address, ingress rules don't support proxying to a different path on the origin service";
     }
-    std::string host = authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
+    std::string_view host = authority.substr(authority.rfind('@') == std::string_view::npos ? 0 : authority.rfind('@') + 1);
     if (!host.empty() && host.front() == '[') {
         host = host.substr(0, host.find(']') + 1);
     } else {
@@ -75,8 +79,8 @@ std::string check_service(const std::string& service) {
     if (host.empty() || host == "[]") {
         return "'" + service + "' is an invalid address, please make sure it has a scheme and a hostname";
     }
-    if (auto colon = authority.rfind(':'); colon != std::string::npos && authority.back() != ']') {
-        std::string port = authority.substr(colon + 1);
+    if (auto colon = authority.rfind(':'); colon != std::string_view::npos && authority.back() != ']') {
+        const std::string port(authority.substr(colon + 1));
         if (!port.empty() && (!all_digits(port) || port.size() > 5 || std::stol(port) > 65535)) {
             return "'" + service + "' has an invalid port";
         }
@@ -91,20 +95,21 @@ result<void> validate_ingress(const std::vector<ingress_rule>& rules) {
     }
     for (size_t i = 0; i < rules.size(); ++i) {
         const auto& r = rules[i];
-        std::string n = "Rule #" + std::to_string(i + 1);
-        if (auto bad = check_service(r.service); !bad.empty()) return fail(errc::invalid, n + " " + bad);
+        // Named only when refused: a file of 1,000 rules is checked at every edit.
+        auto n = [i] { return "Rule #" + std::to_string(i + 1); };
+        if (auto bad = check_service(r.service); !bad.empty()) return fail(errc::invalid, n() + " " + bad);
         if (has_port(r.hostname)) {
-            return fail(errc::invalid, n + ": Hostname cannot contain a port ('" + r.hostname + "')");
+            return fail(errc::invalid, n() + ": Hostname cannot contain a port ('" + r.hostname + "')");
         }
         if (auto star = r.hostname.rfind('*'); star != std::string::npos && star > 0) {
-            return fail(errc::invalid, n + ": Hostname patterns can have at most one wildcard character (\"*\") and it "
+            return fail(errc::invalid, n() + ": Hostname patterns can have at most one wildcard character (\"*\") and it "
                                            "can only be used for subdomains, e.g. \"*.example.com\"");
         }
         if (!r.path.empty()) {
             try {
                 std::regex re(r.path, std::regex::ECMAScript);
             } catch (const std::regex_error&) {
-                return fail(errc::invalid, n + " has an invalid regex: '" + r.path + "'");
+                return fail(errc::invalid, n() + " has an invalid regex: '" + r.path + "'");
             }
         }
         bool catch_all = (r.hostname.empty() || r.hostname == "*") && r.path.empty();
@@ -114,7 +119,7 @@ result<void> validate_ingress(const std::vector<ingress_rule>& rules) {
                                        "hostname or path filter): end the list with `- service: http_status:404`");
         }
         if (!last && catch_all) {
-            return fail(errc::invalid, n + " is matching the hostname '" + r.hostname +
+            return fail(errc::invalid, n() + " is matching the hostname '" + r.hostname +
                                            "', but this will match every hostname, meaning the rules which follow it "
                                            "will never be triggered.");
         }

@@ -134,6 +134,7 @@ std::optional<ingress_scan> scan_plain(const std::string& text) {
     if (!in.next() || in.event().type != YAML_STREAM_START_EVENT) return std::nullopt;
     if (!in.next()) return std::nullopt;
     ingress_scan out;
+    out.plain = true;
     if (in.event().type == YAML_STREAM_END_EVENT) return out;  // an empty file: no settings at all
     if (in.event().type != YAML_DOCUMENT_START_EVENT) return std::nullopt;
     if (!in.next()) return std::nullopt;

@@ -27,12 +27,14 @@ struct ingress_item {
 };
 
 struct ingress_scan {
+    bool plain = false;        // read by scan_plain: no anchors, aliases, tags or duplicate keys anywhere
     bool has_ingress = false;  // the document has an `ingress` list
     bool block = false;        // written as a block list (one `- ` per rule), not [flow, style]
     std::vector<ingress_rule> rules;
     std::vector<ingress_item> items;  // one per rule
 };
 
+// The same rules, items and style (`plain` says only how it was read).
 bool same_scan(const ingress_scan& a, const ingress_scan& b);
 
 // nullopt: not a plain document, or not one with a map at the top and a list of maps as `ingress`

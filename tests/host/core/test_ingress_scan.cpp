@@ -3,9 +3,13 @@
 // not plain, so yaml-cpp reads it and says what is wrong.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
+#include "core/ingress_file.hpp"
 #include "core/ingress_scan.hpp"
 
 using namespace tunnelmgr;
@@ -113,4 +117,56 @@ TEST(ingress_scan, what_is_not_plain_is_left_to_yaml_cpp) {
         "ingress:\n  - hostname: \"\\xZZ bad escape\"\n",
     };
     for (const auto& d : docs) EXPECT_FALSE(core::scan_plain(d).has_value()) << d;
+}
+
+// An edit of a plain block list is verified by reading only what it adds, and the scan it keeps for
+// the next edit is spliced, not read again: after every edit, on every layout, what is kept must be
+// what yaml-cpp reads in the file.
+TEST(ingress_scan, the_scan_kept_after_each_edit_is_what_the_file_says) {
+    const auto dir = std::filesystem::temp_directory_path() / ("tm-scan-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);
+    std::filesystem::create_directories(dir);
+    const std::string path = (dir / "config.yml").string();
+    const std::vector<std::string> layouts = {
+        "tunnel: abc\ningress:\n  - hostname: w.example.com\n    service: http://w:1\n  - service: http_status:404\n",
+        "ingress:\n- hostname: w.example.com\n  service: http://w:1\n- service: http_status:404\n",
+        "---\ntunnel: abc\ningress:   # routes\n  - hostname: w.example.com\n    service: http://w:1\n\n"
+        "  # the catch-all\n  - service: http_status:404  # last\n...\n",
+        "ingress:\n  -\n    hostname: w.example.com\n    service: http://w:1\n  -\n    # nothing matched\n    service: http_status:404\n",
+        "ingress:\n  - {hostname: w.example.com, service: 'http://w:1'}\n  - {service: 'http_status:404'}\n",
+        "ingress: [{hostname: w.example.com, service: 'http://w:1'}, {service: 'http_status:404'}]\n",
+        "tunnel: abc\r\ningress:\r\n  - hostname: w.example.com\r\n    service: http://w:1\r\n  - service: http_status:404\r\n",
+        "ingress:\n    - hostname: w.example.com\n      service: http://w:1\n      originRequest:\n        noTLSVerify: true\n"
+        "    # between\n\n    - hostname: x.example.com\n      path: ^/a\n      service: http://x:2\n"
+        "    - service: http_status:404\n      originRequest: {connectTimeout: 5s}\nwarp-routing: {enabled: true}\n",
+        "ingress:\n  - hostname: w.example.com\n    service: &s http://w:1\n  - hostname: v.example.com\n    service: *s\n"
+        "  - service: http_status:404\n",
+    };
+    const std::string origin = R"({"connectTimeout":10,"noTLSVerify":true})";
+    for (const auto& layout : layouts) {
+        std::ofstream(path, std::ios::trunc) << layout;
+        core::ingress_file f(path, "");
+        auto step = [&](const char* what, bool ok) {
+            EXPECT_TRUE(ok) << what << " on\n" << layout;
+            EXPECT_EQ(f.kept_scan_disagreement(), "") << "after " << what << " on\n" << layout;
+        };
+        step("add a", f.add_rule("a.example.com", "http://a:3100", "").has_value());
+        step("add b with settings", f.add_rule("b.example.com", "https://b:3101", origin, "").has_value());
+        step("remove a", f.remove_rule("a.example.com", "").has_value());
+        step("add c", f.add_rule("c.example.com", "http://c:3102", "").has_value());
+        step("remove c", f.remove_rule("c.example.com", "").has_value());
+        step("add a again", f.add_rule("a.example.com", "http://a:3100", "").has_value());
+        step("remove b", f.remove_rule("b.example.com", "").has_value());
+        step("remove a", f.remove_rule("a.example.com", "").has_value());
+        auto rules = f.read_rules();
+        ASSERT_TRUE(rules) << layout;
+        EXPECT_EQ(rules->front().hostname, "w.example.com") << layout;
+        // Each editor's edits, read back by another editor that keeps nothing: the same rules.
+        core::ingress_file other(path, "");
+        ASSERT_TRUE(other.add_rule("d.example.com", "http://d:3103", ""));
+        EXPECT_EQ(f.kept_scan_disagreement(), "nothing is kept for the text the file holds now");
+        ASSERT_TRUE(f.remove_rule("d.example.com", ""));
+        EXPECT_EQ(f.kept_scan_disagreement(), "") << layout;
+    }
+    std::filesystem::remove_all(dir);
 }
