@@ -487,6 +487,17 @@ private:
         clock_.failed(to_string(row.reaches));  // counted at the step it did not reach
         auto policy = row.if_it_fails;
         if (policy == on_failure::roll_back && !may_undo) policy = on_failure::keep_open;
+        if (row.reaches == op_state::committed && (f.cause.code == errc::retry || f.cause.code == errc::timeout) &&
+            policy == on_failure::roll_back) {
+            // The store is away (or the commit's answer was lost): the journal cannot say the change
+            // was undone, and the commit may even have been saved. Undoing the live rule and record
+            // now would leave a journal that says `applied` over a world without them, which a later
+            // start would commit. The change is live: it is kept, and recorded at the next start.
+            policy = on_failure::keep_open;
+            f.cause.message = o.hostname + " is live (DNS record and ingress rule in place) but recording it in the "
+                              "state failed: " + f.cause.message + "; tunnelmgr records it at its next start (or the "
+                              "daemon's next pass)";
+        }
         result<void> undone;
         if (policy == on_failure::roll_back) undone = roll_back(o, in_flight_clean);
         if (policy == on_failure::abandon) undone = advance(o, op_state::rolled_back, "{}");
@@ -1218,6 +1229,29 @@ result<int> cname_pipeline::recover() {
     return settled;
 }
 
+// Whether what a create's or retarget's commit would record is live: the rule routes the name to the
+// operation's service and (create) the DNS record is there, ours and pointing at this tunnel.
+result<bool> cname_pipeline::still_in_place(const operation& o) {
+    auto rules = ingress_->list_rules();
+    if (!rules) return tl::unexpected(rules.error());
+    bool routed = false;
+    for (const auto& r : *rules) {
+        if (r.path.empty() && sdk::fold_hostname(r.hostname) == o.hostname) {
+            routed = r.service == o.s("service");
+            break;
+        }
+    }
+    if (!routed || o.kind != op_kind::create) return routed;
+    auto found = dns_->find_record(o.s("zone_id"), o.hostname, "CNAME");
+    if (!found) {
+        if (found.error().code == errc::not_found) return false;
+        return tl::unexpected(found.error());
+    }
+    auto rec = json::parse(*found);
+    return rec && json::str(*rec, "comment") == ownership_marker(o.project) &&
+           json::str(*rec, "content") == settings_.tunnel_id + ".cfargotunnel.com";
+}
+
 bool cname_pipeline::settle(operation& o) {
     // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
     std::string owner = o.s("owner");
@@ -1237,7 +1271,24 @@ bool cname_pipeline::settle(operation& o) {
     op_state from = o.state;
     step_clock untimed(no_observer(), std::string(to_string(o.kind)));  // a recovery's steps are not timed
     step_runner steps(*this, untimed, {});
-    if (steps_of(o.kind)[*done + 1].after_crash_finish) {
+    bool finish = steps_of(o.kind)[*done + 1].after_crash_finish;
+    if (finish && o.kind != op_kind::del) {
+        // Commit only what is still live: a process that undid the rule and record but could not
+        // journal `rolled_back` (the store went away) left a journal that says more than the world.
+        auto live_now = still_in_place(o);
+        if (!live_now) {
+            log::error("recovery", "cannot check operation " + id + " on " + o.hostname + " before committing it: " +
+                                       live_now.error().message + " (retried at the next start)");
+            return false;
+        }
+        if (!*live_now) {
+            log::warn("recovery", "operation " + id + " on " + o.hostname + " was " + std::string(to_string(o.state)) +
+                                      " but its ingress rule or DNS record is gone (a roll back that could not be "
+                                      "journaled): rolling it back instead of committing it");
+            finish = false;
+        }
+    }
+    if (finish) {
         if (auto r = steps.run(o, *done + 1, false); !r) {
             log::error("recovery", (o.kind != op_kind::del ? "cannot commit operation " + id
                                                            : "cannot finish deleting " + o.hostname) +

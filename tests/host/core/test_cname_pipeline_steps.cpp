@@ -124,6 +124,13 @@ public:
         rules.erase(it);
         return std::optional<std::string>{service};
     }
+    result<std::vector<core::ingress_rule>> list_rules() override {
+        std::lock_guard<std::mutex> lock(m_);
+        std::vector<core::ingress_rule> out;
+        for (const auto& [host, service] : rules) out.push_back({host, "", service});
+        out.push_back({"", "", "http_status:404"});
+        return out;
+    }
     result<std::string> apply() override {
         std::this_thread::sleep_for(apply_takes);
         std::lock_guard<std::mutex> lock(m_);
@@ -144,6 +151,7 @@ public:
     std::vector<rapidjson::Document> audits;
     std::string fail_advance_to;
     bool fail_commit = false;
+    errc commit_code = errc::error;  // what a failing commit answers (retry: the store is away)
 
     result<int64_t> operation_begin(std::string_view j) override { return real_.operation_begin(j); }
     result<void> operation_advance(int64_t id, std::string_view state, std::string_view patch) override {
@@ -153,7 +161,7 @@ public:
     }
     result<void> operation_commit(int64_t id, const sdk::model::cname_row& row) override {
         journal.push_back("commit " + host::state_store_client::commit_json(row));
-        if (fail_commit) return core::fail(errc::error, "the disk is full");
+        if (fail_commit) return core::fail(commit_code, commit_code == errc::retry ? "the state store is unavailable" : "the disk is full");
         return real_.operation_commit(id, row);
     }
     result<void> audit_append(const sdk::model::audit_entry& e) override {
@@ -435,6 +443,61 @@ TEST_F(pipeline_steps, recovery_commits_a_create_that_was_applied_and_keeps_it_o
     EXPECT_EQ(audit_detail("from_state"), "applied");
     EXPECT_EQ(audit_detail("to_state"), "committed");
     EXPECT_TRUE(listed("app.example.com"));
+}
+
+// The store went away between `applied` and the commit: the journal could not record an undo, and
+// the commit may even have been saved. The live change stays, and recovery records it.
+TEST_F(pipeline_steps, a_commit_the_store_cannot_take_now_keeps_the_live_change_for_recovery_to_record) {
+    store_->fail_commit = true;
+    store_->commit_code = errc::retry;
+    auto r = create();
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, errc::retry);
+    EXPECT_NE(r.error().message.find("app.example.com is live"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("records it at its next start"), std::string::npos) << r.error().message;
+    EXPECT_EQ(ingress_.rules.count("app.example.com"), 1u) << "the rule stays";
+    EXPECT_EQ(dns_.records.count("app.example.com"), 1u) << "the record stays";
+    EXPECT_EQ(store_->journal.back().rfind("commit ", 0), 0u) << "no rolled_back after the failed commit";
+    EXPECT_EQ(unfinished(), 1u);
+    store_->fail_commit = false;
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(audit_detail("to_state"), "committed");
+    EXPECT_TRUE(listed("app.example.com"));
+}
+
+// A roll back that undid the rule and the record but could not journal `rolled_back` leaves a journal
+// at `applied` over a world without them: recovery must not commit a name that is not live.
+TEST_F(pipeline_steps, recovery_rolls_back_an_applied_create_whose_rule_and_record_are_gone) {
+    store_->fail_commit = true;
+    store_->fail_advance_to = "rolled_back";
+    ASSERT_FALSE(create());
+    EXPECT_TRUE(ingress_.rules.empty());
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_EQ(unfinished(), 1u);
+    store_->fail_commit = false;
+    store_->fail_advance_to.clear();
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(audit_detail("from_state"), "applied");
+    EXPECT_EQ(audit_detail("to_state"), "rolled_back");
+    EXPECT_FALSE(listed("app.example.com")) << "no row for a name that is not live";
+    EXPECT_EQ(unfinished(), 0u);
+    // Only the record gone (the rule still there): not live either, and the rule goes too.
+    store_->fail_commit = true;
+    store_->fail_advance_to = "rolled_back";
+    ASSERT_FALSE(create());
+    ingress_.rules["app.example.com"] = "http://localhost:3100";
+    store_->fail_commit = false;
+    store_->fail_advance_to.clear();
+    settled = pipeline_->recover();
+    ASSERT_TRUE(settled);
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(audit_detail("to_state"), "rolled_back");
+    EXPECT_TRUE(ingress_.rules.empty());
+    EXPECT_FALSE(listed("app.example.com"));
 }
 
 TEST_F(pipeline_steps, a_delete_runs_five_steps) {
