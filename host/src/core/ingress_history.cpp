@@ -66,7 +66,21 @@ std::string ingress_history::record(const std::string& text, const std::string& 
             return "";
         }
     }
+    // Under the file's lock already (the edit holds it); the history's own lock orders this commit
+    // with a daemon's worker, which commits without the file's lock.
+    auto held = history_lock();
+    if (!held) return held.error().message;
     return commit(text, message_of({why}), mode);
+}
+
+// Beside the history folder, taken after the file's lock by whoever takes both: every git run in
+// the folder holds it.
+result<sys::file_lock> ingress_history::history_lock() const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const fs::path folder(dir_);
+    if (folder.has_parent_path()) fs::create_directories(folder.parent_path(), ec);
+    return sys::file_lock::acquire(dir_ + ".lock");
 }
 
 std::string ingress_history::flush() {
@@ -90,8 +104,16 @@ void ingress_history::work() {
             std::lock_guard<std::mutex> g(mutex_);
             whys.swap(noted_);
         }
-        std::string error = snap ? commit(snap->text, message_of(whys), snap->mode)  // still under the file's lock
-                                 : snap.error().message;
+        std::string error;
+        if (!snap) {
+            error = snap.error().message;
+        } else if (auto held = history_lock(); !held) {
+            error = held.error().message;
+        } else {
+            // The history's lock is held: the file's can go, so the next edit does not wait for git.
+            { auto released = std::move(snap->lock); }
+            error = commit(snap->text, message_of(whys), snap->mode);
+        }
         if (!error.empty()) {
             log::warn("ingress", "the history in " + dir_ + " missed " + std::to_string(whys.size()) +
                                      " change(s) of the ingress file (the file itself is written): " + error);
@@ -105,8 +127,8 @@ void ingress_history::work() {
     idle_.notify_all();
 }
 
-// Copies `text` in and commits it. Runs under the ingress file's lock, which every writer of this
-// history (edits of any process, this process's worker) holds, so git never meets itself here.
+// Copies `text` in and commits it, under the history's lock (history_lock), which every writer of
+// this history holds (edits of any process, a daemon's worker), so git never meets itself here.
 std::string ingress_history::commit(const std::string& text, const std::string& message, unsigned mode) {
     namespace fs = std::filesystem;
     std::error_code ec;

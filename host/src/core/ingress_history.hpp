@@ -6,8 +6,10 @@
 // - now (the default; one-shot CLI processes): the edit commits the text it wrote, under the file's
 //   lock, before it returns. One git process per version once the copy is tracked.
 // - after_reply (the daemon): the edit only notes why; a worker thread then takes the file's lock,
-//   copies what the file says *then* and commits it, every change noted since the last commit in one
-//   commit. git leaves the change's critical path, and a burst of changes costs one commit. Because
+//   reads what the file says *then*, takes the history's lock (DIR.lock), lets the file's lock go and
+//   commits that text, every change noted since the last commit in one commit. Locks are always taken
+//   file first, history second, so an edit of another process (which commits at once, holding both)
+//   and the worker never wait on each other in a circle. git leaves the change's critical path, and a burst of changes costs one commit. Because
 //   the worker copies the file as it is, a version another process wrote (and committed) meanwhile
 //   is never overwritten by an older one. A daemon killed before the worker ran loses those history
 //   entries, not the file: the next commit holds the newest text.
@@ -57,6 +59,7 @@ public:
 
 private:
     std::string commit(const std::string& text, const std::string& message, unsigned mode);
+    result<sys::file_lock> history_lock() const;
     std::string prune();
     std::string git(std::vector<std::string> args, std::string* out = nullptr) const;
     void work();
