@@ -64,3 +64,14 @@ else python3 "$here/daemon/run_bench.py" "$build"; fi
 section "6. three machines adding names at once: one PostgreSQL vs a SQLite file each (not an issue 13 goal)"
 if $quick; then "$here/multi-machine/bench_three_machines.sh" --build "$build" --quick
 else "$here/multi-machine/bench_three_machines.sh" --build "$build"; fi
+
+section "7. the last page of a hostname listing, by offset vs by after (goal 2: any page; the store alone, SQLite)"
+if [ -x "$build/tests/bench/sqlite-state/bench_sqlite_reads" ]; then
+  for n in $sizes; do
+    echo "  at $n names (all of them, and project7's twentieth):"
+    "$build/tests/bench/sqlite-state/bench_sqlite_reads" --rows "$n" --benchmark_filter=last_page \
+      --benchmark_repetitions=5 --benchmark_report_aggregates_only=true 2>/dev/null | grep '_median' | sed 's/^/    /'
+  done
+else
+  echo "  (bench_sqlite_reads is not built: it needs Google Benchmark, libbenchmark-dev)"
+fi

@@ -20,6 +20,8 @@
 #include <span>
 #include <unistd.h>
 
+#include <rapidjson/reader.h>
+
 #include "core/hostname.hpp"
 #include "core/json.hpp"
 #include "log/logger.hpp"
@@ -614,41 +616,198 @@ result<std::string> cname_pipeline::list_domains(bool refresh) {
     return sdk::model::encode(*known);
 }
 
+namespace {
+
+// One row of a store's cname_list reply, found without building it: [begin, end) is its JSON text in
+// the reply, and its hostname is all that paging reads of it.
+struct listed_row {
+    size_t begin = 0;
+    size_t end = 0;
+    std::string hostname;
+};
+
+// SAX over the reply: an array of objects, each row's bounds and "hostname" noted, nothing else kept.
+// Any other shape stops the parse (a scalar or an array where a row belongs, or no array at all).
+class listed_rows_reader : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, listed_rows_reader> {
+public:
+    listed_rows_reader(const rapidjson::StringStream& in, std::vector<listed_row>& rows) : in_(in), rows_(rows) {}
+
+    bool StartArray() {
+        hostname_next_ = false;
+        if (depth_ == 1) return false;
+        ++depth_;
+        return true;
+    }
+    bool EndArray(rapidjson::SizeType) {
+        --depth_;
+        return true;
+    }
+    bool StartObject() {
+        hostname_next_ = false;
+        if (depth_ == 0) return false;
+        if (depth_ == 1) rows_.push_back({in_.Tell() - 1, 0, {}});  // the reader has just taken the '{'
+        ++depth_;
+        return true;
+    }
+    bool EndObject(rapidjson::SizeType) {
+        if (--depth_ == 1) rows_.back().end = in_.Tell();  // and here the '}'
+        return true;
+    }
+    bool Key(const char* s, rapidjson::SizeType n, bool) {
+        hostname_next_ = depth_ == 2 && std::string_view(s, n) == "hostname";
+        return true;
+    }
+    bool String(const char* s, rapidjson::SizeType n, bool) {
+        if (hostname_next_) rows_.back().hostname.assign(s, n);
+        return Default();
+    }
+    bool Default() {
+        hostname_next_ = false;
+        return depth_ >= 2;
+    }
+
+private:
+    const rapidjson::StringStream& in_;
+    std::vector<listed_row>& rows_;
+    int depth_ = 0;
+    bool hostname_next_ = false;
+};
+
+// The rows of a cname_list reply, for counting and cutting a page; an error for anything but an array
+// of objects.
+result<std::vector<listed_row>> listed_rows(const std::string& reply) {
+    std::vector<listed_row> rows;
+    rapidjson::StringStream in(reply.c_str());
+    listed_rows_reader handler(in, rows);
+    rapidjson::Reader reader;
+    if (reader.Parse(in, handler).IsError()) {
+        return fail(errc::error, "the state store listed malformed rows (not a JSON array of objects): the state "
+                                 "plugin is broken; tell its author");
+    }
+    return rows;
+}
+
+// A row without a hostname cannot say where a keyset page starts or ends.
+result<void> every_row_has_a_hostname(const std::vector<listed_row>& rows) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+        if (rows[i].hostname.empty()) {
+            return fail(errc::error, "the state store listed malformed rows (row " + std::to_string(i + 1) +
+                                         " has no hostname): the state plugin is broken; tell its author");
+        }
+    }
+    return {};
+}
+
+// Rows [first, last) of `reply` as one JSON array, cut from its text: the rows between are printed
+// once, by the store, with the commas between them.
+std::string rows_text(const std::string& reply, const std::vector<listed_row>& rows, size_t first, size_t last) {
+    if (first >= last) return "[]";
+    std::string out;
+    out.reserve(rows[last - 1].end - rows[first].begin + 2);
+    out += '[';
+    out.append(reply, rows[first].begin, rows[last - 1].end - rows[first].begin);
+    out += ']';
+    return out;
+}
+
+}  // namespace
+
 result<std::string> cname_pipeline::list_cnames(const session& who, const std::string& project, int64_t limit,
-                                                int64_t offset) {
+                                                std::optional<int64_t> offset, const std::optional<std::string>& after) {
     if (!who.is_admin() && !project.empty() && project != who.project) {
         return fail(errc::denied, "this session belongs to project '" + who.project + "' and can list only its own hostnames");
     }
     if (limit < 1 || limit > 1000) return fail(errc::invalid, "`limit` must be from 1 to 1000");
-    if (offset < 0) return fail(errc::invalid, "`offset` must be 0 or more");
+    if (offset && *offset < 0) return fail(errc::invalid, "`offset` must be 0 or more");
+    if (offset && after) {
+        return fail(errc::invalid, "give `after` or `offset`, not both: they are two ways to say where a page starts; "
+                                   "`after` (the next_after of the previous page) stays right when hostnames are added "
+                                   "or removed between pages");
+    }
     std::string filter_project = who.is_admin() ? project : who.project;
     json::object f;
     if (!filter_project.empty()) f.set("project", filter_project);
     auto total = state_.cname_count(f.str());
     if (!total) return tl::unexpected(total.error());
-    f.set("limit", limit).set("offset", offset);
-    auto rows = state_.cname_list(f.str());
-    if (!rows) return tl::unexpected(rows.error());
-    auto listed = sdk::model::decode_cname_rows(*rows);
-    if (!listed) return fail(errc::error, "the state store listed malformed rows: " + listed.error());
-    auto n = static_cast<int64_t>(listed->size());
-    bool store_paged = n <= limit && (offset == 0 || n != *total || n == 0);  // a 1.0 store ignores both
+
+    // The page is the store's own text wherever it paged as asked; rows are found, counted and cut by
+    // their bounds in that text, never decoded (the transport passes the page on as it is, too).
     std::string page_json;
-    if (store_paged) {
-        // The store paged: splice its text in as it is rather than print it again.
-        page_json = *rows;
+    size_t count = 0;
+    bool more = false;
+    std::string last_hostname;
+    const std::string start_after = after ? sdk::fold_hostname(*after) : std::string();
+    if (after) {
+        // One row more than the page says whether another page follows. An older store would ignore
+        // "after" and list from the first row: it lists them all, and the rows after it are taken here.
+        if (state_.pages_after()) f.set("after", start_after).set("limit", limit + 1);
+        auto reply = state_.cname_list(f.str());
+        if (!reply) return tl::unexpected(reply.error());
+        auto rows = listed_rows(*reply);
+        if (!rows) return tl::unexpected(rows.error());
+        if (auto named = every_row_has_a_hostname(*rows); !named) return tl::unexpected(named.error());
+        // Rows come ordered by hostname, so those after `after` are the tail (all of a 1.5 store's reply).
+        size_t first = 0;
+        while (first < rows->size() && sdk::fold_hostname((*rows)[first].hostname) <= start_after) ++first;
+        const size_t last = std::min(rows->size(), first + static_cast<size_t>(limit));
+        page_json = first == 0 && last == rows->size() ? std::move(*reply) : rows_text(*reply, *rows, first, last);
+        count = last - first;
+        more = last < rows->size();
+        if (count > 0) last_hostname = (*rows)[last - 1].hostname;
     } else {
-        // A 1.0 store ignores limit/offset and returns everything: take the page here.
-        const auto first = std::min<size_t>(static_cast<size_t>(offset), listed->size());
-        const auto last = std::min<size_t>(first + static_cast<size_t>(limit), listed->size());
-        std::vector<sdk::model::cname_row> page(listed->begin() + static_cast<std::ptrdiff_t>(first),
-                                                listed->begin() + static_cast<std::ptrdiff_t>(last));
-        n = static_cast<int64_t>(page.size());
-        page_json = sdk::model::encode(page);
+        const int64_t skip = offset.value_or(0);
+        f.set("limit", limit).set("offset", skip);
+        auto reply = state_.cname_list(f.str());
+        if (!reply) return tl::unexpected(reply.error());
+        auto rows = listed_rows(*reply);
+        if (!rows) return tl::unexpected(rows.error());
+        const auto n = static_cast<int64_t>(rows->size());
+        size_t first = 0, last = rows->size();
+        if (n <= limit && (skip == 0 || n != *total || n == 0)) {  // a 1.0 store ignores limit and offset
+            page_json = std::move(*reply);
+        } else {
+            // A 1.0 store returned every row: the page is cut here.
+            first = std::min<size_t>(static_cast<size_t>(skip), rows->size());
+            last = std::min<size_t>(first + static_cast<size_t>(limit), rows->size());
+            page_json = rows_text(*reply, *rows, first, last);
+        }
+        count = last - first;
+        more = skip + static_cast<int64_t>(count) < *total;
+        // (A row without a hostname, which only a broken store lists, leaves next_after null: by offset only.)
+        if (count > 0) last_hostname = (*rows)[last - 1].hostname;
     }
-    return "{\"cnames\":" + page_json + ",\"count\":" + std::to_string(n) + ",\"total\":" + std::to_string(*total) +
-           ",\"limit\":" + std::to_string(limit) + ",\"offset\":" + std::to_string(offset) + ",\"next_offset\":" +
-           (offset + n < *total ? std::to_string(offset + n) : std::string("null")) + "}";
+
+    rapidjson::StringBuffer buf(nullptr, page_json.size() + 256);  // the page and the few members after it
+    rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+    w.StartObject();
+    w.Key("cnames");
+    w.RawValue(page_json.data(), page_json.size(), rapidjson::kArrayType);
+    w.Key("count");
+    w.Int64(static_cast<int64_t>(count));
+    w.Key("total");
+    w.Int64(*total);
+    w.Key("limit");
+    w.Int64(limit);
+    w.Key("offset");
+    if (after) {
+        w.Null();
+    } else {
+        w.Int64(offset.value_or(0));
+    }
+    w.Key("next_offset");
+    if (more && !after) {
+        w.Int64(offset.value_or(0) + static_cast<int64_t>(count));
+    } else {
+        w.Null();
+    }
+    w.Key("next_after");
+    if (more && !last_hostname.empty()) {
+        w.String(last_hostname.c_str(), static_cast<rapidjson::SizeType>(last_hostname.size()));
+    } else {
+        w.Null();
+    }
+    w.EndObject();
+    return std::string(buf.GetString(), buf.GetSize());
 }
 
 result<int64_t> cname_pipeline::count_cnames(const session& who, const std::string& project) {

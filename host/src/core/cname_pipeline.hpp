@@ -104,10 +104,14 @@ public:
     // Up to `limit` names whose expiry has passed at `now_ms`, removed one by one through the pipeline
     // as the admin "expiry" would; returns how many went. A name that cannot go now stays for the next pass.
     result<int> remove_expired(int64_t now_ms, int64_t limit = 100);
-    // A project sees its own rows only; the admin sees all, or one project's with `project`. One page:
-    // {"cnames":[...],"count":rows here,"total":all rows,"limit","offset","next_offset":N|null}.
+    // A project sees its own rows only; the admin sees all, or one project's with `project`. One page,
+    // ordered by hostname, starting after the hostname `after` (keyset: the previous page's next_after)
+    // or at row `offset` (not both): {"cnames":[...],"count":rows here,"total":all rows,"limit",
+    // "offset":N|null (null with `after`),"next_offset":N|null,"next_after":hostname|null}; the next_*
+    // are null on the last page, and next_offset also with `after` (a keyset page knows no position).
     result<std::string> list_cnames(const session& who, const std::string& project = "", int64_t limit = 100,
-                                    int64_t offset = 0);
+                                    std::optional<int64_t> offset = std::nullopt,
+                                    const std::optional<std::string>& after = std::nullopt);
     // How many hostnames the session can see (or one project's, for the admin).
     result<int64_t> count_cnames(const session& who, const std::string& project = "");
     // Zones known to the state store; refreshed from the DNS provider when asked or when none are known.

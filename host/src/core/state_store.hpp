@@ -49,6 +49,9 @@ public:
     // Whether cname_count takes {"project","pending_before":id}: the project's rows plus its unfinished
     // creates begun before operation `id`, on every machine, in one snapshot (plugin API 1.4).
     virtual bool counts_pending() const { return true; }
+    // Whether cname_list takes "after": only the rows whose hostname sorts after it, from an index
+    // (keyset paging, plugin API 1.5). An older store ignores it and lists from the first row.
+    virtual bool pages_after() const { return true; }
 };
 
 }  // namespace tunnelmgr::core

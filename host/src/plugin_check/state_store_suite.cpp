@@ -162,6 +162,12 @@ protected:
     }
     // Given times (created_at, ts), paging logs by "before_id" and rows' "machine" are rules of 1.4.
     bool given_times_paging_and_machine_since_1_4() const { return required_minor() >= 4; }
+    // Keyset pages of cname_list ("after") are a rule of 1.5.
+    bool keyset_paging_since_1_5() const { return required_minor() >= 5; }
+    std::string before_1_5() const {
+        return "the plugin requires API " + context().library->required_api +
+               ": a store before 1.5 ignores \"after\" (the host then lists every row and takes the page itself)";
+    }
     std::string before_1_4() const {
         return "the plugin requires API " + context().library->required_api +
                ": a store before 1.4 sets every created_at and ts itself, knows no \"before_id\" and no \"machine\" "
@@ -430,6 +436,57 @@ TEST_F(state_store_v1, cname_list_pages_with_limit_and_offset) {
     EXPECT_EQ(page(2, 2), (std::vector<std::string>{host("c"), host("d")})) << r;
     EXPECT_EQ(page(2, 4), (std::vector<std::string>{host("e")})) << r;
     EXPECT_TRUE(page(2, 5).empty()) << rule("cname_list with an offset past the last row must return []");
+}
+
+// Since 1.5: keyset pages. Each page starts after the last hostname of the one before, so a walk sees
+// every row once however the rows before its position change.
+TEST_F(state_store_v1, cname_list_pages_after_a_hostname) {
+    if (!keyset_paging_since_1_5()) GTEST_SKIP() << before_1_5();
+    const std::string proj = project();
+    for (const char* w : {"e", "c", "a", "d", "b"}) ASSERT_TRUE(s().cname_insert(row(w, proj)).ok());
+    ASSERT_TRUE(s().cname_insert(row("bb", project("other"))).ok());  // between b and c, in another project
+    const std::string r = rule("since 1.5, cname_list with \"after\" must return only the rows whose hostname sorts "
+                               "after it, ordered by hostname, together with \"project\" and \"limit\"");
+    auto page = [&](const std::optional<std::string>& after, int limit) {
+        const std::string filter = "{\"project\":\"" + proj + "\",\"limit\":" + std::to_string(limit) +
+                                   (after ? ",\"after\":\"" + *after + "\"" : std::string()) + "}";
+        auto o = s().cname_list(filter);
+        EXPECT_TRUE(o.ok()) << "cname_list(" << filter << ") " << o.describe() << r;
+        std::vector<std::string> out;
+        auto d = array_of(o, "cname_list");
+        for (const auto& row : d.GetArray()) out.push_back(str_member(row, "hostname"));
+        return out;
+    };
+    EXPECT_EQ(page(host("a"), 2), (std::vector<std::string>{host("b"), host("c")})) << r;
+    EXPECT_EQ(page(host("c"), 2), (std::vector<std::string>{host("d"), host("e")})) << r;
+    EXPECT_EQ(page(host("c"), 10), (std::vector<std::string>{host("d"), host("e")})) << r;
+    EXPECT_TRUE(page(host("e"), 2).empty()) << rule("since 1.5, cname_list with \"after\" the last hostname must return []");
+    // A hostname that is no row's: the rows that sort after where it would be.
+    EXPECT_EQ(page(host("bz"), 2), (std::vector<std::string>{host("c"), host("d")})) << r;
+
+    // A walk, with a row added behind its position and one ahead of it between two pages.
+    const std::string walk_rule = rule("since 1.5, pages of cname_list each asked with \"after\" = the last hostname of "
+                                       "the page before must see every row once, in order: a row added behind the "
+                                       "position is not seen, one added ahead of it is");
+    std::vector<std::string> seen;
+    std::optional<std::string> after;
+    for (int n = 0; n < 10; ++n) {  // a store ignoring "after" would answer the same page forever
+        auto p = page(after, 2);
+        if (p.empty()) break;
+        seen.insert(seen.end(), p.begin(), p.end());
+        after = p.back();
+        if (n == 0) {
+            ASSERT_TRUE(s().cname_insert(row("aa", proj)).ok());  // behind b
+            ASSERT_TRUE(s().cname_insert(row("cc", proj)).ok());  // ahead
+        }
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{host("a"), host("b"), host("c"), host("cc"), host("d"), host("e")}))
+        << walk_rule;
+
+    auto both = s().cname_list("{\"project\":\"" + proj + "\",\"after\":\"" + host("a") + "\",\"offset\":0}");
+    EXPECT_EQ(both.rc, TM_INVALID) << "cname_list with \"after\" and \"offset\" " << both.describe()
+                                   << rule("since 1.5, cname_list must refuse \"after\" together with \"offset\" "
+                                           "with TM_INVALID (they are two ways to say where a page starts)");
 }
 
 TEST_F(state_store_v1, cname_count_matches_cname_list) {

@@ -30,6 +30,11 @@ bool state_store_client::counts_pending() const {
     return t_.cname_count != nullptr && v && (v->major > 1 || (v->major == 1 && v->minor >= 4));
 }
 
+bool state_store_client::pages_after() const {
+    auto v = parse_api_version(inst_.library().required_api);
+    return v && (v->major > 1 || (v->major == 1 && v->minor >= 5));
+}
+
 core::error state_store_client::malformed(const char* function, const std::string& why) const {
     return {core::errc::error, "plugin '" + inst_.library().name + "': " + function +
                                    "() replied with something tunnelmgr cannot read (" + why +

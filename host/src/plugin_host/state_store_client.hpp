@@ -37,6 +37,7 @@ public:
     // True when the plugin requires plugin API 1.3 or newer.
     bool keeps_row_extras() const override;
     bool counts_pending() const override;
+    bool pages_after() const override;
 
     // What operation_commit sends: the whole row for a create; for a delete, whose row carries nothing
     // but the hostname, {"hostname"} alone, as stores have always been given it.

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 
 #include "core/audit.hpp"
 #include "core/json.hpp"
@@ -80,7 +81,7 @@ std::span<const host_calls::entry> host_calls::table() {
          TM_ARGS(TM_NAME("hostname", 253) R"("port":{"type":"integer"},)" TM_NAME("target", 2048)
                      R"("originRequest":{"type":"object"},)", R"("required":["hostname"],)"),
          &H::cname_retarget, true},
-        {"cname.list", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)", ""), &H::cname_list},
+        {"cname.list", any, refusals, no_rate, TM_ARGS(R"("limit":{"type":"integer"},"offset":{"type":"integer"},)" TM_NAME("after", 253), ""), &H::cname_list},
         {"domains.list", any, refusals, no_rate, TM_ARGS("", ""), &H::domains_list},
         {"domains.refresh", admin, refusals, no_rate, TM_ARGS("", ""), &H::domains_refresh},
         {"tunnel.restart", admin, refusals, no_rate, TM_ARGS("", ""), &H::tunnel_restart, true},
@@ -402,8 +403,18 @@ core::result<std::string> host_calls::cname_retarget(const request& r) {
 
 core::result<std::string> host_calls::cname_list(const request& r) {
     TM_TRY(limit, int_arg(r.args, "limit", false, 100));
-    TM_TRY(offset, int_arg(r.args, "offset", false, 0));
-    return core_.pipeline->list_cnames(r.who, r.project, limit, offset);
+    // Absent is not 0 here: a page asked for by `after` must not also name an offset.
+    std::optional<int64_t> offset;
+    if (auto it = r.args.FindMember("offset"); it != r.args.MemberEnd() && !it->value.IsNull()) {
+        TM_TRY(given, int_arg(r.args, "offset", true, 0));
+        offset = given;
+    }
+    std::optional<std::string> after;
+    if (auto it = r.args.FindMember("after"); it != r.args.MemberEnd() && !it->value.IsNull()) {
+        TM_TRY(given, string_arg(r.args, "after", true));
+        after = given;
+    }
+    return core_.pipeline->list_cnames(r.who, r.project, limit, offset, after);
 }
 
 core::result<std::string> host_calls::domains_list(const request&) { return core_.pipeline->list_domains(false); }

@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 4
+#define TM_PLUGIN_API_VERSION_MINOR 5
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.4.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.5.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -170,7 +170,14 @@ typedef struct tm_state_store_v1 {
     /* Required. Rows as a JSON array, ordered by hostname. filter_json: {} or {"project":"name"}, and
      * since 1.1 "limit" (1..10000) and "offset" (>= 0) for one page; a 1.0 store ignores them and
      * returns every row (the host then pages by itself). Since 1.3 "expires_before" (Unix ms): only
-     * rows whose expires_at is set and <= it (the daemon's expiry pass). */
+     * rows whose expires_at is set and <= it (the daemon's expiry pass).
+     * Since 1.5 "after" (a hostname; the store folds it as sdk::fold_hostname does): only rows whose
+     * hostname sorts after it in this same order, so that a page starts where the last one ended however
+     * many rows were added or removed before it (keyset paging: pass the last hostname of the previous
+     * page). It combines with every other member but "offset": "after" and "offset" together are
+     * TM_INVALID. The order (and so "after") is byte order of the lower-case hostname; a store answers it
+     * with an index seek, not by reading the rows before it. An older store ignores "after" (the host
+     * then lists every row and takes the page itself). */
     tm_rc (*cname_list)(tm_plugin_t* p, const char* filter_json, const char** out_json);
 
     /* --- operations: the CNAME pipeline's journal ------------------------------------------ */
@@ -254,10 +261,11 @@ typedef struct tm_state_store_v1 {
     tm_rc (*prune)(tm_plugin_t* p, int64_t* out_deleted);
 
     /* since 1.1 — Optional. How many rows cname_list would return for filter_json without
-     * "limit"/"offset" ({} or {"project":"name"}), without building them. NULL (or failing): the host
-     * counts cname_list's rows instead. Since 1.4 {"project","pending_before":id} adds the project's
-     * unfinished "create" operations with a smaller id (every machine's, in a shared store), counted in
-     * the same snapshot as the rows: the host's quota check. */
+     * "limit"/"offset" (and, since 1.5, "after") ({} or {"project":"name"}), without building them.
+     * NULL (or failing): the host counts cname_list's rows instead. Since 1.4
+     * {"project","pending_before":id} adds the project's unfinished "create" operations with a smaller
+     * id (every machine's, in a shared store), counted in the same snapshot as the rows: the host's
+     * quota check. */
     tm_rc (*cname_count)(tm_plugin_t* p, const char* filter_json, int64_t* out_count);
 } tm_state_store_v1;
 

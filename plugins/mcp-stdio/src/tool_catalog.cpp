@@ -120,15 +120,21 @@ const spec specs[] = {
      {false, true, true, true}},
     {"tunnel_list_cnames", "cname.list", "cnames", "List hostnames",
      "The hostnames published through the tunnel with their targets: your project's own, or every project's "
-     "for the admin. One page at a time (100 by default, ordered by hostname); `total` says how many there are "
-     "and `next_offset` where the next page starts (null on the last page).",
+     "for the admin. One page at a time (100 by default, ordered by hostname); `total` says how many there are. "
+     "For the next page pass `after`: the `next_after` of this page (null on the last page). Pages by `after` "
+     "neither skip nor repeat a name when names are added or removed meanwhile, and stay fast on the last page; "
+     "`offset`/`next_offset` still work, but not together with `after`.",
      "{\"type\":\"object\",\"properties\":{" TM_PROJECT ","
      "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,\"description\":\"rows per page (default 100)\"},"
-     "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"rows to skip: the next_offset of the previous page\"}"
+     "\"after\":{\"type\":\"string\",\"minLength\":1,\"maxLength\":253,\"description\":\"the next_after of the "
+     "previous page: this page starts with the first hostname after it\"},"
+     "\"offset\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"rows to skip: the next_offset of the previous "
+     "page (prefer after)\"}"
      "},\"additionalProperties\":false}",
      "{\"type\":\"object\",\"properties\":{\"cnames\":{\"type\":\"array\",\"items\":" TM_CNAME_ROW
      "},\"count\":{\"type\":\"integer\"},\"total\":{\"type\":\"integer\"},\"limit\":{\"type\":\"integer\"},"
-     "\"offset\":{\"type\":\"integer\"},\"next_offset\":{\"type\":[\"integer\",\"null\"]}," TM_ERROR_PROPS "}}",
+     "\"offset\":{\"type\":[\"integer\",\"null\"]},\"next_offset\":{\"type\":[\"integer\",\"null\"]},"
+     "\"next_after\":{\"type\":[\"string\",\"null\"]}," TM_ERROR_PROPS "}}",
      {true, false, true, false}},
     {"tunnel_list_domains", "domains.list", "domains", "List domains",
      "The zones (domains) of the Cloudflare account that hostnames can be published under, as last fetched.",

@@ -81,35 +81,39 @@ std::optional<operation_row> find_operation(pqxx::dbtransaction& txn, int64_t id
     return read_operation(r[0]);
 }
 
-// The parameters a CNAME filter's " WHERE ..." binds, numbered from $1 in this order.
+// A CNAME filter's " WHERE ..." and the parameters it binds, numbered from $1 in this order. The
+// parameters cross as text, their types taken from the columns they meet.
 struct filter_sql {
     std::string where;
-    std::optional<std::string> project;
-    std::optional<int64_t> expires_before;
+    std::vector<std::string> params;
+
+    // Adds `condition`, whose one parameter is written "$?", bound to `value`.
+    void add(const std::string& condition, std::string value) {
+        params.push_back(std::move(value));
+        std::string c = condition;
+        c.replace(c.find("$?"), 2, "$" + std::to_string(params.size()));
+        where += (where.empty() ? " WHERE " : " AND ") + c;
+    }
+    // The number of the next parameter after the filter's.
+    int next() const { return static_cast<int>(params.size()) + 1; }
 };
 
-filter_sql cname_filter_where(const cname_filter& f) {
+// limit and offset are the caller's; `after` only when `keyset` (cname_list pages by it, cname_count
+// counts the whole listing).
+filter_sql cname_filter_where(const cname_filter& f, bool keyset) {
     filter_sql out;
-    int n = 0;
-    if (f.project) {
-        out.where += " WHERE project = $" + std::to_string(++n);
-        out.project = f.project;
-    }
-    if (f.expires_before) {
-        out.where += (f.project ? " AND" : " WHERE");
-        out.where += " expires_at IS NOT NULL AND expires_at <= $" + std::to_string(++n);
-        out.expires_before = f.expires_before;
-    }
+    if (f.project) out.add("project = $?", *f.project);
+    if (f.expires_before) out.add("expires_at IS NOT NULL AND expires_at <= $?", std::to_string(*f.expires_before));
+    // The ORDER BY's own expression, so the comparison is its order and seeks the index on lower(hostname)
+    // (or cnames_project, (project, lower(hostname))).
+    if (keyset && f.after) out.add("lower(hostname) > $?", *f.after);
     return out;
 }
 
 // exec_params with a filter's parameters and then `more`.
 template <class... More>
 pqxx::result exec_filtered(pqxx::dbtransaction& txn, const std::string& sql, const filter_sql& f, More&&... more) {
-    if (f.project && f.expires_before) return txn.exec_params(sql, *f.project, *f.expires_before, more...);
-    if (f.project) return txn.exec_params(sql, *f.project, more...);
-    if (f.expires_before) return txn.exec_params(sql, *f.expires_before, more...);
-    return txn.exec_params(sql, more...);
+    return txn.exec_params(sql, pqxx::prepare::make_dynamic_params(f.params), std::forward<More>(more)...);
 }
 
 // Inserts a checked row; the unique index on lower(hostname) settles races with any machine.
@@ -297,19 +301,23 @@ store_result<cname_row> pg_store::cname_get(std::string_view hostname) {
     });
 }
 
+std::string cname_list_sql(const cname_filter& filter) {
+    const filter_sql f = cname_filter_where(filter, true);
+    std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + f.where + " ORDER BY lower(hostname)";
+    if (filter.limit || filter.offset) {
+        sql += " LIMIT $" + std::to_string(f.next()) + " OFFSET $" + std::to_string(f.next() + 1);
+    }
+    return sql;
+}
+
 store_result<std::vector<cname_row>> pg_store::cname_list(const cname_filter& filter) {
     return transact<std::vector<cname_row>>("listing CNAME rows", [&](pqxx::dbtransaction& txn) {
-        const filter_sql f = cname_filter_where(filter);
-        const int next = (f.project ? 1 : 0) + (f.expires_before ? 1 : 0) + 1;
-        std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + f.where + " ORDER BY lower(hostname)";
-        pqxx::result r;
-        if (filter.limit || filter.offset) {
-            sql += " LIMIT $" + std::to_string(next) + " OFFSET $" + std::to_string(next + 1);
-            // NULL: no limit, in PostgreSQL.
-            r = exec_filtered(txn, sql, f, filter.limit, filter.offset.value_or(0));
-        } else {
-            r = exec_filtered(txn, sql, f);
-        }
+        const filter_sql f = cname_filter_where(filter, true);
+        const std::string sql = cname_list_sql(filter);
+        // NULL: no limit, in PostgreSQL.
+        const pqxx::result r = filter.limit || filter.offset
+                                   ? exec_filtered(txn, sql, f, filter.limit, filter.offset.value_or(0))
+                                   : exec_filtered(txn, sql, f);
         std::vector<cname_row> rows;
         rows.reserve(r.size());
         for (const auto& row : r) rows.push_back(read_cname(row));
@@ -334,7 +342,7 @@ store_result<int64_t> pg_store::cname_count(const cname_filter& filter) {
                          : txn.exec1("SELECT COALESCE(SUM(n), 0)::bigint FROM cname_counts");
             return store_result<int64_t>(r[0].as<int64_t>());
         }
-        const filter_sql f = cname_filter_where(filter);
+        const filter_sql f = cname_filter_where(filter, false);
         return store_result<int64_t>(exec_filtered(txn, "SELECT COUNT(*) FROM cnames" + f.where, f)[0][0].as<int64_t>());
     });
 }

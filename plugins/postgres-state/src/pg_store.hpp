@@ -19,6 +19,10 @@ namespace tunnelmgr::plugins::postgres_state {
 
 using namespace state_rows;
 
+// The SELECT cname_list runs for `filter`, its parameters $1.. in the order of cname_filter's members
+// (project, expires_before, after, then limit and offset): its query plan is a tested property.
+std::string cname_list_sql(const cname_filter& filter);
+
 // Unix milliseconds. Injected so lease and retention tests move time without sleeping. Every time
 // the store writes or compares comes from it (never the server's clock), so one clock rules.
 using clock_fn = std::function<int64_t()>;
@@ -41,7 +45,7 @@ public:
     store_result<void> cname_delete(std::string_view hostname);
     store_result<cname_row> cname_get(std::string_view hostname);
     store_result<std::vector<cname_row>> cname_list(const cname_filter& filter);  // every machine's
-    store_result<int64_t> cname_count(const cname_filter& filter);                // limit/offset ignored
+    store_result<int64_t> cname_count(const cname_filter& filter);                // limit, offset and after ignored
 
     // Conflict while any machine has an unfinished operation on the hostname.
     store_result<int64_t> operation_begin(const operation_request& request);

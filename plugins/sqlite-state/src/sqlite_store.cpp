@@ -448,13 +448,21 @@ store_result<cname_row> sqlite_store::cname_get(std::string_view hostname) {
     });
 }
 
+std::string cname_list_sql(const cname_filter& filter) {
+    std::string where = cname_filter_where(filter);
+    // Keyset paging: the hostname column's own collation (NOCASE), so the comparison is the ORDER BY's and
+    // seeks the index that order reads (the hostname's unique index, or cnames_project_hostname).
+    if (filter.after) where += where.empty() ? " WHERE hostname > ?" : " AND hostname > ?";
+    std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + where + " ORDER BY hostname";
+    if (filter.limit || filter.offset) sql += " LIMIT ? OFFSET ?";
+    return sql;
+}
+
 store_result<std::vector<cname_row>> sqlite_store::cname_list(const cname_filter& filter) {
     return read<std::vector<cname_row>>("listing CNAME rows", [&](statement_cache& statements) {
-        std::string sql = std::string("SELECT ") + cname_columns + " FROM cnames" + cname_filter_where(filter);
-        sql += " ORDER BY hostname";
-        if (filter.limit || filter.offset) sql += " LIMIT ? OFFSET ?";
-        auto q = statements.prepared(sql);
+        auto q = statements.prepared(cname_list_sql(filter));
         int at = bind_cname_filter(*q, filter, 1);
+        if (filter.after) q->bind(at++, *filter.after);
         if (filter.limit || filter.offset) {
             q->bind(at++, static_cast<int64_t>(filter.limit.value_or(-1)));  // -1: no limit, in SQLite
             q->bind(at++, static_cast<int64_t>(filter.offset.value_or(0)));

@@ -22,6 +22,10 @@ namespace tunnelmgr::plugins::sqlite_state {
 
 class statement_cache;
 
+// The SELECT cname_list runs for `filter`, its parameters in the order of cname_filter's members
+// (project, expires_before, after, then limit and offset): its query plan is a tested property.
+std::string cname_list_sql(const cname_filter& filter);
+
 // Unix milliseconds. Injected so lease and retention tests move time without sleeping.
 using clock_fn = std::function<int64_t()>;
 int64_t system_clock_ms();
@@ -43,7 +47,7 @@ public:
     store_result<void> cname_delete(std::string_view hostname);
     store_result<cname_row> cname_get(std::string_view hostname);
     store_result<std::vector<cname_row>> cname_list(const cname_filter& filter);
-    store_result<int64_t> cname_count(const cname_filter& filter);  // limit/offset ignored
+    store_result<int64_t> cname_count(const cname_filter& filter);  // limit, offset and after ignored
 
     store_result<int64_t> operation_begin(const operation_request& request);
     // patch_json is an object merged into the operation's data (RFC 7396: null removes a key).

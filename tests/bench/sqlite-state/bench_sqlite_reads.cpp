@@ -1,7 +1,10 @@
 // Times the store's small reads, the ones an MCP tool makes per call (a row, a count, a page, an
-// audit filter), at 10,000 CNAMEs and 10,000 audit rows. A driver for the issue notes, not a test.
+// audit filter), at 10,000 CNAMEs and 10,000 audit rows; and the last page of a listing asked by offset
+// (the store reads and drops every row before it) and by after (a seek to the previous page's last
+// hostname), of every row and of one project. A driver for the issue notes, not a test.
 //
 //   bench_sqlite_reads [--rows N] [--benchmark_repetitions=...] [other Google Benchmark flags]
+//   bench_sqlite_reads --benchmark_filter=last_page    # offset vs after only
 #include <unistd.h>
 
 #include <cstdint>
@@ -115,6 +118,48 @@ void bm_cname_list_page100(benchmark::State& state) {
 }
 BENCHMARK(bm_cname_list_page100);
 
+// The last page of 100 rows: of every row (range 0), or of project7's (range 1, a twentieth of them).
+// By offset as a client counting rows asks for it, by after as one following next_after does.
+constexpr int64_t page_rows = 100;
+std::vector<std::string> g_sorted_all, g_sorted_project;  // hostnames in the store's order
+
+cname_filter last_page(bool one_project) {
+    cname_filter filter;
+    if (one_project) filter.project = "project7";
+    filter.limit = page_rows;
+    return filter;
+}
+
+void bm_cname_list_last_page_offset(benchmark::State& state) {
+    const bool one_project = state.range(0) != 0;
+    cname_filter filter = last_page(one_project);
+    const auto& sorted = one_project ? g_sorted_project : g_sorted_all;
+    filter.offset = static_cast<int64_t>(sorted.size()) - page_rows;
+    state.SetLabel(one_project ? "project7" : "all");
+    for (auto _ : state) {
+        auto page = g_store->cname_list(filter);
+        require(page, state);
+        if (page && page->size() != static_cast<size_t>(page_rows)) state.SkipWithError("not a full last page");
+        benchmark::DoNotOptimize(page);
+    }
+}
+BENCHMARK(bm_cname_list_last_page_offset)->Arg(0)->Arg(1);
+
+void bm_cname_list_last_page_after(benchmark::State& state) {
+    const bool one_project = state.range(0) != 0;
+    cname_filter filter = last_page(one_project);
+    const auto& sorted = one_project ? g_sorted_project : g_sorted_all;
+    filter.after = sorted[sorted.size() - page_rows - 1];
+    state.SetLabel(one_project ? "project7" : "all");
+    for (auto _ : state) {
+        auto page = g_store->cname_list(filter);
+        require(page, state);
+        if (page && page->size() != static_cast<size_t>(page_rows)) state.SkipWithError("not a full last page");
+        benchmark::DoNotOptimize(page);
+    }
+}
+BENCHMARK(bm_cname_list_last_page_after)->Arg(0)->Arg(1);
+
 void bm_audit_query_action(benchmark::State& state) {
     audit_filter filter;
     filter.action = "cname.delete";
@@ -158,6 +203,21 @@ int main(int argc, char** argv) {
     }
     g_store = std::move(*opened);
     seed(config.path);
+    for (const bool one_project : {false, true}) {
+        cname_filter every;
+        if (one_project) every.project = "project7";
+        auto rows = g_store->cname_list(every);
+        if (!rows) {
+            std::fprintf(stderr, "cannot list: %s\n", rows.error().message.c_str());
+            return 1;
+        }
+        for (const auto& r : *rows) (one_project ? g_sorted_project : g_sorted_all).push_back(r.hostname);
+    }
+    if (g_sorted_project.size() <= static_cast<size_t>(page_rows)) {
+        std::fprintf(stderr, "--rows %lld leaves project7 no more than one page: give at least %lld\n",
+                     static_cast<long long>(g_rows), static_cast<long long>((page_rows + 1) * projects));
+        return 1;
+    }
     benchmark::AddCustomContext("rows", std::to_string(g_rows));
 
     benchmark::RunSpecifiedBenchmarks();

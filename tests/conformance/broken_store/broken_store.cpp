@@ -1,5 +1,5 @@
 // A deliberately broken state_store_v1 for tunnelmgr-plugin-check's own tests: an in-memory store,
-// shared by every instance opened on the same "path", that keeps every rule of plugin_api.h (1.4) except three:
+// shared by every instance opened on the same "path", that keeps every rule of plugin_api.h (1.5) except three:
 //   1. hostname uniqueness in cname_insert is case-sensitive ("App.example.com" and "app.example.com" coexist);
 //   2. operation_begin never refuses a second unfinished operation on the same hostname;
 //   3. audit_query's "before_id" lets the entry of that id in too (health_history's does not), so paging
@@ -181,10 +181,15 @@ public:
         const int64_t limit = num(*f, "limit", 10000), offset = num(*f, "offset", 0);
         const bool expiring = has(*f, "expires_before");  // since 1.3
         const int64_t before = num(*f, "expires_before", 0);
+        // Since 1.5 (kept right: this store's bugs are elsewhere): keyset pages, never with an offset.
+        const bool keyset = has(*f, "after");
+        const std::string after = str(*f, "after");
+        if (keyset && has(*f, "offset")) return sdk::fail(TM_INVALID, "give filter.after or filter.offset, not both");
         std::lock_guard<std::mutex> lock(s_->mutex);
         doc_t out(rapidjson::kArrayType);
         int64_t skipped = 0;
-        for (const auto& [host, r] : s_->cnames) {
+        for (auto it = keyset ? s_->cnames.upper_bound(after) : s_->cnames.begin(); it != s_->cnames.end(); ++it) {
+            const auto& r = it->second;
             if (!project.empty() && str(r.doc, "project") != project) continue;
             if (expiring && (!has(r.doc, "expires_at") || !r.doc["expires_at"].IsInt64() ||
                              r.doc["expires_at"].GetInt64() > before)) {

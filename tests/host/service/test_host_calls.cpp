@@ -120,6 +120,7 @@ TEST_F(host_calls_test, arguments_of_the_wrong_type_or_unknown_are_refused_befor
         const char* says;
     };
     for (const auto& b : {bad{"cname.list", R"({"limit":"ten"})", "limit: must be an integer"},
+                          bad{"cname.list", R"({"after":7})", "after: must be a string"},
                           bad{"cname.delete", R"({"hostname":["x"]})", "hostname: must be a string"},
                           bad{"cname.delete", R"({})", "hostname: is required but missing"},
                           bad{"cname.request", R"({"subdomain":"app","port":3100,"colour":"red"})", "colour: unknown key"},
@@ -133,6 +134,24 @@ TEST_F(host_calls_test, arguments_of_the_wrong_type_or_unknown_are_refused_befor
         EXPECT_EQ(core::json::str(rows[0], "result"), "refused") << b.op;
         EXPECT_EQ(core::json::str(rows[0], "actor"), "project:alpha") << b.op;
     }
+}
+
+TEST_F(host_calls_test, cname_list_pages_by_after_and_refuses_it_together_with_an_offset) {
+    auto page = calls_->call("cname.list", R"({"after":"a.example.com","limit":5})", alpha_);
+    ASSERT_TRUE(page) << page.error().message;
+    auto d = core::json::parse(*page);
+    ASSERT_TRUE(d && d->IsObject()) << *page;
+    EXPECT_TRUE((*d)["cnames"].IsArray()) << *page;
+    EXPECT_TRUE((*d)["offset"].IsNull()) << *page;
+    EXPECT_TRUE((*d)["next_after"].IsNull()) << *page;
+
+    auto both = calls_->call("cname.list", R"({"after":"a.example.com","offset":0})", alpha_);
+    ASSERT_FALSE(both);
+    EXPECT_EQ(both.error().code, core::errc::invalid);
+    EXPECT_NE(both.error().message.find("give `after` or `offset`, not both"), std::string::npos) << both.error().message;
+    auto rows = audit("cname.list");
+    ASSERT_TRUE(rows.IsArray() && rows.Size() == 1) << core::json::to_string(rows);
+    EXPECT_EQ(core::json::str(rows[0], "result"), "refused");
 }
 
 TEST_F(host_calls_test, a_project_reaching_beyond_its_session_is_denied_and_each_attempt_audited) {

@@ -250,6 +250,63 @@ test('project session: list tools, check, create with progress, list, delete', a
   }
 });
 
+test('list pages by after: they join to the whole list, also when names are added between pages', async () => {
+  const admin = await connect('admin');  // publishes for alpha: the admin has no rate limit
+  const alpha = await connect('alpha');
+  const made = [];
+  const publish = async (sub, port) => {
+    const r = await call(admin, 'tunnel_request_cname', { subdomain: sub, port, projectName: 'alpha' }, { timeout: 120000 });
+    assert.equal(r.isError, false, JSON.stringify(r));
+    made.push(`${sub}.example.com`);
+  };
+  const ours = (names) => names.filter((h) => h.startsWith('pg-'));
+  // Every page from the first, each asked with the next_after of the one before; between(n) runs after page n.
+  const walk = async (between = async () => {}) => {
+    const seen = [];
+    let args = { limit: 3 };
+    for (let n = 0; n < 50; n++) {
+      const page = await call(alpha, 'tunnel_list_cnames', args);
+      assert.equal(page.isError, false, JSON.stringify(page));
+      const sc = page.structuredContent;
+      assert.deepEqual(JSON.parse(page.content[0].text), sc);
+      assert.equal(sc.count, sc.cnames.length);
+      seen.push(...sc.cnames.map((c) => c.hostname));
+      if (sc.next_after === null) return seen;
+      assert.equal(sc.cnames.length, 3, 'only the last page is short');
+      assert.equal(sc.next_after, sc.cnames.at(-1).hostname);
+      if (args.after !== undefined) assert.equal(sc.next_offset, null, 'a keyset page knows no offset');
+      await between(n);
+      args = { limit: 3, after: sc.next_after };
+    }
+    assert.fail(`the pages never ended: ${seen}`);
+  };
+  try {
+    for (const [i, sub] of ['pg-b', 'pg-d', 'pg-f', 'pg-h', 'pg-j', 'pg-l', 'pg-n'].entries()) await publish(sub, 3110 + i);
+    const whole = [...made].sort();
+    assert.deepEqual(ours(await walk()), whole);
+
+    // After the first page (b d f): a name behind the walk's position and one ahead of it. Every name that was
+    // there throughout comes once (an offset walk would show pg-f twice) and the one ahead too.
+    const during = ours(await walk(async (n) => {
+      if (n === 0) {
+        await publish('pg-a', 3120);
+        await publish('pg-g', 3121);
+      }
+    }));
+    assert.equal(new Set(during).size, during.length, `a name twice: ${during}`);
+    assert.deepEqual(during, [...whole, 'pg-g.example.com'].sort());
+    assert.deepEqual(ours(await walk()), [...made].sort(), 'the next walk sees both');
+
+    const both = await call(alpha, 'tunnel_list_cnames', { after: 'pg-b.example.com', offset: 0 });
+    assert.equal(both.isError, true);
+    assert.equal(both.structuredContent.code, 'invalid');
+    assert.match(both.structuredContent.error, /give `after` or `offset`, not both/);
+  } finally {
+    for (const h of made) await call(admin, 'tunnel_delete_cname', { hostname: h }, { timeout: 120000 });
+    await Promise.all([alpha.close(), admin.close()]);
+  }
+});
+
 test('two projects and the admin: nobody acts beyond their session', async () => {
   const alpha = await connect('alpha');
   const beta = await connect('beta');

@@ -272,6 +272,7 @@ INSTANTIATE_TEST_SUITE_P(
                       mapping{"tunnel_delete_cname", R"({"hostname":"app.example.com"})", "cname.delete", "deleted"},
                       mapping{"tunnel_list_cnames", "{}", "cname.list", "cnames"},
                       mapping{"tunnel_list_cnames", R"({"projectName":"p"})", "cname.list", "count"},
+                      mapping{"tunnel_list_cnames", R"({"after":"app.example.com","limit":10})", "cname.list", "cnames"},
                       mapping{"tunnel_list_domains", "{}", "domains.list", "domains"},
                       mapping{"tunnel_check_target", R"({"subdomain":"app","port":3100})", "target.check", "available"},
                       mapping{"tunnel_restart", "{}", "tunnel.restart", "restarted"},

@@ -1,5 +1,7 @@
 // pg_store against a real PostgreSQL: rows, the journal, leases, audit, health and the Docker
 // snapshot, and what a store shared by several machines keeps per machine and what it shares.
+#include <optional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -55,6 +57,76 @@ TEST_F(pg_store_test, cname_rows_round_trip_with_expiry_origin_and_machine) {
     cname_filter mine;
     mine.project = "consilio";
     EXPECT_EQ(s->cname_count(mine).value(), 1);
+}
+
+// Since plugin API 1.5: keyset pages. "after" is compared as the rows are ordered (lower(hostname), in the
+// column's "C" collation) and answered from the index on lower(hostname), or on (project, lower(hostname)),
+// never by reading the rows before the page.
+TEST_F(pg_store_test, keyset_pages_list_after_a_hostname_from_the_index) {
+    auto s = open("m1");
+    for (const char* w : {"e", "c", "a", "d", "b"}) ASSERT_TRUE(s->cname_insert(cname(w, "alpha")).has_value());
+    ASSERT_TRUE(s->cname_insert(cname("bb", "beta")).has_value());
+    using names_t = std::vector<std::string>;
+    auto list = [&](const cname_filter& f) {
+        names_t out;
+        auto rows = s->cname_list(f);
+        EXPECT_TRUE(rows.has_value()) << rows.error().message;
+        if (rows) {
+            for (const auto& r : *rows) out.push_back(r.hostname);
+        }
+        return out;
+    };
+    auto page = [&](std::optional<std::string> project, std::string after, std::optional<int64_t> limit) {
+        cname_filter f;
+        f.project = std::move(project);
+        f.after = std::move(after);
+        f.limit = limit;
+        return list(f);
+    };
+    EXPECT_EQ(page("alpha", "a.example.com", 2), (names_t{"b.example.com", "c.example.com"}));
+    EXPECT_EQ(page("alpha", "c.example.com", 2), (names_t{"d.example.com", "e.example.com"}));
+    EXPECT_TRUE(page("alpha", "e.example.com", 2).empty());
+    EXPECT_EQ(page("alpha", "bz.example.com", std::nullopt), (names_t{"c.example.com", "d.example.com", "e.example.com"}));
+    EXPECT_EQ(page(std::nullopt, "b.example.com", 2), (names_t{"bb.example.com", "c.example.com"})) << "every project's";
+    auto folded = cname_filter_from_json(R"({"project":"alpha","after":"B.Example.COM.","limit":1})");
+    ASSERT_TRUE(folded.has_value()) << folded.error().message;
+    EXPECT_EQ(list(*folded), (names_t{"c.example.com"}));
+    EXPECT_FALSE(cname_filter_from_json(R"({"after":"a.example.com","offset":0})").has_value());
+
+    cname_row soon = cname("f", "alpha");
+    soon.expires_at = start_ms + 1000;
+    ASSERT_TRUE(s->cname_insert(soon).has_value());
+    cname_filter expiring;
+    expiring.expires_before = start_ms + 1000;
+    expiring.after = "a.example.com";
+    EXPECT_EQ(list(expiring), (names_t{"f.example.com"})) << "after combines with expires_before";
+    expiring.after = "f.example.com";
+    EXPECT_TRUE(list(expiring).empty());
+    cname_filter counted;
+    counted.project = "alpha";
+    counted.after = "c.example.com";
+    EXPECT_EQ(s->cname_count(counted).value(), 6) << "cname_count counts the whole listing, as for limit and offset";
+
+    // The plan of the store's own statement over enough rows that it matters.
+    sql("INSERT INTO cnames (hostname, subdomain, domain, project, port, target, created_at, machine) "
+        "SELECT 'h' || i || '.example.com', 'h' || i, 'example.com', CASE WHEN i % 2 = 0 THEN 'alpha' ELSE 'gamma' END, "
+        "3100, 'http://localhost:3100', 1, 'm1' FROM generate_series(1, 5000) AS i; ANALYZE cnames");
+    for (const bool one_project : {false, true}) {
+        cname_filter f;
+        if (one_project) f.project = "alpha";
+        f.after = "h500.example.com";
+        f.limit = 101;
+        const std::string params = one_project ? "'alpha', 'h500.example.com', 101, 0" : "'h500.example.com', 101, 0";
+        const std::string plan = sql("PREPARE page AS " + cname_list_sql(f) + "; EXPLAIN EXECUTE page(" + params + ")");
+        SCOPED_TRACE(plan);
+        const char* index = one_project ? "Index Scan using cnames_project on cnames"
+                                        : "Index Scan using cnames_hostname on cnames";
+        EXPECT_NE(plan.find(index), std::string::npos);
+        EXPECT_NE(plan.find("(lower(hostname) > 'h500.example.com'::text)"), std::string::npos);
+        EXPECT_EQ(plan.find("Seq Scan"), std::string::npos);
+        EXPECT_EQ(plan.find("Sort"), std::string::npos);
+        EXPECT_EQ(list(f).size(), 101u);
+    }
 }
 
 TEST_F(pg_store_test, a_hostname_is_unique_across_machines_and_the_conflict_names_its_owner) {

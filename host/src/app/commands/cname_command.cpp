@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <optional>
 
 #include <boost/program_options.hpp>
 #include <rapidjson/prettywriter.h>
@@ -278,19 +279,35 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
     if (!p) return run_result::fatal("cname ls: " + p.error(), 2);
     if (!p->positional.empty()) return run_result::fatal(std::string("cname ls takes no arguments; usage: ") + usage, 2);
     std::string project = p->vm.count("project") != 0U ? p->vm["project"].as<std::string>() : "";
-    // The operator sees every row: walk the pages into one array.
+    // The operator sees every row: walk the pages into one array, each page starting after the last
+    // hostname of the one before (an index seek, where an offset re-reads every row before it). A daemon
+    // from before keyset paging answers no next_after: then the walk goes on by offset.
     rapidjson::Document all(rapidjson::kArrayType);
+    std::optional<std::string> after;
     for (int64_t offset = 0;;) {
         core::json::object a;
-        a.set("limit", 1000).set("offset", offset);
+        a.set("limit", 1000);
+        if (after) {
+            a.set("after", *after);
+        } else if (offset > 0) {
+            a.set("offset", offset);
+        }
         if (!project.empty()) a.set("projectName", project);
         auto r = call_as_admin(s, "cname.list", a, false);
         if (!r) return fail_with(r.error());
         auto page = core::json::parse(*r);
-        if (!page || !page->IsObject()) return run_result::fatal("cname ls: malformed page from the core", 5);
+        if (!page || !page->IsObject() || !page->HasMember("cnames") || !(*page)["cnames"].IsArray()) {
+            return run_result::fatal("cname ls: malformed page from the core", 5);
+        }
         for (auto& row : (*page)["cnames"].GetArray()) all.PushBack(rapidjson::Value(row, all.GetAllocator()), all.GetAllocator());
-        if (!(*page)["next_offset"].IsInt64()) break;
-        offset = (*page)["next_offset"].GetInt64();
+        if (auto next = page->FindMember("next_after"); next != page->MemberEnd()) {
+            if (!next->value.IsString()) break;
+            after = std::string(next->value.GetString(), next->value.GetStringLength());
+            continue;
+        }
+        auto next = page->FindMember("next_offset");
+        if (next == page->MemberEnd() || !next->value.IsInt64()) break;
+        offset = next->value.GetInt64();
     }
     std::string rows = core::json::to_string(all);
     if (p->vm.count("json") != 0U) {

@@ -1,6 +1,8 @@
 // JSON <-> store rows for the state_store_v1 shapes, with RapidJSON, for every stock store.
 #include "state_rows/store_json.hpp"
 
+#include <tunnelmgr/sdk/hostname.hpp>
+
 #include <optional>
 #include <string>
 
@@ -265,6 +267,7 @@ store_result<cname_filter> cname_filter_from_json(std::string_view json) {
     out.project = f.opt_string("project");
     out.limit = f.opt_int("limit");
     out.offset = f.opt_int("offset");
+    out.after = f.opt_string("after");
     out.expires_before = f.opt_int("expires_before");
     out.pending_before = f.opt_int("pending_before");
     if (!f.ok()) return f.error();
@@ -277,6 +280,13 @@ store_result<cname_filter> cname_filter_from_json(std::string_view json) {
     if (out.offset && *out.offset < 0) {
         return store_fail(store_errc::invalid, "filter.offset must be 0 or more, not " + std::to_string(*out.offset));
     }
+    if (out.after && out.offset) {
+        return store_fail(store_errc::invalid, "filter.after and filter.offset are two ways to say where a page starts: "
+                                               "give one of them (after, the last hostname of the previous page, stays "
+                                               "right when names are added or removed between pages)");
+    }
+    // Compared as the rows are stored: lower case, no trailing dot.
+    if (out.after) out.after = sdk::fold_hostname(*out.after);
     return out;
 }
 

@@ -21,6 +21,9 @@ struct cname_filter {
     std::optional<std::string> project;
     std::optional<int64_t> limit;   // one page: 1..10000 rows
     std::optional<int64_t> offset;  // rows to skip, >= 0
+    // cname_list only (since 1.5): rows whose hostname sorts after this one (folded), in the list's order:
+    // keyset paging, the last hostname of the previous page. Never together with offset.
+    std::optional<std::string> after;
     // Only rows whose expires_at is set and <= this (Unix ms): the daemon's expiry pass.
     std::optional<int64_t> expires_before;
     // cname_count only, with project (since 1.4): also count the project's unfinished create operations
