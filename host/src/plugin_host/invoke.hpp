@@ -71,6 +71,7 @@ core::result<std::string> invoke_json_within(plugin_instance& inst, const char* 
         std::mutex m;
         std::condition_variable cv;
         bool done = false;
+        bool overdue = false;  // the caller stopped waiting: the call is marked pending until it returns
         core::result<std::string> out = std::string();
     };
     auto busy = inst.pending_call();
@@ -79,18 +80,22 @@ core::result<std::string> invoke_json_within(plugin_instance& inst, const char* 
                                                    "() from an earlier call that passed its deadline; not calling " +
                                                    function + "() until it returns");
     }
+    // A call of another thread still within its deadline is not refused: this one waits its turn on
+    // the instance's lock, within its own deadline (the health check's status() and a change's
+    // restart() often meet like that).
     auto state = std::make_shared<shared>();
-    inst.begin_pending(function);
     std::thread([&inst, function, state, fn = std::move(fn)]() mutable {
         auto r = invoke_json(inst, function, fn);
-        inst.end_pending();
         std::lock_guard<std::mutex> lock(state->m);
+        if (state->overdue) inst.end_pending();  // only then may the caller have let the instance go
         state->out = std::move(r);
         state->done = true;
         state->cv.notify_all();
     }).detach();
     std::unique_lock<std::mutex> lock(state->m);
     if (!state->cv.wait_for(lock, deadline, [&] { return state->done; })) {
+        state->overdue = true;
+        inst.begin_pending(function);
         return core::fail(core::errc::timeout, "plugin '" + inst.library().name + "': " + function + "() did not answer within " +
                                                    std::to_string(deadline.count()) +
                                                    " ms; the check goes on without it (the call is left to finish)");

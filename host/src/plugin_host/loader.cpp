@@ -267,27 +267,28 @@ plugin_instance::plugin_instance(std::shared_ptr<loaded_library> lib, std::uniqu
 
 std::string plugin_instance::pending_call() const {
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    return pending_ != nullptr ? pending_ : "";
+    return overdue_ > 0 && pending_ != nullptr ? pending_ : "";
 }
 
 void plugin_instance::begin_pending(const char* function) {
     std::lock_guard<std::mutex> lock(pending_mutex_);
     pending_ = function;
+    ++overdue_;
 }
 
 void plugin_instance::end_pending() {
     std::lock_guard<std::mutex> lock(pending_mutex_);
-    pending_ = nullptr;
+    if (--overdue_ == 0) pending_ = nullptr;
     pending_done_.notify_all();
 }
 
 plugin_instance::~plugin_instance() {
     {
         std::unique_lock<std::mutex> lock(pending_mutex_);
-        if (pending_ != nullptr) {
-            log::warn("plugins", "waiting for plugin '" + lib_->name + "' to return from " + pending_ +
-                                     "() before unloading it");
-            pending_done_.wait(lock, [this] { return pending_ == nullptr; });
+        if (overdue_ > 0) {
+            log::warn("plugins", "waiting for plugin '" + lib_->name + "' to return from " +
+                                     (pending_ != nullptr ? pending_ : "a call") + "() before unloading it");
+            pending_done_.wait(lock, [this] { return overdue_ == 0; });
         }
     }
     if (handle_ != nullptr) {

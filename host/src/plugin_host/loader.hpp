@@ -63,7 +63,8 @@ public:
     std::string last_error() const;
 
     // A call that passed its deadline and still runs (see invoke_json_within): its function name,
-    // or "" when none. The destructor waits for it, since the library cannot unload under it.
+    // or "" when none. The destructor waits for every such call, since the library cannot unload
+    // under it. A call still within its deadline is not one: another call simply waits its turn.
     std::string pending_call() const;
     void begin_pending(const char* function);
     void end_pending();
@@ -75,7 +76,8 @@ private:
     std::mutex mutex_;
     mutable std::mutex pending_mutex_;
     std::condition_variable pending_done_;
-    const char* pending_ = nullptr;
+    const char* pending_ = nullptr;  // the last overdue call's name
+    int overdue_ = 0;                // overdue calls still running
 };
 
 // Calls init() with the plugin's config section; a failing or throwing init is a refusal sentence.
