@@ -13,6 +13,8 @@
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <string_view>
+#include <utility>
 #include <sys/stat.h>
 
 #include <yaml-cpp/yaml.h>
@@ -65,19 +67,35 @@ result<parsed> parse(const std::string& text, const std::string& path) {
     return scan_tree(root);
 }
 
-std::vector<std::string> split_lines(const std::string& text) {
-    std::vector<std::string> lines;
-    std::string cur;
-    for (char c : text) {
-        cur += c;
-        if (c == '\n') {
-            lines.push_back(cur);
-            cur.clear();
+// The lines of a text as views into it, each with its '\n'. An edit at 1,000 rules touches two or
+// three of them, so none is copied (issue 13).
+class text_lines {
+public:
+    explicit text_lines(const std::string& text) : text_(text) {
+        for (size_t at = 0; at < text.size();) {
+            start_.push_back(at);
+            const void* nl = std::memchr(text.data() + at, '\n', text.size() - at);
+            at = nl == nullptr ? text.size() : static_cast<size_t>(static_cast<const char*>(nl) - text.data()) + 1;
         }
     }
-    if (!cur.empty()) lines.push_back(cur + "\n");
-    return lines;
-}
+    size_t size() const { return start_.size(); }
+    std::string_view operator[](size_t i) const {
+        return std::string_view(text_).substr(start_[i], offset(i + 1) - start_[i]);
+    }
+    // The text with lines [from, to) replaced by `with`. A last line without a '\n' gets one.
+    std::string edited(size_t from, size_t to, const std::string& with) const {
+        std::string out;
+        out.reserve(text_.size() + with.size() + 1);
+        out.append(text_, 0, offset(from)).append(with).append(text_, offset(to), std::string::npos);
+        if (!out.empty() && out.back() != '\n') out += '\n';
+        return out;
+    }
+
+private:
+    size_t offset(size_t i) const { return i < start_.size() ? start_[i] : text_.size(); }
+    const std::string& text_;
+    std::vector<size_t> start_;
+};
 
 std::string join(const std::vector<std::string>& lines) {
     std::string out;
@@ -86,12 +104,12 @@ std::string join(const std::vector<std::string>& lines) {
 }
 
 // The line holding the '-' that opens sequence item `item` (a block map whose mark is its first key).
-int dash_line(const std::vector<std::string>& lines, const ingress_item& item) {
+int dash_line(const text_lines& lines, const ingress_item& item) {
     int line = item.line;
     for (int l = std::min<int>(line, static_cast<int>(lines.size()) - 1); l >= 0; --l) {
-        const std::string& s = lines[static_cast<size_t>(l)];
+        const std::string_view s = lines[static_cast<size_t>(l)];
         size_t first = s.find_first_not_of(" \t");
-        if (first != std::string::npos && s[first] == '-') return l;
+        if (first != std::string_view::npos && s[first] == '-') return l;
     }
     return -1;
 }
@@ -221,7 +239,7 @@ result<parsed> verified_edit(std::string& out, const std::string& before, const 
 // lists, anchors anywhere, a dash where the scan does not put an item) is left to verified_edit.
 
 // `line` opens a list item at column indent.size(): indent, '-', then a blank or the line's end.
-bool opens_item(const std::string& line, const std::string& indent) {
+bool opens_item(std::string_view line, std::string_view indent) {
     if (line.size() <= indent.size() || line.compare(0, indent.size(), indent) != 0 || line[indent.size()] != '-') {
         return false;
     }
@@ -231,10 +249,10 @@ bool opens_item(const std::string& line, const std::string& indent) {
 }
 
 // `add` (the lines of one rule, each starting with `indent`) put before the last item, whose `-` is
-// line `at` of the old text.
-std::optional<parsed> spliced_add(const parsed& before, const std::vector<std::string>& old_lines, int at,
-                                  const std::string& indent, const std::vector<std::string>& add,
-                                  const ingress_rule& rule, const std::string& origin) {
+// line `at` of the old text: the item it makes (its line in the new text), when the splice holds.
+std::optional<ingress_item> spliced_add(const parsed& before, const text_lines& old_lines, int at,
+                                        const std::string& indent, const std::vector<std::string>& add,
+                                        const ingress_rule& rule, const std::string& origin) {
     if (!before.plain || !before.has_ingress || !before.block || before.items.empty()) return std::nullopt;
     if (at < 0 || static_cast<size_t>(at) >= old_lines.size() || !opens_item(old_lines[static_cast<size_t>(at)], indent)) {
         return std::nullopt;
@@ -255,32 +273,35 @@ std::optional<parsed> spliced_add(const parsed& before, const std::vector<std::s
                                                          : std::vector<std::string>{"hostname", "service", "originRequest"};
     auto has = managed_origin(read->items[0]);
     if (read->items[0].keys != keys || !has || *has != origin) return std::nullopt;
-    parsed after = before;
-    ingress_item item = read->items[0];
+    ingress_item item = std::move(read->items[0]);
     item.line = at + item.line - 1;  // its first line was line 1 of `alone`
-    after.items.insert(after.items.begin() + static_cast<std::ptrdiff_t>(last), std::move(item));
-    after.rules.insert(after.rules.begin() + static_cast<std::ptrdiff_t>(last), read->rules[0]);
-    after.items.back().line += static_cast<int>(add.size());
-    return after;
+    return item;
 }
 
-// Item `index` taken out: the old text's lines [from, to), from its `-` to the next item's.
-std::optional<parsed> spliced_remove(const parsed& before, const std::vector<std::string>& old_lines, size_t index,
-                                     int from, int to) {
-    if (!before.plain || !before.has_ingress || !before.block || index + 1 >= before.items.size()) return std::nullopt;
-    if (from < 0 || to <= from || static_cast<size_t>(to) >= old_lines.size()) return std::nullopt;
-    const std::string& dash = old_lines[static_cast<size_t>(from)];
-    const std::string indent = dash.substr(0, dash.find('-'));
-    if (!opens_item(dash, indent) || !opens_item(old_lines[static_cast<size_t>(to)], indent)) return std::nullopt;
-    if (before.items[index].line < from || before.items[index].line >= to || before.items[index + 1].line < to ||
-        (index > 0 && before.items[index - 1].line >= from)) {
-        return std::nullopt;
-    }
-    parsed after = before;
-    after.items.erase(after.items.begin() + static_cast<std::ptrdiff_t>(index));
-    after.rules.erase(after.rules.begin() + static_cast<std::ptrdiff_t>(index));
-    for (size_t i = index; i < after.items.size(); ++i) after.items[i].line -= to - from;
-    return after;
+// The scan of the text spliced_add made: `item` and `rule` before the catch-all, which moved down.
+void apply_add(parsed& p, ingress_item item, ingress_rule rule, int added_lines) {
+    const auto last = static_cast<std::ptrdiff_t>(p.items.size() - 1);
+    p.items.insert(p.items.begin() + last, std::move(item));
+    p.rules.insert(p.rules.begin() + last, std::move(rule));
+    p.items.back().line += added_lines;
+}
+
+// Whether item `index` can be taken out as the old text's lines [from, to), from its `-` to the next item's.
+bool spliced_remove(const parsed& before, const text_lines& old_lines, size_t index, int from, int to) {
+    if (!before.plain || !before.has_ingress || !before.block || index + 1 >= before.items.size()) return false;
+    if (from < 0 || to <= from || static_cast<size_t>(to) >= old_lines.size()) return false;
+    const std::string_view dash = old_lines[static_cast<size_t>(from)];
+    const std::string_view indent = dash.substr(0, dash.find('-'));
+    if (!opens_item(dash, indent) || !opens_item(old_lines[static_cast<size_t>(to)], indent)) return false;
+    return !(before.items[index].line < from || before.items[index].line >= to || before.items[index + 1].line < to ||
+             (index > 0 && before.items[index - 1].line >= from));
+}
+
+// The scan of the text without item `index`'s `removed_lines` lines.
+void apply_remove(parsed& p, size_t index, int removed_lines) {
+    p.items.erase(p.items.begin() + static_cast<std::ptrdiff_t>(index));
+    p.rules.erase(p.rules.begin() + static_cast<std::ptrdiff_t>(index));
+    for (size_t i = index; i < p.items.size(); ++i) p.items[i].line -= removed_lines;
 }
 
 // A missing file is said plainly (not as the lock file it would have needed); a symlink is followed
@@ -300,37 +321,57 @@ result<std::string> existing_file(const std::string& path) {
     return fail(errc::error, "cannot reach the ingress file " + path + ": " + ec.message());
 }
 
-// The file under its lock, parsed, and valid by cloudflared's rules if it has any ingress: what
-// every edit starts from. The lock is held for as long as the result lives.
-struct locked_file {
-    sys::file_lock lock;
-    std::string text;
-    parsed doc;
-};
-
 }  // namespace
 
 // The last text this editor read or wrote, with its parse: a file that still holds exactly that text
 // (compared byte for byte, which costs far less than parsing it) is not parsed again, so an edit in
-// a long-running process parses once, to verify its own result.
+// a long-running process parses nothing but the lines it adds. An edit takes the parse out (no
+// copy of 1,000 rules) and gives back what it leaves, under the file's lock.
 struct ingress_file::parse_cache {
     std::mutex m;
     std::string text;
     std::optional<parsed> doc;  // parsed, and valid by cloudflared's rules
 
-    std::optional<parsed> find(const std::string& now) {
+    std::optional<parsed> take(const std::string& now) {
+        std::lock_guard<std::mutex> l(m);
+        if (!doc || now != text) return std::nullopt;
+        std::optional<parsed> out = std::move(doc);
+        doc.reset();
+        text.clear();
+        return out;
+    }
+    std::optional<parsed> copy(const std::string& now) {
         std::lock_guard<std::mutex> l(m);
         if (!doc || now != text) return std::nullopt;
         return doc;
     }
-    void keep(const std::string& t, const parsed& p) {
+    void keep(std::string t, parsed p) {
         std::lock_guard<std::mutex> l(m);
-        text = t;
-        doc = p;
+        text = std::move(t);
+        doc = std::move(p);
     }
 };
 
 namespace {
+
+// The file under its lock, parsed, and valid by cloudflared's rules if it has any ingress: what
+// every edit starts from. The lock is held for as long as it lives; at its end the text and its
+// parse go (back) to the cache, so an edit that wrote sets both to what it wrote.
+struct locked_file {
+    sys::file_lock lock;
+    std::string text;
+    parsed doc;
+    ingress_file::parse_cache* give_back = nullptr;
+
+    locked_file(sys::file_lock l, std::string t, parsed d, ingress_file::parse_cache* cache)
+        : lock(std::move(l)), text(std::move(t)), doc(std::move(d)), give_back(cache) {}
+    locked_file(locked_file&& o) noexcept
+        : lock(std::move(o.lock)), text(std::move(o.text)), doc(std::move(o.doc)), give_back(std::exchange(o.give_back, nullptr)) {}
+    locked_file& operator=(locked_file&&) = delete;
+    ~locked_file() {
+        if (give_back != nullptr) give_back->keep(std::move(text), std::move(doc));
+    }
+};
 
 result<locked_file> read_locked(const std::string& path, ingress_file::parse_cache* cache = nullptr) {
     auto real = existing_file(path);
@@ -341,7 +382,7 @@ result<locked_file> read_locked(const std::string& path, ingress_file::parse_cac
     auto text = sys::read_file(*real);
     if (!text) return tl::unexpected(text.error());
     if (cache != nullptr) {
-        if (auto known = cache->find(*text)) return locked_file{std::move(*lock), std::move(*text), std::move(*known)};
+        if (auto known = cache->take(*text)) return locked_file(std::move(*lock), std::move(*text), std::move(*known), cache);
     }
     auto p = parse(*text, path);
     if (!p) return tl::unexpected(p.error());
@@ -350,8 +391,7 @@ result<locked_file> read_locked(const std::string& path, ingress_file::parse_cac
             return fail(errc::invalid, path + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
         }
     }
-    if (cache != nullptr) cache->keep(*text, *p);
-    return locked_file{std::move(*lock), std::move(*text), std::move(*p)};
+    return locked_file(std::move(*lock), std::move(*text), std::move(*p), cache);
 }
 
 }  // namespace
@@ -423,47 +463,70 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
     const std::string origin = no_empty_origin(origin_in);
     auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
-    const std::string* text = &locked->text;
-    parsed* p = &locked->doc;
-    bool had_ingress = p->has_ingress;
-    std::string host = sdk::fold_hostname(hostname);
-    for (size_t i = 0; i < p->rules.size(); ++i) {
-        const auto& r = p->rules[i];
-        if (sdk::fold_hostname(r.hostname) != host) continue;
+    const std::string& text = locked->text;
+    parsed& p = locked->doc;
+    const bool had_ingress = p.has_ingress;
+    const std::string host = sdk::fold_hostname(hostname);
+    for (size_t i = 0; i < p.rules.size(); ++i) {
+        const auto& r = p.rules[i];
+        if (!same_folded_host(r.hostname, host)) continue;
         if (r.path.empty() && r.service == service) {
-            auto has = managed_origin(p->items[i]);
+            auto has = managed_origin(p.items[i]);
             if (has && *has == origin) return ingress_change{};
         }
         return fail(errc::conflict, path_ + " already routes " + hostname + " to " + r.service +
                                         (r.path.empty() ? "" : " (path " + r.path + ")") +
                                         "; that rule is not tunnelmgr's to change: remove it by hand or pick another name");
     }
-    if (auto caught = first_rule_catching(p->rules, host)) return tl::unexpected(shadowed_by(p->rules[*caught], *caught, host));
-    std::vector<ingress_rule> want = p->rules;
-    if (!had_ingress) want.push_back({"", "", "http_status:404"});
-    want.insert(want.end() - 1, ingress_rule{host, "", service});
-    if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
+    if (auto caught = first_rule_catching(p.rules, host)) return tl::unexpected(shadowed_by(p.rules[*caught], *caught, host));
+    const ingress_rule rule{host, "", service};
+    // The rules read passed cloudflared's checks; the new one goes just before their catch-all.
+    if (had_ingress) {
+        if (auto v = validate_rule(rule, p.rules.size() - 1, false); !v) return fail(errc::invalid, v.error().message);
+    }
 
-    std::string out;
-    std::optional<parsed> spliced;
-    if (had_ingress && p->block) {
-        auto lines = split_lines(*text);
-        int at = dash_line(lines, p->items.back());
+    if (had_ingress && p.block) {
+        const text_lines lines(text);
+        const int at = dash_line(lines, p.items.back());
         if (at >= 0) {
-            const std::string& catch_all = lines[static_cast<size_t>(at)];
-            std::string indent = catch_all.substr(0, catch_all.find('-'));
-            auto add = rule_lines(indent, host, service, origin);
-            spliced = spliced_add(*p, lines, at, indent, add, ingress_rule{host, "", service}, origin);
-            lines.insert(lines.begin() + at, add.begin(), add.end());
-            out = join(lines);
+            const std::string_view catch_all = lines[static_cast<size_t>(at)];
+            const std::string indent(catch_all.substr(0, catch_all.find('-')));
+            const auto add = rule_lines(indent, host, service, origin);
+            if (auto item = spliced_add(p, lines, at, indent, add, rule, origin)) {
+                std::string out = lines.edited(static_cast<size_t>(at), static_cast<size_t>(at), join(add));
+                auto change = write_and_backup(out, why);
+                if (change) {
+                    apply_add(p, std::move(*item), rule, static_cast<int>(add.size()));
+                    locked->text = std::move(out);
+                }
+                return change;
+            }
+        }
+    }
+    // Not a plain block list: the edit is verified by reading the whole new text.
+    std::vector<ingress_rule> want = p.rules;
+    if (!had_ingress) want.push_back({"", "", "http_status:404"});
+    want.insert(want.end() - 1, rule);
+    if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
+    std::string out;
+    if (had_ingress && p.block) {
+        const text_lines lines(text);
+        const int at = dash_line(lines, p.items.back());
+        if (at >= 0) {
+            const std::string_view catch_all = lines[static_cast<size_t>(at)];
+            const std::string indent(catch_all.substr(0, catch_all.find('-')));
+            out = lines.edited(static_cast<size_t>(at), static_cast<size_t>(at), join(rule_lines(indent, host, service, origin)));
         }
     }
     std::map<std::string, std::string> origins;
     if (!origin.empty()) origins[host] = origin;
-    auto verified = spliced ? result<parsed>(std::move(*spliced)) : verified_edit(out, *text, want, path_, origins);
+    auto verified = verified_edit(out, text, want, path_, origins);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
-    if (change) cache_->keep(out, *verified);
+    if (change) {
+        locked->doc = std::move(*verified);
+        locked->text = std::move(out);
+    }
     return change;
 }
 
@@ -473,19 +536,19 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
     const std::string origin = no_empty_origin(origin_in);
     auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
-    parsed* p = &locked->doc;
+    const parsed& p = locked->doc;
     const std::string host = sdk::fold_hostname(hostname);
-    size_t index = p->rules.size();
-    for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
-        if (sdk::fold_hostname(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
+    size_t index = p.rules.size();
+    for (size_t i = 0; i + 1 < p.rules.size(); ++i) {
+        if (same_folded_host(p.rules[i].hostname, host) && p.rules[i].path.empty()) {
             index = i;
             break;
         }
     }
-    if (index == p->rules.size()) {
+    if (index == p.rules.size()) {
         return fail(errc::not_found, path_ + " has no rule for " + host + " to change (run `tunnelmgr reconcile` to restore it)");
     }
-    const ingress_item& node = p->items[index];
+    const ingress_item& node = p.items[index];
     for (const auto& key : node.keys) {
         if (key != "hostname" && key != "service" && key != "originRequest") {
             return fail(errc::invalid, path_ + ": the rule of " + host + " (#" + std::to_string(index + 1) + ") has `" + key +
@@ -498,32 +561,29 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
                                        before.error().message + " — change that rule by hand");
     }
     ingress_change unchanged;
-    unchanged.removed_service = p->rules[index].service;
+    unchanged.removed_service = p.rules[index].service;
     unchanged.removed_origin_request = *before;
-    if (p->rules[index].service == service && *before == origin) return unchanged;
-    std::vector<ingress_rule> want = p->rules;
+    if (p.rules[index].service == service && *before == origin) return unchanged;
+    std::vector<ingress_rule> want = p.rules;
     want[index].service = service;
-    if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
+    if (auto v = validate_rule(want[index], index, false); !v) return fail(errc::invalid, v.error().message);
 
     std::string out;
-    if (p->block) {
-        auto lines = split_lines(locked->text);
-        int from = dash_line(lines, p->items[index]);
-        int to = dash_line(lines, p->items[index + 1]);
+    if (p.block) {
+        const text_lines lines(locked->text);
+        int from = dash_line(lines, p.items[index]);
+        int to = dash_line(lines, p.items[index + 1]);
         // Comments and blank lines just before the next rule stay where they are.
         while (to > from + 1) {
-            const std::string& l = lines[static_cast<size_t>(to - 1)];
+            const std::string_view l = lines[static_cast<size_t>(to - 1)];
             size_t first = l.find_first_not_of(" \t\r\n");
-            if (first != std::string::npos && l[first] != '#') break;
+            if (first != std::string_view::npos && l[first] != '#') break;
             --to;
         }
         if (from >= 0 && to > from) {
-            const std::string& dash = lines[static_cast<size_t>(from)];
-            const std::string indent = dash.substr(0, dash.find('-'));
-            auto rule = rule_lines(indent, host, service, origin);
-            lines.erase(lines.begin() + from, lines.begin() + to);
-            lines.insert(lines.begin() + from, rule.begin(), rule.end());
-            out = join(lines);
+            const std::string_view dash = lines[static_cast<size_t>(from)];
+            const std::string indent(dash.substr(0, dash.find('-')));
+            out = lines.edited(static_cast<size_t>(from), static_cast<size_t>(to), join(rule_lines(indent, host, service, origin)));
         }
     }
     std::map<std::string, std::string> origins{{host, origin}};
@@ -531,7 +591,8 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {
-        cache_->keep(out, *verified);
+        locked->doc = std::move(*verified);
+        locked->text = std::move(out);
         change->removed_service = unchanged.removed_service;
         change->removed_origin_request = unchanged.removed_origin_request;
     }
@@ -541,39 +602,47 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
 result<ingress_change> ingress_file::remove_rule(const std::string& hostname, const std::string& why) {
     auto locked = read_locked(path_, cache_.get());
     if (!locked) return tl::unexpected(locked.error());
-    const std::string* text = &locked->text;
-    parsed* p = &locked->doc;
-    if (!p->has_ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
-    std::string host = sdk::fold_hostname(hostname);
-    size_t index = p->rules.size();
-    for (size_t i = 0; i + 1 < p->rules.size(); ++i) {
-        if (sdk::fold_hostname(p->rules[i].hostname) == host && p->rules[i].path.empty()) {
+    const std::string& text = locked->text;
+    parsed& p = locked->doc;
+    if (!p.has_ingress) return ingress_change{};  // no rules at all: nothing of ours to remove
+    const std::string host = sdk::fold_hostname(hostname);
+    size_t index = p.rules.size();
+    for (size_t i = 0; i + 1 < p.rules.size(); ++i) {
+        if (same_folded_host(p.rules[i].hostname, host) && p.rules[i].path.empty()) {
             index = i;
             break;
         }
     }
-    if (index == p->rules.size()) return ingress_change{};
-    std::string removed_service = p->rules[index].service;
-    std::vector<ingress_rule> want = p->rules;
-    want.erase(want.begin() + static_cast<long>(index));
+    if (index == p.rules.size()) return ingress_change{};
+    const std::string removed_service = p.rules[index].service;
 
     std::string out;
-    std::optional<parsed> spliced;
-    if (p->block) {
-        auto lines = split_lines(*text);
-        int from = dash_line(lines, p->items[index]);
-        int to = dash_line(lines, p->items[index + 1]);
+    if (p.block) {
+        const text_lines lines(text);
+        const int from = dash_line(lines, p.items[index]);
+        const int to = dash_line(lines, p.items[index + 1]);
         if (from >= 0 && to > from) {
-            spliced = spliced_remove(*p, lines, index, from, to);
-            lines.erase(lines.begin() + from, lines.begin() + to);
-            out = join(lines);
+            out = lines.edited(static_cast<size_t>(from), static_cast<size_t>(to), "");
+            // Taking whole items out of a valid list before its catch-all leaves it valid.
+            if (spliced_remove(p, lines, index, from, to)) {
+                auto change = write_and_backup(out, why);
+                if (change) {
+                    apply_remove(p, index, to - from);
+                    locked->text = std::move(out);
+                    change->removed_service = removed_service;
+                }
+                return change;
+            }
         }
     }
-    auto verified = spliced ? result<parsed>(std::move(*spliced)) : verified_edit(out, *text, want, path_);
+    std::vector<ingress_rule> want = p.rules;
+    want.erase(want.begin() + static_cast<long>(index));
+    auto verified = verified_edit(out, text, want, path_);
     if (!verified) return tl::unexpected(verified.error());
     auto change = write_and_backup(out, why);
     if (change) {
-        cache_->keep(out, *verified);
+        locked->doc = std::move(*verified);
+        locked->text = std::move(out);
         change->removed_service = removed_service;
     }
     return change;
@@ -593,7 +662,10 @@ result<ingress_change> ingress_file::rewrite(const std::function<result<std::str
                                        " — the file is left untouched");
     }
     auto change = write_and_backup(*out, why);
-    if (change) cache_->keep(*out, *p);
+    if (change) {
+        locked->doc = std::move(*p);
+        locked->text = std::move(*out);
+    }
     return change;
 }
 
@@ -620,7 +692,7 @@ result<ingress_change> ingress_file::write_and_backup(const std::string& text, c
 std::string ingress_file::kept_scan_disagreement() const {
     auto text = sys::read_file(path_);
     if (!text) return text.error().message;
-    auto kept = cache_->find(*text);
+    auto kept = cache_->copy(*text);
     if (!kept) return "nothing is kept for the text the file holds now";
     YAML::Node root = YAML::Load(*text);
     const auto fresh = scan_tree(root.IsNull() ? YAML::Node(YAML::NodeType::Map) : root);

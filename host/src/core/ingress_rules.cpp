@@ -88,51 +88,75 @@ std::string check_service(const std::string& service) {
     return "";
 }
 
+result<void> validate_rule(const ingress_rule& r, size_t i, bool last) {
+    // Named only when refused: a file of 1,000 rules is checked whole when it is read.
+    auto n = [i] { return "Rule #" + std::to_string(i + 1); };
+    if (auto bad = check_service(r.service); !bad.empty()) return fail(errc::invalid, n() + " " + bad);
+    if (has_port(r.hostname)) {
+        return fail(errc::invalid, n() + ": Hostname cannot contain a port ('" + r.hostname + "')");
+    }
+    if (auto star = r.hostname.rfind('*'); star != std::string::npos && star > 0) {
+        return fail(errc::invalid, n() + ": Hostname patterns can have at most one wildcard character (\"*\") and it "
+                                       "can only be used for subdomains, e.g. \"*.example.com\"");
+    }
+    if (!r.path.empty()) {
+        try {
+            std::regex re(r.path, std::regex::ECMAScript);
+        } catch (const std::regex_error&) {
+            return fail(errc::invalid, n() + " has an invalid regex: '" + r.path + "'");
+        }
+    }
+    bool catch_all = (r.hostname.empty() || r.hostname == "*") && r.path.empty();
+    if (last && !catch_all) {
+        return fail(errc::invalid, "The last ingress rule must match all URLs (i.e. it should not have a "
+                                   "hostname or path filter): end the list with `- service: http_status:404`");
+    }
+    if (!last && catch_all) {
+        return fail(errc::invalid, n() + " is matching the hostname '" + r.hostname +
+                                       "', but this will match every hostname, meaning the rules which follow it "
+                                       "will never be triggered.");
+    }
+    return {};
+}
+
 result<void> validate_ingress(const std::vector<ingress_rule>& rules) {
     if (rules.empty()) {
         return fail(errc::invalid, "The config file doesn't contain any ingress rules: add at least a catch-all "
                                    "rule such as `- service: http_status:404`");
     }
     for (size_t i = 0; i < rules.size(); ++i) {
-        const auto& r = rules[i];
-        // Named only when refused: a file of 1,000 rules is checked at every edit.
-        auto n = [i] { return "Rule #" + std::to_string(i + 1); };
-        if (auto bad = check_service(r.service); !bad.empty()) return fail(errc::invalid, n() + " " + bad);
-        if (has_port(r.hostname)) {
-            return fail(errc::invalid, n() + ": Hostname cannot contain a port ('" + r.hostname + "')");
-        }
-        if (auto star = r.hostname.rfind('*'); star != std::string::npos && star > 0) {
-            return fail(errc::invalid, n() + ": Hostname patterns can have at most one wildcard character (\"*\") and it "
-                                           "can only be used for subdomains, e.g. \"*.example.com\"");
-        }
-        if (!r.path.empty()) {
-            try {
-                std::regex re(r.path, std::regex::ECMAScript);
-            } catch (const std::regex_error&) {
-                return fail(errc::invalid, n() + " has an invalid regex: '" + r.path + "'");
-            }
-        }
-        bool catch_all = (r.hostname.empty() || r.hostname == "*") && r.path.empty();
-        bool last = i + 1 == rules.size();
-        if (last && !catch_all) {
-            return fail(errc::invalid, "The last ingress rule must match all URLs (i.e. it should not have a "
-                                       "hostname or path filter): end the list with `- service: http_status:404`");
-        }
-        if (!last && catch_all) {
-            return fail(errc::invalid, n() + " is matching the hostname '" + r.hostname +
-                                           "', but this will match every hostname, meaning the rules which follow it "
-                                           "will never be triggered.");
-        }
+        if (auto v = validate_rule(rules[i], i, i + 1 == rules.size()); !v) return v;
     }
     return {};
 }
 
+namespace {
+std::string_view without_trailing_dots(std::string_view name) {
+    while (!name.empty() && name.back() == '.') name.remove_suffix(1);
+    return name;
+}
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+// a and b equal once both are lower-cased (ASCII, as sdk::fold_hostname folds).
+bool equal_folded(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+        if (lower(a[i]) != lower(b[i])) return false;
+    }
+    return true;
+}
+}  // namespace
+
+bool same_folded_host(std::string_view name, std::string_view folded) {
+    return equal_folded(without_trailing_dots(name), folded);
+}
+
+// Every rule is matched at every add, so nothing here copies a name (issue 13).
 bool rule_catches_host(const std::string& rule_host, const std::string& host) {
-    const std::string rule = sdk::fold_hostname(rule_host), name = sdk::fold_hostname(host);
-    if (rule.empty() || rule == "*" || rule == name) return true;
+    const std::string_view rule = without_trailing_dots(rule_host), name = without_trailing_dots(host);
+    if (rule.empty() || rule == "*" || equal_folded(rule, name)) return true;
     if (rule.size() > 2 && rule.compare(0, 2, "*.") == 0) {
-        const std::string suffix = rule.substr(1);  // ".example.org": the dot stays, so example.org itself is not caught
-        return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+        const std::string_view suffix = rule.substr(1);  // ".example.org": the dot stays, so example.org itself is not caught
+        return name.size() > suffix.size() && equal_folded(name.substr(name.size() - suffix.size()), suffix);
     }
     return false;
 }

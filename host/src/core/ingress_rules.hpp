@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.hpp"
@@ -22,6 +23,15 @@ std::string check_service(const std::string& service);
 // Checks a whole rule list as `cloudflared tunnel ingress validate` would. The error names the
 // rule's number (1-based) and what to change.
 result<void> validate_ingress(const std::vector<ingress_rule>& rules);
+
+// The same checks for one rule standing at `index` (0-based), the list's last when `last`. A list that
+// passed validate_ingress still passes with a rule added or changed before its catch-all exactly when
+// that rule passes this; an edit of one rule checks only that rule (issue 13).
+result<void> validate_rule(const ingress_rule& rule, size_t index, bool last);
+
+// Whether `name` is `folded` (a name already folded as sdk::fold_hostname does) once folded itself;
+// no copy is made.
+bool same_folded_host(std::string_view name, std::string_view folded);
 
 // cloudflared's host matching (matchHost in ingress/ingress.go): "" and "*" match every name, a rule
 // "*.example.org" matches every name ending in ".example.org" (any depth, not example.org itself),
