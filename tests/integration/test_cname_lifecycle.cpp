@@ -13,6 +13,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <rapidjson/document.h>
 
 #include "cloudflare_fake.hpp"
@@ -665,6 +666,52 @@ TEST_P(crash_after_retarget, restart_leaves_file_and_row_on_the_same_service) {
 
 INSTANTIATE_TEST_SUITE_P(every_step, crash_after_retarget,
                          ::testing::Values("validated", "ingress_written", "applied", "committed"));
+
+// A machine crash (power cut) after a lazy journal write: since plugin API 1.6 a store may write
+// operation_advance without waiting for the disk, and a machine crash then keeps only a prefix of the
+// journal. Simulated here: killed after `step`, then the journal put back to what its first, durable
+// write said (`validated`, the request alone), while DNS and the file keep everything the steps did.
+// The next start must undo all of it, not just the step after `validated`.
+class machine_crash_after : public cname_lifecycle, public ::testing::WithParamInterface<const char*> {
+protected:
+    void rewind_journal_to_its_first_write() {
+        SQLite::Database db((dir_ / "state.db").string(), SQLite::OPEN_READWRITE);
+        const int rewound = db.exec("UPDATE operations SET state = 'validated', data = json_object('request', "
+                                    "json_extract(data, '$.request')) WHERE state NOT IN ('committed', 'rolled_back')");
+        ASSERT_EQ(rewound, 1);
+    }
+};
+
+TEST_P(machine_crash_after, a_create_whose_journal_lost_its_later_steps_is_rolled_back_whole) {
+    const std::string step = GetParam();
+    auto r = tm({"cname", "add", "crash", "--port", "3100", "--project", "alpha"},
+                {{"TUNNELMGR_TEST_CRASH_AFTER", "create:" + step}});
+    ASSERT_EQ(r.signal, SIGKILL) << "it should have died after " << step << ": " << r.err;
+    ASSERT_EQ(dns().count("crash.example.com"), 1U) << "the record was made before the crash";
+    rewind_journal_to_its_first_write();
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{}) << step;  // no record, no rule, no row left
+    ASSERT_EQ(tm({"cname", "add", "crash", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"crash.example.com"});
+}
+
+class machine_crash_after_retarget : public machine_crash_after {};
+
+TEST_P(machine_crash_after_retarget, a_retarget_whose_journal_lost_its_later_steps_goes_back_to_the_old_service) {
+    const std::string step = GetParam();
+    ASSERT_EQ(tm({"cname", "add", "app", "--port", "3100", "--project", "alpha"}).exit_code, 0);
+    auto r = tm({"cname", "retarget", "app.example.com", "--port", "3107"},
+                {{"TUNNELMGR_TEST_CRASH_AFTER", "retarget:" + step}});
+    ASSERT_EQ(r.signal, SIGKILL) << "it should have died after " << step << ": " << r.err;
+    rewind_journal_to_its_first_write();
+    EXPECT_EQ(consistent_hosts(), std::set<std::string>{"app.example.com"});
+    EXPECT_EQ(rule_text(slurp(dir_ / "cloudflared.yml"), "app.example.com"),
+              "- hostname: app.example.com\n    service: http://localhost:3100\n") << step;
+    EXPECT_EQ(row_of("app.example.com")["port"].GetInt64(), 3100) << step;
+}
+
+INSTANTIATE_TEST_SUITE_P(every_lazy_step, machine_crash_after,
+                         ::testing::Values("dns_created", "ingress_written", "applied"));
+INSTANTIATE_TEST_SUITE_P(every_lazy_step, machine_crash_after_retarget, ::testing::Values("ingress_written", "applied"));
 
 // The origin settings tunnelmgr writes are cloudflared's: every value it accepts passes the real
 // cloudflared's `ingress validate` (as the judge of each edit, and run by hand on the file), and each

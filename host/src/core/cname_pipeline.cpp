@@ -62,6 +62,7 @@ void set_origin_note(json::object& out, const origin_settings& settings, const s
 result<std::string> create_dns_record(step_env& env, operation& o) {
     std::string zone = o.s("zone_id"), marker = cname_pipeline::ownership_marker(o.project);
     std::string record_id;
+    o.put("dns_step_ran", true);  // in memory only: this process knows what it asked for
     auto found = env.dns.find_record(zone, o.hostname, "CNAME");
     if (found) {
         auto rec = json::parse(*found);
@@ -97,7 +98,8 @@ result<void> delete_created_record(step_env& env, operation& o, bool in_flight) 
     std::string record_id = o.s("record_id");
     // This very run failed before it asked for a record (the lookup failed, or the DNS plugin's own
     // request budget refused): nothing can have been made, and asking again would only fail the same way.
-    if (record_id.empty() && in_flight && !o.b("create_sent")) return {};
+    // After a crash nobody knows what was asked for: look.
+    if (record_id.empty() && in_flight && o.b("dns_step_ran") && !o.b("create_sent")) return {};
     if (record_id.empty()) {
         auto found = env.dns.find_record(zone, o.hostname, "CNAME");
         if (found) {
@@ -140,7 +142,7 @@ result<void> remove_added_rule(step_env& env, operation& o, bool in_flight) {
     }
     if (!removed) return tl::unexpected(removed.error());
     env.ingress.take_backup_error();
-    if (removed->has_value() && !in_flight) {
+    if (removed->has_value() && (!in_flight || o.b("past_unknown"))) {
         // cloudflared may already run with the rule; let it drop it. Best effort.
         if (auto a = env.ingress.apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
     }
@@ -264,7 +266,7 @@ result<void> restore_rule(step_env& env, operation& o, bool in_flight) {
     }
     if (!back) return tl::unexpected(back.error());
     env.ingress.take_backup_error();
-    if (!(*back == was) && !in_flight) {
+    if (!(*back == was) && (!in_flight || o.b("past_unknown"))) {
         if (auto a = env.ingress.apply(); !a) log::warn("pipeline", "re-apply after roll back: " + a.error().message);
     }
     return {};
@@ -442,12 +444,17 @@ public:
     }
 
     // Undoes, newest first, the step under way (unless `in_flight_clean`: it changed nothing) and
-    // every step done, then journals rolled_back.
-    result<void> roll_back(operation& o, bool in_flight_clean) {
+    // every step done, then journals rolled_back. `past_unknown` (recovery): the journal may lag the
+    // world by more than one step, since a store may write operation_advance lazily and a machine
+    // crash keeps only a prefix of the journal (plugin API 1.6): every later step is undone as one
+    // that may or may not have run, each looking at the world.
+    result<void> roll_back(operation& o, bool in_flight_clean, bool past_unknown = false) {
         auto steps = steps_of(o.kind);
         auto done = position_of(o.kind, o.state);
         if (!done) return check_transition(o.kind, o.state, op_state::rolled_back);
-        for (size_t i = std::min(*done + 1, steps.size() - 1); i > 0; --i) {
+        if (past_unknown) o.put("past_unknown", true);
+        const size_t newest = past_unknown ? steps.size() - 1 : std::min(*done + 1, steps.size() - 1);
+        for (size_t i = newest; i > 0; --i) {
             bool in_flight = i > *done;
             if (steps[i].undo == nullptr || (in_flight && in_flight_clean)) continue;
             if (auto u = steps[i].undo(env_, o, in_flight); !u) return u;
@@ -1454,7 +1461,7 @@ bool cname_pipeline::settle(operation& o) {
                                        ": " + r.error().cause.message);
             return false;
         }
-    } else if (auto r = steps.roll_back(o, false); !r) {
+    } else if (auto r = steps.roll_back(o, false, true); !r) {
         log::error("recovery", "cannot roll back operation " + id + " on " + o.hostname + ": " + r.error().message +
                                    " (retried at the next start)");
         return false;

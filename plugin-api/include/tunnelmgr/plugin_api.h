@@ -52,9 +52,9 @@ extern "C" {
 #endif
 
 #define TM_PLUGIN_API_VERSION_MAJOR 1
-#define TM_PLUGIN_API_VERSION_MINOR 5
+#define TM_PLUGIN_API_VERSION_MINOR 6
 #define TM_PLUGIN_API_VERSION_PATCH 0
-#define TM_PLUGIN_API_VERSION_STRING "1.5.0"
+#define TM_PLUGIN_API_VERSION_STRING "1.6.0"
 
 /* The name of the one symbol every plugin exports. */
 #define TM_PLUGIN_ENTRY_SYMBOL "tm_plugin_entry"
@@ -189,7 +189,11 @@ typedef struct tm_state_store_v1 {
     tm_rc (*operation_begin)(tm_plugin_t* p, const char* op_json, int64_t* out_id);
 
     /* Required. Move operation `id` to `state` and merge `patch_json` (an object, may be "{}") into
-     * its data. Each call is durable before it returns. TM_NOT_FOUND for an unknown id. */
+     * its data. TM_NOT_FOUND for an unknown id. Until 1.5 each call was durable before it returned.
+     * Since 1.6 it may be lazy: kept by a crash of the process at once, and by a crash of the machine
+     * once any later durable write (operation_begin, operation_commit, every other write) returns; a
+     * machine crash keeps a prefix of the writes, never a later one without an earlier one. A 1.6 host
+     * recovers an operation as if any step after the journaled one may have been done. */
     tm_rc (*operation_advance)(tm_plugin_t* p, int64_t id, const char* state, const char* patch_json);
 
     /* Required. In one transaction: insert (kind "create") or delete (kind "delete") the CNAME row

@@ -381,6 +381,9 @@ store_result<void> pg_store::operation_advance(int64_t id, std::string_view stat
     auto checked_patch = checked_advance(id, state, patch_json);
     if (!checked_patch) return tl::unexpected(checked_patch.error());
     return transact<void>("advancing an operation", [&](pqxx::dbtransaction& txn) -> store_result<void> {
+        // Lazy (API 1.6): no wait for the WAL flush. PostgreSQL's WAL keeps a prefix after a crash, and
+        // the next synchronous commit on the server (operation_commit, audit_append) flushes past it.
+        txn.exec("SET LOCAL synchronous_commit TO OFF");
         auto upd = txn.exec_params(std::string("UPDATE operations SET state = $2, data = tm_merge_patch(data, $3::jsonb), "
                                                "updated_at = $4 WHERE id = $1 AND ") +
                                        unfinished + " RETURNING id",

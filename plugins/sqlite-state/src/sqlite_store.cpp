@@ -335,7 +335,7 @@ store_result<std::unique_ptr<sqlite_store>> sqlite_store::open(const store_confi
                                   "), which processes sharing it need; put state.path on a local filesystem");
         }
         doing = "setting up the connection";
-        // FULL: operation_advance promises each step is durable before it returns.
+        // FULL: a write is durable before it returns; operation_advance alone is lazy (write_lazily).
         db->exec("PRAGMA synchronous = FULL");
         db->exec("PRAGMA foreign_keys = ON");
 
@@ -359,6 +359,35 @@ store_result<T> sqlite_store::write(std::string_view what, Body&& body) {
         store_result<T> r = body(*statements_);
         if (r) txn.commit();
         return r;  // on failure the transaction's destructor rolls back
+    } catch (const SQLite::Exception& e) {
+        return tl::unexpected(from_sqlite(e, what, config_.path));
+    } catch (const std::exception& e) {
+        return store_fail(store_errc::error, std::string("unexpected failure while ") + std::string(what) + ": " +
+                                                 e.what());
+    }
+}
+
+template <class T, class Body>
+store_result<T> sqlite_store::write_lazily(std::string_view what, Body&& body) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    try {
+        // In WAL mode, NORMAL commits without an fsync. WAL frames are appended in order and read back
+        // only up to the first torn one, so a machine crash keeps a prefix of the commits: this one is
+        // lost only with every later one, until a FULL commit (any process's) syncs the log past it.
+        db_->exec("PRAGMA synchronous = NORMAL");
+        struct back_to_full {
+            SQLite::Database& db;
+            ~back_to_full() {
+                try {
+                    db.exec("PRAGMA synchronous = FULL");
+                } catch (...) {  // a pragma that sets a flag does not fail; nothing to do if it did
+                }
+            }
+        } restore{*db_};
+        SQLite::Transaction txn(*db_, SQLite::TransactionBehavior::IMMEDIATE);
+        store_result<T> r = body(*statements_);
+        if (r) txn.commit();
+        return r;
     } catch (const SQLite::Exception& e) {
         return tl::unexpected(from_sqlite(e, what, config_.path));
     } catch (const std::exception& e) {
@@ -535,7 +564,8 @@ store_result<void> sqlite_store::operation_advance(int64_t id, std::string_view 
     auto checked_patch = checked_advance(id, state, patch_json);
     if (!checked_patch) return tl::unexpected(checked_patch.error());
     const std::string& patch = *checked_patch;
-    return write<void>("advancing an operation", [&](statement_cache& statements) -> store_result<void> {
+    // Lazy: the host's recovery treats every step after the journaled one as possibly done (API 1.6).
+    return write_lazily<void>("advancing an operation", [&](statement_cache& statements) -> store_result<void> {
         auto op = find_operation(statements, id);
         if (!op) return no_operation(id);
         if (is_finished(op->state)) return operation_already_finished(id, op->state);

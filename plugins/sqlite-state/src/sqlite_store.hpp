@@ -87,8 +87,13 @@ private:
     sqlite_store(store_config config, clock_fn clock, std::unique_ptr<SQLite::Database> db);
 
     // Runs `body(statements)` inside BEGIN IMMEDIATE ... COMMIT, turning SQLite exceptions into store_error.
+    // The commit waits for the disk (synchronous FULL), which makes every commit before it durable too.
     template <class T, class Body>
     store_result<T> write(std::string_view what, Body&& body);
+    // The same, committed without waiting for the disk (synchronous NORMAL): a crash of the process
+    // keeps it, and the next write() makes it durable with everything before it (API 1.6).
+    template <class T, class Body>
+    store_result<T> write_lazily(std::string_view what, Body&& body);
     template <class T, class Body>
     store_result<T> read(std::string_view what, Body&& body);
 
