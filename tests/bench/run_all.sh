@@ -75,3 +75,15 @@ if [ -x "$build/tests/bench/sqlite-state/bench_sqlite_reads" ]; then
 else
   echo "  (bench_sqlite_reads is not built: it needs Google Benchmark, libbenchmark-dev)"
 fi
+
+section "8. audit filters as the log grows 10x (goal 2: <= 1.5x the time; the store alone, SQLite; a page of 20, newest first)"
+if [ -x "$build/tests/bench/sqlite-state/bench_sqlite_reads" ]; then
+  if $quick; then audit_sizes="10000 100000"; else audit_sizes="100000 1000000"; fi
+  for n in $audit_sizes; do
+    echo "  at $n audit rows:"
+    "$build/tests/bench/sqlite-state/bench_sqlite_reads" --rows 10000 --audit-rows "$n" --benchmark_filter=audit_filter \
+      --benchmark_repetitions=5 --benchmark_report_aggregates_only=true 2>/dev/null | grep '_median' | sed 's/^/    /'
+  done
+else
+  echo "  (bench_sqlite_reads is not built: it needs Google Benchmark, libbenchmark-dev)"
+fi

@@ -1,10 +1,12 @@
 // Times the store's small reads, the ones an MCP tool makes per call (a row, a count, a page, an
 // audit filter), at 10,000 CNAMEs and 10,000 audit rows; and the last page of a listing asked by offset
 // (the store reads and drops every row before it) and by after (a seek to the previous page's last
-// hostname), of every row and of one project. A driver for the issue notes, not a test.
+// hostname), of every row and of one project; and each audit filter (`tunnelmgr audit`, MCP) over
+// --audit-rows rows (default: as many as --rows). A driver for the issue notes, not a test.
 //
-//   bench_sqlite_reads [--rows N] [--benchmark_repetitions=...] [other Google Benchmark flags]
+//   bench_sqlite_reads [--rows N] [--audit-rows M] [--benchmark_repetitions=...] [other Google Benchmark flags]
 //   bench_sqlite_reads --benchmark_filter=last_page    # offset vs after only
+//   bench_sqlite_reads --audit-rows 1000000 --benchmark_filter=audit_filter   # issue 13: 10x the audit log
 #include <unistd.h>
 
 #include <cstdint>
@@ -30,6 +32,7 @@ using namespace tunnelmgr::plugins::sqlite_state;
 namespace {
 
 int64_t g_rows = 10000;
+int64_t g_audit_rows = -1;  // -1: as many as g_rows
 constexpr int64_t projects = 20;
 fs::path g_dir;
 std::unique_ptr<sqlite_store> g_store;
@@ -64,12 +67,16 @@ void seed(const std::string& path) {
         cname.bind(8, now - (g_rows - i) * 1000);
         cname.exec();
         cname.reset();
-
-        audit.bind(1, now - (g_rows - i) * 1000);
+    }
+    // The audit log: one entry a second up to now, a third of them deletions, a rare action (one in
+    // 1,000, as a retarget or recovery is) and twenty projects.
+    for (int64_t i = 0; i < g_audit_rows; ++i) {
+        const std::string project = project_of(i);
+        audit.bind(1, now - (g_audit_rows - i) * 1000);
         audit.bind(2, project);
-        audit.bind(3, i % 3 == 0 ? "cname.delete" : "cname.request");
+        audit.bind(3, i % 1000 == 7 ? "cname.retarget" : i % 3 == 0 ? "cname.delete" : "cname.request");
         audit.bind(4, hostname_of(i % 1000));
-        audit.bind(5, R"({"port":)" + std::to_string(port) + R"(,"duration_ms":)" + std::to_string(i % 900) + "}");
+        audit.bind(5, R"({"port":)" + std::to_string(3100 + i % 100) + R"(,"duration_ms":)" + std::to_string(i % 900) + "}");
         audit.bind(6, project);
         audit.exec();
         audit.reset();
@@ -171,12 +178,39 @@ void bm_audit_query_action(benchmark::State& state) {
 }
 BENCHMARK(bm_audit_query_action);
 
+// Every filter `tunnelmgr audit` and the MCP tool offer, a page of 20 (the newest first), by range:
+// 0 none, 1 --action (common), 2 --action (rare), 3 --project, 4 --project and --action (rare),
+// 5 --since the last hour, 6 --project --since, 7 the next page by before_id deep in the log.
+void bm_audit_filter(benchmark::State& state) {
+    static const char* names[] = {"none", "action", "rare action", "project", "project+rare action",
+                                  "since 1h", "project+since 1h", "before_id (deep)"};
+    const int64_t which = state.range(0);
+    audit_filter filter;
+    filter.limit = 20;
+    const int64_t hour_ago = system_clock_ms() - 3600 * 1000;
+    if (which == 1) filter.action = "cname.delete";
+    if (which == 2 || which == 4) filter.action = "cname.retarget";
+    if (which == 3 || which == 4 || which == 6) filter.project = "project7";
+    if (which == 5 || which == 6) filter.since_ms = hour_ago;
+    if (which == 7) filter.before_id = g_audit_rows / 10;
+    state.SetLabel(names[which]);
+    for (auto _ : state) {
+        auto rows = g_store->audit_query(filter);
+        require(rows, state);
+        if (rows && rows->empty()) state.SkipWithError("the filter found nothing: the seed is wrong");
+        benchmark::DoNotOptimize(rows);
+    }
+}
+BENCHMARK(bm_audit_filter)->DenseRange(0, 7);
+
 // Takes --rows N out of argv before Google Benchmark sees the flags.
 void take_rows_flag(int& argc, char** argv) {
     int out = 1;
     for (int i = 1; i < argc; ++i) {
         if (std::strcmp(argv[i], "--rows") == 0 && i + 1 < argc) {
             g_rows = std::strtoll(argv[++i], nullptr, 10);
+        } else if (std::strcmp(argv[i], "--audit-rows") == 0 && i + 1 < argc) {
+            g_audit_rows = std::strtoll(argv[++i], nullptr, 10);
         } else {
             argv[out++] = argv[i];
         }
@@ -188,6 +222,7 @@ void take_rows_flag(int& argc, char** argv) {
 
 int main(int argc, char** argv) {
     take_rows_flag(argc, argv);
+    if (g_audit_rows < 0) g_audit_rows = g_rows;
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
 
@@ -218,6 +253,7 @@ int main(int argc, char** argv) {
         return 1;
     }
     benchmark::AddCustomContext("rows", std::to_string(g_rows));
+    benchmark::AddCustomContext("audit_rows", std::to_string(g_audit_rows));
 
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
