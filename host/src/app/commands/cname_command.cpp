@@ -271,18 +271,11 @@ run_result cname_rm(app_state& s, const std::vector<std::string>& args) {
     return run_result::proceed();
 }
 
-run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
-    const char* usage = "tunnelmgr cname ls [--project P] [--json]";
-    po::options_description d;
-    d.add_options()("project", po::value<std::string>());
-    auto p = parse(args, d, usage);
-    if (!p) return run_result::fatal("cname ls: " + p.error(), 2);
-    if (!p->positional.empty()) return run_result::fatal(std::string("cname ls takes no arguments; usage: ") + usage, 2);
-    std::string project = p->vm.count("project") != 0U ? p->vm["project"].as<std::string>() : "";
-    // The operator sees every row: walk the pages into one array, each page starting after the last
-    // hostname of the one before (an index seek, where an offset re-reads every row before it). A daemon
-    // from before keyset paging answers no next_after: then the walk goes on by offset.
-    rapidjson::Document all(rapidjson::kArrayType);
+// Every row (of `project`, when given) page by page, each page starting after the last hostname of the
+// one before (an index seek, where an offset re-reads every row before it). A daemon from before keyset
+// paging answers no next_after: then the walk goes on by offset. nullopt when done, else how `what` ends.
+template <class OnRow>
+std::optional<run_result> walk_cname_pages(app_state& s, const std::string& project, const char* what, OnRow on_row) {
     std::optional<std::string> after;
     for (int64_t offset = 0;;) {
         core::json::object a;
@@ -297,17 +290,33 @@ run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
         if (!r) return fail_with(r.error());
         auto page = core::json::parse(*r);
         if (!page || !page->IsObject() || !page->HasMember("cnames") || !(*page)["cnames"].IsArray()) {
-            return run_result::fatal("cname ls: malformed page from the core", 5);
+            return run_result::fatal(std::string(what) + ": the hostname list came back malformed", 5);
         }
-        for (auto& row : (*page)["cnames"].GetArray()) all.PushBack(rapidjson::Value(row, all.GetAllocator()), all.GetAllocator());
+        for (const auto& row : (*page)["cnames"].GetArray()) on_row(row);
         if (auto next = page->FindMember("next_after"); next != page->MemberEnd()) {
-            if (!next->value.IsString()) break;
+            if (!next->value.IsString()) return std::nullopt;
             after = std::string(next->value.GetString(), next->value.GetStringLength());
             continue;
         }
         auto next = page->FindMember("next_offset");
-        if (next == page->MemberEnd() || !next->value.IsInt64()) break;
+        if (next == page->MemberEnd() || !next->value.IsInt64()) return std::nullopt;
         offset = next->value.GetInt64();
+    }
+}
+
+run_result cname_ls(app_state& s, const std::vector<std::string>& args) {
+    const char* usage = "tunnelmgr cname ls [--project P] [--json]";
+    po::options_description d;
+    d.add_options()("project", po::value<std::string>());
+    auto p = parse(args, d, usage);
+    if (!p) return run_result::fatal("cname ls: " + p.error(), 2);
+    if (!p->positional.empty()) return run_result::fatal(std::string("cname ls takes no arguments; usage: ") + usage, 2);
+    std::string project = p->vm.count("project") != 0U ? p->vm["project"].as<std::string>() : "";
+    rapidjson::Document all(rapidjson::kArrayType);
+    if (auto stopped = walk_cname_pages(s, project, "cname ls", [&all](const rapidjson::Value& row) {
+            all.PushBack(rapidjson::Value(row, all.GetAllocator()), all.GetAllocator());
+        })) {
+        return *stopped;
     }
     std::string rows = core::json::to_string(all);
     if (p->vm.count("json") != 0U) {
@@ -367,20 +376,12 @@ static run_result project_purge(app_state& s, const std::vector<std::string>& ar
                                      "remove single names with `tunnelmgr cname rm`",
                                  4);
     }
-    // Every name first (deleting shifts the pages), then one delete each.
+    // Every name first, then one delete each.
     std::vector<std::string> hosts;
-    for (int64_t offset = 0;;) {
-        core::json::object a;
-        a.set("projectName", name).set("limit", static_cast<int64_t>(1000)).set("offset", offset);
-        auto page = call_as_admin(s, "cname.list", a, false);
-        if (!page) return fail_with(page.error());
-        auto d = core::json::parse(*page);
-        if (!d || !d->IsObject() || !d->HasMember("cnames") || !(*d)["cnames"].IsArray()) {
-            return run_result::fatal("project purge: the hostname list came back malformed", 5);
-        }
-        for (const auto& row : (*d)["cnames"].GetArray()) hosts.push_back(core::json::str(row, "hostname"));
-        if (!(*d).HasMember("next_offset") || !(*d)["next_offset"].IsInt64()) break;
-        offset = (*d)["next_offset"].GetInt64();
+    if (auto stopped = walk_cname_pages(s, name, "project purge", [&hosts](const rapidjson::Value& row) {
+            hosts.push_back(core::json::str(row, "hostname"));
+        })) {
+        return *stopped;
     }
     rapidjson::Document out(rapidjson::kObjectType);
     auto& al = out.GetAllocator();
