@@ -1,5 +1,8 @@
 // Step: find the subcommand and the slots it needs; and the dispatch step that runs it.
+#include <algorithm>
+
 #include "app/commands/commands.hpp"
+#include "core/hostname.hpp"
 
 namespace tunnelmgr::app {
 
@@ -19,17 +22,44 @@ bool no_zones_known(app_state& s) {
     return !zones || zones->empty();
 }
 
+// `cname check` (a dry run: no record, no rule, no restart) asks the DNS provider only to learn a zone
+// the state does not know yet; with a remote ingress the ingress itself is the DNS plugin's.
+bool check_needs_dns(app_state& s) {
+    if (s.cfg.tunnel.ingress == "remote") return true;
+    std::string domain = s.cfg.tunnel.default_domain;
+    for (size_t i = 0; i < s.opts.args.size(); ++i) {
+        const std::string& a = s.opts.args[i];
+        if (a == "--domain" && i + 1 < s.opts.args.size()) domain = s.opts.args[i + 1];
+        if (a.rfind("--domain=", 0) == 0) domain = a.substr(9);
+    }
+    auto name = core::normalize_domain(domain);
+    if (!name) return false;  // refused before any zone is looked up
+    auto zones = s.state->domains_list();
+    if (!zones) return true;
+    for (const auto& z : *zones) {
+        if (z.name == *name) return false;
+    }
+    return true;
+}
+
 // Some uses of a command touch fewer slots than the command wants: they defer the rest, and pay
 // neither for loading those plugins nor for their start-up (the token check).
 void defer_unused_slots(app_state& s) {
-    auto defer = [&s](bool (*needed)(app_state&)) {
-        s.deferred_slots = s.wanted_slots;
-        s.wanted_slots.clear();
+    // `slots` of the wanted ones (all when empty) wait until `needed` says this run needs them.
+    auto defer = [&s](bool (*needed)(app_state&), const std::vector<std::string>& slots = {}) {
+        std::vector<std::string> keep;
+        for (const auto& w : s.wanted_slots) {
+            bool deferred = slots.empty() || std::find(slots.begin(), slots.end(), w) != slots.end();
+            (deferred ? s.deferred_slots : keep).push_back(w);
+        }
+        s.wanted_slots = std::move(keep);
         s.deferred_needed = needed;
     };
     const std::string& cmd = s.opts.command;
     if (cmd == "cname" && !s.opts.args.empty() && s.opts.args.front() == "ls") {
         defer(nullptr);  // a read of the state
+    } else if (cmd == "cname" && !s.opts.args.empty() && s.opts.args.front() == "check") {
+        defer(check_needs_dns, {"dns", "supervisor"});  // the runtime picks the target
     } else if (cmd == "domains" && !has_arg(s, "--refresh")) {
         defer(no_zones_known);
     }

@@ -589,6 +589,10 @@ result<std::string> cname_pipeline::zone_of(const std::string& domain) {
         }
         when = "the zone list was fetched from the account " + ago(now - *zones_fetched_at_);
     } else {
+        if (dns_ == nullptr && settings_.dns_configured) {
+            return fail(errc::retry, "'" + domain + "' is not among the zones tunnelmgr knows, and this command did not "
+                                     "start the DNS plugin to ask the account: run it again");
+        }
         if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
         if (auto fresh = fetch_zones_locked(); !fresh) return tl::unexpected(fresh.error());
         known = known_zone(domain);
@@ -887,7 +891,9 @@ result<cname_pipeline::validated> cname_pipeline::validate(const session& who, c
         !in_scope) {
         return tl::unexpected(in_scope.error());
     }
-    if (dns_ == nullptr) return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+    if (dns_ == nullptr && !settings_.dns_configured) {
+        return fail(errc::invalid, "no DNS provider is configured: add a `dns:` section to the config");
+    }
     if (ingress_ == nullptr) return fail(errc::invalid, "no ingress strategy is configured: set `tunnel.ingress`");
     if (settings_.tunnel_id.empty()) return fail(errc::invalid, "tunnel.id is not configured: set it to the tunnel's UUID");
     if (auto taken = already_published(who, *host, project); !taken) return tl::unexpected(taken.error());

@@ -49,6 +49,9 @@ struct pipeline_settings {
     std::string machine;
     // The other machines each project may hand its names' removal to (projects.P.machines).
     std::map<std::string, std::set<std::string>> project_machines;
+    // The config names a dns slot, though this run may not have started it: `cname check` of a domain
+    // the state knows as a zone needs no DNS plugin (app/select_command.cpp), so it does not load one.
+    bool dns_configured = false;
 };
 
 struct cname_request {

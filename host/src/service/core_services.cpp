@@ -56,6 +56,7 @@ core::result<std::unique_ptr<core_services>> build_core(const config::config& cf
     c->reconcile.policy = cfg.reconcile.repair == "repair" ? core::repair_policy::repair : core::repair_policy::report;
     settings.reserved_labels = {cfg.reserved_labels.begin(), cfg.reserved_labels.end()};
     settings.default_domain = cfg.tunnel.default_domain;
+    settings.dns_configured = cfg.find_slot("dns") != nullptr;
     if (auto* inst = plugins.find("dns")) c->dns = std::make_unique<host::dns_provider_client>(*inst);
     if (auto* inst = plugins.find("supervisor")) c->supervisor = std::make_unique<host::supervisor_client>(*inst);
     if (auto* inst = plugins.find("runtime")) c->runtime = std::make_unique<host::runtime_client>(*inst);

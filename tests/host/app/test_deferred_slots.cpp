@@ -1,11 +1,13 @@
 // The real tunnelmgr binary: a use of a command that reads only the state (`cname ls`, `domains`
-// when zones are known) does not start the plugins it would not call; when it needs them after all,
+// when zones are known, `cname check` of a known zone) does not start the plugins it would not call; when it needs them after all,
 // they start, and a refusal fails it with the same sentence as before.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+
+#include <SQLiteCpp/SQLiteCpp.h>
 
 #include "process/run_process.hpp"
 
@@ -40,6 +42,13 @@ protected:
             << "plugin_dir: " << plugins << "\n";
     }
     void TearDown() override { std::filesystem::remove_all(dir_); }
+    // The state knows example.com as a zone, as after a `domains --refresh`; the plugin cannot ask.
+    void know_the_zone() {
+        ASSERT_EQ(tm({"cname", "ls", "--json"}).exit_code, 0);  // creates the state
+        SQLite::Database db((dir_ / "state.db").string(), SQLite::OPEN_READWRITE);
+        db.exec("INSERT INTO domains (zone_id, name, status, updated_at) VALUES "
+                "('fedcba9876543210fedcba9876543210', 'example.com', 'active', 1)");
+    }
     tunnelmgr::testing::process_result tm(std::vector<std::string> args) {
         args.insert(args.begin(), {binary, "--config", (dir_ / "config.yml").string()});
         return run_process(args);
@@ -56,6 +65,22 @@ TEST_F(deferred_slots, cname_ls_reads_the_state_without_starting_the_dns_plugin)
 
 TEST_F(deferred_slots, domains_with_no_zone_known_starts_the_dns_plugin_and_fails_as_before) {
     auto r = tm({"domains", "--json"});
+    EXPECT_EQ(r.exit_code, 3);
+    EXPECT_NE(r.err.find(refusal), std::string::npos) << r.err;
+}
+
+TEST_F(deferred_slots, cname_check_of_a_known_zone_answers_without_starting_the_dns_plugin) {
+    know_the_zone();
+    auto r = tm({"cname", "check", "app", "--port", "3100", "--project", "p1", "--json"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("\"available\": true"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"hostname\": \"app.example.com\""), std::string::npos) << r.out;
+    EXPECT_EQ(r.err.find("cloudflare-dns"), std::string::npos) << r.err;
+}
+
+TEST_F(deferred_slots, cname_check_of_an_unknown_zone_starts_the_dns_plugin_to_ask_the_account) {
+    know_the_zone();
+    auto r = tm({"cname", "check", "app", "--port", "3100", "--project", "p1", "--domain", "other.org"});
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find(refusal), std::string::npos) << r.err;
 }
