@@ -37,13 +37,13 @@ for k in 10 1000 3000; do
 done
 printf '%s' "$summaries" | awk '
   { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-    r = v["rules"]; add[r] = v["add_p50"]; rm[r] = v["rm_p50"]; fl[r] = v["floor_p50"]
-    printf "  at %5d rules: add p50 %7.2f ms (p99 %7.2f), rm p50 %7.2f ms (p99 %7.2f), floor %5.2f ms: add %5.1fx, rm %5.1fx the floor\n",
-           r, add[r], v["add_p99"], rm[r], v["rm_p99"], fl[r], add[r] / fl[r], rm[r] / fl[r] }
+    r = v["rules"]; add[r] = v["add_p50"]; rm[r] = v["rm_p50"]; fl[r] = v["floor_p50"]; rt[r] = v["retarget_p50"]
+    printf "  at %5d rules: add p50 %7.2f ms (p99 %7.2f), rm p50 %7.2f ms (p99 %7.2f), retarget p50 %7.2f ms, floor %5.2f ms: add %5.1fx, rm %5.1fx the floor\n",
+           r, add[r], v["add_p99"], rm[r], v["rm_p99"], rt[r], fl[r], add[r] / fl[r], rm[r] / fl[r] }
   END {
     if ((1000 in add) && (3000 in add) && (10 in add)) {
-      printf "  at 1,000 rules: add %.1fx, rm %.1fx the floor (goal <= 3x); 3,000 vs 10 rules: add %.2fx, rm %.2fx (goal <= 1.5x)\n",
-             add[1000] / fl[1000], rm[1000] / fl[1000], add[3000] / add[10], rm[3000] / rm[10] } }'
+      printf "  at 1,000 rules: add %.1fx, rm %.1fx the floor (goal <= 3x); 3,000 vs 10 rules: add %.2fx, rm %.2fx (goal <= 1.5x), retarget %.2fx\n",
+             add[1000] / fl[1000], rm[1000] / fl[1000], add[3000] / add[10], rm[3000] / rm[10], rt[3000] / rt[10] } }'
 
 echo "  with the ingress file's git history (history_keep 100) at 1,000 rules: in the change (CLI) vs after the reply (daemon)"
 for h in now after; do

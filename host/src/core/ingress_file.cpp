@@ -248,19 +248,13 @@ bool opens_item(std::string_view line, std::string_view indent) {
     return next == ' ' || next == '\t' || next == '\n' || next == '\r';
 }
 
-// `add` (the lines of one rule, each starting with `indent`) put before the last item, whose `-` is
-// line `at` of the old text: the item it makes (its line in the new text), when the splice holds.
-std::optional<ingress_item> spliced_add(const parsed& before, const text_lines& old_lines, int at,
-                                        const std::string& indent, const std::vector<std::string>& add,
-                                        const ingress_rule& rule, const std::string& origin) {
-    if (!before.plain || !before.has_ingress || !before.block || before.items.empty()) return std::nullopt;
-    if (at < 0 || static_cast<size_t>(at) >= old_lines.size() || !opens_item(old_lines[static_cast<size_t>(at)], indent)) {
-        return std::nullopt;
-    }
-    const size_t last = before.items.size() - 1;
-    if (before.items[last].line < at || (last > 0 && before.items[last - 1].line >= at)) return std::nullopt;
+// `lines` (one rule, each line starting with `indent`) read on their own, as an item at the list's
+// column: the item they make when it is exactly `rule` with `origin` and nothing else; its line is
+// counted from the first of `lines`.
+std::optional<ingress_item> read_alone(const std::string& indent, const std::vector<std::string>& lines,
+                                       const ingress_rule& rule, const std::string& origin) {
     std::string alone = "ingress:\n";
-    for (const auto& l : add) {
+    for (const auto& l : lines) {
         if (l.compare(0, indent.size(), indent) != 0) return std::nullopt;
         alone += l.substr(indent.size());
     }
@@ -274,8 +268,57 @@ std::optional<ingress_item> spliced_add(const parsed& before, const text_lines& 
     auto has = managed_origin(read->items[0]);
     if (read->items[0].keys != keys || !has || *has != origin) return std::nullopt;
     ingress_item item = std::move(read->items[0]);
-    item.line = at + item.line - 1;  // its first line was line 1 of `alone`
+    item.line -= 1;  // its first line was line 1 of `alone`
     return item;
+}
+
+// `add` (the lines of one rule, each starting with `indent`) put before the last item, whose `-` is
+// line `at` of the old text: the item it makes (its line in the new text), when the splice holds.
+std::optional<ingress_item> spliced_add(const parsed& before, const text_lines& old_lines, int at,
+                                        const std::string& indent, const std::vector<std::string>& add,
+                                        const ingress_rule& rule, const std::string& origin) {
+    if (!before.plain || !before.has_ingress || !before.block || before.items.empty()) return std::nullopt;
+    if (at < 0 || static_cast<size_t>(at) >= old_lines.size() || !opens_item(old_lines[static_cast<size_t>(at)], indent)) {
+        return std::nullopt;
+    }
+    const size_t last = before.items.size() - 1;
+    if (before.items[last].line < at || (last > 0 && before.items[last - 1].line >= at)) return std::nullopt;
+    auto item = read_alone(indent, add, rule, origin);
+    if (item) item->line += at;
+    return item;
+}
+
+// Item `index`, whose `-` is line `from` of the old text, replaced by `with` (one rule's lines) up to
+// line `to`; the lines from `to` to the next item's `-` (line `next`) are blank or comments, which the
+// parser skips. The item `with` makes (its line in the new text), when the splice holds.
+std::optional<ingress_item> spliced_replace(const parsed& before, const text_lines& old_lines, size_t index, int from,
+                                            int to, int next, const std::string& indent,
+                                            const std::vector<std::string>& with, const ingress_rule& rule,
+                                            const std::string& origin) {
+    if (!before.plain || !before.has_ingress || !before.block || index + 1 >= before.items.size()) return std::nullopt;
+    if (from < 0 || to <= from || next < to || static_cast<size_t>(next) >= old_lines.size()) return std::nullopt;
+    if (!opens_item(old_lines[static_cast<size_t>(from)], indent) || !opens_item(old_lines[static_cast<size_t>(next)], indent)) {
+        return std::nullopt;
+    }
+    if (before.items[index].line < from || before.items[index].line >= to || before.items[index + 1].line < next ||
+        (index > 0 && before.items[index - 1].line >= from)) {
+        return std::nullopt;
+    }
+    for (int l = to; l < next; ++l) {
+        const std::string_view line = old_lines[static_cast<size_t>(l)];
+        const size_t first = line.find_first_not_of(" \t\r\n");
+        if (first != std::string_view::npos && line[first] != '#') return std::nullopt;
+    }
+    auto item = read_alone(indent, with, rule, origin);
+    if (item) item->line += from;
+    return item;
+}
+
+// The scan of the text spliced_replace made: item `index` is `item` and `rule`, `moved` lines longer.
+void apply_replace(parsed& p, size_t index, ingress_item item, ingress_rule rule, int moved) {
+    p.items[index] = std::move(item);
+    p.rules[index] = std::move(rule);
+    for (size_t i = index + 1; i < p.items.size(); ++i) p.items[i].line += moved;
 }
 
 // The scan of the text spliced_add made: `item` and `rule` before the catch-all, which moved down.
@@ -564,15 +607,15 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
     unchanged.removed_service = p.rules[index].service;
     unchanged.removed_origin_request = *before;
     if (p.rules[index].service == service && *before == origin) return unchanged;
-    std::vector<ingress_rule> want = p.rules;
-    want[index].service = service;
-    if (auto v = validate_rule(want[index], index, false); !v) return fail(errc::invalid, v.error().message);
+    const ingress_rule written{host, "", service};  // as rule_lines writes it
+    if (auto v = validate_rule(written, index, false); !v) return fail(errc::invalid, v.error().message);
 
     std::string out;
     if (p.block) {
         const text_lines lines(locked->text);
-        int from = dash_line(lines, p.items[index]);
-        int to = dash_line(lines, p.items[index + 1]);
+        const int from = dash_line(lines, p.items[index]);
+        const int next = dash_line(lines, p.items[index + 1]);
+        int to = next;
         // Comments and blank lines just before the next rule stay where they are.
         while (to > from + 1) {
             const std::string_view l = lines[static_cast<size_t>(to - 1)];
@@ -583,9 +626,25 @@ result<ingress_change> ingress_file::replace_rule(const std::string& hostname, c
         if (from >= 0 && to > from) {
             const std::string_view dash = lines[static_cast<size_t>(from)];
             const std::string indent(dash.substr(0, dash.find('-')));
-            out = lines.edited(static_cast<size_t>(from), static_cast<size_t>(to), join(rule_lines(indent, host, service, origin)));
+            const auto with = rule_lines(indent, host, service, origin);
+            out = lines.edited(static_cast<size_t>(from), static_cast<size_t>(to), join(with));
+            // A plain block list: the new rule is read on its own, not the whole new text (issue 13).
+            if (auto item = spliced_replace(p, lines, index, from, to, next, indent, with, written, origin)) {
+                auto change = write_and_backup(out, why);
+                if (change) {
+                    apply_replace(locked->doc, index, std::move(*item), written,
+                                  static_cast<int>(with.size()) - (to - from));
+                    locked->text = std::move(out);
+                    change->removed_service = unchanged.removed_service;
+                    change->removed_origin_request = unchanged.removed_origin_request;
+                }
+                return change;
+            }
         }
     }
+    // Not a plain block list: the edit is verified by reading the whole new text.
+    std::vector<ingress_rule> want = p.rules;
+    want[index].service = service;
     std::map<std::string, std::string> origins{{host, origin}};
     auto verified = verified_edit(out, locked->text, want, path_, origins);
     if (!verified) return tl::unexpected(verified.error());

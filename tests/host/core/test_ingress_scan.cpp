@@ -119,7 +119,7 @@ TEST(ingress_scan, what_is_not_plain_is_left_to_yaml_cpp) {
     for (const auto& d : docs) EXPECT_FALSE(core::scan_plain(d).has_value()) << d;
 }
 
-// An edit of a plain block list is verified by reading only what it adds, and the scan it keeps for
+// An edit of a plain block list (add, remove, retarget) is verified by reading only what it adds, and the scan it keeps for
 // the next edit is spliced, not read again: after every edit, on every layout, what is kept must be
 // what yaml-cpp reads in the file.
 TEST(ingress_scan, the_scan_kept_after_each_edit_is_what_the_file_says) {
@@ -152,6 +152,10 @@ TEST(ingress_scan, the_scan_kept_after_each_edit_is_what_the_file_says) {
         };
         step("add a", f.add_rule("a.example.com", "http://a:3100", "").has_value());
         step("add b with settings", f.add_rule("b.example.com", "https://b:3101", origin, "").has_value());
+        step("retarget b, its settings dropped", f.replace_rule("b.example.com", "http://b:4101", "", "").has_value());
+        step("retarget w with settings", f.replace_rule("w.example.com", "http://w:9", origin, "").has_value());
+        step("retarget b with settings", f.replace_rule("b.example.com", "https://b:3101", origin, "").has_value());
+        step("retarget w back", f.replace_rule("w.example.com", "http://w:1", "", "").has_value());
         step("remove a", f.remove_rule("a.example.com", "").has_value());
         step("add c", f.add_rule("c.example.com", "http://c:3102", "").has_value());
         step("remove c", f.remove_rule("c.example.com", "").has_value());
