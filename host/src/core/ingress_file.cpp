@@ -528,6 +528,9 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
         if (auto v = validate_rule(rule, p.rules.size() - 1, false); !v) return fail(errc::invalid, v.error().message);
     }
 
+    // A block list gets the rule's lines before its catch-all; a plain one is verified by reading
+    // only those lines, anything else by reading the whole new text (verified_edit).
+    std::string out;
     if (had_ingress && p.block) {
         const text_lines lines(text);
         const int at = dash_line(lines, p.items.back());
@@ -535,8 +538,8 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
             const std::string_view catch_all = lines[static_cast<size_t>(at)];
             const std::string indent(catch_all.substr(0, catch_all.find('-')));
             const auto add = rule_lines(indent, host, service, origin);
+            out = lines.edited(static_cast<size_t>(at), static_cast<size_t>(at), join(add));
             if (auto item = spliced_add(p, lines, at, indent, add, rule, origin)) {
-                std::string out = lines.edited(static_cast<size_t>(at), static_cast<size_t>(at), join(add));
                 auto change = write_and_backup(out, why);
                 if (change) {
                     apply_add(p, std::move(*item), rule, static_cast<int>(add.size()));
@@ -546,21 +549,10 @@ result<ingress_change> ingress_file::add_rule(const std::string& hostname, const
             }
         }
     }
-    // Not a plain block list: the edit is verified by reading the whole new text.
     std::vector<ingress_rule> want = p.rules;
     if (!had_ingress) want.push_back({"", "", "http_status:404"});
     want.insert(want.end() - 1, rule);
     if (auto v = validate_ingress(want); !v) return fail(errc::invalid, v.error().message);
-    std::string out;
-    if (had_ingress && p.block) {
-        const text_lines lines(text);
-        const int at = dash_line(lines, p.items.back());
-        if (at >= 0) {
-            const std::string_view catch_all = lines[static_cast<size_t>(at)];
-            const std::string indent(catch_all.substr(0, catch_all.find('-')));
-            out = lines.edited(static_cast<size_t>(at), static_cast<size_t>(at), join(rule_lines(indent, host, service, origin)));
-        }
-    }
     std::map<std::string, std::string> origins;
     if (!origin.empty()) origins[host] = origin;
     auto verified = verified_edit(out, text, want, path_, origins);
