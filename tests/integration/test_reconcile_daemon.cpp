@@ -297,4 +297,9 @@ TEST_F(reconcile_daemon, the_daemon_removes_expired_names_through_the_pipeline) 
     EXPECT_NE(audit.out.find("expired"), std::string::npos) << audit.out;
     EXPECT_NE(audit.out.find("expiry"), std::string::npos) << "the origin says who removed it: " << audit.out;
     EXPECT_NE(daemon_.log().find("brief.example.com (project alpha) expired and was removed"), std::string::npos);
+    // And the metrics count it: one name removed at its time, none that could not go.
+    std::string m;
+    EXPECT_TRUE(eventually([&] { m = metrics(); return sample(m, "tunnelmgr_expired_total") == 1; },
+                           std::chrono::seconds(10))) << m;
+    EXPECT_EQ(sample(m, "tunnelmgr_expiry_failures_total"), 0) << m;
 }

@@ -1369,7 +1369,7 @@ result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
         }
         if (static_cast<int64_t>(listed->size()) != limit) break;  // the last page (or a store that does not page)
     }
-    int removed = 0;
+    int removed = 0, failed = 0;
     const session expiry = session::admin_session("expiry");
     for (const auto& row : due) {
         if (!row.expires_at || *row.expires_at > now_ms) continue;  // a store that ignored the filter
@@ -1378,9 +1378,11 @@ result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
             ++removed;
             log::info("expiry", row.hostname + " (project " + row.project + ") expired and was removed");
         } else {
+            ++failed;
             log::warn("expiry", row.hostname + " expired but could not be removed yet: " + gone.error().message);
         }
     }
+    observer_->expiry_pass(removed, failed);
     return removed;
 }
 

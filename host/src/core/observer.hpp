@@ -25,6 +25,9 @@ public:
     // repairs it made and how many failed, and whether every check could run.
     virtual void reconciled(const std::vector<std::pair<std::string, int>>& /*findings_per_class*/, int /*repaired*/,
                             int /*repair_failed*/, bool /*complete*/) {}
+    // An expiry pass ended: names removed because their ttl ran out, and names past it that could not
+    // go yet (they are tried again at the next pass).
+    virtual void expiry_pass(int /*removed*/, int /*failed*/) {}
 };
 
 // The observer of a core nobody watches.

@@ -34,6 +34,9 @@ void declare(registry& r) {
     r.add_counter("tunnelmgr_reconcile_repairs_total", "Repairs reconcile made (repaired) or tried (failed).",
                   {"result"});
     r.add_gauge("tunnelmgr_reconcile_last_run_timestamp_seconds", "When the last reconcile run ended (Unix time).");
+    r.add_counter("tunnelmgr_expired_total", "Hostnames removed because their ttl ran out (cname add --ttl).");
+    r.add_counter("tunnelmgr_expiry_failures_total",
+                  "Attempts to remove a hostname past its ttl that failed; it is tried again at the next pass.");
     r.add_gauge("tunnelmgr_lease_holder", "1 while this process holds the background lease and runs the loops.");
     r.add_gauge("tunnelmgr_state_up", "1 when the state store answered the daemon's last lease check, else 0.");
     r.add_gauge("tunnelmgr_build_info", "Always 1; the version is in the label.", {"version"});
@@ -67,6 +70,10 @@ public:
         r.set("tunnelmgr_tunnel_ready_connections", ready_connections);
     }
     void tunnel_restarted() override { global().inc("tunnelmgr_tunnel_restarts_total"); }
+    void expiry_pass(int removed, int failed) override {
+        if (removed > 0) global().inc("tunnelmgr_expired_total", {}, removed);
+        if (failed > 0) global().inc("tunnelmgr_expiry_failures_total", {}, failed);
+    }
     void reconciled(const std::vector<std::pair<std::string, int>>& per_class, int repaired, int repair_failed,
                     bool complete) override {
         auto& r = global();
