@@ -252,6 +252,15 @@ TEST_F(DebPackage, InstallsRunsUpgradesRemovesAndPurgesOnCleanDebian) {
     std::printf("[ sandbox  ] %s; own mount namespace: %s\n", trim(exposure.out).c_str(),
                 own_ns.ok() ? "yes" : "no (container without CAP_SYS_ADMIN)");
 
+    // The alert rules and dashboards, where packaging/README.md tells the operator to copy them from;
+    // the dashboards, each with its panels.
+    EXPECT_TRUE(sh("test -f /usr/share/tunnelmgr/monitoring/tunnelmgr-alerts.yml && "
+                   "grep -q 'alert: ' /usr/share/tunnelmgr/monitoring/tunnelmgr-alerts.yml && "
+                   "for f in health hostnames docker-reconcile; do "
+                   "grep -q '\"panels\"' /usr/share/tunnelmgr/monitoring/grafana/tunnelmgr-$f.json || exit 1; done")
+                    .ok())
+        << sh("ls -lR /usr/share/tunnelmgr").output();
+
     // The template for cloudflared replicas: installed, valid for systemd (with a stand-in cloudflared,
     // which the package does not bring), and left disabled.
     ASSERT_TRUE(sh("test -f /lib/systemd/system/cloudflared@.service").ok());
