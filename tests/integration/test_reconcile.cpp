@@ -262,6 +262,42 @@ TEST_F(reconcile, each_kind_of_drift_is_classed_and_only_the_safe_ones_repaired)
                                                             {"project_removed", names{"four.example.com"}}}));
 }
 
+// Origin settings are part of a rule: a hand edit of a name's originRequest (or one given to a name
+// published without) is drift, reported and never overwritten; the same settings in another order are not.
+TEST_F(reconcile, a_hand_edited_origin_request_is_reported_and_left_alone) {
+    auto add = tm({"cname", "add", "set", "--port", "3100", "--project", "alpha", "--origin", "connectTimeout=10s",
+                   "--origin", "noTLSVerify=true"});
+    ASSERT_EQ(add.exit_code, 0) << add.err;
+    publish("bare", 3101, "alpha");
+    publish("kept", 3102, "alpha");
+    const fs::path yml = dir_ / "cloudflared.yml";
+    auto clean = tm({"reconcile", "--json"});
+    EXPECT_EQ(clean.exit_code, 0) << clean.out << clean.err;
+
+    edit_file(yml, "connectTimeout: 10s", "connectTimeout: 30s");
+    edit_file(yml, "    service: http://localhost:3101\n",
+              "    service: http://localhost:3101\n    originRequest:\n      httpHostHeader: other.example.com\n");
+    const std::string file_before = slurp(yml);
+    auto r = tm({"reconcile", "--json"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    auto d = parse(r.out);
+    ASSERT_TRUE(d.IsObject()) << r.out;
+    EXPECT_EQ(classes(d), (std::map<std::string, std::set<std::string>>{
+                              {"rule_changed", {"set.example.com", "bare.example.com"}}}))
+        << r.out;
+    for (const auto& f : d["findings"].GetArray()) {
+        const std::string host = f["hostname"].GetString();
+        if (host == "set.example.com") {
+            EXPECT_NE(std::string(f["found"].GetString()).find("\"connectTimeout\":30"), std::string::npos) << r.out;
+            EXPECT_NE(std::string(f["expected"].GetString()).find("\"connectTimeout\":10"), std::string::npos) << r.out;
+        } else {
+            EXPECT_EQ(std::string(f["expected"].GetString()), "originRequest none") << r.out;
+            EXPECT_NE(std::string(f["detail"].GetString()).find("--origin-clear"), std::string::npos) << r.out;
+        }
+    }
+    EXPECT_EQ(slurp(yml), file_before) << "a hand edit is never overwritten";
+}
+
 TEST_F(reconcile, a_changed_record_of_ours_is_put_back_and_a_foreign_replacement_is_left_alone) {
     publish("one", 3100, "alpha");
     publish("two", 3101, "alpha");

@@ -500,6 +500,22 @@ result<std::vector<ingress_rule>> ingress_file::read_rules() const {
     return p->rules;
 }
 
+result<std::map<std::string, std::string>> ingress_file::read_rule_origins() const {
+    auto real = existing_file(path_);
+    if (!real) return tl::unexpected(real.error());
+    auto text = sys::read_file(*real);
+    if (!text) return tl::unexpected(text.error());
+    auto p = parse(*text, path_);
+    if (!p) return tl::unexpected(p.error());
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i < p->rules.size(); ++i) {
+        if (!p->rules[i].path.empty() || p->rules[i].hostname.empty()) continue;
+        auto has = managed_origin(p->items[i]);
+        out.emplace(sdk::fold_hostname(p->rules[i].hostname), has ? *has : "unmanaged: " + has.error().message);
+    }
+    return out;
+}
+
 result<ingress_change> ingress_file::add_rule(const std::string& hostname, const std::string& service,
                                               const std::string& origin_in, const std::string& why) {
     if (auto bad = check_service(service); !bad.empty()) return fail(errc::invalid, "the ingress target " + bad);

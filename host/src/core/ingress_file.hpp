@@ -5,6 +5,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,9 @@ public:
 
     // The current rules, after checking the file parses and passes cloudflared's validation.
     result<std::vector<ingress_rule>> read_rules() const;
+
+    // Each exact rule's (no path) originRequest by folded hostname, as ingress_strategy::list_rule_origins.
+    result<std::map<std::string, std::string>> read_rule_origins() const;
 
     // Adds `hostname → service` just before the catch-all, with `origin_request` (origin_settings'
     // JSON; "" for none) as the rule's own originRequest. Already there with the same service and

@@ -12,6 +12,7 @@
 #include "core/ingress_rules.hpp"
 #include "core/json.hpp"
 #include "core/metrics_probe.hpp"
+#include "core/origin_settings.hpp"
 #include "log/logger.hpp"
 #include "sys/files.hpp"
 
@@ -37,6 +38,7 @@ public:
     result<void> check_editable() override { return file_.check_editable(); }
 
     result<std::vector<ingress_rule>> list_rules() override { return file_.read_rules(); }
+    result<std::map<std::string, std::string>> list_rule_origins() override { return file_.read_rule_origins(); }
 
     using ingress_strategy::add;
     result<bool> add(const std::string& hostname, const rule_target& to, const std::string& why) override {
@@ -319,6 +321,23 @@ public:
         auto cfg = load();
         if (!cfg) return tl::unexpected(cfg.error());
         return rules_of(cfg->doc);
+    }
+
+    result<std::map<std::string, std::string>> list_rule_origins() override {
+        auto cfg = load();
+        if (!cfg) return tl::unexpected(cfg.error());
+        std::map<std::string, std::string> out;
+        for (const auto& r : (*cfg).doc["config"]["ingress"].GetArray()) {
+            const std::string host = sdk::fold_hostname(json::str(r, "hostname"));
+            if (host.empty() || !json::str(r, "path").empty()) continue;
+            std::string origin;
+            if (auto o = r.FindMember("originRequest"); o != r.MemberEnd() && !(o->value.IsObject() && o->value.ObjectEmpty())) {
+                auto settings = origin_settings_from_json_text(json::to_string(o->value));
+                origin = !settings ? "unmanaged: " + settings.error().message : settings->empty() ? "" : settings->to_json();
+            }
+            out.emplace(host, std::move(origin));
+        }
+        return out;
     }
 
 private:

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -80,6 +81,12 @@ public:
     // with the state. A strategy that cannot tell says so (errc::invalid).
     virtual result<std::vector<ingress_rule>> list_rules() {
         return fail(errc::invalid, "this ingress strategy cannot list its rules");
+    }
+    // The originRequest of each rule for one exact name (no path), by folded hostname: origin_settings
+    // JSON, "" for none, or "unmanaged: WHY" when it holds what tunnelmgr does not set per name.
+    // Read-only, for reconcile; a strategy that cannot tell says so (errc::invalid).
+    virtual result<std::map<std::string, std::string>> list_rule_origins() {
+        return fail(errc::invalid, "this ingress strategy cannot list its rules' origin settings");
     }
 };
 

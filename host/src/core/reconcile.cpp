@@ -11,6 +11,7 @@
 #include "core/audit.hpp"
 #include "core/docker_targets.hpp"
 #include "core/json.hpp"
+#include "core/origin_settings.hpp"
 #include "log/logger.hpp"
 
 namespace tunnelmgr::core {
@@ -136,6 +137,16 @@ result<reconcile_report> reconciler::detect() {
     } else {
         out.problems.push_back("cannot read the ingress rules: " + r.error().message);
     }
+    // The rules' origin settings, compared with what each name was published with; a strategy that
+    // cannot list them leaves that comparison out, said as a note.
+    std::optional<std::map<std::string, std::string>> origins;
+    if (rules) {
+        if (auto o = ingress_->list_rule_origins()) {
+            origins = std::move(*o);
+        } else {
+            out.notes.push_back("the rules' origin settings were not compared: " + o.error().message);
+        }
+    }
     if (dns_ == nullptr) out.problems.push_back("the dns slot is not configured: the DNS records were not compared");
     // One snapshot for every row: the topology as the pipeline would see it for a new request now.
     std::optional<std::string> topology;
@@ -161,7 +172,7 @@ result<reconcile_report> reconciler::detect() {
             out.notes.push_back(host + " is being changed by an unfinished operation; not compared this time");
             continue;
         }
-        check_row(row, rules ? &*rules : nullptr, out);
+        check_row(row, rules ? &*rules : nullptr, origins ? &*origins : nullptr, out);
         if (topology && settings_.projects.count(row.project) != 0U && row.port > 0) check_target(row, *topology, out);
     }
     if (elsewhere > 0) {
@@ -174,7 +185,7 @@ result<reconcile_report> reconciler::detect() {
 }
 
 void reconciler::check_row(const sdk::model::cname_row& row, const std::vector<ingress_rule>* rules,
-                           reconcile_report& out) {
+                           const std::map<std::string, std::string>* origins, reconcile_report& out) {
     const std::string host = sdk::fold_hostname(row.hostname);
     auto finding = [&](drift_class c, std::string expected, std::string found, std::string detail, bool repairable) {
         drift_finding f;
@@ -236,6 +247,25 @@ void reconciler::check_row(const sdk::model::cname_row& row, const std::vector<i
                         " as published: a hand edit, never overwritten — put it back by hand, or `tunnelmgr cname rm " +
                         host + "` and add it again",
                     false);
+        } else if (origins != nullptr) {
+            // The settings published with the name, in the form the strategies list them.
+            std::string want;
+            if (row.origin_request && !row.origin_request->empty()) {
+                auto settings = origin_settings_from_json_text(*row.origin_request);
+                want = !settings ? *row.origin_request : settings->empty() ? "" : settings->to_json();
+            }
+            auto it = origins->find(host);
+            const std::string have = it == origins->end() ? std::string() : it->second;
+            if (have != want) {
+                auto shown = [](const std::string& o) { return "originRequest " + (o.empty() ? std::string("none") : o); };
+                finding(drift_class::rule_changed, shown(want), shown(have),
+                        "the ingress rule of " + host + " carries " + shown(have) + ", not " + shown(want) +
+                            " as published: a hand edit, never overwritten — put it back by hand, or make it what "
+                            "tunnelmgr records with `tunnelmgr cname retarget " + host + " --port " +
+                            std::to_string(row.port) + (want.empty() ? " --origin-clear`" : " --origin KEY=VALUE`") +
+                            " (MCP: tunnel_update_cname)",
+                        false);
+            }
         }
     }
 }

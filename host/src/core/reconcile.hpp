@@ -90,7 +90,8 @@ public:
     result<reconcile_report> run(const session& who, bool dry_run);
 
 private:
-    void check_row(const sdk::model::cname_row& row, const std::vector<ingress_rule>* rules, reconcile_report& out);
+    void check_row(const sdk::model::cname_row& row, const std::vector<ingress_rule>* rules,
+                   const std::map<std::string, std::string>* origins, reconcile_report& out);
     void check_target(const sdk::model::cname_row& row, const std::string& snapshot_json, reconcile_report& out);
     void report_to_observer(const reconcile_report& out) const;
     void find_orphans(const std::set<std::string>& known, const std::vector<ingress_rule>* rules, reconcile_report& out);
