@@ -470,6 +470,28 @@ TEST_F(cname_lifecycle, remote_mode_refuses_a_name_an_earlier_wildcard_rule_woul
     EXPECT_TRUE(consistent_hosts().empty());
 }
 
+// A dry run says what the add would meet in the ingress: the operator's rule for the very name, or an
+// earlier rule that would catch it first. Nothing is made either way.
+TEST_F(cname_lifecycle, cname_check_names_the_rule_that_would_refuse_or_shadow_the_name) {
+    auto www = tm({"cname", "check", "www", "--port", "3100", "--project", "alpha", "--json"});
+    EXPECT_EQ(www.exit_code, 4) << www.err;
+    EXPECT_NE(www.out.find("\"available\": false"), std::string::npos) << www.out;
+    EXPECT_NE(www.out.find("already routes www.example.com to http://localhost:80"), std::string::npos) << www.out;
+    auto free_name = tm({"cname", "check", "app", "--port", "3100", "--project", "alpha", "--json"});
+    EXPECT_EQ(free_name.exit_code, 0) << free_name.out << free_name.err;
+
+    const fs::path yml = dir_ / "cloudflared.yml";
+    std::string text = slurp(yml);
+    const std::string catch_all = "  - service: http_status:404\n";
+    text.replace(text.find(catch_all), 0, "  - hostname: \"*.example.com\"\n    service: http://localhost:8080\n");
+    std::ofstream(yml, std::ios::trunc) << text;
+    auto shadowed = tm({"cname", "check", "app", "--port", "3100", "--project", "alpha", "--json"});
+    EXPECT_EQ(shadowed.exit_code, 4) << shadowed.err;
+    EXPECT_NE(shadowed.out.find("comes first and matches it"), std::string::npos) << shadowed.out;
+    EXPECT_EQ(slurp(yml), text);
+    EXPECT_TRUE(dns().empty());
+}
+
 TEST_F(cname_lifecycle, escape_sequences_a_client_sends_never_reach_the_operators_terminal) {
     const std::string evil = "\x1b[2J\x1b[Hevil";
     // A name with control characters is refused by the argument schema, quoted inert.

@@ -910,6 +910,9 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
     auto v = validate(who, req, shown);
     json::object out;
     out.set("hostname", shown);
+    if (v) {
+        if (auto routed = routed_elsewhere(v->host); !routed) v = tl::unexpected(routed.error());
+    }
     if (!v) {
         out.set("available", false).set("problem", v.error().message).set("code", errc_name(v.error().code));
         return out.str();
@@ -925,6 +928,22 @@ result<std::string> cname_pipeline::check_target(const session& who, const cname
         out.set("reachable", why.empty()).set("probe", v->tgt.probe_address + (why.empty() ? " accepts connections" : ": " + why));
     }
     return out.str();
+}
+
+// What the ingress edit of an add would refuse, said by a dry run: a rule of someone else's for the
+// name, or an earlier rule that catches it (cloudflared's first match). Not readable: said at the add.
+result<void> cname_pipeline::routed_elsewhere(const std::string& host) {
+    if (ingress_ == nullptr) return {};
+    auto rules = ingress_->list_rules();
+    if (!rules) return {};
+    for (const auto& r : *rules) {
+        if (!same_folded_host(r.hostname, host)) continue;
+        return fail(errc::conflict, "the ingress already routes " + host + " to " + r.service +
+                                        (r.path.empty() ? "" : " (path " + r.path + ")") +
+                                        "; that rule is not tunnelmgr's to change: remove it by hand or pick another name");
+    }
+    if (auto caught = first_rule_catching(*rules, host)) return tl::unexpected(shadowed_by((*rules)[*caught], *caught, host));
+    return {};
 }
 
 result<void> cname_pipeline::already_published(const session& who, const std::string& host, const std::string& project) {

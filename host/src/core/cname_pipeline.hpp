@@ -153,6 +153,7 @@ private:
     result<void> within_quota(const std::string& project, std::optional<int64_t> reserved_by);
     // Journals a new operation (the name is reserved from here on), in state `validated`.
     // Refuses (conflict) when `host` is already published, saying by whom as far as `who` may know.
+    result<void> routed_elsewhere(const std::string& host);
     result<void> already_published(const session& who, const std::string& host, const std::string& project);
     result<operation> begin_operation(op_kind kind, const std::string& host, const std::string& project,
                                       const std::string& request_json);
