@@ -487,12 +487,19 @@ int ingress_file::remove_leftovers() const {
     return removed;
 }
 
-result<std::vector<ingress_rule>> ingress_file::read_rules() const {
-    auto real = existing_file(path_);
+namespace {
+// The file as it is now, parsed; no lock (a reader sees the old or the new file, never a mix).
+result<parsed> read_parsed(const std::string& path) {
+    auto real = existing_file(path);
     if (!real) return tl::unexpected(real.error());
     auto text = sys::read_file(*real);
     if (!text) return tl::unexpected(text.error());
-    auto p = parse(*text, path_);
+    return parse(*text, path);
+}
+}  // namespace
+
+result<std::vector<ingress_rule>> ingress_file::read_rules() const {
+    auto p = read_parsed(path_);
     if (!p) return tl::unexpected(p.error());
     if (auto v = validate_ingress(p->rules); !v) {
         return fail(errc::invalid, path_ + ": " + v.error().message + " — fix the file by hand; tunnelmgr leaves it untouched");
@@ -501,11 +508,7 @@ result<std::vector<ingress_rule>> ingress_file::read_rules() const {
 }
 
 result<std::map<std::string, std::string>> ingress_file::read_rule_origins() const {
-    auto real = existing_file(path_);
-    if (!real) return tl::unexpected(real.error());
-    auto text = sys::read_file(*real);
-    if (!text) return tl::unexpected(text.error());
-    auto p = parse(*text, path_);
+    auto p = read_parsed(path_);
     if (!p) return tl::unexpected(p.error());
     std::map<std::string, std::string> out;
     for (size_t i = 0; i < p->rules.size(); ++i) {
