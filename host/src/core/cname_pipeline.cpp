@@ -1033,7 +1033,13 @@ result<operation> cname_pipeline::begin_operation(op_kind kind, const std::strin
     json::object begin;
     begin.set("kind", std::string(to_string(kind))).set("hostname", host).set("project", project);
     begin.set_raw("request", request_json);
+    // Begun and marked live in one step: the daemon's recovery pass (settle) lists the journal, then
+    // asks whether an operation is live; between the two it must never find one of ours half-started
+    // and roll it back under the thread running it.
+    std::unique_lock<std::mutex> live_lock(live_mutex_);
     auto id = state_.operation_begin(begin.str());
+    if (id) live_.insert(*id);  // live_operation, made by the caller next, takes it from here
+    live_lock.unlock();
     if (!id) {
         if (id.error().code == errc::conflict) {
             return fail(errc::conflict, "another change to " + host + " is in progress: retry in a few seconds");
