@@ -1412,20 +1412,49 @@ result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
 }
 
 result<int> cname_pipeline::recover() {
-    auto list = state_.operation_list_unfinished();
-    if (!list) return tl::unexpected(list.error());
-    auto doc = json::parse(*list);
-    if (!doc || !doc->IsArray()) return fail(errc::error, "the state store returned a malformed operation list");
-    int settled = 0;
-    for (const auto& item : doc->GetArray()) {
-        auto o = operation_from_journal(item);
-        if (!o) {
-            log::error("recovery", o.error().message);
-            continue;
+    // Two reads of the journal. The first finds the operations nobody runs any more: the owner is
+    // dead, or it is this process and no thread of it holds the operation. The second, made after
+    // that, gives their state: an owner that finished and exited (or a thread that finished) between
+    // the first read and the check left the first read's state stale, and settling that would undo
+    // a change its caller was told is done.
+    auto read = [this]() -> result<std::vector<operation>> {
+        auto list = state_.operation_list_unfinished();
+        if (!list) return tl::unexpected(list.error());
+        auto doc = json::parse(*list);
+        if (!doc || !doc->IsArray()) return fail(errc::error, "the state store returned a malformed operation list");
+        std::vector<operation> ops;
+        for (const auto& item : doc->GetArray()) {
+            auto o = operation_from_journal(item);
+            if (!o) {
+                log::error("recovery", o.error().message);
+                continue;
+            }
+            ops.push_back(std::move(*o));
         }
-        if (settle(*o)) ++settled;
+        return ops;
+    };
+    auto first = read();
+    if (!first) return tl::unexpected(first.error());
+    std::set<int64_t> unowned;
+    for (const auto& o : *first) {
+        if (!running_elsewhere(o)) unowned.insert(o.id);
+    }
+    if (unowned.empty()) return 0;
+    auto now = read();
+    if (!now) return tl::unexpected(now.error());
+    int settled = 0;
+    for (auto& o : *now) {
+        if (unowned.count(o.id) != 0U && settle(o)) ++settled;
     }
     return settled;
+}
+
+bool cname_pipeline::running_elsewhere(const operation& o) {
+    // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
+    std::string owner = o.s("owner");
+    if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) return true;
+    std::lock_guard<std::mutex> l(live_mutex_);
+    return live_.count(o.id) != 0U;  // ours, and running on another thread right now
 }
 
 // Whether what a create's or retarget's commit would record is live: the rule routes the name to the
@@ -1452,13 +1481,7 @@ result<bool> cname_pipeline::still_in_place(const operation& o) {
 }
 
 bool cname_pipeline::settle(operation& o) {
-    // Another tunnelmgr process may be working on it right now: only a dead owner's work is ours.
-    std::string owner = o.s("owner");
-    if (!owner.empty() && owner != sys::self_identity() && sys::identity_alive(owner)) return false;
-    {
-        std::lock_guard<std::mutex> l(live_mutex_);
-        if (live_.count(o.id) != 0U) return false;  // ours, and running on another thread right now
-    }
+    if (running_elsewhere(o)) return false;  // recover() checked already; an owner cannot come back
     std::string id = std::to_string(o.id);
     if (dns_ == nullptr || ingress_ == nullptr) {
         log::warn("recovery", "operation " + id + " on " + o.hostname +

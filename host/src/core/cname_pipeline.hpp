@@ -168,6 +168,8 @@ private:
     result<void> store_keeps(const char* what);
     // recover() for one operation: true when it was settled (finished or rolled back).
     bool settle(operation& o);
+    // Whether a live process (another, or a thread of this one) is running operation `o`.
+    bool running_elsewhere(const operation& o);
     result<bool> still_in_place(const operation& o);
     void audit(const session& who, const std::string& action, const std::string& target, const std::string& project,
                const std::string& outcome, const std::string& error, const std::string& details_json);

@@ -8,10 +8,13 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <unistd.h>
 
 #include "core/cname_pipeline.hpp"
@@ -157,8 +160,13 @@ public:
     result<void> operation_advance(int64_t id, std::string_view state, std::string_view patch) override {
         journal.push_back(std::string(state) + " " + std::string(patch));
         if (state == fail_advance_to) return core::fail(errc::error, "the journal is full");
-        return real_.operation_advance(id, state, patch);
+        auto r = real_.operation_advance(id, state, patch);
+        if (after_advance) after_advance(state);
+        return r;
     }
+    // Called after each journal step is written, and once after the next read of the unfinished list.
+    std::function<void(std::string_view)> after_advance;
+    std::function<void()> after_list;
     result<void> operation_commit(int64_t id, const sdk::model::cname_row& row) override {
         journal.push_back("commit " + host::state_store_client::commit_json(row));
         if (fail_commit) return core::fail(commit_code, commit_code == errc::retry ? "the state store is unavailable" : "the disk is full");
@@ -189,7 +197,11 @@ public:
         }
         return sdk::model::encode(rows);
     }
-    result<std::string> operation_list_unfinished() override { return real_.operation_list_unfinished(); }
+    result<std::string> operation_list_unfinished() override {
+        auto listed = real_.operation_list_unfinished();
+        if (after_list) std::exchange(after_list, nullptr)();
+        return listed;
+    }
     result<std::string> audit_query(std::string_view f) override { return real_.audit_query(f); }
     result<void> health_record(const sdk::model::health_sample& j) override { return real_.health_record(j); }
     result<std::string> health_history(std::string_view f) override { return real_.health_history(f); }
@@ -443,6 +455,42 @@ TEST_F(pipeline_steps, recovery_commits_a_create_that_was_applied_and_keeps_it_o
     EXPECT_EQ(audit_detail("from_state"), "applied");
     EXPECT_EQ(audit_detail("to_state"), "committed");
     EXPECT_TRUE(listed("app.example.com"));
+}
+
+// A recovery pass (the daemon's, or another process starting) reads the journal while a change is
+// in flight; the change then finishes and its owner lets go of it before the pass looks at it. What
+// the pass read is stale: settling it would undo a name its caller was told is live.
+TEST_F(pipeline_steps, recovery_leaves_alone_a_change_that_finished_after_the_journal_was_read) {
+    std::promise<void> mid, go;
+    auto go_now = go.get_future().share();
+    std::atomic<bool> paused{false};
+    store_->after_advance = [&](std::string_view state) {
+        if (state == "ingress_written" && !paused.exchange(true)) {
+            mid.set_value();
+            go_now.wait();
+        }
+    };
+    result<std::string> created = core::fail(errc::error, "not run");
+    std::thread change([&] { created = create(); });
+    mid.get_future().wait();
+    EXPECT_EQ(unfinished(), 1u) << "the change is journaled at ingress_written";
+    store_->after_list = [&] {  // the pass has read the journal: let the change finish first
+        go.set_value();
+        change.join();
+    };
+    auto settled = pipeline_->recover();
+    if (change.joinable()) {
+        go.set_value();
+        change.join();
+    }
+    ASSERT_TRUE(settled) << settled.error().message;
+    EXPECT_EQ(*settled, 0) << "nothing was left to settle";
+    ASSERT_TRUE(created) << created.error().message;
+    EXPECT_TRUE(listed("app.example.com"));
+    EXPECT_EQ(dns_.records.count("app.example.com"), 1u) << "the record stays";
+    EXPECT_EQ(ingress_.rules.count("app.example.com"), 1u) << "the rule stays";
+    EXPECT_EQ(unfinished(), 0u);
+    EXPECT_NE(last_audit()["action"].GetString(), std::string("cname.recover"));
 }
 
 // The store went away between `applied` and the commit: the journal could not record an undo, and
