@@ -16,6 +16,8 @@ connection_pool::loan::~loan() {
 
 pqxx::connection& connection_pool::loan::operator*() const { return *slot_->connection; }
 
+statement_cache& connection_pool::loan::statements() const { return *slot_->statements; }
+
 void connection_pool::loan::discard() {
     if (pool_ == nullptr) return;
     pool_->give_back(*slot_, true);
@@ -54,7 +56,10 @@ state_rows::store_result<connection_pool::loan> connection_pool::borrow() {
     loan lent(*this, *chosen);
     // The socket may have died while the connection was idle; a query on it would tell, but the loan
     // would then fail one call more than needed. Checked here only as far as libpq already knows.
-    if (chosen->connection && !chosen->connection->is_open()) chosen->connection.reset();
+    if (chosen->connection && !chosen->connection->is_open()) {
+        chosen->connection.reset();
+        chosen->statements.reset();
+    }
     if (!chosen->connection) {
         try {
             auto c = std::make_unique<pqxx::connection>(conninfo_);
@@ -63,6 +68,7 @@ state_rows::store_result<connection_pool::loan> connection_pool::borrow() {
             quiet.exec0("SET client_min_messages TO warning");
             quiet.commit();
             chosen->connection = std::move(c);
+            chosen->statements = std::make_unique<statement_cache>();
         } catch (const std::exception& e) {
             auto failure = classify(e, "connecting", secrets_);
             if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr || failure.connection_lost) {
@@ -77,7 +83,10 @@ state_rows::store_result<connection_pool::loan> connection_pool::borrow() {
 void connection_pool::give_back(slot& s, bool broken) {
     {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (broken) s.connection.reset();
+        if (broken) {
+            s.connection.reset();
+            s.statements.reset();
+        }
         s.lent = false;
     }
     freed_.notify_one();

@@ -1,5 +1,6 @@
 // A fixed number of connections to the PostgreSQL server, lent to one call at a time. A connection
-// that broke is dropped and opened anew on its next loan, so the store outlives a server restart.
+// that broke is dropped and opened anew on its next loan, so the store outlives a server restart; its
+// prepared statements go with it and are prepared again on the new one.
 #pragma once
 
 #include <chrono>
@@ -13,6 +14,7 @@
 #include <pqxx/connection>
 
 #include "pg_errors.hpp"
+#include "pg_statement_cache.hpp"
 #include "state_rows/store_error.hpp"
 
 namespace tunnelmgr::plugins::postgres_state {
@@ -20,6 +22,7 @@ namespace tunnelmgr::plugins::postgres_state {
 class connection_pool {
     struct slot {
         std::unique_ptr<pqxx::connection> connection;
+        std::unique_ptr<statement_cache> statements;  // the connection's; dropped and made with it
         bool lent = false;
     };
 
@@ -35,6 +38,8 @@ public:
 
         pqxx::connection& operator*() const;
         pqxx::connection* operator->() const { return &**this; }
+        // The connection's prepared statements, for pg_txn.
+        statement_cache& statements() const;
         // The connection is broken: close it; the slot opens a new one on its next loan.
         void discard();
 

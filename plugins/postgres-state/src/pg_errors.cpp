@@ -64,6 +64,13 @@ std::string one_line(std::string_view text) {
     return out.empty() ? std::string("no reason given") : out;
 }
 
+bool statements_out_of_step(const std::exception& e) {
+    const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+    if (sql == nullptr) return false;
+    const std::string state = sql->sqlstate();
+    return state == "0A000" || state == "26000" || state == "42P05";
+}
+
 store_error unavailable(std::string_view reason) {
     return {store_errc::busy, "the state store (PostgreSQL) is unavailable: " + std::string(reason) +
                                   "; tunnelmgr retries on the next call"};

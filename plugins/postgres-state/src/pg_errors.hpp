@@ -37,6 +37,12 @@ struct classified_failure {
 // `doing` completes "... while <doing>", e.g. "inserting a CNAME row".
 classified_failure classify(const std::exception& e, std::string_view doing, const secret_filter& secrets);
 
+// A failure a fresh connection would not have, caused by a statement the connection prepared earlier:
+// another process changed a table under it so that its result has other columns or types (0A000,
+// "cached plan must not change result type"; PostgreSQL re-plans it but cannot change that), or the
+// server does not hold the connection's statements as prepared (26000, 42P05: e.g. a pooler between).
+bool statements_out_of_step(const std::exception& e);
+
 // "the state store (PostgreSQL) is unavailable: <reason>; tunnelmgr retries on the next call"
 store_error unavailable(std::string_view reason);
 

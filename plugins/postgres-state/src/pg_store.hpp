@@ -79,9 +79,10 @@ public:
 private:
     pg_store(pg_config config, clock_fn clock, std::unique_ptr<connection_pool> pool);
 
-    // Runs `body(txn)` in one transaction on a borrowed connection, committing when it succeeds.
-    // Serialization failures and deadlocks run it again (a few times); a lost connection answers busy
-    // with the "unavailable" sentence and is dropped, so the next call reconnects.
+    // Runs `body(txn)` (txn: a pg_txn, the transaction and the connection's prepared statements) in one
+    // transaction on a borrowed connection, committing when it succeeds. Serialization failures and
+    // deadlocks run it again (a few times); a lost connection answers busy with the "unavailable"
+    // sentence and is dropped, so the next call reconnects.
     template <class T, class Body>
     store_result<T> transact(std::string_view what, Body&& body);
 

@@ -77,6 +77,29 @@ TEST_F(pg_reconnect_test, the_first_call_after_a_restart_between_calls_does_not_
     EXPECT_EQ(s.cname_list({}).value().size(), 2u) << "inserted once, not twice";
 }
 
+// A connection's prepared statements go with it: after a restart the store prepares them again on its
+// fresh connection.
+TEST_F(pg_reconnect_test, statements_prepared_before_a_restart_are_prepared_again_after_it) {
+    config_.pool_size = 1;
+    auto opened = pg_store::open(config_);
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    auto& s = **opened;
+    ASSERT_TRUE(s.cname_insert(pg_store_test::cname("before", "p")).has_value());
+    for (int i = 0; i < 3; ++i) {  // from the second run on, prepared on the pooled connection
+        ASSERT_TRUE(s.cname_get("before.example.com").has_value());
+        ASSERT_EQ(s.cname_list({}).value().size(), 1u);
+    }
+    server_->stop();
+    server_->start();
+    for (int i = 0; i < 3; ++i) {
+        auto got = s.cname_get("before.example.com");
+        ASSERT_TRUE(got.has_value()) << i << ": " << got.error().message;
+        auto rows = s.cname_list({});
+        ASSERT_TRUE(rows.has_value()) << i << ": " << rows.error().message;
+        EXPECT_EQ(rows->size(), 1u);
+    }
+}
+
 TEST_F(pg_reconnect_test, an_operation_commit_cut_off_by_the_server_leaves_the_operation_unfinished) {
     auto opened = pg_store::open(config_);
     ASSERT_TRUE(opened.has_value()) << opened.error().message;
