@@ -35,13 +35,14 @@ const std::string& schema_text() {
     "machine": {"type": "string", "minLength": 1, "maxLength": 255, "description": "This machine's name in the shared store: its rows, health, Docker snapshot, leases and unfinished operations are kept under it. Default: the system host name."},
     "pool_size": {"type": "integer", "minimum": 1, "maximum": 64, "default": 4, "description": "How many connections this process keeps to the server."},
     "connect_timeout_ms": {"type": "integer", "minimum": 1000, "maximum": 600000, "default": 5000, "description": "How long opening a connection may take before the call answers retry (libpq counts whole seconds)."},
+    "prepared_statements": {"type": "boolean", "default": true, "description": "Keep each SQL text prepared on its connection (about half the server's CPU per call). Set false behind a pooler in transaction mode that does not keep prepared statements: PgBouncer before 1.21, or without max_prepared_statements."},
     )json") + state_rows::retention_schema_property + R"json(
   }
 })json";
     return text;
 }
 
-constexpr const char* known_keys = "dsn_file, machine, pool_size, connect_timeout_ms, retention";
+constexpr const char* known_keys = "dsn_file, machine, pool_size, connect_timeout_ms, prepared_statements, retention";
 
 }  // namespace
 
@@ -69,7 +70,7 @@ config_result parse_pg_config(std::string_view json) {
                           "in a file only tunnelmgr can read, and set state.dsn_file to that file's path");
         }
         if (key != "plugin" && key != "dsn_file" && key != "machine" && key != "pool_size" &&
-            key != "connect_timeout_ms" && key != "retention") {
+            key != "connect_timeout_ms" && key != "prepared_statements" && key != "retention") {
             return refuse("state." + key + " is not a postgres-state setting; remove it (known keys: " + known_keys + ")");
         }
     }
@@ -105,6 +106,13 @@ config_result parse_pg_config(std::string_view json) {
                                              config.connect_timeout_ms);
         !e.empty()) {
         return refuse(e);
+    }
+    if (auto prepared = doc.FindMember("prepared_statements"); prepared != doc.MemberEnd()) {
+        if (!prepared->value.IsBool()) {
+            return refuse("state.prepared_statements must be true or false (false behind PgBouncer in transaction "
+                          "mode without prepared-statement support)");
+        }
+        config.prepared_statements = prepared->value.GetBool();
     }
     if (auto e = state_rows::read_retention(doc, config.health_days, config.audit_days); !e.empty()) return refuse(e);
     return config;

@@ -1,5 +1,5 @@
 // The postgres-state config section ({"dsn_file", "machine", "pool_size", "connect_timeout_ms",
-// "retention"}), its JSON Schema and its parser; and reading the connection string from dsn_file.
+// "prepared_statements", "retention"}), its JSON Schema and its parser; and reading the connection string from dsn_file.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +18,10 @@ struct pg_config {
     std::string machine;  // this machine's name in the shared store; default: gethostname()
     int64_t pool_size = 4;
     int64_t connect_timeout_ms = 5000;
+    // Keep each SQL text prepared on its connection. Off for a pooler that lends a server connection
+    // per transaction and does not track prepared statements (PgBouncer in transaction mode before
+    // 1.21, or without max_prepared_statements).
+    bool prepared_statements = true;
     int64_t health_days = 30;  // 0 keeps health rows forever
     int64_t audit_days = 365;  // 0 keeps audit rows forever
 };

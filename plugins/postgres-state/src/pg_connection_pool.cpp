@@ -26,8 +26,8 @@ void connection_pool::loan::discard() {
 }
 
 connection_pool::connection_pool(std::string conninfo, size_t size, std::chrono::milliseconds wait,
-                                 secret_filter secrets)
-    : conninfo_(std::move(conninfo)), wait_(wait), secrets_(std::move(secrets)), slots_(size) {}
+                                 secret_filter secrets, bool prepare)
+    : conninfo_(std::move(conninfo)), wait_(wait), secrets_(std::move(secrets)), prepare_(prepare), slots_(size) {}
 
 connection_pool::~connection_pool() = default;
 
@@ -68,7 +68,7 @@ state_rows::store_result<connection_pool::loan> connection_pool::borrow() {
             quiet.exec0("SET client_min_messages TO warning");
             quiet.commit();
             chosen->connection = std::move(c);
-            chosen->statements = std::make_unique<statement_cache>();
+            chosen->statements = std::make_unique<statement_cache>(prepare_);
         } catch (const std::exception& e) {
             auto failure = classify(e, "connecting", secrets_);
             if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr || failure.connection_lost) {

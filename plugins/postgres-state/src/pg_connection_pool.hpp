@@ -50,8 +50,10 @@ public:
         slot* slot_;
     };
 
-    // conninfo: the libpq connection string (secrets are kept out of errors by `secrets`).
-    connection_pool(std::string conninfo, size_t size, std::chrono::milliseconds wait, secret_filter secrets);
+    // conninfo: the libpq connection string (secrets are kept out of errors by `secrets`); `prepare`:
+    // whether each connection keeps its SQL texts prepared (pg_config::prepared_statements).
+    connection_pool(std::string conninfo, size_t size, std::chrono::milliseconds wait, secret_filter secrets,
+                    bool prepare = true);
     ~connection_pool();
     connection_pool(const connection_pool&) = delete;
     connection_pool& operator=(const connection_pool&) = delete;
@@ -68,6 +70,7 @@ private:
     std::string conninfo_;
     std::chrono::milliseconds wait_;
     secret_filter secrets_;
+    bool prepare_ = true;
     std::vector<slot> slots_;
     std::mutex mutex_;
     std::condition_variable freed_;

@@ -24,12 +24,14 @@ namespace tunnelmgr::plugins::postgres_state {
 // re-open a connection by itself, it would prepare the definitions it holds again on first use.)
 class statement_cache {
 public:
-    statement_cache() = default;
+    // `prepare` false: every text runs unnamed, as through a pooler that drops prepared statements.
+    explicit statement_cache(bool prepare = true) : prepare_(prepare) {}
     statement_cache(const statement_cache&) = delete;
     statement_cache& operator=(const statement_cache&) = delete;
 
     // The name `sql` runs under on `c` (defined there by now), or nullptr: run it unnamed this time.
     const std::string* name_for(pqxx::connection_base& c, const std::string& sql) {
+        if (!prepare_) return nullptr;
         auto found = names_.find(sql);
         if (found == names_.end()) {
             // Every SQL text the store builds comes from fixed fragments, so this is a guard, not a policy.
@@ -50,6 +52,7 @@ public:
 private:
     static constexpr size_t max_entries = 256;
 
+    bool prepare_ = true;
     std::unordered_map<std::string, std::string> names_;  // text -> its name; empty until its second run
     size_t defined_ = 0;
 };

@@ -180,7 +180,8 @@ store_result<std::unique_ptr<pg_store>> pg_store::open(const pg_config& config, 
     }
     const std::chrono::milliseconds timeout(config.connect_timeout_ms);
     auto pool = std::make_unique<connection_pool>(with_connect_timeout(*dsn, timeout),
-                                                  static_cast<size_t>(config.pool_size), timeout, std::move(secrets));
+                                                  static_cast<size_t>(config.pool_size), timeout, std::move(secrets),
+                                                  config.prepared_statements);
     const std::string cannot = "cannot open the state store (PostgreSQL) named in the dsn_file " + config.dsn_file;
     auto first = pool->borrow();
     if (!first) {

@@ -20,6 +20,7 @@ TEST(pg_config, takes_defaults_and_the_host_name_as_machine) {
     EXPECT_EQ(c->connect_timeout_ms, 5000);
     EXPECT_EQ(c->health_days, 30);
     EXPECT_EQ(c->audit_days, 365);
+    EXPECT_TRUE(c->prepared_statements);
 }
 
 TEST(pg_config, reads_every_key) {
@@ -31,6 +32,17 @@ TEST(pg_config, reads_every_key) {
     EXPECT_EQ(c->connect_timeout_ms, 2000);
     EXPECT_EQ(c->health_days, 7);
     EXPECT_EQ(c->audit_days, 0);
+    EXPECT_TRUE(c->prepared_statements);
+}
+
+TEST(pg_config, prepared_statements_can_be_turned_off_for_a_pooler_and_must_be_a_boolean) {
+    auto off = parse_pg_config(R"({"dsn_file":"/x","prepared_statements":false})");
+    ASSERT_TRUE(off.has_value()) << off.error();
+    EXPECT_FALSE(off->prepared_statements);
+    auto bad = parse_pg_config(R"({"dsn_file":"/x","prepared_statements":"no"})");
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_NE(bad.error().find("state.prepared_statements must be true or false"), std::string::npos) << bad.error();
+    EXPECT_NE(bad.error().find("PgBouncer"), std::string::npos) << bad.error();
 }
 
 TEST(pg_config, refuses_a_connection_string_or_password_in_the_config_saying_to_use_dsn_file) {

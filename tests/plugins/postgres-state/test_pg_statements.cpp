@@ -73,6 +73,18 @@ TEST_F(pg_statement_test, a_text_is_prepared_at_its_second_run_and_then_only_exe
     EXPECT_EQ(cache.size(), 2u);
 }
 
+// prepared_statements: false (a pooler in transaction mode): no text is ever prepared, however often it runs.
+TEST_F(pg_statement_test, a_cache_told_not_to_prepare_runs_every_text_unnamed) {
+    auto c = connect();
+    statement_cache cache(false);
+    const std::string next = "SELECT $1::bigint + 1";
+    for (int64_t i = 1; i <= 10; ++i) {
+        EXPECT_EQ(in_txn(*c, cache, [&](pg_txn& txn) { return txn.exec1(next, i)[0].as<int64_t>(); }), i + 1);
+    }
+    EXPECT_TRUE(prepared_on(*c).empty());
+    EXPECT_EQ(cache.size(), 0u);
+}
+
 TEST_F(pg_statement_test, row_count_checks_and_sql_errors_are_those_of_an_unprepared_run) {
     auto c = connect();
     statement_cache cache;
