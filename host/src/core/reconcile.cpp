@@ -419,11 +419,28 @@ result<reconcile_report> reconciler::run(const session& who, bool dry_run) {
     }
     std::map<std::string, const sdk::model::cname_row*> by_host;
     for (const auto& row : rows_) by_host[sdk::fold_hostname(row.hostname)] = &row;
+    // A change that began after detect() read the journal (a `cname rm` that has taken the rule out and
+    // not yet the row) must not be undone by a repair: a name an unfinished operation holds now is left
+    // to it. (One that begins after this read is not seen: the window is this loop, not the comparison.)
+    std::set<std::string> busy;
+    auto ops = state_.operation_list_unfinished();
+    if (!ops) {
+        out.problems.push_back("cannot read the unfinished operations, so nothing was repaired: " + ops.error().message);
+        report_to_observer(out);
+        return out;
+    }
+    if (auto doc = json::parse(*ops); doc && doc->IsArray()) {
+        for (const auto& o : doc->GetArray()) busy.insert(sdk::fold_hostname(json::str(o, "hostname")));
+    }
     bool rules_added = false;
     for (auto& f : out.findings) {
         if (!f.repairable) continue;
         auto it = by_host.find(f.hostname);
         if (it == by_host.end()) continue;
+        if (busy.count(f.hostname) != 0U) {
+            out.notes.push_back(f.hostname + " began changing after the comparison; not repaired this time");
+            continue;
+        }
         const auto& row = *it->second;
         // The row may have gone (cname rm) since detect(): then there is nothing to restore.
         auto still = state_.cname_get(f.hostname);

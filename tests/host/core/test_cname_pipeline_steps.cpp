@@ -19,6 +19,7 @@
 
 #include "core/cname_pipeline.hpp"
 #include "core/json.hpp"
+#include "core/reconcile.hpp"
 #include "plugin_host/registry.hpp"
 #include "plugin_host/state_store_client.hpp"
 
@@ -1005,4 +1006,39 @@ TEST_F(pipeline_steps, another_machines_name_is_refused_or_handed_to_that_machin
     EXPECT_FALSE(listed("far.example.com"));
     EXPECT_EQ(dns_.records.count("far.example.com"), 0u);
     EXPECT_EQ(ingress_.rules.count("far.example.com"), 0u);
+}
+
+// Drift repair against a change under way: reconcile compared while nothing was in flight and found the
+// rule of app.example.com missing; before it repairs, a removal of that name begins (it has taken the
+// rule out and not yet the row). Putting the rule back would outlive the removal as a rule nobody owns.
+TEST_F(pipeline_steps, a_repair_leaves_alone_a_name_whose_removal_began_after_the_comparison) {
+    ASSERT_TRUE(create());
+    ingress_.rules.erase("app.example.com");
+    core::reconcile_settings settings;
+    settings.tunnel_id = "tunnel-1";
+    settings.projects = {"alpha"};
+    settings.policy = core::repair_policy::repair;
+    core::reconciler rec(*store_, &dns_, &ingress_, settings);
+    int64_t removal = 0;
+    store_->after_list = [&] {  // detect() has read the journal: the removal begins now
+        auto id = store_->operation_begin(
+            R"({"kind":"delete","hostname":"app.example.com","project":"alpha","request":{}})");
+        ASSERT_TRUE(id) << id.error().message;
+        removal = *id;
+    };
+    auto report = rec.run(core::session::admin_session("test"), false);
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_NE(removal, 0) << "the removal began during the run";
+    bool found = false;
+    for (const auto& f : report->findings) {
+        if (f.kind == core::drift_class::rule_missing && f.hostname == "app.example.com") {
+            found = true;
+            EXPECT_EQ(f.action, "report") << "not repaired";
+        }
+    }
+    EXPECT_TRUE(found) << "the comparison saw the rule missing";
+    EXPECT_EQ(ingress_.rules.count("app.example.com"), 0u) << "the rule was not put back under the removal";
+    bool said = false;
+    for (const auto& n : report->notes) said = said || n.find("app.example.com began changing") != std::string::npos;
+    EXPECT_TRUE(said);
 }
