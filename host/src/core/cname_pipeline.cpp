@@ -1411,6 +1411,12 @@ result<int> cname_pipeline::remove_expired(int64_t now_ms, int64_t limit) {
     return removed;
 }
 
+namespace {
+// The lease a recovery pass holds while it settles operations, and for how long each renewal.
+constexpr const char* recovery_lease = "recovery";
+constexpr int64_t recovery_lease_ms = 120000;
+}  // namespace
+
 result<int> cname_pipeline::recover() {
     // Two reads of the journal. The first finds the operations nobody runs any more: the owner is
     // dead, or it is this process and no thread of it holds the operation. The second, made after
@@ -1433,6 +1439,11 @@ result<int> cname_pipeline::recover() {
         }
         return ops;
     };
+    // Two passes must not settle one operation: the later one, working from what it read, could undo
+    // what a new change of the same name has done since. A thread of this process that finds a pass
+    // running leaves it to that one; another process is kept out by the lease (renewed per operation).
+    std::unique_lock<std::mutex> one_pass(recover_mutex_, std::try_to_lock);
+    if (!one_pass.owns_lock()) return 0;
     auto first = read();
     if (!first) return tl::unexpected(first.error());
     std::set<int64_t> unowned;
@@ -1440,12 +1451,26 @@ result<int> cname_pipeline::recover() {
         if (!running_elsewhere(o)) unowned.insert(o.id);
     }
     if (unowned.empty()) return 0;
-    auto now = read();
-    if (!now) return tl::unexpected(now.error());
-    int settled = 0;
-    for (auto& o : *now) {
-        if (unowned.count(o.id) != 0U && settle(o)) ++settled;
+    const std::string me = sys::self_identity();
+    auto hold = [&]() -> result<bool> { return state_.lease_acquire(recovery_lease, me, recovery_lease_ms); };
+    auto held = hold();
+    if (!held) return tl::unexpected(held.error());
+    if (!*held) {
+        log::info("recovery", std::to_string(unowned.size()) +
+                                  " unfinished operation(s) are being settled by another tunnelmgr process");
+        return 0;
     }
+    auto now = read();
+    int settled = 0;
+    if (now) {
+        for (auto& o : *now) {
+            if (unowned.count(o.id) == 0U) continue;
+            if (held = hold(); !held || !*held) break;  // lost it (a settle outlasted the lease): stop here
+            if (settle(o)) ++settled;
+        }
+    }
+    (void)state_.lease_release(recovery_lease, me);
+    if (!now) return tl::unexpected(now.error());
     return settled;
 }
 

@@ -187,6 +187,9 @@ private:
     // Operations this process is running now: recover() (the daemon runs it at every lease renewal,
     // while changes are in flight — some waiting for a batched apply) leaves them to their thread.
     std::mutex live_mutex_;
+    // One recovery pass at a time in this process; across processes (sharing the store), the lease
+    // `recovery_lease` while a pass settles anything.
+    std::mutex recover_mutex_;
     std::set<int64_t> live_;
     struct live_operation {
         cname_pipeline& p;

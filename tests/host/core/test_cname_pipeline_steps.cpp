@@ -494,6 +494,30 @@ TEST_F(pipeline_steps, recovery_leaves_alone_a_change_that_finished_after_the_jo
     EXPECT_NE(last_audit()["action"].GetString(), std::string("cname.recover"));
 }
 
+// Two recovery passes never settle one operation: another process that holds the recovery lease is
+// settling them, and this pass leaves them alone until it lets go.
+TEST_F(pipeline_steps, recovery_leaves_operations_to_the_process_holding_the_recovery_lease) {
+    ingress_.apply_error = boom("not ready");
+    dns_.delete_error = boom("API down");
+    ASSERT_FALSE(create());
+    ASSERT_EQ(unfinished(), 1u);
+    dns_.delete_error.reset();
+    ingress_.apply_error.reset();
+    ASSERT_TRUE(*store_->lease_acquire("recovery", "4242:another-process", 60000));
+    auto settled = pipeline_->recover();
+    ASSERT_TRUE(settled) << settled.error().message;
+    EXPECT_EQ(*settled, 0);
+    EXPECT_EQ(unfinished(), 1u) << "left to the lease's holder";
+    EXPECT_EQ(dns_.records.count("app.example.com"), 1u) << "nothing undone";
+    ASSERT_TRUE(store_->lease_release("recovery", "4242:another-process"));
+    settled = pipeline_->recover();
+    ASSERT_TRUE(settled) << settled.error().message;
+    EXPECT_EQ(*settled, 1);
+    EXPECT_EQ(unfinished(), 0u);
+    EXPECT_TRUE(dns_.records.empty());
+    EXPECT_TRUE(*store_->lease_acquire("recovery", "4242:another-process", 60000)) << "the pass let go of the lease";
+}
+
 // The store went away between `applied` and the commit: the journal could not record an undo, and
 // the commit may even have been saved. The live change stays, and recovery records it.
 TEST_F(pipeline_steps, a_commit_the_store_cannot_take_now_keeps_the_live_change_for_recovery_to_record) {
